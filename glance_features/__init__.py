@@ -1,0 +1,75 @@
+"""Runtime capability probe for OpenStack Glance's advanced features.
+
+>>> import glance_features
+>>> report = glance_features.probe()          # doctest: +SKIP
+>>> report.available("qemu-img")              # doctest: +SKIP
+
+Importing this package loads nothing but this file: Glance imports it at every
+service start, so the names below are resolved on first use.
+"""
+
+from __future__ import annotations
+
+from glance_features._version import __version__
+
+# Not `from typing import TYPE_CHECKING`: importing typing alone would cost
+# this package a noticeable share of an interpreter start.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from glance_features.detector import Detector, ProbeContext
+    from glance_features.model import Code, FeatureResult, FeatureUnavailable, Report, Status
+    from glance_features.registry import register, unregister
+    from glance_features.runner import UnknownFeature, clear_cache, probe
+    from glance_features.settings import ConfigError, Settings
+
+_EXPORTS = {
+    "Code": "glance_features.model",
+    "FeatureResult": "glance_features.model",
+    "FeatureUnavailable": "glance_features.model",
+    "Report": "glance_features.model",
+    "Status": "glance_features.model",
+    "ConfigError": "glance_features.settings",
+    "Settings": "glance_features.settings",
+    "Detector": "glance_features.detector",
+    "ProbeContext": "glance_features.detector",
+    "register": "glance_features.registry",
+    "unregister": "glance_features.registry",
+    "UnknownFeature": "glance_features.runner",
+    "clear_cache": "glance_features.runner",
+    "probe": "glance_features.runner",
+}
+
+__all__ = [
+    "Code",
+    "ConfigError",
+    "Detector",
+    "FeatureResult",
+    "FeatureUnavailable",
+    "ProbeContext",
+    "Report",
+    "Settings",
+    "Status",
+    "UnknownFeature",
+    "__version__",
+    "clear_cache",
+    "probe",
+    "register",
+    "unregister",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'glance_features' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

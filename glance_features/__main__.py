@@ -1,0 +1,5 @@
+import sys
+
+from glance_features.cli import main
+
+sys.exit(main())

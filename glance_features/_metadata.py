@@ -1,0 +1,145 @@
+"""Installed distributions, found by file name instead of importing metadata.
+
+``importlib_metadata`` costs several interpreter starts to import and reads
+every distribution's metadata to answer one question. Glance calls the probe at
+every service start, so the common questions — "which version of X is
+installed?" and "who declares entry points in this group?" — are answered by
+listing ``*.dist-info`` directories on ``sys.path``. Zipped ``sys.path`` entries
+(eggs, zipapps) are left to ``importlib_metadata``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+_SUFFIXES = (".dist-info", ".egg-info")
+
+
+@dataclass(frozen=True)
+class Distribution:
+    name: str
+    version: str
+    path: str
+
+    def read_text(self, filename: str) -> str | None:
+        try:
+            with open(os.path.join(self.path, filename), encoding="utf-8") as f:
+                return f.read()
+        except (OSError, UnicodeDecodeError):
+            return None
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    name: str
+    value: str
+    distribution: str
+
+    @property
+    def module(self) -> str:
+        return self.value.partition(":")[0].strip()
+
+    @property
+    def attr(self) -> str:
+        return self.value.partition(":")[2].strip()
+
+
+def normalize(name: str) -> str:
+    """PEP 503 normalised name."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _metadata_dirs() -> Iterator[tuple[str, str]]:
+    """Yield (normalised name, directory) for each metadata directory, in path order."""
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as it:
+                names = [e.name for e in it if e.name.endswith(_SUFFIXES)]
+        except OSError:
+            continue
+        for dirname in sorted(names):
+            stem = dirname.rsplit(".", 1)[0]
+            yield normalize(stem.partition("-")[0]), os.path.join(entry or ".", dirname)
+
+
+def _read_version(path: str) -> str | None:
+    for filename in ("METADATA", "PKG-INFO"):
+        try:
+            with open(os.path.join(path, filename), encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    if line.startswith("Version:"):
+                        return line.partition(":")[2].strip()
+                    if not line.strip():  # the headers end at the first blank line
+                        break
+        except OSError:
+            continue
+    return None
+
+
+def _zip_entries() -> list[str]:
+    return [p for p in sys.path if p and os.path.isfile(p)]
+
+
+def distribution(name: str) -> Distribution | None:
+    """The first installed distribution called ``name`` (any spelling), or None."""
+    wanted = normalize(name)
+    for dist_name, path in _metadata_dirs():
+        if dist_name == wanted:
+            version = _read_version(path)
+            if version is not None:
+                return Distribution(name, version, path)
+    zips = _zip_entries()
+    if zips:
+        import importlib_metadata
+
+        for dist in importlib_metadata.distributions(path=zips):
+            if normalize(dist.metadata["Name"] or "") == wanted:
+                return Distribution(name, dist.version, str(zips))
+    return None
+
+
+def version(name: str) -> str | None:
+    dist = distribution(name)
+    return dist.version if dist else None
+
+
+def entry_points(group: str) -> list[EntryPoint]:
+    """Entry points of ``group``, first distribution of each name only."""
+    seen: set[str] = set()
+    found: list[EntryPoint] = []
+    for dist_name, path in _metadata_dirs():
+        if dist_name in seen:
+            continue
+        seen.add(dist_name)
+        try:
+            with open(os.path.join(path, "entry_points.txt"), encoding="utf-8") as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError):
+            continue
+        found.extend(_parse_entry_points(text, group, dist_name))
+    zips = _zip_entries()
+    if zips:
+        import importlib_metadata
+
+        for ep in importlib_metadata.entry_points(group=group):
+            dist = normalize(ep.dist.name) if ep.dist else "?"
+            if dist not in seen:
+                found.append(EntryPoint(ep.name, ep.value, dist))
+    return found
+
+
+def _parse_entry_points(text: str, group: str, dist: str) -> Iterator[EntryPoint]:
+    in_group = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            in_group = line.strip("[]").strip() == group
+        elif in_group and "=" in line:
+            name, _, value = line.partition("=")
+            yield EntryPoint(name.strip(), value.strip(), dist)

@@ -1,0 +1,52 @@
+"""The contract every detector, built-in or third-party, follows."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from glance_features.host import DistroInfo
+from glance_features.model import FeatureResult, Status
+from glance_features.settings import Settings
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    """What a detector may read: the settings, the mode, its deadline, the host."""
+
+    settings: Settings
+    deep: bool
+    deadline: float  # time.monotonic() by which the detector must have returned
+    distro: DistroInfo = field(default_factory=lambda: DistroInfo("", "", ""))
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """A feature probe. ``probe`` must not change the host."""
+
+    name: str
+    summary: str
+
+    def probe(self, context: ProbeContext) -> FeatureResult: ...
+
+
+def result(
+    name: str,
+    status: Status,
+    reason: str,
+    details: Mapping[str, Any] | None = None,
+    remediation: Sequence[str] = (),
+) -> FeatureResult:
+    """Shorthand for detectors: a result with ``required`` left to the runner."""
+    return FeatureResult(
+        name=name,
+        status=status,
+        reason=reason,
+        details=dict(details or {}),
+        remediation=tuple(remediation),
+    )
