@@ -1,0 +1,76 @@
+"""Fix steps for this host: the package manager of its distribution family."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Mapping
+
+from glance_features.host import DistroInfo
+
+# os-release ID (or ID_LIKE entry) -> family; ID is tried before ID_LIKE.
+FAMILY_OF_ID = {
+    "debian": "debian",
+    "ubuntu": "debian",
+    "linuxmint": "debian",
+    "raspbian": "debian",
+    "rhel": "rhel",
+    "centos": "rhel",
+    "fedora": "rhel",
+    "rocky": "rhel",
+    "almalinux": "rhel",
+    "ol": "rhel",
+    "opensuse": "suse",
+    "opensuse-leap": "suse",
+    "opensuse-tumbleweed": "suse",
+    "sles": "suse",
+    "suse": "suse",
+    "arch": "arch",
+    "manjaro": "arch",
+    "alpine": "alpine",
+    "macos": "macos",
+}
+
+INSTALL_COMMAND = {
+    "debian": "apt-get install -y {packages}",
+    "rhel": "dnf install -y {packages}",
+    "suse": "zypper install -y {packages}",
+    "arch": "pacman -S --needed --noconfirm {packages}",
+    "alpine": "apk add {packages}",
+    "macos": "brew install {packages}",
+}
+
+FAMILY_NAMES = {
+    "debian": "Debian/Ubuntu",
+    "rhel": "RHEL/CentOS/Fedora/Rocky/Alma",
+    "suse": "SUSE",
+    "arch": "Arch",
+    "alpine": "Alpine",
+    "macos": "macOS (Homebrew)",
+}
+
+
+def family(distro: DistroInfo) -> str | None:
+    for distro_id in distro.ids:
+        if distro_id in FAMILY_OF_ID:
+            return FAMILY_OF_ID[distro_id]
+        if distro_id.startswith("opensuse"):
+            return "suse"
+    return None
+
+
+def install_system_packages(packages: Mapping[str, str], distro: DistroInfo) -> list[str]:
+    """The command that installs ``packages[family]`` here, or generic steps."""
+    fam = family(distro)
+    if fam is not None and fam in packages:
+        return [INSTALL_COMMAND[fam].format(packages=packages[fam])]
+    label = distro.id or "this system"
+    return [
+        f"no package is known for {label}; install the one your distribution names "
+        f"like these: " + ", ".join(f"{FAMILY_NAMES[f]}: {p}" for f, p in packages.items())
+    ]
+
+
+def pip_install(requirement: str) -> str:
+    """A pip command for the interpreter Glance runs in, not whichever is on PATH."""
+    return f"{shlex.quote(sys.executable)} -m pip install {shlex.quote(requirement)}"
