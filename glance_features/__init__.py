@@ -19,7 +19,14 @@ if TYPE_CHECKING:
     from typing import Any
 
     from glance_features.detector import Detector, ProbeContext
-    from glance_features.model import Code, FeatureResult, FeatureUnavailable, Report, Status
+    from glance_features.model import (
+        Code,
+        FeatureResult,
+        FeatureUnavailable,
+        Report,
+        Status,
+        json_schema,
+    )
     from glance_features.registry import register, unregister
     from glance_features.runner import UnknownFeature, clear_cache, probe
     from glance_features.settings import ConfigError, Settings
@@ -30,6 +37,7 @@ _EXPORTS = {
     "FeatureUnavailable": "glance_features.model",
     "Report": "glance_features.model",
     "Status": "glance_features.model",
+    "json_schema": "glance_features.model",
     "ConfigError": "glance_features.settings",
     "Settings": "glance_features.settings",
     "Detector": "glance_features.detector",
@@ -54,6 +62,7 @@ __all__ = [
     "UnknownFeature",
     "__version__",
     "clear_cache",
+    "json_schema",
     "probe",
     "register",
     "unregister",

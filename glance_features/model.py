@@ -246,3 +246,12 @@ def _field(obj: Mapping[str, Any], key: str, kind: Any, where: str) -> Any:
 
 def _names(kinds: tuple[type, ...]) -> str:
     return " or ".join(k.__name__ for k in kinds)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of :meth:`Report.to_dict`, as shipped in the package."""
+    from importlib.resources import files
+
+    text = files("glance_features").joinpath("report.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema

@@ -65,7 +65,12 @@ def _config_line(report: Report, explicit: bool) -> str:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    # Reasons can quote a broken binary's output or a plugin's text: never let
+    # them move the cursor or recolour the operator's terminal.
+    printable = "".join(
+        c if c.isprintable() else f"\\x{ord(c):02x}" for c in " ".join(text.split())
+    )
+    return printable
 
 
 def _is_command(step: str) -> bool:

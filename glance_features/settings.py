@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -109,6 +110,9 @@ def _conf_files_in(directory: str) -> list[str]:
 
 def _read(path: str) -> str:
     try:
+        # A FIFO or device would block or never end: only regular files are read.
+        if not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path):
+            raise ConfigError(f"config file {path}: not a regular file")
         with open(path, encoding="utf-8") as f:
             return f.read()
     except FileNotFoundError:

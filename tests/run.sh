@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Install what the tests need and run every check CI runs:
+#   bash tests/run.sh            (from the repository root)
+# System packages come from apt-get when run as root on Debian/Ubuntu;
+# Python packages go into ./.venv, never into the system interpreter.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+SYSTEM_PACKAGES=(qemu-utils util-linux)
+
+missing=()
+if command -v dpkg-query >/dev/null; then
+  for pkg in "${SYSTEM_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+      || missing+=("$pkg")
+  done
+fi
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "== missing system packages: ${missing[*]} (install them as root; tests that need them will skip)"
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,docs]'
+
+echo "== ruff"
+.venv/bin/ruff check glance_features tests
+.venv/bin/ruff format --check glance_features tests
+echo "== mypy --strict"
+.venv/bin/mypy
+echo "== sphinx-build -W"
+.venv/bin/sphinx-build -q -W -b html docs docs/_build/html
+echo "== pytest"
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"

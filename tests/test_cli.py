@@ -1,0 +1,224 @@
+"""The command line, run as an operator runs it: in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import install_plugin, run_cli, validate
+
+from glance_features import cli, runner
+from glance_features._version import __version__
+
+NO_QEMU_PATH = "/nonexistent-bin"
+
+
+def env(**extra: str) -> dict[str, str]:
+    return {**os.environ, **extra}
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 64, proc.stderr
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("glance-features: error: ")
+    return lines[0]
+
+
+def test_json_format_is_exactly_the_report() -> None:
+    proc = run_cli("--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    data = validate(json.loads(proc.stdout))
+    assert set(data["features"]) == {"qemu-img", "sendfile", "pydev", "xattr", "dnspython-ipv6"}
+    assert data["glance_features_version"] == __version__
+
+
+def test_text_format_table_with_remediation_under_missing_features() -> None:
+    proc = run_cli(
+        "--feature", "qemu-img", "--feature", "sendfile", env=env(PATH=NO_QEMU_PATH, NO_COLOR="1")
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("FEATURE"))
+    assert lines[header].split() == ["FEATURE", "STATUS", "REQUIRED", "REASON"]
+    qemu = lines.index(next(line for line in lines if line.startswith("qemu-img ")))
+    assert lines[qemu].split()[:3] == ["qemu-img", "unavailable", "no"]
+    assert lines[qemu + 1].startswith("    $ ")  # the install command for this host
+    assert "\x1b[" not in proc.stdout
+    assert lines[-1] == "result: 0 (ok)"
+    # Columns are aligned: the status column starts at the same offset.
+    assert lines[qemu].index("unavailable") == lines[header].index("STATUS")
+
+
+def test_config_file_makes_features_required_and_sets_exit_code(tmp_path: Path) -> None:
+    conf = tmp_path / "glance-api.conf"
+    conf.write_text("[image_import_opts]\nimage_import_plugins = image_conversion\n")
+    proc = run_cli(
+        "--config-file",
+        str(conf),
+        "--feature",
+        "qemu-img",
+        "--format",
+        "json",
+        env=env(PATH=NO_QEMU_PATH),
+    )
+    assert proc.returncode == 2
+    data = validate(json.loads(proc.stdout))
+    assert data["config_files"] == [str(conf)]
+    assert data["features"]["qemu-img"]["required"] is True
+    text = run_cli("--config-file", str(conf), "--feature", "qemu-img", env=env(PATH=NO_QEMU_PATH))
+    assert f"config: read {conf}" in text.stdout
+    assert "result: 2 (failure" in text.stdout
+
+
+def test_config_dir_is_read_after_files(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.conf").write_text("[DEFAULT]\nimage_cache_driver = xattr\n")
+    proc = run_cli("--config-dir", str(tmp_path / "d"), "--feature", "xattr", "--format", "json")
+    data = json.loads(proc.stdout)
+    assert data["features"]["xattr"]["required"] is True
+    assert data["config_files"] == [str(tmp_path / "d" / "x.conf")]
+
+
+def test_no_config_found_is_said(tmp_path: Path) -> None:
+    proc = run_cli("--feature", "sendfile", env=env(HOME=str(tmp_path)))
+    if os.path.exists("/etc/glance/glance-api.conf") or os.path.exists("/etc/glance-api.conf"):
+        pytest.skip("this host has a system-wide glance-api.conf")
+    assert f"config: none found (looked for {tmp_path}/.glance/glance-api.conf" in proc.stdout
+
+
+def test_require_turns_a_missing_feature_into_exit_2() -> None:
+    proc = run_cli("--require", "qemu-img", "--feature", "qemu-img", env=env(PATH=NO_QEMU_PATH))
+    assert proc.returncode == 2
+    assert "qemu-img" in proc.stdout and "yes" in proc.stdout
+
+
+def test_required_degraded_feature_is_exit_1_and_colour_only_on_a_tty(tmp_path: Path) -> None:
+    install_plugin(
+        tmp_path, "acme_glance_probe", {"acme": "acme_probe:Degraded"}, "acme_probe", "acme"
+    )
+    plugin_env = env(PYTHONPATH=str(tmp_path))
+    proc = run_cli("--feature", "acme", "--require", "acme", env=plugin_env)
+    assert proc.returncode == 1
+    assert "    $ apt-get install -y something" in proc.stdout
+    assert "    - then think" in proc.stdout
+    assert "result: 1 (warning" in proc.stdout
+    # The reason is printed, but not the terminal escapes a plugin put in it.
+    assert "\x1b[31m" not in proc.stdout
+
+    def on_tty(extra: dict[str, str]) -> str:
+        controller, terminal = pty.openpty()
+        child = subprocess.run(
+            [sys.executable, "-m", "glance_features", "--feature", "acme"],
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+            env={**plugin_env, **extra},
+            timeout=60,
+        )
+        os.close(terminal)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        os.close(controller)
+        assert child.returncode == 0
+        return output.decode()
+
+    no_colour_env = {k: v for k, v in plugin_env.items() if k != "NO_COLOR"}
+    assert "\x1b[33mdegraded" in on_tty({"TERM": "xterm", **no_colour_env})
+    assert "\x1b[" not in on_tty({"TERM": "xterm", "NO_COLOR": "1"})
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--feature", "nope"], "unknown feature 'nope'"),
+        (["--require", "nope"], "unknown feature 'nope'"),
+        (["--config-file", "/nonexistent/glance-api.conf"], "no such file"),
+        (["--config-dir", "/nonexistent"], "no such directory"),
+        (["--timeout", "abc"], "not a number of seconds: 'abc'"),
+        (["--timeout", "-1"], "must be a positive number"),
+        (["--timeout", "nan"], "must be a positive number"),
+        (["--format", "yaml"], "invalid choice: 'yaml'"),
+        (["--format", "prometheus"], "prometheus is not available"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_invocation_is_exit_64_with_one_line(args: list[str], message: str) -> None:
+    assert message in one_line_error(run_cli(*args))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"[DEFAULT\n", b"no section = here\n", b"\x00\x01\x02\xff" * 100, b"[DEFAULT]\nwords\n"],
+)
+def test_malformed_config_is_exit_64(tmp_path: Path, content: bytes) -> None:
+    conf = tmp_path / "glance-api.conf"
+    conf.write_bytes(content)
+    line = one_line_error(run_cli("--config-file", str(conf)))
+    assert str(conf) in line
+    assert conf.read_bytes() == content  # nothing is damaged
+
+
+def test_unreadable_config_is_exit_64(tmp_path: Path) -> None:
+    conf = tmp_path / "glance-api.conf"
+    conf.write_text("[DEFAULT]\n")
+    conf.chmod(0)
+    # Root reads anything: take away the capabilities that let it.
+    prefix = (
+        ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    )
+    proc = subprocess.run(
+        [*prefix, sys.executable, "-m", "glance_features", "--config-file", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Permission denied" in one_line_error(proc)
+
+
+def test_fifo_config_is_refused_not_waited_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "glance-api.conf"
+    os.mkfifo(fifo)
+    assert "not a regular file" in one_line_error(run_cli("--config-file", str(fifo), timeout=20))
+
+
+def test_version_and_list() -> None:
+    proc = run_cli("--version")
+    assert (proc.returncode, proc.stdout.strip()) == (0, f"glance-features {__version__}")
+    listing = run_cli("--list").stdout.splitlines()
+    assert [line.split()[0] for line in listing] == sorted(
+        ["qemu-img", "sendfile", "pydev", "xattr", "dnspython-ipv6"]
+    )
+    assert all(len(line.split(None, 1)) == 2 for line in listing)
+
+
+def test_internal_error_is_exit_255_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("fault injected")
+
+    monkeypatch.setattr(runner, "probe", broken)
+    assert cli.main(["--feature", "sendfile"]) == 255
+    captured = capsys.readouterr()
+    assert captured.err == "glance-features: internal error: RuntimeError: fault injected\n"
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).with_name("glance-features")
+    assert script.exists()
+    proc = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == f"glance-features {__version__}"
