@@ -39,7 +39,7 @@ class Outcome:
     def describe_failure(self, what: str, timeout: float) -> str | None:
         """One line saying why this run did not succeed, or None if it did."""
         if self.timed_out:
-            return f"{what} did not finish within {timeout:g} s"
+            return f"{what} did not finish within {round(timeout, 1):g} s"
         if self.truncated:
             return f"{what} printed more than {MAX_OUTPUT} bytes"
         if self.signal is not None:

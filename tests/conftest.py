@@ -131,3 +131,88 @@ def install_plugin(
     )
     if module:
         (site / f"{module}.py").write_text(PLUGIN_MODULE.format(name=name, dist=dist))
+
+
+PROBE_SNIPPET = """
+import json, sys
+import glance_features
+from glance_features import Settings
+settings = Settings(**json.loads(sys.argv[1]))
+report = glance_features.probe(settings, features=[sys.argv[2]], deep=sys.argv[3] == "deep")
+print(report.to_json())
+"""
+
+
+def probe_in_subprocess(
+    feature: str,
+    settings: dict[str, Any] | None = None,
+    *,
+    deep: bool = False,
+    prefix: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    python: list[str] | None = None,
+) -> dict[str, Any]:
+    """Probe one feature in a fresh interpreter (optionally wrapped, e.g. in
+    unshare) and return that feature's result, schema-validated."""
+    import json
+
+    argv = [
+        *(prefix or []),
+        *(python or [sys.executable]),
+        "-c",
+        PROBE_SNIPPET,
+        json.dumps(settings or {}),
+        feature,
+        "deep" if deep else "shallow",
+    ]
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = validate(json.loads(proc.stdout))
+    result: dict[str, Any] = data["features"][feature]
+    return result
+
+
+def as_root_in_mount_namespace(script: str) -> list[str]:
+    """A prefix that runs `script` (sh) in a private mount namespace, then
+    the command; the mounts vanish with the namespace."""
+    base = ["unshare", "-m"] if os.geteuid() == 0 else ["unshare", "-rm"]
+    return [*base, "sh", "-ec", script + '\nexec "$@"', "sh"]
+
+
+def can_unshare_mounts() -> bool:
+    import shutil
+
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        [*as_root_in_mount_namespace("mount -t tmpfs tmpfs /mnt"), "true"],
+        capture_output=True,
+        timeout=30,
+    )
+    return probe.returncode == 0
+
+
+SOURCE_ROOT = str(Path(__file__).resolve().parents[1])
+
+
+def isolated_python(tmp_path: Path, *extra_paths: str) -> tuple[list[str], dict[str, str]]:
+    """An interpreter without site-packages that sees only the glance_features
+    source, its installed metadata (so the built-in entry points exist) and
+    ``extra_paths``: a machine where nothing else is installed."""
+    import shutil
+
+    from glance_features import _metadata
+
+    installed = _metadata.distribution("glance-features")
+    assert installed is not None, "glance-features must be installed (pip install -e .)"
+    meta_dir = tmp_path / "installed-metadata"
+    if not meta_dir.exists():
+        shutil.copytree(installed.path, meta_dir / Path(installed.path).name)
+        # The runtime dependency the detectors use on Linux, and nothing else.
+        import packaging
+
+        shutil.copytree(Path(packaging.__file__).parent, meta_dir / "packaging")
+    path = os.pathsep.join([*extra_paths, str(meta_dir), SOURCE_ROOT])
+    return [sys.executable, "-S"], {**os.environ, "PYTHONPATH": path}

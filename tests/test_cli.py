@@ -222,3 +222,12 @@ def test_console_script_is_installed() -> None:
     assert script.exists()
     proc = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == f"glance-features {__version__}"
+
+
+def test_deep_probe_on_this_host_gives_a_verdict_for_all_five() -> None:
+    proc = run_cli("--deep", "--format", "json", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    data = validate(json.loads(proc.stdout))
+    for name, feature in data["features"].items():
+        assert feature["status"] != "unknown", (name, feature["reason"])
+        assert feature["reason"]

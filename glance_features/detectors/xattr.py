@@ -150,7 +150,11 @@ def _explain(
     mount: _mounts.Mount | None,
     details: dict[str, object],
 ) -> tuple[str, list[str]]:
-    code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+    # Linux gives ENOTSUP and EOPNOTSUPP one number; Glance checks EOPNOTSUPP.
+    if exc.errno in _NO_SUPPORT:
+        code = "EOPNOTSUPP"
+    else:
+        code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
     details["errno"] = code
     reason = f"{doing}: {code} ({exc.strerror or exc})"
     point = mount.mount_point if mount else directory

@@ -1,0 +1,202 @@
+"""xattr on real file systems: the disk, ramfs, read-only, unwritable, full, noatime."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import (
+    as_root_in_mount_namespace,
+    can_unshare_mounts,
+    context,
+    isolated_python,
+    listing,
+    need,
+    probe_in_subprocess,
+    validate,
+)
+
+import glance_features
+from glance_features import Settings, Status
+from glance_features.detectors import xattr as xattr_detector
+from glance_features.detectors.xattr import XattrDetector
+
+# Probe, then list the directory from inside the same namespace, so a leftover
+# on a file system that vanishes with the namespace would still be seen.
+PROBE_AND_LIST = """
+import json, os, sys, glance_features
+settings = glance_features.Settings(image_cache_dir=sys.argv[1], image_cache_driver="xattr")
+report = glance_features.probe(settings, features=["xattr"])
+print(json.dumps({"report": report.to_dict(), "after": sorted(os.listdir(sys.argv[1]))}))
+"""
+
+
+def probe_mounted(
+    directory: Path, mount_script: str, prefix: list[str] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    need(can_unshare_mounts(), "needs unshare (util-linux) and root or user namespaces")
+    argv = [
+        *as_root_in_mount_namespace(mount_script),
+        *(prefix or []),
+        sys.executable,
+        "-c",
+        PROBE_AND_LIST,
+        str(directory),
+    ]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    validate(out["report"])
+    return out["report"]["features"]["xattr"], out["after"]
+
+
+def test_real_disk_directory_supports_user_xattrs(tmp_path: Path) -> None:
+    (tmp_path / "cached-image").write_bytes(b"data")
+    before = listing(tmp_path)
+    report = glance_features.probe(
+        Settings(image_cache_dir=str(tmp_path), image_cache_driver="xattr"), features=["xattr"]
+    )
+    result = report["xattr"]
+    assert result.status in (Status.AVAILABLE, Status.DEGRADED), result.reason
+    assert result.required
+    assert result.details["probed_dir"] == str(tmp_path)
+    assert result.details["cache_dir_exists"] is True
+    assert result.details["fs_type"]
+    assert result.details["binding_version"]
+    assert listing(tmp_path) == before
+    if "noatime" not in result.details["mount_options"]:
+        assert result.status is Status.AVAILABLE
+        assert result.reason.startswith(f"user xattrs work in {tmp_path} (xattr ")
+
+
+def test_missing_cache_dir_probes_nearest_parent_and_says_so(tmp_path: Path) -> None:
+    cache = tmp_path / "glance" / "image-cache"
+    result = XattrDetector().probe(context(Settings(image_cache_dir=str(cache))))
+    assert result.details["probed_dir"] == str(tmp_path)
+    assert result.details["cache_dir_exists"] is False
+    assert f"{tmp_path} (nearest existing parent of {cache})" in result.reason
+    assert not (tmp_path / "glance").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ramfs_has_no_user_xattrs(tmp_path: Path) -> None:
+    mount = tmp_path / "ramfs"
+    mount.mkdir()
+    result, after = probe_mounted(mount, f"mount -t ramfs ramfs {mount}")
+    assert result["status"] == "unavailable"
+    assert result["code"] == 2
+    assert result["details"]["errno"] == "EOPNOTSUPP"
+    assert result["details"]["fs_type"] == "ramfs"
+    assert result["details"]["mount_point"] == str(mount)
+    assert "does not support user xattrs" in result["reason"]
+    assert result["remediation"][0].startswith(f"mount -o remount,user_xattr {mount}")
+    assert after == []
+
+
+def test_read_only_bind_mount(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "keep").write_text("x")
+    before = listing(cache)
+    result, after = probe_mounted(
+        cache, f"mount --bind {cache} {cache}\nmount -o remount,bind,ro {cache}"
+    )
+    assert result["status"] == "unavailable"
+    assert result["details"]["errno"] == "EROFS"
+    assert f"{cache} is mounted read-only" in result["reason"]
+    assert "ro" in result["details"]["mount_options"]
+    assert after == ["keep"]
+    assert listing(cache) == before
+
+
+def test_full_file_system(tmp_path: Path) -> None:
+    full = tmp_path / "full"
+    full.mkdir()
+    # Two inodes: the root and one file, so nothing more can be created.
+    result, after = probe_mounted(
+        full, f"mount -t tmpfs -o size=4k,nr_inodes=2 tmpfs {full}\n: > {full}/filler"
+    )
+    assert result["status"] == "unavailable"
+    assert result["details"]["errno"] == "ENOSPC"
+    assert "no space or quota left" in result["reason"]
+    assert after == ["filler"]
+
+
+def test_noatime_mount_is_degraded(tmp_path: Path) -> None:
+    mount = tmp_path / "noatime"
+    mount.mkdir()
+    result, after = probe_mounted(mount, f"mount -t tmpfs -o noatime,size=1m tmpfs {mount}")
+    need(
+        result["details"].get("errno") != "EOPNOTSUPP",
+        "this kernel's tmpfs has no user xattrs (Linux 6.6+ has)",
+    )
+    assert result["status"] == "degraded"
+    assert "noatime" in result["details"]["mount_options"]
+    assert "mounted noatime: the xattr driver prunes the cache by access time" in result["reason"]
+    assert result["remediation"][0].startswith(f"mount -o remount,relatime {mount}")
+    assert after == []
+
+
+def test_directory_the_service_user_cannot_write(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cache.chmod(0o555)
+    # As root, take away the capabilities that override file permissions, so
+    # the probe meets the directory as an unprivileged service user would.
+    prefix = (
+        ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    )
+    proc = subprocess.run(
+        [*prefix, sys.executable, "-c", PROBE_AND_LIST, str(cache)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    result = out["report"]["features"]["xattr"]
+    assert result["status"] == "unavailable"
+    assert result["details"]["errno"] == "EACCES"
+    assert "the service user cannot write there" in result["reason"]
+    assert result["remediation"] == [f"chown glance:glance {cache}  # the user glance-api runs as"]
+    assert out["after"] == []
+
+
+def test_binding_missing_still_reports_the_file_system(tmp_path: Path) -> None:
+    python, env = isolated_python(tmp_path)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    result = probe_in_subprocess("xattr", {"image_cache_dir": str(cache)}, python=python, env=env)
+    assert result["status"] == "unavailable"
+    assert result["reason"] == (
+        "the Python xattr binding that Glance's cache driver imports is not installed"
+    )
+    assert result["remediation"][0].endswith("-m pip install xattr")
+    assert result["details"]["binding_version"] is None
+    assert result["details"]["mount_point"]
+    assert list(cache.iterdir()) == []
+
+
+def test_symlink_where_the_probe_file_would_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(xattr_detector.secrets, "token_hex", lambda n: "fixed")
+    target = tmp_path / "elsewhere"
+    (tmp_path / ".glance-features-probe-fixed").symlink_to(target)
+    result = XattrDetector().probe(context(Settings(image_cache_dir=str(tmp_path))))
+    assert result.status is Status.UNAVAILABLE
+    assert result.details["errno"] in ("EEXIST", "ELOOP")
+    assert not target.exists()
+    assert (tmp_path / ".glance-features-probe-fixed").is_symlink()
+
+
+def test_windows_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "platform", "win32")
+    result = XattrDetector().probe(context())
+    assert result.status is Status.UNAVAILABLE
+    assert result.reason == "extended attributes are not supported on Windows"
