@@ -25,6 +25,8 @@ _DEFAULT_KEY: _CacheKey = (Settings(), None, False)
 # The one piece of process-wide state: reports already made, and the probes
 # under way, so that concurrent callers of the same probe share one run.
 _cache: dict[_CacheKey, Report] = {}
+# Reports installed by glance_features.testing.override(), innermost last.
+_overrides: list[Report] = []
 _inflight: dict[_CacheKey, threading.Event] = {}
 _lock = threading.Lock()
 
@@ -46,6 +48,8 @@ def probe(
     Raises :class:`UnknownFeature` for a feature no detector provides and
     ``ValueError`` for a timeout that is not a positive number.
     """
+    if _overrides:
+        return _overridden(_overrides[-1], features)
     if settings is None and features is None and not deep:
         key = _DEFAULT_KEY
     else:
@@ -76,6 +80,22 @@ def probe(
         with _lock:
             _inflight.pop(key, None)
         done.set()
+
+
+def _overridden(report: Report, features: Iterable[str] | None) -> Report:
+    if features is None:
+        return report
+    names = list(dict.fromkeys(features))
+    missing = [n for n in names if n not in report]
+    if missing:
+        raise UnknownFeature(f"unknown feature {missing[0]!r} (known: {', '.join(report)})")
+    return Report(
+        {n: report[n] for n in names},
+        host=report.host,
+        config_files=report.config_files,
+        generated_at=report.generated_at,
+        glance_features_version=report.glance_features_version,
+    )
 
 
 def clear_cache() -> None:
