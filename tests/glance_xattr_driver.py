@@ -10,11 +10,10 @@ import warnings
 
 warnings.simplefilter("ignore")
 
-from oslo_config import cfg  # noqa: E402
-
 import glance.common.config  # noqa: E402,F401  (registers image_cache_dir)
 from glance.common import exception  # noqa: E402
 from glance.image_cache.drivers import xattr as driver  # noqa: E402
+from oslo_config import cfg  # noqa: E402
 
 cfg.CONF([], project="glance", default_config_files=[])
 cfg.CONF.set_override("image_cache_dir", sys.argv[1])
