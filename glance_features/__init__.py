@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     )
     from glance_features.registry import register, unregister
     from glance_features.runner import UnknownFeature, clear_cache, probe
+    from glance_features.service import check_startup
     from glance_features.settings import ConfigError, Settings
 
 _EXPORTS = {
@@ -45,6 +46,7 @@ _EXPORTS = {
     "register": "glance_features.registry",
     "unregister": "glance_features.registry",
     "UnknownFeature": "glance_features.runner",
+    "check_startup": "glance_features.service",
     "clear_cache": "glance_features.runner",
     "probe": "glance_features.runner",
 }
@@ -61,6 +63,7 @@ __all__ = [
     "Status",
     "UnknownFeature",
     "__version__",
+    "check_startup",
     "clear_cache",
     "json_schema",
     "probe",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,6 +29,15 @@ class Plugin:
     name: str
     origin: str
     load: Callable[[], Detector]
+
+
+def _after_fork_in_child() -> None:
+    global _registered_lock
+    _registered_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def register(detector: Detector) -> None:

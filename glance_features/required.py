@@ -1,4 +1,4 @@
-"""Which settings make a feature required: the one table code and docs share."""
+"""What makes a feature required: the one table code and docs share."""
 
 from __future__ import annotations
 
@@ -35,7 +35,20 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "[DEFAULT] pydev_worker_debug_host is set",
         lambda s: bool(s.pydev_worker_debug_host),
     ),
+    # Not a setting: Glance services run under eventlet, so eventlet and
+    # dnspython installed together is the configuration that needs the check.
+    Requirement(
+        "dnspython-ipv6",
+        "eventlet and dnspython are both installed",
+        lambda s: _installed("eventlet") and _installed("dnspython"),
+    ),
 )
+
+
+def _installed(name: str) -> bool:
+    from glance_features import _metadata
+
+    return _metadata.version(name) is not None
 
 
 def required_by_settings(settings: Settings) -> Mapping[str, list[str]]:

@@ -6,6 +6,7 @@ import os
 import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 # Where oslo.config looks for ``glance-api.conf`` when no --config-file is given;
 # like oslo.config, the first one found is the only one read.
@@ -67,21 +68,50 @@ class Settings:
         return cls._from_raw(values, tuple(files))
 
     @classmethod
-    def _from_raw(cls, raw: Mapping[tuple[str, str], str], files: tuple[str, ...]) -> Settings:
+    def from_oslo_config(cls, conf: Any) -> Settings:
+        """Read the options from an oslo.config ``ConfigOpts`` in which Glance
+        registered them (``cfg.CONF`` inside a Glance service). An option Glance
+        did not register in that process counts as unset."""
+        from oslo_config import cfg
+
+        values: dict[tuple[str, str], object] = {}
+        for group, name in GLANCE_OPTIONS:
+            try:
+                values[(group, name)] = conf[name] if group == "DEFAULT" else conf[group][name]
+            except (cfg.NoSuchOptError, cfg.NoSuchGroupError, KeyError):
+                continue  # not registered in this process: unset
+            except cfg.Error as exc:
+                raise ConfigError(f"[{group}] {name}: {exc}") from None
+        files = [str(f) for f in _oslo_value(conf, "config_file") or ()]
+        config_dirs = _oslo_value(conf, "config_dir") or ()
+        for config_dir in [config_dirs] if isinstance(config_dirs, str) else config_dirs:
+            files.extend(_conf_files_in(str(config_dir)))
+        return cls._from_raw(values, tuple(files))
+
+    @classmethod
+    def _from_raw(cls, raw: Mapping[tuple[str, str], object], files: tuple[str, ...]) -> Settings:
+        """Settings from option values: INI strings, or oslo.config's typed values."""
         kwargs: dict[str, object] = {"config_files": files}
         for option, name in GLANCE_OPTIONS.items():
-            if option not in raw:
+            value = raw.get(option)
+            if value is None:
                 continue
-            value = raw[option]
             if name == "pydev_worker_debug_port":
                 kwargs[name] = _port(value, option)
             elif name == "image_import_plugins":
-                kwargs[name] = _list(value)
+                kwargs[name] = _list(value, option)
             elif name in ("image_cache_driver", "image_conversion_output_format"):
-                kwargs[name] = value or getattr(cls, name)
+                kwargs[name] = str(value) or getattr(cls, name)
             else:
-                kwargs[name] = value or None
+                kwargs[name] = str(value) or None
         return cls(**kwargs)  # type: ignore[arg-type]
+
+
+def _oslo_value(conf: Any, name: str) -> Any:
+    try:
+        return conf[name]
+    except Exception:  # not parsed yet, or not an oslo.config object at all
+        return None
 
 
 def find_default_config_file() -> str | None:
@@ -183,13 +213,47 @@ def _split_assignment(line: str, source: str, lineno: int) -> tuple[str, str]:
     return key, value
 
 
-def _list(value: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in value.replace("\n", ",").split(",") if item.strip())
-
-
-def _port(value: str, option: tuple[str, str]) -> int:
+def _list(value: object, option: tuple[str, str]) -> tuple[str, ...]:
+    """A list value as Glance's ListOpt reads it (``bounds=True`` and quoted
+    string items): ``['image_conversion', 'inject_image_metadata']``.
+    Anything Glance would reject is a ConfigError here too."""
+    if isinstance(value, (list, tuple)):
+        return tuple(str(item) for item in value)
+    text = str(value).strip().rstrip(",")
     try:
-        port = int(value)
+        if not text.startswith("["):
+            raise ValueError('the value should start with "["')
+        if not text.endswith("]"):
+            raise ValueError('the value should end with "]"')
+        parts = text[1:-1].split(",") if text[1:-1] else []
+        items: list[str] = []
+        while parts:
+            item = parts.pop(0)
+            # A comma inside a quoted item splits it; glue until it parses.
+            while True:
+                try:
+                    items.append(_quoted_string(item.strip()))
+                    break
+                except ValueError:
+                    if not parts:
+                        raise
+                    item += "," + parts.pop(0)
+    except ValueError as exc:
+        raise ConfigError(f"[{option[0]}] {option[1]} = {text!r}: {exc}") from None
+    return tuple(items)
+
+
+def _quoted_string(item: str) -> str:
+    if item and item[0] in "\"'":
+        if len(item) == 1 or item[-1] != item[0]:
+            raise ValueError(f"non-closed quote: {item}")
+        return item[1:-1]
+    return item
+
+
+def _port(value: object, option: tuple[str, str]) -> int:
+    try:
+        port = int(str(value))
     except ValueError:
         port = -1
     if not 0 <= port <= 65535:

@@ -59,7 +59,7 @@ def test_text_format_table_with_remediation_under_missing_features() -> None:
 
 def test_config_file_makes_features_required_and_sets_exit_code(tmp_path: Path) -> None:
     conf = tmp_path / "glance-api.conf"
-    conf.write_text("[image_import_opts]\nimage_import_plugins = image_conversion\n")
+    conf.write_text("[image_import_opts]\nimage_import_plugins = ['image_conversion']\n")
     proc = run_cli(
         "--config-file",
         str(conf),

@@ -27,6 +27,6 @@ def test_qemu_img_page_lists_the_commands_the_code_prints() -> None:
 
 
 def test_requirement_table_matches_the_code() -> None:
-    page = " ".join((DOCS / "usage.rst").read_text().replace("``", "").split())
+    page = " ".join((DOCS / "service.rst").read_text().replace("``", "").split())
     for row in REQUIREMENTS:
         assert f"{row.feature} {row.when}" in page

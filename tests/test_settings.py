@@ -34,8 +34,8 @@ pydev-worker-debug-port = 5679
 
 [image_import_opts]
 # List of enabled Image Import Plugins (list value)
-image_import_plugins = ['no_op'], image_conversion,
-    inject_image_metadata
+image_import_plugins = ['no_op', "image_conversion",
+    inject_image_metadata]
 
 [image_conversion]
 output_format = "qcow2"
@@ -61,7 +61,7 @@ def test_reads_glance_sample_style_file(tmp_path: Path) -> None:
     assert s.image_cache_driver == "xattr"
     assert s.pydev_worker_debug_host == "127.0.0.1"
     assert s.pydev_worker_debug_port == 5679
-    assert s.image_import_plugins == ("['no_op']", "image_conversion", "inject_image_metadata")
+    assert s.image_import_plugins == ("no_op", "image_conversion", "inject_image_metadata")
     assert s.image_conversion_output_format == "qcow2"
     assert s.conversion_format is None
     assert s.config_files == (path,)
@@ -127,6 +127,9 @@ def test_continuation_lines_and_quotes() -> None:
         ("[DEFAULT]\n= value\n", "empty option name"),
         ("[DEFAULT]\n\n  continued\n", "3: unexpected continuation"),
         ("[DEFAULT]\npydev_worker_debug_port = http\n", "not a port"),
+        ("[image_import_opts]\nimage_import_plugins = image_conversion\n", "start with"),
+        ("[image_import_opts]\nimage_import_plugins = ['a', 'b'\n", "end with"),
+        ("[image_import_opts]\nimage_import_plugins = ['a, b]\n", "non-closed quote"),
         ("[DEFAULT]\npydev_worker_debug_port = 70000\n", "not a port"),
         (b"[DEFAULT]\n\xff\xfe\x00binary", "not UTF-8"),
         (b"[DEFAULT]\nk = a\x00b\n", "binary data"),
@@ -138,7 +141,12 @@ def test_malformed_files_raise_config_error_naming_file_and_line(
     path = write(tmp_path, "bad.conf", text)
     with pytest.raises(ConfigError, match=message) as caught:
         Settings.from_config_files([path])
-    assert "bad.conf" in str(caught.value) or "pydev_worker_debug_port" in str(caught.value)
+    message_text = str(caught.value)
+    assert (
+        "bad.conf" in message_text
+        or "pydev_worker_debug_port" in message_text
+        or ("image_import_plugins" in message_text)
+    )
 
 
 def test_missing_unreadable_and_directory_inputs(tmp_path: Path) -> None:

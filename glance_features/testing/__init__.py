@@ -16,6 +16,7 @@ testtools/oslotest, needs ``fixtures``) and the pytest plugin
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
@@ -36,6 +37,15 @@ FAKE_HOST = {
     "python": "3.11.0",
 }
 _override_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _override_lock
+    _override_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 __all__ = ["BUILTIN_FEATURES", "CapabilitiesFixture", "make_report", "override"]
 
