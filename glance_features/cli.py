@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--list", action="store_true", help="list the registered detectors and exit"
     )
+    parser.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write to FILE atomically (temporary file, fsync, rename) instead of stdout",
+    )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
 
@@ -100,15 +105,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
+def build_summarize_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=f"{PROG} summarize",
+        description="One table of hosts x features from many JSON reports "
+        "(files, directories, or an Ansible fact cache).",
+    )
+    parser.add_argument("paths", nargs="+", metavar="REPORT", help="report file or directory")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--output", metavar="FILE", help="write to FILE atomically")
+    return parser
+
+
 def _main(argv: list[str]) -> int:
+    if argv[:1] == ["summarize"]:
+        return _summarize(build_summarize_parser().parse_args(argv[1:]))
     args = build_parser().parse_args(argv)
     from glance_features import registry, runner
     from glance_features.settings import ConfigError, Settings
 
     if args.list:
         return _list(sys.stdout)
-    if args.format == "prometheus":
-        raise UsageError("--format prometheus is not available in this version")
     try:
         if args.config_file is None and args.config_dir is None:
             settings = Settings.from_config_files()
@@ -131,14 +148,48 @@ def _main(argv: list[str]) -> int:
         raise UsageError(str(exc)) from None
     report = report.with_required(args.require)
     if args.format == "json":
-        sys.stdout.write(report.to_json() + "\n")
+        text = report.to_json() + "\n"
+    elif args.format == "prometheus":
+        from glance_features.prometheus import render
+
+        text = render(report)
     else:
         from glance_features.render import render_text
 
         explicit = args.config_file is not None or args.config_dir is not None
-        sys.stdout.write(render_text(report, explicit_config=explicit, colour=_colour(sys.stdout)))
-    sys.stdout.flush()
+        colour = args.output is None and _colour(sys.stdout)
+        text = render_text(report, explicit_config=explicit, colour=colour)
+    _emit(text, args.output)
     return int(report.code)
+
+
+def _summarize(args: argparse.Namespace) -> int:
+    from glance_features.summarize import collect
+
+    fleet = collect(args.paths)
+    for warning in fleet.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    if args.format == "json":
+        import json
+
+        text = json.dumps(fleet.to_dict(), indent=2) + "\n"
+    else:
+        text = fleet.to_text()
+    _emit(text, args.output)
+    return fleet.code
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from glance_features.output import OutputError, write_atomically
+
+    try:
+        write_atomically(output, text)
+    except OutputError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _list(out: TextIO) -> int:

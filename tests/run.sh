@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-SYSTEM_PACKAGES=(qemu-utils util-linux)
+SYSTEM_PACKAGES=(qemu-utils util-linux iproute2 prometheus)
 
 missing=()
 if command -v dpkg-query >/dev/null; then
@@ -20,7 +20,7 @@ if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
     echo "== missing system packages: ${missing[*]} (install them as root; tests that need them will skip)"
   fi
