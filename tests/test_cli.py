@@ -152,7 +152,6 @@ def test_required_degraded_feature_is_exit_1_and_colour_only_on_a_tty(tmp_path: 
         (["--timeout", "-1"], "must be a positive number"),
         (["--timeout", "nan"], "must be a positive number"),
         (["--format", "yaml"], "invalid choice: 'yaml'"),
-        (["--format", "prometheus"], "prometheus is not available"),
         (["--bogus"], "unrecognized arguments: --bogus"),
     ],
 )
