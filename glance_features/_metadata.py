@@ -16,6 +16,10 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+TYPE_CHECKING = False  # typing itself would cost Glance's start-up; see __init__
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
+
 _SUFFIXES = (".dist-info", ".egg-info")
 
 
@@ -48,13 +52,42 @@ class EntryPoint:
         return self.value.partition(":")[2].strip()
 
 
+def find_spec(name: str) -> ModuleSpec | None:
+    """``importlib.util.find_spec`` for a top-level name, without importing the
+    module or importlib.util: ask each finder on sys.meta_path (PEP 451)."""
+    module = sys.modules.get(name)
+    if module is not None:
+        return getattr(module, "__spec__", None)
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        if find is None:
+            continue
+        spec = find(name, None)
+        if spec is not None:
+            return spec  # type: ignore[no-any-return]
+    return None
+
+
 def normalize(name: str) -> str:
     """PEP 503 normalised name."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _metadata_dirs() -> Iterator[tuple[str, str]]:
-    """Yield (normalised name, directory) for each metadata directory, in path order."""
+# One probe asks about a handful of distributions, and Glance's start-up path
+# should list site-packages once, not once per question. The listing is kept
+# while sys.path and the modification times of its directories are unchanged
+# (installing or removing a distribution changes the directory's mtime).
+_listing: tuple[tuple[tuple[str, int], ...], list[tuple[str, str]]] | None = None
+
+
+def _metadata_dirs() -> list[tuple[str, str]]:
+    """(normalised name, directory) for each metadata directory, in path order."""
+    global _listing
+    key = tuple((entry, _mtime(entry or ".")) for entry in sys.path)
+    cached = _listing
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    found: list[tuple[str, str]] = []
     for entry in sys.path:
         try:
             with os.scandir(entry or ".") as it:
@@ -63,7 +96,16 @@ def _metadata_dirs() -> Iterator[tuple[str, str]]:
             continue
         for dirname in sorted(names):
             stem = dirname.rsplit(".", 1)[0]
-            yield normalize(stem.partition("-")[0]), os.path.join(entry or ".", dirname)
+            found.append((normalize(stem.partition("-")[0]), os.path.join(entry or ".", dirname)))
+    _listing = (key, found)
+    return found
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return -1
 
 
 def _read_version(path: str) -> str | None:

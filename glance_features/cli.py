@@ -7,9 +7,12 @@ import math
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn, TextIO
 
 from glance_features._version import __version__
+
+TYPE_CHECKING = False  # typing itself would cost every run; see __init__
+if TYPE_CHECKING:
+    from typing import NoReturn, TextIO
 
 EXIT_USAGE = 64  # sysexits.h EX_USAGE: bad invocation or unreadable input
 EXIT_INTERNAL = 255

@@ -5,11 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
 
 from glance_features.host import DistroInfo
 from glance_features.model import FeatureResult, Status
 from glance_features.settings import Settings
+
+# typing costs Glance's start-up a noticeable share; the checker sees a
+# Protocol, the interpreter a plain class that documents the contract.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object
 
 
 @dataclass(frozen=True)
@@ -25,7 +32,6 @@ class ProbeContext:
         return max(0.0, self.deadline - time.monotonic())
 
 
-@runtime_checkable
 class Detector(Protocol):
     """A feature probe. ``probe`` must not change the host."""
 

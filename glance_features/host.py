@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
-import platform
 import socket
 import sys
 from dataclasses import dataclass
+
+TYPE_CHECKING = False  # typing itself would cost Glance's start-up; see __init__
+if TYPE_CHECKING:
+    from typing import Any
 
 OS_RELEASE_FILES = ("/etc/os-release", "/usr/lib/os-release")
 
@@ -59,19 +62,25 @@ def distro_info() -> DistroInfo:
         except OSError:
             continue
     if sys.platform == "darwin":
-        return DistroInfo("macos", platform.mac_ver()[0], "")
+        return DistroInfo("macos", _platform().mac_ver()[0], "")
     if sys.platform == "win32":
-        return DistroInfo("windows", platform.release(), "")
+        return DistroInfo("windows", _platform().release(), "")
     import distro
 
     return DistroInfo(distro.id(), distro.version(), distro.like())
+
+
+def _platform() -> Any:
+    import platform  # only where os-release and os.uname are missing
+
+    return platform
 
 
 def host_dict(info: DistroInfo) -> dict[str, object]:
     return {
         "hostname": socket.gethostname(),
         "os": os_name(),
-        "kernel": os.uname().release if hasattr(os, "uname") else platform.release(),
+        "kernel": os.uname().release if hasattr(os, "uname") else _platform().release(),
         "distro": {"id": info.id, "version": info.version, "like": info.like},
-        "python": platform.python_version(),
+        "python": "{}.{}.{}".format(*sys.version_info[:3]),
     }

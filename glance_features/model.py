@@ -6,7 +6,10 @@ import enum
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+
+TYPE_CHECKING = False  # typing itself would cost Glance's start-up; see __init__
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA_VERSION = 1
 

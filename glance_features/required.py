@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
+from dataclasses import dataclass
 
 from glance_features.settings import Settings
 
 
-class Requirement(NamedTuple):
+@dataclass(frozen=True)
+class Requirement:
     feature: str
     when: str  # the condition as an operator reads it in glance-api.conf
     applies: Callable[[Settings], bool]

@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any
 
 from glance_features import host, registry
 from glance_features._version import __version__
@@ -16,6 +15,10 @@ from glance_features.detector import ProbeContext
 from glance_features.model import FeatureResult, Report, Status
 from glance_features.required import required_by_settings
 from glance_features.settings import Settings
+
+TYPE_CHECKING = False  # typing itself would cost Glance's start-up; see __init__
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_TIMEOUT = 10.0
 

@@ -6,7 +6,10 @@ import os
 import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+
+TYPE_CHECKING = False  # typing itself would cost Glance's start-up; see __init__
+if TYPE_CHECKING:
+    from typing import Any
 
 # Where oslo.config looks for ``glance-api.conf`` when no --config-file is given;
 # like oslo.config, the first one found is the only one read.

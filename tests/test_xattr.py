@@ -185,7 +185,7 @@ def test_binding_missing_still_reports_the_file_system(tmp_path: Path) -> None:
 def test_symlink_where_the_probe_file_would_go(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(xattr_detector.secrets, "token_hex", lambda n: "fixed")
+    monkeypatch.setattr(xattr_detector, "_random_hex", lambda: "fixed")
     target = tmp_path / "elsewhere"
     (tmp_path / ".glance-features-probe-fixed").symlink_to(target)
     result = XattrDetector().probe(context(Settings(image_cache_dir=str(tmp_path))))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import ipaddress
 import os
 import socket
 
 from glance_features import _metadata
+from glance_features._metadata import find_spec
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
 from glance_features.remedy import pip_install
@@ -23,19 +22,21 @@ def find_debugger() -> tuple[str, str] | None:
     ``find_spec("pydev.pydevd")`` would import the ``pydev`` package, so the
     submodule is looked for in that package's directories instead.
     """
-    spec = importlib.util.find_spec("pydev")
+    spec = find_spec("pydev")
     for directory in (spec.submodule_search_locations or []) if spec else []:
         for candidate in ("pydevd.py", os.path.join("pydevd", "__init__.py")):
             path = os.path.join(directory, candidate)
             if os.path.isfile(path):
                 return "pydev.pydevd", path
-    spec = importlib.util.find_spec("pydevd")
+    spec = find_spec("pydevd")
     if spec is not None:
         return "pydevd", spec.origin or "?"
     return None
 
 
 def is_loopback(address: str) -> bool:
+    import ipaddress  # only when debugging is enabled
+
     try:
         return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
     except ValueError:

@@ -12,6 +12,10 @@ from glance_features import _metadata
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
 
+TYPE_CHECKING = False  # typing itself would cost Glance's start-up; see __init__
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
 PAYLOAD_SIZE = 256 * 1024
 
 
@@ -66,14 +70,27 @@ class SendfileDetector:
         )
 
 
+def _anonymous_file() -> BinaryIO:
+    """A nameless temporary file: O_TMPFILE where the kernel has it (nothing
+    to clean up, even if the process dies), else tempfile's."""
+    directory = os.environ.get("TMPDIR") or "/tmp"
+    flag = getattr(os, "O_TMPFILE", 0)
+    if flag:
+        try:
+            return open(os.open(directory, flag | os.O_RDWR, 0o600), "w+b")
+        except OSError:
+            pass
+    import tempfile
+
+    return tempfile.TemporaryFile()
+
+
 def transfer(size: int, timeout: float) -> int:
     """Send ``size`` random bytes from a temporary file over a socket pair and
     check they arrive unchanged. Returns the bytes sent."""
-    import tempfile
-
     payload = os.urandom(size)
     received = bytearray()
-    with tempfile.TemporaryFile() as source:
+    with _anonymous_file() as source:
         source.write(payload)
         source.flush()
         sender, receiver = socket.socketpair()

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import errno
-import importlib.util
 import os
-import secrets
 import sys
 
 from glance_features import _metadata, _mounts
+from glance_features._metadata import find_spec
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
 from glance_features.remedy import pip_install
@@ -16,6 +15,12 @@ from glance_features.remedy import pip_install
 DEFAULT_CACHE_DIR = "/var/lib/glance/image-cache"
 PROBE_ATTRIBUTE = "user.glance-features.probe"
 _NO_SUPPORT = {errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
+
+
+def _random_hex() -> str:
+    # os.urandom, not secrets: the name only has to be unguessable, and
+    # secrets would pull hashlib and hmac onto Glance's start-up path.
+    return os.urandom(8).hex()
 
 
 def nearest_existing(path: str) -> str:
@@ -92,7 +97,7 @@ class XattrDetector:
         details["binding_version"] = _metadata.version("xattr")
         if details["binding_version"] is not None:
             return None
-        if importlib.util.find_spec("xattr") is not None and _metadata.version("pyxattr"):
+        if find_spec("xattr") is not None and _metadata.version("pyxattr"):
             return (
                 "the 'xattr' module here comes from pyxattr, whose API Glance's "
                 "cache driver does not use; it needs the xattr distribution"
@@ -103,7 +108,7 @@ class XattrDetector:
         self, directory: str, mount: _mounts.Mount | None, details: dict[str, object]
     ) -> tuple[str, list[str]] | None:
         """Create a private probe file, set and read back a user xattr, remove it."""
-        path = os.path.join(directory, f".glance-features-probe-{secrets.token_hex(8)}")
+        path = os.path.join(directory, f".glance-features-probe-{_random_hex()}")
         flags = (
             os.O_WRONLY
             | os.O_CREAT
@@ -129,7 +134,7 @@ class XattrDetector:
 
 
 def _set_and_get(fd: int, path: str) -> None:
-    value = secrets.token_bytes(8)
+    value = os.urandom(8)
     if hasattr(os, "setxattr"):
         os.setxattr(fd, PROBE_ATTRIBUTE, value)
         read = os.getxattr(fd, PROBE_ATTRIBUTE)
