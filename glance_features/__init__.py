@@ -8,12 +8,11 @@ Importing this package loads nothing but this file: Glance imports it at every
 service start, so the names below are resolved on first use.
 """
 
-from __future__ import annotations
-
 from glance_features._version import __version__
 
-# Not `from typing import TYPE_CHECKING`: importing typing alone would cost
-# this package a noticeable share of an interpreter start.
+# Not `from typing import TYPE_CHECKING` (nor `from __future__ import
+# annotations`, itself an import): each would cost this package a noticeable
+# share of an interpreter start.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -72,7 +71,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":  # quoted: no __future__ import, see above
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'glance_features' has no attribute {name!r}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import sys
 from collections.abc import Mapping
 
@@ -73,4 +72,11 @@ def install_system_packages(packages: Mapping[str, str], distro: DistroInfo) -> 
 
 def pip_install(requirement: str) -> str:
     """A pip command for the interpreter Glance runs in, not whichever is on PATH."""
-    return f"{shlex.quote(sys.executable)} -m pip install {shlex.quote(requirement)}"
+    return f"{_quote(sys.executable)} -m pip install {_quote(requirement)}"
+
+
+def _quote(word: str) -> str:
+    # shlex.quote's rule, without importing shlex on the start-up path.
+    if word and all(c.isalnum() or c in "@%+=:,./-_" for c in word):
+        return word
+    return "'" + word.replace("'", "'\"'\"'") + "'"

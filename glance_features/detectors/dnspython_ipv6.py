@@ -12,6 +12,7 @@ from glance_features import _metadata
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
 from glance_features.remedy import pip_install
+from glance_features.versions import InvalidVersion, compare
 
 ENV_VAR = "EVENTLET_NO_GREENDNS"
 WORKAROUND = f"export {ENV_VAR}=yes  # in the environment of every Glance service"
@@ -54,21 +55,26 @@ KNOWN_PROBLEMS = (
 
 
 def known_problems(eventlet: str, dnspython: str) -> list[KnownProblem]:
-    from packaging.version import InvalidVersion, Version
-
+    found = []
     try:
-        ev, dns = Version(eventlet), Version(dnspython)
+        for problem in KNOWN_PROBLEMS:
+            if (
+                problem.eventlet_below is not None
+                and compare(eventlet, problem.eventlet_below) >= 0
+            ):
+                continue
+            if (
+                problem.dnspython_from is not None
+                and compare(dnspython, problem.dnspython_from) < 0
+            ):
+                continue
+            if problem.dnspython_exact and not any(
+                compare(dnspython, v) == 0 for v in problem.dnspython_exact
+            ):
+                continue
+            found.append(problem)
     except InvalidVersion:
         return []
-    found = []
-    for problem in KNOWN_PROBLEMS:
-        if problem.eventlet_below is not None and ev >= Version(problem.eventlet_below):
-            continue
-        if problem.dnspython_from is not None and dns < Version(problem.dnspython_from):
-            continue
-        if problem.dnspython_exact and dns not in {Version(v) for v in problem.dnspython_exact}:
-            continue
-        found.append(problem)
     return found
 
 

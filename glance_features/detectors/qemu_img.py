@@ -11,6 +11,7 @@ from glance_features import _proc
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
 from glance_features.remedy import install_system_packages
+from glance_features.versions import compare
 
 PACKAGES = {
     "debian": "qemu-utils",
@@ -133,10 +134,8 @@ class QemuImgDetector:
         )
 
     def _problems(self, facts: HelpFacts, context: ProbeContext) -> list[str]:
-        from packaging.version import Version
-
         problems = []
-        if Version(facts.version) < Version(MINIMUM_VERSION):
+        if compare(facts.version, MINIMUM_VERSION) < 0:
             problems.append(
                 f"version {facts.version} lacks --force-share, which Glance's import "
                 f"flow uses (needs {MINIMUM_VERSION} or newer)"
