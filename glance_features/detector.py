@@ -19,6 +19,9 @@ else:
     Protocol = object
 
 
+RESERVE = 0.15
+
+
 @dataclass(frozen=True)
 class ProbeContext:
     """What a detector may read: the settings, the mode, its deadline, the host."""
@@ -29,7 +32,10 @@ class ProbeContext:
     distro: DistroInfo = field(default_factory=lambda: DistroInfo("", "", ""))
 
     def remaining(self) -> float:
-        return max(0.0, self.deadline - time.monotonic())
+        """Seconds a detector may still wait, keeping back a slice so that a
+        subprocess killed at its timeout is reported with its own reason
+        before the runner gives up on the detector as a whole."""
+        return max(0.0, self.deadline - time.monotonic() - RESERVE)
 
 
 class Detector(Protocol):

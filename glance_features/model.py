@@ -81,10 +81,11 @@ class FeatureResult:
     def from_dict(cls, name: str, data: object) -> FeatureResult:
         where = f"features.{name}"
         obj = _mapping(data, where)
+        status_text = _field(obj, "status", str, where)
         try:
-            status = Status(_field(obj, "status", str, where))
+            status = Status(status_text)
         except ValueError:
-            raise ValueError(f"{where}.status: {obj['status']!r} is not a status") from None
+            raise ValueError(f"{where}.status: {status_text!r} is not a status") from None
         remediation = _field(obj, "remediation", list, where)
         if not all(isinstance(step, str) for step in remediation):
             raise ValueError(f"{where}.remediation: every step must be a string")

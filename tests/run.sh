@@ -51,5 +51,7 @@ echo "== mypy --strict"
 .venv/bin/mypy
 echo "== sphinx-build -W"
 .venv/bin/sphinx-build -q -W -b html docs docs/_build/html
+echo "== soak (lower count than the full run: benchmarks/soak.py --probes 1000)"
+.venv/bin/python benchmarks/soak.py --probes 320 --threads 16 --forks 8
 echo "== pytest"
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -112,8 +112,8 @@ def test_required_by_settings_and_exit_code(
 @pytest.mark.parametrize(
     ("body", "status", "reason"),
     [
-        ("exec sleep 1000", Status.UNKNOWN, r"--help did not finish within 1 s"),
-        ("sleep 1000 & echo started", Status.UNKNOWN, r"did not finish within 1 s"),
+        ("exec sleep 1000", Status.UNKNOWN, r"--help did not finish within [0-9.]+ s"),
+        ("sleep 1000 & echo started", Status.UNKNOWN, r"did not finish within [0-9.]+ s"),
         ("kill -SEGV $$", Status.UNAVAILABLE, r"was killed by SIGSEGV"),
         (
             "echo 'qemu-img: out of luck' >&2; exit 1",
