@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 OS_RELEASE_FILES = ("/etc/os-release", "/usr/lib/os-release")
+# The ids the distro package renames, so both paths give the same answer.
+NORMALIZED_ID = {"ol": "oracle", "opensuse-leap": "opensuse"}
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,9 @@ def parse_os_release(text: str) -> DistroInfo:
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
         fields[key] = value
+    distro_id = fields.get("ID", "").lower()
     return DistroInfo(
-        id=fields.get("ID", "").lower(),
+        id=NORMALIZED_ID.get(distro_id, distro_id),
         version=fields.get("VERSION_ID", ""),
         like=fields.get("ID_LIKE", "").lower(),
     )

@@ -19,6 +19,7 @@ FAMILY_OF_ID = {
     "rocky": "rhel",
     "almalinux": "rhel",
     "ol": "rhel",
+    "oracle": "rhel",
     "opensuse": "suse",
     "opensuse-leap": "suse",
     "opensuse-tumbleweed": "suse",

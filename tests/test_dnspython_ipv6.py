@@ -122,7 +122,7 @@ def test_eventlet_imported_before_the_probe_is_too_late(tmp_path: Path) -> None:
 
 
 def test_known_problem_table() -> None:
-    assert [p.upgrade for p in known_problems("0.16.1", "1.16.0")] == ["eventlet>=0.17"]
+    assert [p.upgrade for p in known_problems("0.16.1", "1.16.0")] == ["eventlet>=0.33.3"]
     assert [p.upgrade for p in known_problems("0.33.2", "2.3.0")] == ["eventlet>=0.33.3"]
     assert known_problems("0.33.3", "2.3.0") == []
     assert known_problems("0.33.2", "2.2.1") == []

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from glance_features import _metadata
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
+from glance_features.needs import NEEDS
 from glance_features.remedy import pip_install
 from glance_features.versions import InvalidVersion, compare
 
@@ -28,13 +29,16 @@ class KnownProblem:
     upgrade: str
 
 
+# Upgrading to what NEEDS lists is the fix for every known problem.
+EVENTLET_FIX, DNSPYTHON_FIX = NEEDS["dnspython-ipv6"].python
+
 KNOWN_PROBLEMS = (
     KnownProblem(
         "0.17",
         None,
         (),
         "eventlet before 0.17 breaks IPv6 name resolution in its green DNS resolver",
-        "eventlet>=0.17",
+        EVENTLET_FIX,
     ),
     KnownProblem(
         "0.33.3",
@@ -49,7 +53,7 @@ KNOWN_PROBLEMS = (
         ("2.0.0", "2.2.0"),
         "OpenStack's global requirements exclude this dnspython release "
         "(dnspython!=2.0.0,!=2.2.0) for breaking eventlet",
-        "dnspython!=2.0.0,!=2.2.0",
+        DNSPYTHON_FIX,
     ),
 )
 

@@ -9,6 +9,7 @@ from glance_features import _metadata
 from glance_features._metadata import find_spec
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
+from glance_features.needs import NEEDS
 from glance_features.remedy import pip_install
 
 DISTRIBUTIONS = ("pydevd", "pydevd-pycharm")
@@ -51,7 +52,7 @@ class PydevDetector:
         host = context.settings.pydev_worker_debug_host
         port = context.settings.pydev_worker_debug_port
         details: dict[str, object] = {"debug_host": host, "debug_port": port}
-        install = [pip_install("pydevd") + "  # or pydevd-pycharm matching your IDE"]
+        install = [pip_install(NEEDS[self.name].python[0]) + "  # or pydevd-pycharm for your IDE"]
         found = find_debugger()
         if found is None:
             return result(

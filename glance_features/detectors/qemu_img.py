@@ -10,17 +10,10 @@ from dataclasses import dataclass
 from glance_features import _proc
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
+from glance_features.needs import NEEDS
 from glance_features.remedy import install_system_packages
 from glance_features.versions import compare
 
-PACKAGES = {
-    "debian": "qemu-utils",
-    "rhel": "qemu-img",
-    "suse": "qemu-tools",
-    "arch": "qemu-img",
-    "alpine": "qemu-img",
-    "macos": "qemu",
-}
 # `--force-share` (-U) arrived in QEMU 2.10; `info --output=json` is older.
 MINIMUM_VERSION = "2.10"
 # Glance's format names where qemu-img calls a format differently.
@@ -75,7 +68,7 @@ class QemuImgDetector:
     summary = "qemu-img for image conversion and introspection (image_conversion plugin)"
 
     def probe(self, context: ProbeContext) -> FeatureResult:
-        install = install_system_packages(PACKAGES, context.distro)
+        install = install_system_packages(NEEDS[self.name].packages, context.distro)
         path = find_on_path("qemu-img")
         if path is None:
             return result(

@@ -10,6 +10,7 @@ from glance_features import _metadata, _mounts
 from glance_features._metadata import find_spec
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
+from glance_features.needs import NEEDS, requirement_name
 from glance_features.remedy import pip_install
 
 DEFAULT_CACHE_DIR = "/var/lib/glance/image-cache"
@@ -70,8 +71,9 @@ class XattrDetector:
             reason, fix = fs_problem
             return result(self.name, Status.UNAVAILABLE, f"{where}: {reason}", details, fix)
         if binding_problem is not None:
+            binding = requirement_name(NEEDS[self.name].python[0])
             return result(
-                self.name, Status.UNAVAILABLE, binding_problem, details, [pip_install("xattr")]
+                self.name, Status.UNAVAILABLE, binding_problem, details, [pip_install(binding)]
             )
         if mount is not None and "noatime" in mount.options:
             return result(
