@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import install_plugin, run_cli, validate
+from conftest import install_plugin, need, run_cli, validate
 
 from glance_features import cli, runner
 from glance_features._version import __version__
@@ -89,8 +89,12 @@ def test_config_dir_is_read_after_files(tmp_path: Path) -> None:
 
 def test_no_config_found_is_said(tmp_path: Path) -> None:
     proc = run_cli("--feature", "sendfile", env=env(HOME=str(tmp_path)))
-    if os.path.exists("/etc/glance/glance-api.conf") or os.path.exists("/etc/glance-api.conf"):
-        pytest.skip("this host has a system-wide glance-api.conf")
+    need(
+        not (
+            os.path.exists("/etc/glance/glance-api.conf") or os.path.exists("/etc/glance-api.conf")
+        ),
+        "this host has a system-wide glance-api.conf, which the default search finds",
+    )
     assert f"config: none found (looked for {tmp_path}/.glance/glance-api.conf" in proc.stdout
 
 

@@ -110,14 +110,19 @@ def transfer(size: int, timeout: float) -> int:
             reader = threading.Thread(target=drain, daemon=True)
             reader.start()
             offset = 0
-            while offset < size:
-                # Linux and the BSDs/macOS share this positional form; on the
-                # BSDs a short count is normal, so loop until all is sent.
-                n = os.sendfile(sender.fileno(), source.fileno(), offset, size - offset)
-                if n == 0:
-                    break
-                offset += n
-            reader.join(timeout)
+            try:
+                while offset < size:
+                    # Linux and the BSDs/macOS share this positional form; on
+                    # the BSDs a short count is normal: loop until all is sent.
+                    n = os.sendfile(sender.fileno(), source.fileno(), offset, size - offset)
+                    if n == 0:
+                        break
+                    offset += n
+            finally:
+                # End of stream for the reader, also when sendfile failed, so
+                # its thread ends now instead of at its timeout.
+                sender.shutdown(socket.SHUT_WR)
+                reader.join(timeout)
             if reader.is_alive():
                 raise TimeoutError(f"sendfile transfer did not finish within {timeout:g} s")
     if bytes(received) != payload:
