@@ -13,6 +13,7 @@ from glance_features import Report, testing
 from glance_features._mounts import parse_mountinfo
 from glance_features.detectors.qemu_img import parse_help
 from glance_features.host import parse_os_release
+from glance_features.requirements import ConstraintsError, parse_constraints
 from glance_features.settings import ConfigError, Settings, parse_ini
 from glance_features.versions import InvalidVersion, compare
 
@@ -117,3 +118,38 @@ def test_report_from_mutated_report(path: tuple[Any, ...], value: Any) -> None:
     except ValueError:
         return
     assert Report.from_dict(report.to_dict()) == report
+
+
+@settings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40), max_size=6)
+)
+def test_constraints_lines(tmp_path: Path, lines: list[str]) -> None:
+    path = tmp_path / "upper-constraints.txt"
+    path.write_text(
+        "\n".join(line.replace("\n", " ").replace("\r", " ") for line in lines), encoding="utf-8"
+    )
+    try:
+        found = parse_constraints([str(path)])
+    except ConstraintsError as exc:
+        assert str(path) in str(exc)
+        return
+    for name, constraint in found.items():
+        assert name == name.lower() and constraint.source.startswith(f"{path}:")
+
+
+@given(
+    st.from_regex(
+        r"[A-Za-z]([A-Za-z0-9._-]{0,10}[A-Za-z0-9])?===\d{1,3}(\.\d{1,3}){0,2}", fullmatch=True
+    )
+)
+def test_constraints_pins_parse(line: str) -> None:
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write(line + "\n")
+    try:
+        (constraint,) = parse_constraints([f.name]).values()
+    finally:
+        Path(f.name).unlink()
+    assert constraint.pin == line.split("===")[1]
