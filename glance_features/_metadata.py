@@ -29,13 +29,6 @@ class Distribution:
     version: str
     path: str
 
-    def read_text(self, filename: str) -> str | None:
-        try:
-            with open(os.path.join(self.path, filename), encoding="utf-8") as f:
-                return f.read()
-        except (OSError, UnicodeDecodeError):
-            return None
-
 
 @dataclass(frozen=True)
 class EntryPoint:

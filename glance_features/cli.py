@@ -47,16 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 ok, 1 warning, 2 a required feature is missing, "
         "64 bad invocation or input, 255 internal error.",
     )
-    parser.add_argument(
-        "--config-file",
-        action="append",
-        default=None,
-        metavar="PATH",
-        help="a Glance config file (repeatable, later ones win)",
-    )
-    parser.add_argument(
-        "--config-dir", metavar="DIR", help="read every *.conf in DIR, sorted, after the files"
-    )
+    _add_config_options(parser)
     parser.add_argument(
         "--format",
         choices=("text", "json", "prometheus"),

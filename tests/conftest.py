@@ -216,3 +216,11 @@ def isolated_python(tmp_path: Path, *extra_paths: str) -> tuple[list[str], dict[
         shutil.copytree(Path(packaging.__file__).parent, meta_dir / "packaging")
     path = os.pathsep.join([*extra_paths, str(meta_dir), SOURCE_ROOT])
     return [sys.executable, "-S"], {**os.environ, "PYTHONPATH": path}
+
+
+def without_dac_override() -> list[str]:
+    """A prefix under which root meets file permissions as any user does
+    (the capabilities that override them are dropped); empty for non-root."""
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import install_plugin, need, run_cli, validate
+from conftest import install_plugin, need, run_cli, validate, without_dac_override
 
 from glance_features import cli, runner
 from glance_features._version import __version__
@@ -180,9 +180,7 @@ def test_unreadable_config_is_exit_64(tmp_path: Path) -> None:
     conf.write_text("[DEFAULT]\n")
     conf.chmod(0)
     # Root reads anything: take away the capabilities that let it.
-    prefix = (
-        ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
-    )
+    prefix = without_dac_override()
     proc = subprocess.run(
         [*prefix, sys.executable, "-m", "glance_features", "--config-file", str(conf)],
         capture_output=True,

@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import as_root_in_mount_namespace, can_unshare_mounts, listing, need, validate
+from conftest import (
+    as_root_in_mount_namespace,
+    can_unshare_mounts,
+    listing,
+    need,
+    validate,
+    without_dac_override,
+)
 
 DEADLINE = 1.5
 MARGIN = 2.0  # scheduling slack on a loaded 2-CPU machine, not a benchmark
@@ -104,12 +111,6 @@ def mount_prefix(script: str) -> list[str]:
     return as_root_in_mount_namespace(script)
 
 
-def unprivileged() -> list[str]:
-    return (
-        ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
-    )
-
-
 def hanging_listener() -> str:
     """Injection: a listener whose accept queue is full, so connect() hangs."""
     return textwrap.dedent("""
@@ -177,7 +178,7 @@ CASES: dict[str, Callable[[Path], Fault]] = {
         "unavailable",
         "the service user cannot write there",
         settings={"image_cache_dir": str(t / "ro")},
-        prefix=unprivileged(),
+        prefix=without_dac_override(),
         watch=t / "ro",
     ),
     "xattr read-only mount": lambda t: Fault(

@@ -17,6 +17,7 @@ from conftest import (
     need,
     run_cli,
     validate,
+    without_dac_override,
 )
 
 from glance_features import FeatureResult, Report, Status, cli, testing
@@ -140,11 +141,7 @@ def test_bad_output_directory_is_exit_64_and_leaves_the_old_file(
         target = directory / "out.prom"
         target.write_text("old contents\n")
         directory.chmod(0o555)
-        prefix = (
-            ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
-            if os.geteuid() == 0
-            else []
-        )
+        prefix = without_dac_override()
     proc = subprocess.run(
         [
             *prefix,

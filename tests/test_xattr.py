@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from conftest import (
     need,
     probe_in_subprocess,
     validate,
+    without_dac_override,
 )
 
 import glance_features
@@ -148,9 +148,7 @@ def test_directory_the_service_user_cannot_write(tmp_path: Path) -> None:
     cache.chmod(0o555)
     # As root, take away the capabilities that override file permissions, so
     # the probe meets the directory as an unprivileged service user would.
-    prefix = (
-        ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
-    )
+    prefix = without_dac_override()
     proc = subprocess.run(
         [*prefix, sys.executable, "-c", PROBE_AND_LIST, str(cache)],
         capture_output=True,

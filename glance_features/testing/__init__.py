@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -123,19 +123,6 @@ class override(contextlib.ContextDecorator):
                 if runner._overrides[i] is entry:
                     del runner._overrides[i]
                     break
-
-
-@contextlib.contextmanager
-def no_overrides() -> Iterator[None]:
-    """Run a block against the real probe even inside an override."""
-    with _override_lock:
-        saved = list(runner._overrides)
-        runner._overrides.clear()
-    try:
-        yield
-    finally:
-        with _override_lock:
-            runner._overrides[:0] = saved
 
 
 def _registered_names() -> list[str]:
