@@ -51,6 +51,8 @@ def probe(
     Raises :class:`UnknownFeature` for a feature no detector provides and
     ``ValueError`` for a timeout that is not a positive number.
     """
+    if isinstance(features, str):
+        features = [features]  # probe(features="xattr") means the one feature
     if _overrides:
         return _overridden(_overrides[-1], features)
     if settings is None and features is None and not deep:

@@ -134,3 +134,8 @@ def test_unknown_feature_and_bad_timeout_raise() -> None:
     for bad in (0, -1, float("nan"), float("inf"), "5"):
         with pytest.raises(ValueError, match="positive number"):
             glance_features.probe(features=["sendfile"], timeout=bad)  # type: ignore[arg-type]
+
+
+def test_a_single_feature_name_is_one_feature() -> None:
+    report = glance_features.probe(features="sendfile")  # type: ignore[arg-type]
+    assert list(report) == ["sendfile"]
