@@ -22,6 +22,7 @@ import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 PY = sys.executable
 QEMU = shutil.which("qemu-img")
@@ -75,19 +76,29 @@ IN_PROCESS = textwrap.dedent("""
 """)
 
 
-def in_process(
-    runs: int,
+def in_process_pair(runs: int, a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float]:
+    """Medians of two in-process variants, interleaved run by run."""
+    first: list[float] = []
+    second: list[float] = []
+    for _ in range(runs):
+        first.append(_in_process_once(**a))
+        second.append(_in_process_once(**b))
+    return statistics.median(first), statistics.median(second)
+
+
+def in_process(runs: int, **variant: Any) -> float:
+    return statistics.median(_in_process_once(**variant) for _ in range(runs))
+
+
+def _in_process_once(
     preload: str = "",
     env: dict[str, str] | None = None,
     cache_dir: str | None = None,
     prefix: list[str] | None = None,
 ) -> float:
-    values = []
-    for _ in range(runs):
-        argv = [*(prefix or []), PY, "-c", IN_PROCESS, preload, *([cache_dir] if cache_dir else [])]
-        out = subprocess.run(argv, capture_output=True, text=True, env=env, check=True).stdout
-        values.append(float(out.strip().splitlines()[-1]))
-    return statistics.median(values)
+    argv = [*(prefix or []), PY, "-c", IN_PROCESS, preload, *([cache_dir] if cache_dir else [])]
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, check=True).stdout
+    return float(out.strip().splitlines()[-1])
 
 
 def qemu_exec_in_process(runs: int) -> float:
@@ -112,7 +123,7 @@ def bench_start_up(runs: int) -> None:
                 [
                     PY,
                     "-c",
-                    "import argparse, json, socket, subprocess, threading, re, enum, dataclasses",
+                    "import argparse, json, socket, subprocess, threading, re, enum",
                 ]
             ),
             "cli": lambda: timed([PY, "-m", "glance_features", "--format", "json"]),
@@ -178,8 +189,7 @@ def bench_mounts(runs: int) -> None:
         make = f"for i in $(seq 1000); do mkdir -p {base}/m$i; mount -t tmpfs t {base}/m$i; done"
         many = ["unshare", "-m", "sh", "-c", make + '\nexec "$@"', "sh"]
         none = ["unshare", "-m", "sh", "-c", 'exec "$@"', "sh"]
-        with_mounts = in_process(runs, prefix=many)
-        without = in_process(runs, prefix=none)
+        with_mounts, without = in_process_pair(runs, {"prefix": many}, {"prefix": none})
     finally:
         shutil.rmtree(base, ignore_errors=True)
     at_most("cold probe with 1,000 extra mounts / with none", with_mounts / without, 1.2)
@@ -197,8 +207,11 @@ def bench_distributions(runs: int) -> None:
                 f"Metadata-Version: 2.1\nName: extra-dist-{i}\nVersion: 1.0.{i}\n\n"
             )
             (info / "entry_points.txt").write_text("[console_scripts]\nx = y:z\n")
-        with_dists = in_process(runs, env={**os.environ, "PYTHONPATH": many})
-        without = in_process(runs, env={**os.environ, "PYTHONPATH": empty})
+        with_dists, without = in_process_pair(
+            runs,
+            {"env": {**os.environ, "PYTHONPATH": many}},
+            {"env": {**os.environ, "PYTHONPATH": empty}},
+        )
     at_most(
         "cold probe with 300 extra distributions on sys.path / with none", with_dists / without, 1.2
     )
@@ -211,8 +224,8 @@ def bench_cache_dir(runs: int) -> None:
     ):
         for i in range(100_000):
             os.close(os.open(os.path.join(full, f"{i:032x}"), os.O_CREAT | os.O_WRONLY, 0o600))
-        with_files = in_process(runs, cache_dir=full)
-        without = in_process(runs, cache_dir=empty)
+        os.sync()  # let writeback of 100,000 new inodes finish before timing
+        with_files, without = in_process_pair(runs, {"cache_dir": full}, {"cache_dir": empty})
     at_most(
         "cold probe with 100,000 files in the image cache dir / empty dir",
         with_files / without,

@@ -14,7 +14,8 @@ import os
 import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+
+from glance_features._record import record
 
 TYPE_CHECKING = False  # typing itself would cost Glance's start-up; see __init__
 if TYPE_CHECKING:
@@ -23,14 +24,14 @@ if TYPE_CHECKING:
 _SUFFIXES = (".dist-info", ".egg-info")
 
 
-@dataclass(frozen=True)
+@record
 class Distribution:
     name: str
     version: str
     path: str
 
 
-@dataclass(frozen=True)
+@record
 class EntryPoint:
     name: str
     value: str

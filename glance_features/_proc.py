@@ -8,7 +8,8 @@ import subprocess
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+
+from glance_features._record import record
 
 # In the spirit of the limits Glance puts on `qemu-img info`
 # (oslo.concurrency ProcessLimits: 30 s of CPU, 1 GiB of address space).
@@ -20,7 +21,7 @@ MAX_OUTPUT = 1 << 20
 CLEAN_ENV = {"LC_ALL": "C", "LANG": "C", "PATH": "/usr/local/bin:/usr/bin:/bin"}
 
 
-@dataclass(frozen=True)
+@record
 class Outcome:
     returncode: int | None
     output: bytes

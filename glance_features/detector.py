@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
+from glance_features._record import field, record
 from glance_features.host import DistroInfo
 from glance_features.model import FeatureResult, Status
 from glance_features.settings import Settings
@@ -22,7 +22,7 @@ else:
 RESERVE = 0.15
 
 
-@dataclass(frozen=True)
+@record
 class ProbeContext:
     """What a detector may read: the settings, the mode, its deadline, the host."""
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from dataclasses import dataclass
+
+from glance_features._record import record
 
 TYPE_CHECKING = False  # typing itself would cost Glance's start-up; see __init__
 if TYPE_CHECKING:
@@ -16,7 +17,7 @@ OS_RELEASE_FILES = ("/etc/os-release", "/usr/lib/os-release")
 NORMALIZED_ID = {"ol": "oracle", "opensuse-leap": "opensuse"}
 
 
-@dataclass(frozen=True)
+@record
 class DistroInfo:
     id: str
     version: str

@@ -5,7 +5,8 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+
+from glance_features._record import field, record, replace
 
 TYPE_CHECKING = False  # typing itself would cost Glance's start-up; see __init__
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def code_for(status: Status, required: bool) -> Code:
     return Code.FAILURE
 
 
-@dataclass(frozen=True)
+@record
 class FeatureResult:
     """What one detector found. ``available`` and ``code`` are derived."""
 

@@ -4,10 +4,11 @@ the ``explain`` and ``requirements`` commands read it from."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from glance_features._record import field, record
 
 
-@dataclass(frozen=True)
+@record
 class Need:
     feature: str
     purpose: str  # what the feature does for Glance, for operators

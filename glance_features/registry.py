@@ -6,9 +6,9 @@ import importlib
 import os
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from glance_features import _metadata
+from glance_features._record import record
 from glance_features.detector import Detector
 
 ENTRY_POINT_GROUP = "glance_features.detectors"
@@ -21,7 +21,7 @@ class PluginError(Exception):
     """A plugin could not be loaded or does not follow the detector contract."""
 
 
-@dataclass(frozen=True)
+@record
 class Plugin:
     """A detector not loaded yet. Loading runs in the probe's worker thread,
     under its deadline, so a plugin that hangs on import cannot hang the probe."""

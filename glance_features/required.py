@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
+from glance_features._record import record
 from glance_features.settings import Settings
 
 
-@dataclass(frozen=True)
+@record
 class Requirement:
     feature: str
     when: str  # the condition as an operator reads it in glance-api.conf

@@ -7,9 +7,9 @@ import os
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import replace
 
 from glance_features import host, registry
+from glance_features._record import replace
 from glance_features._version import __version__
 from glance_features.detector import ProbeContext
 from glance_features.model import FeatureResult, Report, Status

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+
+from glance_features._record import record
 
 TYPE_CHECKING = False  # typing itself would cost Glance's start-up; see __init__
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ class ConfigError(ValueError):
     """A config file is missing, unreadable or not oslo.config INI."""
 
 
-@dataclass(frozen=True)
+@record
 class Settings:
     """Glance's settings for the advanced features, with Glance's defaults."""
 
@@ -43,7 +44,7 @@ class Settings:
     image_import_plugins: tuple[str, ...] = ()
     image_conversion_output_format: str = "raw"
     conversion_format: str | None = None
-    config_files: tuple[str, ...] = field(default=(), compare=True)
+    config_files: tuple[str, ...] = ()
 
     @classmethod
     def from_config_files(
@@ -104,10 +105,13 @@ class Settings:
             elif name == "image_import_plugins":
                 kwargs[name] = _list(value, option)
             elif name in ("image_cache_driver", "image_conversion_output_format"):
-                kwargs[name] = str(value) or getattr(cls, name)
+                kwargs[name] = str(value) or getattr(_DEFAULTS, name)
             else:
                 kwargs[name] = str(value) or None
         return cls(**kwargs)  # type: ignore[arg-type]
+
+
+_DEFAULTS = Settings()
 
 
 def _oslo_value(conf: Any, name: str) -> Any:

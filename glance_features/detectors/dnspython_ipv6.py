@@ -6,9 +6,9 @@ import json
 import os
 import socket
 import sys
-from dataclasses import dataclass
 
 from glance_features import _metadata
+from glance_features._record import record
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
 from glance_features.needs import NEEDS
@@ -20,7 +20,7 @@ WORKAROUND = f"export {ENV_VAR}=yes  # in the environment of every Glance servic
 IF_INET6 = "/proc/net/if_inet6"
 
 
-@dataclass(frozen=True)
+@record
 class KnownProblem:
     eventlet_below: str | None  # eventlet versions below this one are affected
     dnspython_from: str | None  # with dnspython from this version on (None: any)

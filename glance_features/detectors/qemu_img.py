@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass
 
 from glance_features import _proc
+from glance_features._record import record
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
 from glance_features.needs import NEEDS
@@ -24,7 +24,7 @@ _VERSION_RE = re.compile(r"^qemu-img version (\d+\.\d+(?:\.\d+)?)", re.MULTILINE
 _FORMATS_RE = re.compile(r"^Supported formats:(.*)$", re.MULTILINE)
 
 
-@dataclass(frozen=True)
+@record
 class HelpFacts:
     version: str
     formats: tuple[str, ...]

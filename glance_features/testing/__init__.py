@@ -19,10 +19,10 @@ import contextlib
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from glance_features import registry, runner
+from glance_features._record import replace
 from glance_features._version import __version__
 from glance_features.model import FeatureResult, Report, Status
 
