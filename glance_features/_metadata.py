@@ -72,6 +72,9 @@ def normalize(name: str) -> str:
 # while sys.path and the modification times of its directories are unchanged
 # (installing or removing a distribution changes the directory's mtime).
 _listing: tuple[tuple[tuple[str, int], ...], list[tuple[str, str]]] | None = None
+# Entry points by group, valid for the listing above: the command line checks
+# feature names and then probes, and must not read every entry_points.txt twice.
+_entry_points: dict[str, list[EntryPoint]] = {}
 
 
 def _metadata_dirs() -> list[tuple[str, str]]:
@@ -92,6 +95,7 @@ def _metadata_dirs() -> list[tuple[str, str]]:
             stem = dirname.rsplit(".", 1)[0]
             found.append((normalize(stem.partition("-")[0]), os.path.join(entry or ".", dirname)))
     _listing = (key, found)
+    _entry_points.clear()
     return found
 
 
@@ -145,9 +149,17 @@ def version(name: str) -> str | None:
 
 def entry_points(group: str) -> list[EntryPoint]:
     """Entry points of ``group``, first distribution of each name only."""
+    listing = _metadata_dirs()
+    cached = _entry_points.get(group)
+    if cached is None:
+        cached = _entry_points[group] = _scan_entry_points(group, listing)
+    return list(cached)
+
+
+def _scan_entry_points(group: str, listing: list[tuple[str, str]]) -> list[EntryPoint]:
     seen: set[str] = set()
     found: list[EntryPoint] = []
-    for dist_name, path in _metadata_dirs():
+    for dist_name, path in listing:
         if dist_name in seen:
             continue
         seen.add(dist_name)

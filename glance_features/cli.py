@@ -12,8 +12,9 @@ from glance_features._version import __version__
 
 TYPE_CHECKING = False  # typing itself would cost every run; see __init__
 if TYPE_CHECKING:
-    from typing import Any, NoReturn, TextIO
+    from typing import NoReturn, TextIO
 
+    from glance_features.requirements import Row
     from glance_features.settings import Settings
 
 EXIT_USAGE = 64  # sysexits.h EX_USAGE: bad invocation or unreadable input
@@ -296,7 +297,7 @@ def _requirements(args: argparse.Namespace) -> int:
     return max((r.code for r in rows), default=0)
 
 
-def _requirements_table(rows: list[Any]) -> str:
+def _requirements_table(rows: list[Row]) -> str:
     table = [("FEATURE", "REQUIREMENT", "INSTALLED", "OK", "CONSTRAINT")]
     for r in rows:
         ok = "n/a" if not r.applies else ("yes" if r.satisfied else "NO")
