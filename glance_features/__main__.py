@@ -1,5 +1,3 @@
-import sys
+from glance_features.cli.main import run
 
-from glance_features.cli import main
-
-sys.exit(main())
+run()

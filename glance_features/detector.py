@@ -2,49 +2,64 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
-from glance_features._record import field, record
-from glance_features.host import DistroInfo
+from glance_features.catalog import Entry
 from glance_features.model import FeatureResult, Status
 from glance_features.settings import Settings
 
-# typing costs Glance's start-up a noticeable share; the checker sees a
-# Protocol, the interpreter a plain class that documents the contract.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any, Protocol
-else:
-    Protocol = object
-
-
+# Seconds kept back from a detector's deadline, so that a subprocess killed at
+# its timeout is reported with its own reason before the runner gives up.
 RESERVE = 0.15
 
 
-@record
+@dataclasses.dataclass(frozen=True)
+class Distro:
+    id: str = ""
+    version: str = ""
+    like: str = ""
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """This distribution's id, then those it is like, most specific first."""
+        return (self.id, *self.like.split()) if self.id else tuple(self.like.split())
+
+
+@dataclasses.dataclass(frozen=True)
 class ProbeContext:
-    """What a detector may read: the settings, the mode, its deadline, the host."""
+    """What a detector may read: settings, mode, deadline, host, Glance, user."""
 
     settings: Settings
     deep: bool
     deadline: float  # time.monotonic() by which the detector must have returned
-    distro: DistroInfo = field(default_factory=lambda: DistroInfo("", "", ""))
+    distro: Distro = Distro()
+    glance_version: str | None = None  # the installed Glance, None when there is none
+    # The account whose eyes file-system and binary checks use; None: this process's.
+    user: str | None = None
 
     def remaining(self) -> float:
-        """Seconds a detector may still wait, keeping back a slice so that a
-        subprocess killed at its timeout is reported with its own reason
-        before the runner gives up on the detector as a whole."""
+        """Seconds a detector may still wait."""
         return max(0.0, self.deadline - time.monotonic() - RESERVE)
 
 
 class Detector(Protocol):
-    """A feature probe. ``probe`` must not change the host."""
+    """A feature probe. ``probe`` must not change the host.
+
+    ``catalog`` (a :class:`~glance_features.catalog.Entry`) is optional for
+    third-party detectors; the built-in ones all carry one.
+    """
 
     name: str
     summary: str
 
     def probe(self, context: ProbeContext) -> FeatureResult: ...
+
+
+class CataloguedDetector(Detector, Protocol):
+    catalog: Entry
 
 
 def result(
@@ -55,10 +70,4 @@ def result(
     remediation: Sequence[str] = (),
 ) -> FeatureResult:
     """Shorthand for detectors: a result with ``required`` left to the runner."""
-    return FeatureResult(
-        name=name,
-        status=status,
-        reason=reason,
-        details=dict(details or {}),
-        remediation=tuple(remediation),
-    )
+    return FeatureResult(name, status, reason, dict(details or {}), tuple(remediation))

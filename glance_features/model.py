@@ -1,18 +1,27 @@
-"""The capability report: statuses, one result per feature, the whole report."""
+"""The capability report: statuses, one result per feature, the whole report.
+
+Results and reports are values: frozen dataclasses whose ``details`` are
+read-only all the way down, so a caller of a cached ``probe()`` cannot change
+what the next caller sees.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping
-
-from glance_features._record import field, record, replace
-
-TYPE_CHECKING = False  # typing itself would cost Glance's start-up; see __init__
-if TYPE_CHECKING:
-    from typing import Any
+from types import MappingProxyType
+from typing import Any
 
 SCHEMA_VERSION = 1
+# Bounds on what one result may carry, so one plugin cannot flood a report,
+# a terminal or a metrics file.
+MAX_TEXT = 4096
+MAX_STEPS = 20
+MAX_DETAILS_DEPTH = 16
+MAX_DETAILS_ITEMS = 2000
 
 
 class Status(str, enum.Enum):
@@ -46,17 +55,88 @@ def code_for(status: Status, required: bool) -> Code:
     return Code.FAILURE
 
 
-@record
+def freeze(value: object, where: str = "details", depth: int = 0) -> Any:
+    """A read-only copy of JSON-like data; anything else raises ``ValueError``."""
+    if depth > MAX_DETAILS_DEPTH:
+        raise ValueError(f"{where}: nested deeper than {MAX_DETAILS_DEPTH}")
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: {value!r} is not a JSON number")
+        return value
+    if isinstance(value, Mapping):
+        if len(value) > MAX_DETAILS_ITEMS:
+            raise ValueError(f"{where}: more than {MAX_DETAILS_ITEMS} entries")
+        items = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{where}: key {key!r} is not a string")
+            items[key] = freeze(item, f"{where}.{key}", depth + 1)
+        return MappingProxyType(items)
+    if isinstance(value, (list, tuple)):
+        if len(value) > MAX_DETAILS_ITEMS:
+            raise ValueError(f"{where}: more than {MAX_DETAILS_ITEMS} items")
+        return tuple(freeze(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
+    raise ValueError(f"{where}: a {type(value).__name__} is not JSON data")
+
+
+def thaw(value: object) -> Any:
+    """Plain dicts and lists again, for JSON."""
+    if isinstance(value, Mapping):
+        return {key: thaw(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(item) for item in value]
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
 class FeatureResult:
-    """What one detector found. ``available`` and ``code`` are derived."""
+    """What one detector found. ``available`` and ``code`` are derived.
+
+    ``status`` may be given as its string; ``details`` must be JSON-like data
+    and is stored read-only. Anything else raises ``ValueError`` here, where
+    the mistake is made, not later in the code that reads the result.
+    """
 
     name: str
     status: Status
     reason: str
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     remediation: tuple[str, ...] = ()
     required: bool = False
     elapsed_ms: float = 0.0
+    # Whether the installed Glance uses this feature; None when unknown.
+    used_by_glance: bool | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string, not {self.name!r}")
+        if not isinstance(self.status, Status):
+            try:
+                set_(self, "status", Status(self.status))
+            except ValueError:
+                raise ValueError(
+                    f"{self.name}: status {self.status!r} is not one of "
+                    + ", ".join(s.value for s in Status)
+                ) from None
+        if not isinstance(self.reason, str):
+            raise ValueError(f"{self.name}: reason must be a string")
+        set_(self, "reason", _bounded(self.reason))
+        if isinstance(self.remediation, str) or not all(
+            isinstance(step, str) for step in self.remediation
+        ):
+            raise ValueError(f"{self.name}: remediation must be a sequence of strings")
+        set_(self, "remediation", tuple(_bounded(s) for s in self.remediation[:MAX_STEPS]))
+        if not isinstance(self.details, Mapping):
+            raise ValueError(f"{self.name}: details must be a mapping")
+        set_(self, "details", freeze(self.details, f"{self.name}.details"))
+        for flag in ("required",):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{self.name}: {flag} must be a bool")
+        if self.used_by_glance is not None and not isinstance(self.used_by_glance, bool):
+            raise ValueError(f"{self.name}: used_by_glance must be a bool or None")
 
     @property
     def available(self) -> bool:
@@ -66,14 +146,18 @@ class FeatureResult:
     def code(self) -> Code:
         return code_for(self.status, self.required)
 
+    def replace(self, **changes: Any) -> FeatureResult:
+        return dataclasses.replace(self, **changes)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status.value,
             "available": self.available,
             "required": self.required,
             "code": int(self.code),
+            "used_by_glance": self.used_by_glance,
             "reason": self.reason,
-            "details": dict(self.details),
+            "details": thaw(self.details),
             "remediation": list(self.remediation),
             "elapsed_ms": self.elapsed_ms,
         }
@@ -90,7 +174,9 @@ class FeatureResult:
         remediation = _field(obj, "remediation", list, where)
         if not all(isinstance(step, str) for step in remediation):
             raise ValueError(f"{where}.remediation: every step must be a string")
-        elapsed = _field(obj, "elapsed_ms", (int, float), where)
+        used = obj.get("used_by_glance")  # absent in reports of 0.1
+        if used is not None and not isinstance(used, bool):
+            raise ValueError(f"{where}.used_by_glance: expected bool or null")
         result = cls(
             name=name,
             status=status,
@@ -98,13 +184,18 @@ class FeatureResult:
             details=_field(obj, "details", dict, where),
             remediation=tuple(remediation),
             required=_field(obj, "required", bool, where),
-            elapsed_ms=float(elapsed),
+            elapsed_ms=float(_field(obj, "elapsed_ms", (int, float), where)),
+            used_by_glance=used,
         )
         if _field(obj, "available", bool, where) != result.available:
             raise ValueError(f"{where}.available contradicts status {status.value!r}")
         if _field(obj, "code", int, where) != result.code:
             raise ValueError(f"{where}.code contradicts status and required")
         return result
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 15] + "... (truncated)"
 
 
 class FeatureUnavailable(RuntimeError):
@@ -114,7 +205,7 @@ class FeatureUnavailable(RuntimeError):
         self.name = name
         self.result = result
         if result is None:
-            message = f"feature {name!r} was not probed"
+            message = f"feature {name!r} was not probed: no detector provides it"
         else:
             message = f"feature {name!r} is {result.status.value}: {result.reason}"
             if result.remediation:
@@ -123,7 +214,7 @@ class FeatureUnavailable(RuntimeError):
 
 
 class Report(Mapping[str, FeatureResult]):
-    """Results by feature name, plus where and when they were found."""
+    """Results by feature name, plus where, when and for which Glance."""
 
     def __init__(
         self,
@@ -133,12 +224,16 @@ class Report(Mapping[str, FeatureResult]):
         config_files: Iterable[str] = (),
         generated_at: str,
         glance_features_version: str,
+        glance: Mapping[str, Any] | None = None,
+        checked_as: str | None = None,
     ) -> None:
         self._features = dict(features)
-        self.host = dict(host)
+        self.host: Mapping[str, Any] = freeze(host, "host")
         self.config_files = tuple(config_files)
         self.generated_at = generated_at
         self.glance_features_version = glance_features_version
+        self.glance: Mapping[str, Any] | None = None if glance is None else freeze(glance, "glance")
+        self.checked_as = checked_as
 
     def __getitem__(self, name: str) -> FeatureResult:
         return self._features[name]
@@ -175,34 +270,53 @@ class Report(Mapping[str, FeatureResult]):
             if result is None or not result.available:
                 raise FeatureUnavailable(name, result)
 
-    def with_required(self, names: Iterable[str]) -> Report:
-        """A copy in which these features also count as required."""
-        wanted = set(names)
-        features = {
-            n: replace(r, required=True) if n in wanted and not r.required else r
-            for n, r in self._features.items()
-        }
+    def replace(self, features: Mapping[str, FeatureResult]) -> Report:
+        """The same report with other results."""
         return Report(
             features,
             host=self.host,
             config_files=self.config_files,
             generated_at=self.generated_at,
             glance_features_version=self.glance_features_version,
+            glance=self.glance,
+            checked_as=self.checked_as,
         )
+
+    def with_required(self, names: Iterable[str]) -> Report:
+        """A copy in which these features also count as required.
+
+        A required name that was not probed becomes an ``unknown`` result:
+        a requirement nobody checked is a failure, never a silent pass.
+        """
+        features = dict(self._features)
+        for name in dict.fromkeys(names):
+            result = features.get(name)
+            if result is None:
+                features[name] = FeatureResult(
+                    name,
+                    Status.UNKNOWN,
+                    f"{name} is required but was not probed",
+                    required=True,
+                )
+            elif not result.required:
+                features[name] = result.replace(required=True)
+        return self.replace(features)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
             "generated_at": self.generated_at,
             "glance_features_version": self.glance_features_version,
-            "host": dict(self.host),
+            "host": thaw(self.host),
             "config_files": list(self.config_files),
+            "glance": thaw(self.glance),
+            "checked_as": self.checked_as,
             "code": int(self.code),
             "features": {n: r.to_dict() for n, r in self._features.items()},
         }
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
+        return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
     def from_dict(cls, data: object) -> Report:
@@ -214,6 +328,12 @@ class Report(Mapping[str, FeatureResult]):
         config_files = _field(obj, "config_files", list, "report")
         if not all(isinstance(p, str) for p in config_files):
             raise ValueError("report.config_files: every entry must be a string")
+        glance = obj.get("glance")
+        if glance is not None and not isinstance(glance, Mapping):
+            raise ValueError("report.glance: expected an object or null")
+        checked_as = obj.get("checked_as")
+        if checked_as is not None and not isinstance(checked_as, str):
+            raise ValueError("report.checked_as: expected a string or null")
         features = {
             name: FeatureResult.from_dict(name, value)
             for name, value in _field(obj, "features", dict, "report").items()
@@ -224,6 +344,8 @@ class Report(Mapping[str, FeatureResult]):
             config_files=config_files,
             generated_at=_field(obj, "generated_at", str, "report"),
             glance_features_version=_field(obj, "glance_features_version", str, "report"),
+            glance=glance,
+            checked_as=checked_as,
         )
         if _field(obj, "code", int, "report") != report.code:
             raise ValueError("report.code contradicts its features")

@@ -1,15 +1,21 @@
-"""Where detectors come from: the entry-point group and ``register()``."""
+"""Where detectors come from: the built-ins, ``register()``, and entry points.
+
+Built-ins are registered in code, so they work from a source checkout and no
+installed distribution can take their names: a third-party detector that
+claims one is reported as ``name@dist``, unknown, and never replaces it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-import os
 import threading
 from collections.abc import Callable, Iterable
+from typing import Any
 
-from glance_features import _metadata
-from glance_features._record import record
+from glance_features.catalog import Entry, entry_of
 from glance_features.detector import Detector
+from glance_features.detectors import BUILTIN
 
 ENTRY_POINT_GROUP = "glance_features.detectors"
 
@@ -21,7 +27,7 @@ class PluginError(Exception):
     """A plugin could not be loaded or does not follow the detector contract."""
 
 
-@record
+@dataclasses.dataclass(frozen=True)
 class Plugin:
     """A detector not loaded yet. Loading runs in the probe's worker thread,
     under its deadline, so a plugin that hangs on import cannot hang the probe."""
@@ -29,22 +35,14 @@ class Plugin:
     name: str
     origin: str
     load: Callable[[], Detector]
-
-
-def _after_fork_in_child() -> None:
-    global _registered_lock
-    _registered_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    builtin: bool = False
 
 
 def register(detector: Detector) -> None:
     """Add a detector for the rest of this process (tests, embedding code)."""
-    _check(detector, "register()")
+    check(detector, "register()")
     with _registered_lock:
-        if detector.name in _registered:
+        if detector.name in _registered or detector.name in BUILTIN:
             raise ValueError(f"a detector named {detector.name!r} is already registered")
         _registered[detector.name] = detector
 
@@ -55,54 +53,90 @@ def unregister(name: str) -> None:
 
 
 def plugins(names: Iterable[str] | None = None) -> list[Plugin]:
-    """Every known detector (or only ``names``), entry points first."""
+    """Every known detector (or only ``names``): built-ins, registered, entry points."""
     wanted = set(names) if names is not None else None
     found: dict[str, Plugin] = {}
-    for ep in _metadata.entry_points(ENTRY_POINT_GROUP):
-        if wanted is not None and ep.name not in wanted:
-            continue
-        origin = f"{ep.value} from {ep.distribution}"
-        if ep.name in found:
-            key = f"{ep.name}@{ep.distribution}"
-            taken = found[ep.name].origin
-            found[key] = Plugin(key, origin, _fail(f"name {ep.name!r} is already taken by {taken}"))
+
+    def add(plugin: Plugin) -> None:
+        if plugin.name in found:
+            taken = found[plugin.name].origin
+            key = f"{plugin.name}@{plugin.origin.rsplit(' ', 1)[-1]}"
+            found[key] = Plugin(
+                key, plugin.origin, _fail(f"name {plugin.name!r} is taken by {taken}")
+            )
         else:
-            found[ep.name] = Plugin(ep.name, origin, _loader(ep.name, ep.module, ep.attr, origin))
+            found[plugin.name] = plugin
+
+    for name, target in BUILTIN.items():
+        add(Plugin(name, f"{target} (built in)", _builtin_loader(name, target), builtin=True))
     with _registered_lock:
         extra = dict(_registered)
     for name, detector in extra.items():
-        if wanted is not None and name not in wanted:
-            continue
-        if name in found:
-            taken = found[name].origin
-            key = f"{name}@register"
-            found[key] = Plugin(
-                key, "register()", _fail(f"name {name!r} is already taken by {taken}")
-            )
-        else:
-            found[name] = Plugin(name, "register()", lambda d=detector: d)  # type: ignore[misc]
-    return list(found.values())
+        add(Plugin(name, "register()", lambda d=detector: d))  # type: ignore[misc]
+    for ep in _entry_points():
+        dist = ep.dist.name if ep.dist is not None else "unknown"
+        add(Plugin(ep.name, f"{ep.value} from {dist}", _entry_point_loader(ep, dist)))
+    if wanted is None:
+        return list(found.values())
+    return [p for p in found.values() if p.name in wanted or p.name.partition("@")[0] in wanted]
 
 
-def _loader(name: str, module: str, attr: str, origin: str) -> Callable[[], Detector]:
+def _entry_points() -> tuple[Any, ...]:
+    from glance_features._platform import dists as _dists
+
+    return _dists.entry_points(ENTRY_POINT_GROUP)
+
+
+def builtin_detector(name: str) -> Detector:
+    return _load_target(BUILTIN[name], name, f"{BUILTIN[name]} (built in)")
+
+
+def catalog() -> dict[str, Entry]:
+    """The catalog entry of every built-in and registered detector."""
+    entries = {name: entry_of(builtin_detector(name)) for name in BUILTIN}
+    with _registered_lock:
+        entries.update((name, entry_of(d)) for name, d in _registered.items())
+    return entries
+
+
+def declared_options() -> list[Any]:
+    return [option for entry in catalog().values() for option in entry.options]
+
+
+def _builtin_loader(name: str, target: str) -> Callable[[], Detector]:
+    return lambda: builtin_detector(name)
+
+
+def _entry_point_loader(ep: Any, dist: str) -> Callable[[], Detector]:
     def load() -> Detector:
+        origin = f"{ep.value} from {dist}"
         try:
-            obj: object = importlib.import_module(module)
-            for part in filter(None, attr.split(".")):
-                obj = getattr(obj, part)
+            obj = ep.load()  # understands "module:attr [extras]"
             detector = obj() if isinstance(obj, type) else obj
         except Exception as exc:
             raise PluginError(
                 f"plugin {origin} failed to load: {type(exc).__name__}: {exc}"
             ) from exc
-        _check(detector, origin)
-        if detector.name != name:  # type: ignore[union-attr]
+        check(detector, origin)
+        if detector.name != ep.name:
             raise PluginError(
-                f"plugin {origin} is registered as {name!r} but calls itself {detector.name!r}"  # type: ignore[union-attr]
+                f"plugin {origin} is registered as {ep.name!r} but calls itself {detector.name!r}"
             )
-        return detector  # type: ignore[return-value]
+        return detector  # type: ignore[no-any-return]
 
     return load
+
+
+_builtin_instances: dict[str, Detector] = {}
+
+
+def _load_target(target: str, name: str, origin: str) -> Detector:
+    detector = _builtin_instances.get(name)
+    if detector is None:
+        module, _, attr = target.partition(":")
+        detector = getattr(importlib.import_module(module), attr)()
+        _builtin_instances[name] = detector
+    return detector
 
 
 def _fail(message: str) -> Callable[[], Detector]:
@@ -112,7 +146,7 @@ def _fail(message: str) -> Callable[[], Detector]:
     return load
 
 
-def _check(detector: object, origin: str) -> None:
+def check(detector: object, origin: str) -> None:
     for attr in ("name", "summary"):
         if not isinstance(getattr(detector, attr, None), str):
             raise PluginError(f"plugin {origin} has no string {attr!r}")

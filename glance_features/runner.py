@@ -1,4 +1,4 @@
-"""Run detectors concurrently under one deadline; cache the report per process."""
+"""Run detectors under one deadline; cache the report per process."""
 
 from __future__ import annotations
 
@@ -6,32 +6,27 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from glance_features import host, registry
-from glance_features._record import replace
+from glance_features._platform import green as _green
 from glance_features._version import __version__
-from glance_features.detector import ProbeContext
+from glance_features.catalog import entry_of, required_by
+from glance_features.detector import Distro, ProbeContext
 from glance_features.model import FeatureResult, Report, Status
-from glance_features.required import required_by_settings
 from glance_features.settings import Settings
-
-TYPE_CHECKING = False  # typing itself would cost Glance's start-up; see __init__
-if TYPE_CHECKING:
-    from typing import Any
 
 DEFAULT_TIMEOUT = 10.0
 
-_CacheKey = tuple[Settings, "tuple[str, ...] | None", bool]
-_DEFAULT_KEY: _CacheKey = (Settings(), None, False)
+_CacheKey = tuple[Settings, "tuple[str, ...] | None", bool, "str | None"]
 
-# The one piece of process-wide state: reports already made, and the probes
-# under way, so that concurrent callers of the same probe share one run.
+# The one piece of process-wide state: reports already made, the probes under
+# way (so concurrent callers share one run), and test doubles in force.
 _cache: dict[_CacheKey, Report] = {}
-# Reports installed by glance_features.testing.override(), innermost last.
-_overrides: list[Report] = []
-_inflight: dict[_CacheKey, threading.Event] = {}
+_inflight: dict[_CacheKey, Any] = {}
 _lock = threading.Lock()
+_overrides: list[Any] = []
 
 
 class UnknownFeature(ValueError):
@@ -44,6 +39,7 @@ def probe(
     deep: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
     refresh: bool = False,
+    user: str | None = None,
 ) -> Report:
     """Probe this host; the same arguments return the cached report.
 
@@ -53,31 +49,38 @@ def probe(
     """
     if isinstance(features, str):
         features = [features]  # probe(features="xattr") means the one feature
+    names = tuple(sorted(set(features))) if features is not None else None
+    settings = settings if settings is not None else Settings()
     if _overrides:
-        return _overridden(_overrides[-1], features)
-    if settings is None and features is None and not deep:
-        key = _DEFAULT_KEY
-    else:
-        names = tuple(sorted(set(features))) if features is not None else None
-        key = (settings or Settings(), names, deep)
+        answer: Report = _overrides[-1](settings, names)
+        return answer
+    key = (settings, names, deep, user)
     if not refresh:
         cached = _cache.get(key)
         if cached is not None:
             return cached
-    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
-        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and 0 < timeout <= 3600):
+        raise ValueError(f"timeout must be a number of seconds in (0, 3600], not {timeout!r}")
+    clock = _green.original("time")
+    deadline = clock.monotonic() + timeout
+    if refresh:
+        from glance_features._platform import dists as _dists
+
+        _dists.forget()
     while True:
         with _lock:
             if not refresh and key in _cache:
                 return _cache[key]
             running = _inflight.get(key)
             if running is None:
-                done = _inflight[key] = threading.Event()
+                done = _inflight[key] = _green.original("threading").Event()
                 break
-        running.wait()
+        # Share the run in flight, but only for as long as this caller may wait.
+        if not running.wait(max(0.0, deadline - clock.monotonic())):
+            return _timed_out(settings, names, timeout)
         refresh = False  # the run we waited for is as fresh as one of our own
     try:
-        report = _run(key[0], key[1], key[2], float(timeout))
+        report = _run(settings, names, deep, deadline, timeout, user)
         with _lock:
             _cache[key] = report
         return report
@@ -87,25 +90,33 @@ def probe(
         done.set()
 
 
-def _overridden(report: Report, features: Iterable[str] | None) -> Report:
-    if features is None:
-        return report
-    names = list(dict.fromkeys(features))
-    missing = [n for n in names if n not in report]
-    if missing:
-        raise UnknownFeature(f"unknown feature {missing[0]!r} (known: {', '.join(report)})")
-    return Report(
-        {n: report[n] for n in names},
-        host=report.host,
-        config_files=report.config_files,
-        generated_at=report.generated_at,
-        glance_features_version=report.glance_features_version,
-    )
-
-
 def clear_cache() -> None:
     with _lock:
         _cache.clear()
+    from glance_features import glance
+    from glance_features._platform import dists as _dists
+
+    _dists.forget()
+    glance.installed_version.cache_clear()
+
+
+def push_override(make: Any) -> None:
+    """Make :func:`probe` answer with ``make(settings, features)`` until popped
+    (the hook :mod:`glance_features.testing` uses)."""
+    with _lock:
+        _overrides.append(make)
+
+
+def pop_override(make: Any) -> None:
+    with _lock:
+        for i in range(len(_overrides) - 1, -1, -1):
+            if _overrides[i] is make:
+                del _overrides[i]
+                return
+
+
+def overridden() -> bool:
+    return bool(_overrides)
 
 
 def _after_fork_in_child() -> None:
@@ -121,67 +132,146 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def required_features(
+    settings: Settings, glance_version: str | None, names: Iterable[str] | None = None
+) -> dict[str, tuple[list[str], str | None]]:
+    """Feature -> (conditions that require it, note when Glance ignores them)."""
+    found: dict[str, tuple[list[str], str | None]] = {}
+    for name, entry in registry.catalog().items():
+        if names is not None and name not in names:
+            continue
+        conditions = required_by(entry, settings)
+        if not conditions:
+            continue
+        used = entry.glance.used_by(glance_version) if entry.glance else None
+        note = None
+        if used is False and entry.glance is not None:
+            note = (
+                f"{'; '.join(conditions)}, but Glance {glance_version} "
+                f"{entry.glance.unused or 'does not use this feature'}"
+            )
+        found[name] = (conditions, note)
+    return found
+
+
 class _Slot:
     def __init__(self, plugin: registry.Plugin) -> None:
         self.plugin = plugin
         self.result: FeatureResult | None = None
-        self.done = threading.Event()
+        self.used_by_glance: bool | None = None
+        self.done = _green.original("threading").Event()
 
     def run(self, context: ProbeContext) -> None:
-        start = time.perf_counter()
+        clock = _green.original("time")
+        start = clock.perf_counter()
         try:
             detector = self.plugin.load()
+            entry = entry_of(detector)
+            if entry.glance is not None:
+                self.used_by_glance = entry.glance.used_by(context.glance_version)
             found: Any = detector.probe(context)
             if not isinstance(found, FeatureResult):
                 raise TypeError(f"probe() returned {type(found).__name__}, not a FeatureResult")
-            result = replace(found, name=self.plugin.name)
+            result = found.replace(name=self.plugin.name)
         except registry.PluginError as exc:
             result = _unknown(self.plugin.name, str(exc))
-        except Exception as exc:
+        except BaseException as exc:
             result = _unknown(self.plugin.name, f"probe failed: {type(exc).__name__}: {exc}")
-        self.result = replace(result, elapsed_ms=_ms(time.perf_counter() - start))
+        self.result = result.replace(elapsed_ms=_ms(clock.perf_counter() - start))
         self.done.set()
 
 
 def _run(
-    settings: Settings, features: tuple[str, ...] | None, deep: bool, timeout: float
+    settings: Settings,
+    features: tuple[str, ...] | None,
+    deep: bool,
+    deadline: float,
+    timeout: float,
+    user: str | None,
 ) -> Report:
-    deadline = time.monotonic() + timeout
+    from glance_features import glance
+
     plugins = registry.plugins(features)
     if features is not None:
         missing = sorted(set(features) - {p.name for p in plugins})
         if missing:
             known = ", ".join(sorted(p.name for p in registry.plugins())) or "none"
             raise UnknownFeature(f"unknown feature {missing[0]!r} (known: {known})")
-    distro = host.distro_info()
-    host_facts = host.host_dict(distro)
-    context = ProbeContext(settings=settings, deep=deep, deadline=deadline, distro=distro)
+    distro = host.distro()
+    glance_version = glance.installed_version()
+    context = ProbeContext(
+        settings=settings,
+        deep=deep,
+        deadline=deadline,
+        distro=distro,
+        glance_version=glance_version,
+        user=user,
+    )
+    threading_ = _green.original("threading")
+    clock = _green.original("time")
     slots = [_Slot(p) for p in plugins]
     for slot in slots:
         # Daemon threads: a detector that never returns must not keep a
         # service from exiting, nor the probe from returning on time.
-        threading.Thread(
+        threading_.Thread(
             target=slot.run,
             args=(context,),
             name=f"glance-features:{slot.plugin.name}",
             daemon=True,
         ).start()
-    required = required_by_settings(settings)
+    required = required_features(settings, glance_version)
     results: dict[str, FeatureResult] = {}
     for slot in slots:
-        slot.done.wait(max(0.0, deadline - time.monotonic()))
+        slot.done.wait(max(0.0, deadline - clock.monotonic()))
         name = slot.plugin.name
         result = slot.result
         if result is None:
-            result = _unknown(name, f"timed out after {timeout:g} s")
-            result = replace(result, elapsed_ms=_ms(timeout))
-        if name in required:
-            details = {**result.details, "required_by": required[name]}
-            result = replace(result, required=True, details=details)
-        results[name] = result
+            result = _unknown(name, f"timed out after {timeout:g} s").replace(
+                elapsed_ms=_ms(timeout)
+            )
+        results[name] = _with_requirement(result, required.get(name), slot.used_by_glance)
     return Report(
         results,
-        host=host_facts,
+        host=host.facts(distro),
+        config_files=settings.config_files,
+        generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        glance_features_version=__version__,
+        glance=glance.describe(glance_version),
+        checked_as=user,
+    )
+
+
+def _with_requirement(
+    result: FeatureResult,
+    requirement: tuple[list[str], str | None] | None,
+    used_by_glance: bool | None,
+) -> FeatureResult:
+    result = result.replace(used_by_glance=used_by_glance)
+    if requirement is None:
+        return result
+    conditions, ignored = requirement
+    if ignored is not None:
+        details: Mapping[str, Any] = {**result.details, "ignored_by_glance": ignored}
+        return result.replace(details=details, reason=f"{result.reason} (not required: {ignored})")
+    details = {**result.details, "required_by": conditions}
+    return result.replace(required=True, details=details)
+
+
+def _timed_out(settings: Settings, names: tuple[str, ...] | None, timeout: float) -> Report:
+    from glance_features import glance
+
+    required = required_features(settings, glance.installed_version())
+    results = {
+        p.name: _with_requirement(
+            _unknown(p.name, f"timed out after {timeout:g} s waiting for a probe in flight"),
+            required.get(p.name),
+            None,
+        )
+        for p in registry.plugins(names)
+    }
+    return Report(
+        results,
+        host=host.facts(host.distro()),
         config_files=settings.config_files,
         generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         glance_features_version=__version__,
@@ -194,3 +284,6 @@ def _unknown(name: str, reason: str) -> FeatureResult:
 
 def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 1)
+
+
+__all__ = ["DEFAULT_TIMEOUT", "Distro", "UnknownFeature", "clear_cache", "probe"]

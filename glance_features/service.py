@@ -31,14 +31,16 @@ def check_startup(
     deep: bool = False,
     timeout: float = runner.DEFAULT_TIMEOUT,
     raise_on_failure: bool = True,
+    verbose: bool = False,
 ) -> Report:
-    """Probe with the service's settings and log one line per feature.
+    """Probe with the service's settings; log one INFO summary line, and a
+    WARNING or ERROR line per problem that matters to this configuration.
 
-    INFO for what works or is not needed, WARNING for a degraded feature,
-    ERROR for a required feature that is missing. Raises
-    :class:`~glance_features.FeatureUnavailable` for the first such feature
-    unless ``raise_on_failure`` is false; returns the report otherwise.
-    The report is cached, so the workers a service forks afterwards reuse it.
+    ERROR for a required feature that is missing, WARNING for a degraded
+    required one; features the configuration does not use say nothing unless
+    ``verbose``. Raises :class:`~glance_features.FeatureUnavailable` for the
+    first missing required feature unless ``raise_on_failure`` is false. The
+    report is cached, so workers forked afterwards reuse it.
     """
     log = logger or LOG
     report = runner.probe(settings_from(conf), features=features, deep=deep, timeout=timeout)
@@ -53,10 +55,19 @@ def check_startup(
         if result.required and not result.available:
             log.error(line)
             failed.append(name)
-        elif result.status is Status.DEGRADED:
+        elif result.required and result.status is Status.DEGRADED:
             log.warning(line)
-        else:
+        elif verbose:
             log.info(line)
+    required = [n for n, r in report.items() if r.required]
+    glance = report.glance["version"] if report.glance else "not installed"
+    log.info(
+        "glance-features: Glance %s; %d features probed; required: %s; %s",
+        glance,
+        len(report),
+        ", ".join(required) or "none",
+        f"missing: {', '.join(failed)}" if failed else "all required features work",
+    )
     if failed and raise_on_failure:
         report.require(*failed)
     return report

@@ -1,50 +1,248 @@
-"""The Glance options detectors read, and an oslo.config-compatible reader."""
+"""The Glance options detectors read, found and parsed the way Glance does.
+
+Values are kept as the files give them (strings) or as a running service holds
+them (typed), and converted by the :class:`Option` that declares them, so one
+reader serves the command line and a live Glance process alike. The options
+themselves are declared by the detectors' catalogs, not here.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import stat
-from collections.abc import Iterable, Iterator, Mapping
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from glance_features._record import record
+from glance_features._platform import files as _files
 
-TYPE_CHECKING = False  # typing itself would cost Glance's start-up; see __init__
-if TYPE_CHECKING:
-    from typing import Any
-
-# Where oslo.config looks for ``glance-api.conf`` when no --config-file is given;
-# like oslo.config, the first one found is the only one read.
+# Glance 33's WSGI application (glance.common.wsgi_app._get_config_files):
+# OS_GLANCE_CONFIG_DIR, else /etc/glance; the import file first, so that
+# glance-api.conf wins; the import file only when it exists.
+CONFIG_DIR_ENV = "OS_GLANCE_CONFIG_DIR"
+SERVICE_FILES = ("glance-image-import.conf", "glance-api.conf")
+# Where oslo.config looks for project "glance" when no directory is named.
 DEFAULT_SEARCH_DIRS = ("~/.glance", "~", "/etc/glance", "/etc")
-DEFAULT_CONFIG_NAME = "glance-api.conf"
+MAX_CONFIG_BYTES = 4 << 20
 
-# The options Glance registers, as (group, name) -> Settings field.
-GLANCE_OPTIONS: Mapping[tuple[str, str], str] = {
-    ("DEFAULT", "image_cache_dir"): "image_cache_dir",
-    ("DEFAULT", "image_cache_driver"): "image_cache_driver",
-    ("DEFAULT", "pydev_worker_debug_host"): "pydev_worker_debug_host",
-    ("DEFAULT", "pydev_worker_debug_port"): "pydev_worker_debug_port",
-    ("image_import_opts", "image_import_plugins"): "image_import_plugins",
-    ("image_conversion", "output_format"): "image_conversion_output_format",
-    ("taskflow_executor", "conversion_format"): "conversion_format",
-}
+_TEMPLATE = re.compile(r"\$(?:\{([_a-z][._a-z0-9]*)\}|([_a-z][._a-z0-9]*)|(\$))", re.IGNORECASE)
 
 
 class ConfigError(ValueError):
     """A config file is missing, unreadable or not oslo.config INI."""
 
 
-@record
-class Settings:
-    """Glance's settings for the advanced features, with Glance's defaults."""
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One Glance option: where it lives, its type as Glance registers it, its default."""
 
-    image_cache_dir: str | None = None
-    image_cache_driver: str = "centralized_db"
-    pydev_worker_debug_host: str | None = None
-    pydev_worker_debug_port: int = 5678
-    image_import_plugins: tuple[str, ...] = ()
-    image_conversion_output_format: str = "raw"
-    conversion_format: str | None = None
-    config_files: tuple[str, ...] = ()
+    group: str
+    name: str
+    kind: str = "str"  # str, int, port, bool, list, dict
+    default: Any = None
+    attr: str = ""  # the keyword for Settings(...), when not the option name
+
+    @property
+    def keyword(self) -> str:
+        return self.attr or self.name
+
+    @property
+    def label(self) -> str:
+        return f"[{self.group}] {self.name}"
+
+    def convert(self, value: object) -> Any:
+        """A file's string as Glance's option type reads it; typed values pass."""
+        if not isinstance(value, str):
+            return tuple(value) if isinstance(value, list) else value
+        try:
+            return _CONVERTERS[self.kind](value)
+        except ValueError as exc:
+            raise ConfigError(f"{self.label} = {value!r}: {exc}") from None
+
+
+def _int(text: str) -> int:
+    return int(text.strip())
+
+
+def _port(text: str) -> int:
+    port = int(text.strip())
+    if not 0 <= port <= 65535:
+        raise ValueError("not a port number")
+    return port
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "yes", "true", "on"):
+        return True
+    if lowered in ("0", "no", "false", "off"):
+        return False
+    raise ValueError("not a boolean")
+
+
+def _list(text: str) -> tuple[str, ...]:
+    """A ListOpt as Glance registers its lists (``bounds=True``, quoted strings),
+    falling back to a plain comma list when the value has no brackets."""
+    text = text.strip()
+    if text.startswith("["):
+        if not text.endswith("]"):
+            raise ValueError('the value should end with "]"')
+        text = text[1:-1]
+    items = []
+    for item in _split_commas(text):
+        item = item.strip()
+        if len(item) >= 2 and item[0] == item[-1] and item[0] in "\"'":
+            item = item[1:-1]
+        elif item[:1] in ("'", '"'):
+            raise ValueError(f"non-closed quote: {item}")
+        if item:
+            items.append(item)
+    return tuple(items)
+
+
+def _split_commas(text: str) -> list[str]:
+    parts, current, quote = [], "", ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char == ",":
+            parts.append(current)
+            current = ""
+            continue
+        current += char
+    parts.append(current)
+    return parts
+
+
+def _dict(text: str) -> dict[str, str]:
+    pairs = {}
+    for item in _split_commas(text):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition(":")
+        if not sep:
+            raise ValueError(f"{item.strip()!r} is not key:value")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+_CONVERTERS: dict[str, Any] = {
+    "str": str,
+    "int": _int,
+    "port": _port,
+    "bool": _bool,
+    "list": _list,
+    "dict": _dict,
+}
+
+
+def known_options() -> dict[str, Option]:
+    """Every option the registered detectors declare, by keyword."""
+    from glance_features import registry
+
+    return {option.keyword: option for option in registry.declared_options()}
+
+
+class Settings:
+    """Glance option values and the files they came from. Immutable and hashable.
+
+    ``Settings(image_cache_driver="xattr")`` sets options by keyword;
+    ``settings.image_cache_driver`` or ``settings.get(option)`` reads one,
+    with Glance's default when it is not set.
+    """
+
+    __slots__ = ("_hash", "_values", "config_files")
+
+    def __init__(
+        self,
+        values: Mapping[tuple[str, str], object] | None = None,
+        *,
+        config_files: Iterable[str] = (),
+        **by_keyword: object,
+    ) -> None:
+        merged = {(_group(g), n): v for (g, n), v in (values or {}).items()}
+        if by_keyword:
+            options = known_options()
+            for keyword, value in by_keyword.items():
+                option = options.get(keyword)
+                if option is None:
+                    raise TypeError(f"Settings() got an unknown option {keyword!r}")
+                merged[(option.group, option.name)] = (
+                    tuple(value) if isinstance(value, list) else value
+                )
+        object.__setattr__(self, "_values", merged)
+        object.__setattr__(self, "config_files", tuple(config_files))
+        object.__setattr__(self, "_hash", None)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Settings are immutable")
+
+    def __getattr__(self, name: str) -> Any:
+        option = known_options().get(name)
+        if option is None:
+            raise AttributeError(f"Settings has no option {name!r}")
+        return self.get(option)
+
+    def get(self, option: Option) -> Any:
+        """The option's value, converted and expanded, or its default."""
+        raw = self._values.get((option.group, option.name))
+        if raw is None:
+            return option.default
+        if isinstance(raw, str):
+            raw = self._expand(raw, option.group)
+        return option.convert(raw)
+
+    def is_set(self, option: Option) -> bool:
+        return self._values.get((option.group, option.name)) is not None
+
+    def raw(self, group: str) -> dict[str, object]:
+        """Every value of one group as read, for detectors whose groups are
+        named by the operator (a store backend's ``[ceph]``)."""
+        wanted = _group(group)
+        return {n: v for (g, n), v in self._values.items() if g == wanted}
+
+    def _expand(self, value: str, group: str, depth: int = 0) -> str:
+        # oslo.config's $name and ${group.name} templates, '$$' for a dollar.
+        def substitute(match: re.Match[str]) -> str:
+            if match.group(3):
+                return "$"
+            key = match.group(1) or match.group(2)
+            where, _, name = key.rpartition(".")
+            for candidate in (
+                [(_group(where), name)] if where else [(group, name), ("DEFAULT", name)]
+            ):
+                found = self._values.get(candidate)
+                if found is not None:
+                    if depth > 10:
+                        raise ConfigError(f"${key}: template refers to itself")
+                    return self._expand(str(found), candidate[0], depth + 1)
+            raise ConfigError(f"cannot expand ${key}: no option {key!r} is set")
+
+        return _TEMPLATE.sub(substitute, value.replace("\\$", "$$")) if "$" in value else value
+
+    def _key(self) -> tuple[object, ...]:
+        return (
+            tuple(sorted((k, repr(v)) for k, v in self._values.items())),
+            self.config_files,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Settings):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        cached: int | None = self._hash
+        if cached is None:
+            cached = hash(self._key())
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"[{g}] {n}={v!r}" for (g, n), v in sorted(self._values.items()))
+        return f"Settings({values}; files={list(self.config_files)})"
 
     @classmethod
     def from_config_files(
@@ -52,66 +250,56 @@ class Settings:
         paths: Iterable[str | os.PathLike[str]] | None = None,
         config_dir: str | os.PathLike[str] | None = None,
     ) -> Settings:
-        """Read Glance config files the way oslo.config does: later files win.
+        """Read Glance config files the way oslo.config does: later files win,
+        then every ``*.conf`` of ``config_dir`` in sorted order.
 
-        With neither ``paths`` nor ``config_dir``, the first ``glance-api.conf``
-        found in :data:`DEFAULT_SEARCH_DIRS` is read, if any.
+        With neither, find them as the Glance service does (:func:`service_config_files`).
         """
         if paths is None and config_dir is None:
-            found = find_default_config_file()
-            files = [found] if found else []
+            files = service_config_files()
         else:
             files = [os.fspath(p) for p in paths or ()]
             if config_dir is not None:
-                files.extend(_conf_files_in(os.fspath(config_dir)))
-        values: dict[tuple[str, str], str] = {}
+                files.extend(conf_files_in(os.fspath(config_dir)))
+        values: dict[tuple[str, str], object] = {}
         for path in files:
-            for section, key, value in parse_ini(_read(path), path):
-                if (section, key) in GLANCE_OPTIONS:
-                    values[(section, key)] = value
-        return cls._from_raw(values, tuple(files))
+            values.update(parse_file(path))
+        return cls(values, config_files=files)
 
     @classmethod
     def from_oslo_config(cls, conf: Any) -> Settings:
-        """Read the options from an oslo.config ``ConfigOpts`` in which Glance
-        registered them (``cfg.CONF`` inside a Glance service). An option Glance
-        did not register in that process counts as unset."""
-        from oslo_config import cfg
+        """Settings inside a Glance service, from its oslo.config ``ConfigOpts``.
 
-        values: dict[tuple[str, str], object] = {}
-        for group, name in GLANCE_OPTIONS:
-            try:
-                values[(group, name)] = conf[name] if group == "DEFAULT" else conf[group][name]
-            except (cfg.NoSuchOptError, cfg.NoSuchGroupError, KeyError):
-                continue  # not registered in this process: unset
-            except cfg.Error as exc:
-                raise ConfigError(f"[{group}] {name}: {exc}") from None
+        The service's own config files are read with oslo.config's parser, so
+        an option Glance registers late (or never, in this process) is seen as
+        the file sets it. Registered options then add what files cannot show:
+        ``set_override`` and command-line values.
+        """
         files = [str(f) for f in _oslo_value(conf, "config_file") or ()]
         config_dirs = _oslo_value(conf, "config_dir") or ()
         for config_dir in [config_dirs] if isinstance(config_dirs, str) else config_dirs:
-            files.extend(_conf_files_in(str(config_dir)))
-        return cls._from_raw(values, tuple(files))
-
-    @classmethod
-    def _from_raw(cls, raw: Mapping[tuple[str, str], object], files: tuple[str, ...]) -> Settings:
-        """Settings from option values: INI strings, or oslo.config's typed values."""
-        kwargs: dict[str, object] = {"config_files": files}
-        for option, name in GLANCE_OPTIONS.items():
-            value = raw.get(option)
-            if value is None:
-                continue
-            if name == "pydev_worker_debug_port":
-                kwargs[name] = _port(value, option)
-            elif name == "image_import_plugins":
-                kwargs[name] = _list(value, option)
-            elif name in ("image_cache_driver", "image_conversion_output_format"):
-                kwargs[name] = str(value) or getattr(_DEFAULTS, name)
-            else:
-                kwargs[name] = str(value) or None
-        return cls(**kwargs)  # type: ignore[arg-type]
+            files.extend(conf_files_in(str(config_dir)))
+        values: dict[tuple[str, str], object] = {}
+        for path in files:
+            values.update(parse_file(path))
+        for option in known_options().values():
+            registered = _registered_value(conf, option)
+            if registered is not _UNREGISTERED and (
+                registered != option.default or (option.group, option.name) not in values
+            ):
+                values[(option.group, option.name)] = registered
+        return cls(values, config_files=files)
 
 
-_DEFAULTS = Settings()
+_UNREGISTERED = object()
+
+
+def _registered_value(conf: Any, option: Option) -> object:
+    try:
+        group = conf if option.group == "DEFAULT" else conf[option.group]
+        return group[option.name]
+    except Exception:  # unregistered (NoSuchOpt/NoSuchGroup), or not a ConfigOpts
+        return _UNREGISTERED
 
 
 def _oslo_value(conf: Any, name: str) -> Any:
@@ -121,19 +309,50 @@ def _oslo_value(conf: Any, name: str) -> Any:
         return None
 
 
-def find_default_config_file() -> str | None:
+def _group(name: str) -> str:
+    # oslo.config matches group names case-insensitively; DEFAULT is DEFAULT.
+    return "DEFAULT" if name.upper() == "DEFAULT" else name.lower()
+
+
+def service_config_dir() -> str | None:
+    """The directory the Glance service reads: ``OS_GLANCE_CONFIG_DIR``, else
+    the first of oslo.config's search directories holding ``glance-api.conf``."""
+    env = os.environ.get(CONFIG_DIR_ENV, "").strip()
+    if env:
+        return env
     for directory in DEFAULT_SEARCH_DIRS:
-        candidate = os.path.join(os.path.expanduser(directory), DEFAULT_CONFIG_NAME)
-        if os.path.isfile(candidate):
-            return candidate
+        path = os.path.expanduser(directory)
+        if os.path.isfile(os.path.join(path, "glance-api.conf")):
+            return path
     return None
 
 
-def default_search_paths() -> list[str]:
-    return [os.path.join(os.path.expanduser(d), DEFAULT_CONFIG_NAME) for d in DEFAULT_SEARCH_DIRS]
+def service_config_files() -> list[str]:
+    """The files a Glance 33 API service reads: the import file when present,
+    ``glance-api.conf``, then the ``*.conf`` of its ``.conf.d`` directories."""
+    directory = service_config_dir()
+    if directory is None:
+        return []
+    files = [
+        os.path.join(directory, name)
+        for name in SERVICE_FILES
+        if os.path.exists(os.path.join(directory, name)) or name == "glance-api.conf"
+    ]
+    for name in ("glance.conf.d", "glance-api.conf.d"):
+        conf_d = os.path.join(directory, name)
+        if os.path.isdir(conf_d):
+            files.extend(conf_files_in(conf_d))
+    return files
 
 
-def _conf_files_in(directory: str) -> list[str]:
+def search_description() -> str:
+    env = os.environ.get(CONFIG_DIR_ENV, "").strip()
+    if env:
+        return f"{CONFIG_DIR_ENV}={env}"
+    return "glance-api.conf in " + ", ".join(DEFAULT_SEARCH_DIRS)
+
+
+def conf_files_in(directory: str) -> list[str]:
     try:
         names = os.listdir(directory)
     except FileNotFoundError:
@@ -145,124 +364,39 @@ def _conf_files_in(directory: str) -> list[str]:
     return [os.path.join(directory, n) for n in sorted(names) if n.endswith(".conf")]
 
 
-def _read(path: str) -> str:
+def parse_file(path: str) -> dict[tuple[str, str], str]:
+    """One config file's values as oslo.config's parser reads them."""
     try:
-        # A FIFO or device would block or never end: only regular files are read.
-        if not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path):
-            raise ConfigError(f"config file {path}: not a regular file")
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config file {path}: is a directory") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+        text = _files.read_text(path, MAX_CONFIG_BYTES)
+    except _files.ReadError as exc:
+        raise ConfigError(f"config file {exc}") from None
+    return parse_text(text, path)
 
 
-def parse_ini(text: str, source: str = "<string>") -> Iterator[tuple[str, str, str]]:
-    """Yield ``(section, key, value)`` as oslo.config's INI parser reads them.
-
-    Blank lines end a value; lines that start with white space continue it
-    (joined with newlines); ``#`` and ``;`` start comments only at the start
-    of a line; a value wrapped in matching quotes loses them.
-    """
-    section: str | None = None
-    key: str | None = None
-    parts: list[str] = []
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.rstrip()
-        if "\x00" in line:
-            raise ConfigError(f"{source}:{lineno}: binary data, not INI text")
-        if not line or line[0] in " \t":
-            if line and key is None:
-                raise ConfigError(f"{source}:{lineno}: unexpected continuation line")
-            if line:
-                parts.append(line.lstrip())
-                continue
-        if key is not None:
-            assert section is not None
-            yield section, key, "\n".join(parts)
-            key, parts = None, []
-        if not line:
-            continue
-        if line[0] == "[":
-            if not line.endswith("]"):
-                raise ConfigError(f"{source}:{lineno}: section header lacks ']'")
-            section = line[1:-1].strip()
-            if not section:
-                raise ConfigError(f"{source}:{lineno}: empty section name")
-        elif line[0] in "#;":
-            continue
-        else:
-            if section is None:
-                raise ConfigError(f"{source}:{lineno}: option before any [section]")
-            key, first = _split_assignment(line, source, lineno)
-            parts = [first]
-    if key is not None:
-        assert section is not None
-        yield section, key, "\n".join(parts)
-
-
-def _split_assignment(line: str, source: str, lineno: int) -> tuple[str, str]:
-    positions = [i for i in (line.find("="), line.find(":")) if i != -1]
-    if not positions:
-        raise ConfigError(f"{source}:{lineno}: expected 'name = value', got {line[:60]!r}")
-    at = min(positions)
-    key = line[:at].strip().replace("-", "_")
-    if not key:
-        raise ConfigError(f"{source}:{lineno}: empty option name")
-    value = line[at + 1 :].strip()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        value = value[1:-1]
-    return key, value
-
-
-def _list(value: object, option: tuple[str, str]) -> tuple[str, ...]:
-    """A list value as Glance's ListOpt reads it (``bounds=True`` and quoted
-    string items): ``['image_conversion', 'inject_image_metadata']``.
-    Anything Glance would reject is a ConfigError here too."""
-    if isinstance(value, (list, tuple)):
-        return tuple(str(item) for item in value)
-    text = str(value).strip().rstrip(",")
+def parse_text(text: str, source: str = "<string>") -> dict[tuple[str, str], str]:
+    """(group, option) -> value; oslo.config's parser when it is installed."""
+    if "\x00" in text:
+        raise ConfigError(f"{source}: binary data, not INI text")
     try:
-        if not text.startswith("["):
-            raise ValueError('the value should start with "["')
-        if not text.endswith("]"):
-            raise ValueError('the value should end with "]"')
-        parts = text[1:-1].split(",") if text[1:-1] else []
-        items: list[str] = []
-        while parts:
-            item = parts.pop(0)
-            # A comma inside a quoted item splits it; glue until it parses.
-            while True:
-                try:
-                    items.append(_quoted_string(item.strip()))
-                    break
-                except ValueError:
-                    if not parts:
-                        raise
-                    item += "," + parts.pop(0)
-    except ValueError as exc:
-        raise ConfigError(f"[{option[0]}] {option[1]} = {text!r}: {exc}") from None
-    return tuple(items)
+        from oslo_config import cfg
+    except ImportError:
+        from glance_features._platform import ini as _ini
 
-
-def _quoted_string(item: str) -> str:
-    if item and item[0] in "\"'":
-        if len(item) == 1 or item[-1] != item[0]:
-            raise ValueError(f"non-closed quote: {item}")
-        return item[1:-1]
-    return item
-
-
-def _port(value: object, option: tuple[str, str]) -> int:
-    try:
-        port = int(str(value))
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"[{option[0]}] {option[1]} = {value!r}: not a port number")
-    return port
+        try:
+            sections = _ini.parse(text)
+        except ValueError as exc:
+            raise ConfigError(f"{source}:{exc}") from None
+    else:
+        sections = {}
+        parser = cfg.ConfigParser(source, sections)
+        try:
+            # The base parser takes lines; ConfigParser.parse() would open the
+            # path again, past the regular-file and size checks made above.
+            super(cfg.ConfigParser, parser).parse(text.splitlines(keepends=True))
+        except cfg.ParseError as exc:
+            raise ConfigError(str(exc)) from None
+    values: dict[tuple[str, str], str] = {}
+    for section, options in sections.items():
+        for name, found in options.items():
+            values[(_group(section), name)] = found[-1]  # the last one in a file wins
+    return values

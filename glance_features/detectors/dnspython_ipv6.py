@@ -2,55 +2,72 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
 import sys
 
-from glance_features import _metadata
-from glance_features._record import record
+from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
-from glance_features.needs import NEEDS
-from glance_features.remedy import pip_install
-from glance_features.versions import InvalidVersion, compare
+from glance_features.remediation import pip_install
 
 ENV_VAR = "EVENTLET_NO_GREENDNS"
 WORKAROUND = f"export {ENV_VAR}=yes  # in the environment of every Glance service"
 IF_INET6 = "/proc/net/if_inet6"
+# Up to 32.x the glance-api console script (glance/cmd/api.py) monkey-patches;
+# 33.0.0 made it a stub and serves only through WSGI, which never patched.
+NO_MONKEY_PATCH_FROM = "33.0.0"
+EVENTLET_FIX = "eventlet>=0.33.3"
+DNSPYTHON_FIX = "dnspython!=2.0.0,!=2.2.0"
+
+CATALOG = Entry(
+    purpose=(
+        "Glance services that run under eventlet use its green DNS resolver, built on "
+        "dnspython; some eventlet/dnspython pairs break IPv6 name resolution unless "
+        "EVENTLET_NO_GREENDNS=yes keeps the system resolver, and some break eventlet's "
+        "import altogether (which every Glance reaches through futurist)."
+    ),
+    required_when=(
+        RequiredWhen(
+            "eventlet and dnspython are both installed",
+            lambda s: _installed("eventlet") and _installed("dnspython"),
+        ),
+    ),
+    python=(EVENTLET_FIX, DNSPYTHON_FIX),
+    verify=("glance-features --feature dnspython-ipv6 --deep",),
+    glance=GlanceUse("eventlet.monkey_patch() in glance/cmd/*.py, futurist's eventlet import"),
+)
 
 
-@record
+@dataclasses.dataclass(frozen=True)
 class KnownProblem:
-    eventlet_below: str | None  # eventlet versions below this one are affected
-    dnspython_from: str | None  # with dnspython from this version on (None: any)
-    dnspython_exact: tuple[str, ...]  # or with exactly these dnspython versions
+    eventlet: str  # PEP 440 specifier of the affected eventlet releases
+    dnspython: str  # and of the dnspython releases they are affected with
     why: str
     upgrade: str
+    breaks_import: bool = False  # `import eventlet` itself fails, patched or not
 
-
-# Upgrading to what NEEDS lists is the fix for every known problem.
-EVENTLET_FIX, DNSPYTHON_FIX = NEEDS["dnspython-ipv6"].python
 
 KNOWN_PROBLEMS = (
     KnownProblem(
-        "0.17",
-        None,
-        (),
+        "<0.17",
+        "",
         "eventlet before 0.17 breaks IPv6 name resolution in its green DNS resolver",
         EVENTLET_FIX,
     ),
     KnownProblem(
-        "0.33.3",
-        "2.3.0",
-        (),
-        "eventlet before 0.33.3 fails to patch dnspython 2.3.0 and newer (eventlet issue #781)",
-        "eventlet>=0.33.3",
+        "<0.33.3",
+        ">=2.3.0",
+        "eventlet before 0.33.3 fails to import with dnspython 2.3.0 and newer "
+        "(eventlet issue #781)",
+        EVENTLET_FIX,
+        breaks_import=True,
     ),
     KnownProblem(
-        None,
-        None,
-        ("2.0.0", "2.2.0"),
+        "",
+        "==2.0.0,==2.2.0",
         "OpenStack's global requirements exclude this dnspython release "
         "(dnspython!=2.0.0,!=2.2.0) for breaking eventlet",
         DNSPYTHON_FIX,
@@ -58,28 +75,46 @@ KNOWN_PROBLEMS = (
 )
 
 
+def _installed(name: str) -> bool:
+    from glance_features._platform import dists
+
+    return dists.version(name) is not None
+
+
+def _matches(version: str, specifier: str) -> bool:
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    if not specifier:
+        return True
+    if specifier.startswith("==") and "," in specifier:  # any of several pins
+        return any(Version(version) == Version(pin.lstrip("=")) for pin in specifier.split(","))
+    return Version(version) in SpecifierSet(specifier)
+
+
 def known_problems(eventlet: str, dnspython: str) -> list[KnownProblem]:
-    found = []
+    from packaging.version import InvalidVersion
+
     try:
-        for problem in KNOWN_PROBLEMS:
-            if (
-                problem.eventlet_below is not None
-                and compare(eventlet, problem.eventlet_below) >= 0
-            ):
-                continue
-            if (
-                problem.dnspython_from is not None
-                and compare(dnspython, problem.dnspython_from) < 0
-            ):
-                continue
-            if problem.dnspython_exact and not any(
-                compare(dnspython, v) == 0 for v in problem.dnspython_exact
-            ):
-                continue
-            found.append(problem)
+        return [
+            p
+            for p in KNOWN_PROBLEMS
+            if _matches(eventlet, p.eventlet) and _matches(dnspython, p.dnspython)
+        ]
     except InvalidVersion:
         return []
-    return found
+
+
+def monkey_patches(glance_version: str | None) -> bool:
+    """Whether the installed Glance's API service patches (None: no Glance: assume so)."""
+    if glance_version is None:
+        return True
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(glance_version) < Version(NO_MONKEY_PATCH_FROM)
+    except InvalidVersion:
+        return True
 
 
 def workaround_active(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
@@ -125,10 +160,13 @@ print(json.dumps({"system": system, "eventlet": {n: resolve(n) for n in names}})
 class DnspythonIpv6Detector:
     name = "dnspython-ipv6"
     summary = "IPv6 name resolution with eventlet's green DNS and dnspython"
+    catalog = CATALOG
 
     def probe(self, context: ProbeContext) -> FeatureResult:
-        eventlet = _metadata.version("eventlet")
-        dnspython = _metadata.version("dnspython")
+        from glance_features._platform import dists
+
+        eventlet = dists.version("eventlet")
+        dnspython = dists.version("dnspython")
         details: dict[str, object] = {
             "eventlet": eventlet,
             "dnspython": dnspython,
@@ -152,6 +190,37 @@ class DnspythonIpv6Detector:
         details["known_problems"] = [p.why for p in problems]
         pair = f"eventlet {eventlet} with dnspython {dnspython}"
         failed = _failed_lookups(details.get("resolution"))
+        patched = monkey_patches(context.glance_version)
+        details["glance_monkey_patches"] = patched
+        if not patched:
+            # Glance without monkey-patching never resolves through green DNS;
+            # only a pair that breaks `import eventlet` still matters to it.
+            broken = [p for p in problems if p.breaks_import]
+            if not broken:
+                return result(
+                    self.name,
+                    Status.AVAILABLE,
+                    f"{pair}: Glance {context.glance_version} does not monkey-patch, so "
+                    "eventlet's green DNS is not used",
+                    details,
+                )
+            return result(
+                self.name,
+                Status.UNAVAILABLE,
+                f"{pair}: {broken[0].why}; Glance {context.glance_version} imports eventlet "
+                "through futurist and fails to load",
+                details,
+                [pip_install(broken[0].upgrade)],
+            )
+        if any(p.breaks_import for p in problems) and not workaround_active():
+            broken = [p for p in problems if p.breaks_import]
+            return result(
+                self.name,
+                Status.UNAVAILABLE,
+                f"{pair}: {broken[0].why}",
+                details,
+                [pip_install(broken[0].upgrade), WORKAROUND],
+            )
         if not problems and not failed:
             return result(
                 self.name,
@@ -189,15 +258,16 @@ class DnspythonIpv6Detector:
         return result(self.name, Status.DEGRADED, f"{pair}: {why}", details, [WORKAROUND, *upgrade])
 
     def _resolve(self, context: ProbeContext) -> object:
-        from glance_features import _proc
+        from glance_features._platform import proc
 
         timeout = context.remaining()
-        # The child sees the workaround and the distributions exactly as we do.
-        env = {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        if ENV_VAR in os.environ:
-            env[ENV_VAR] = os.environ[ENV_VAR]
-        argv = [sys.executable, "-W", "ignore", "-c", RESOLVE_SCRIPT]
-        outcome = _proc.run(argv, timeout, env=env)
+        # Isolated (-I), yet seeing the distributions we see: the paths are
+        # passed as an argument, never taken from the environment or the cwd.
+        env = {ENV_VAR: os.environ[ENV_VAR]} if ENV_VAR in os.environ else {}
+        paths = json.dumps([p for p in sys.path if os.path.isabs(p)])
+        script = "import json, sys\nsys.path[:] = json.loads(sys.argv[1])\n" + RESOLVE_SCRIPT
+        argv = proc.python_argv(sys.executable, "-W", "ignore", "-c", script, paths)
+        outcome = proc.run(argv, timeout, env=env)
         failure = outcome.describe_failure("the eventlet resolution check", timeout)
         if failure is not None:
             return failure

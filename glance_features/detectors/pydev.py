@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 import os
-import socket
+from typing import Any
 
-from glance_features import _metadata
-from glance_features._metadata import find_spec
+from glance_features._platform.dists import find_spec
+from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
-from glance_features.needs import NEEDS
-from glance_features.remedy import pip_install
+from glance_features.remediation import pip_install
+from glance_features.settings import Option
 
 DISTRIBUTIONS = ("pydevd", "pydevd-pycharm")
 CONNECT_TIMEOUT = 3.0
+DEBUG_HOST = Option("DEFAULT", "pydev_worker_debug_host")
+DEBUG_PORT = Option("DEFAULT", "pydev_worker_debug_port", "port", default=5678)
+
+CATALOG = Entry(
+    purpose=(
+        "With pydev_worker_debug_host set, Glance workers attach to a remote pydev "
+        "debug server at start-up, for debugging a running service from an IDE."
+    ),
+    options=(DEBUG_HOST, DEBUG_PORT),
+    required_when=(
+        RequiredWhen("[DEFAULT] pydev_worker_debug_host is set", lambda s: bool(s.get(DEBUG_HOST))),
+    ),
+    python=("pydevd",),
+    verify=("glance-features --feature pydev",),
+    glance=GlanceUse(
+        "eventlet server workers: glance.common.utils.setup_remote_pydev_debug()",
+        versions="<33",
+        unused="no longer calls its pydev hook (the WSGI application never reads it)",
+    ),
+)
 
 
 def find_debugger() -> tuple[str, str] | None:
@@ -39,20 +59,49 @@ def is_loopback(address: str) -> bool:
     import ipaddress  # only when debugging is enabled
 
     try:
-        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if mapped is not None:
+        ip = mapped
+    # 0.0.0.0 and :: as a destination reach this host.
+    return ip.is_loopback or ip.is_unspecified
+
+
+def _resolve(socket_: Any, host: str, port: int, timeout: float) -> tuple[Any, str]:
+    """IPv4 addresses of ``host`` within ``timeout``; (None, why) otherwise."""
+    from glance_features._platform import green
+
+    found: list[Any] = []
+    threading_ = green.original("threading")
+
+    def lookup() -> None:
+        try:
+            found.append(socket_.getaddrinfo(host, port, socket_.AF_INET, socket_.SOCK_STREAM))
+        except (OSError, UnicodeError) as exc:
+            found.append(exc)
+
+    worker = threading_.Thread(target=lookup, daemon=True, name="glance-features:pydev-dns")
+    worker.start()
+    worker.join(timeout)
+    if not found:
+        return None, f"the lookup did not finish within {timeout:g} s"
+    if isinstance(found[0], BaseException):
+        return None, str(found[0])
+    return found[0] or None, "no address"
 
 
 class PydevDetector:
     name = "pydev"
     summary = "pydev remote debugger for Glance workers (pydev_worker_debug_host)"
+    catalog = CATALOG
 
     def probe(self, context: ProbeContext) -> FeatureResult:
-        host = context.settings.pydev_worker_debug_host
-        port = context.settings.pydev_worker_debug_port
+        host = context.settings.get(DEBUG_HOST)
+        port = context.settings.get(DEBUG_PORT)
         details: dict[str, object] = {"debug_host": host, "debug_port": port}
-        install = [pip_install(NEEDS[self.name].python[0]) + "  # or pydevd-pycharm for your IDE"]
+        install = [pip_install("pydevd") + "  # or pydevd-pycharm for your IDE"]
         found = find_debugger()
         if found is None:
             return result(
@@ -64,8 +113,10 @@ class PydevDetector:
             )
         module, path = found
         details.update(module=module, module_path=path)
+        from glance_features._platform import dists
+
         for dist in DISTRIBUTIONS:
-            version = _metadata.version(dist)
+            version = dists.version(dist)
             if version is not None:
                 details.update(distribution=dist, version=version)
                 break
@@ -85,29 +136,29 @@ class PydevDetector:
             f"start the pydev debug server on {host}:{port} before Glance, "
             "or unset pydev_worker_debug_host"
         ]
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as exc:
+        from glance_features._platform import green
+
+        socket_ = green.original("socket")
+        # pydevd connects with an AF_INET socket: only IPv4 addresses count.
+        infos, error_text = _resolve(socket_, host, port, timeout)
+        if infos is None:
             return result(
                 self.name,
                 Status.UNAVAILABLE,
-                f"cannot resolve debug host {host!r}: {exc}",
+                f"cannot resolve debug host {host!r} to an IPv4 address, which pydevd "
+                f"needs: {error_text}",
                 details,
                 start_server,
             )
         details["addresses"] = sorted({str(info[4][0]) for info in infos})
-        error: OSError | None = None
-        for family, kind, proto, _, address in infos:
+        family, kind, proto, _, address = infos[0]
+        try:
             # Connect and close: sending nothing leaves the debug server idle.
-            try:
-                with socket.socket(family, kind, proto) as sock:
-                    sock.settimeout(timeout)
-                    sock.connect(address)
-                    details["connected_to"] = str(address[0])
-                    break
-            except OSError as exc:
-                error = exc
-        else:
+            with socket_.socket(family, kind, proto) as sock:
+                sock.settimeout(max(0.01, min(timeout, context.remaining())))
+                sock.connect(address)
+                details["connected_to"] = str(address[0])
+        except OSError as error:
             if isinstance(error, TimeoutError):
                 why = f"connection timed out after {timeout:g} s"
             elif isinstance(error, ConnectionRefusedError):
@@ -117,7 +168,7 @@ class PydevDetector:
             return result(
                 self.name,
                 Status.UNAVAILABLE,
-                f"debug server {host}:{port} does not answer: {why}",
+                f"debug server {host}:{port} ({address[0]}) does not answer: {why}",
                 details,
                 start_server,
             )

@@ -1,196 +1,247 @@
-"""qemu-img: the binary Glance's image_conversion import plugin runs."""
+"""qemu-img: the binary Glance's image_conversion import plugin runs.
+
+Mirrors ``glance/async_/flows/plugins/image_conversion.py`` (Glance 33):
+``qemu-img info -f FMT --output=json`` through ``[wsgi] python_interpreter
+-m oslo_concurrency.prlimit --as=1073741824 --cpu=2``, then ``qemu-img convert
+-f FMT -O OUTPUT``; any output on stderr fails the import. The probe runs the
+same two commands on a 1 MiB qcow2 it creates in a private directory.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
+import sys
+from typing import Any
 
-from glance_features import _proc
-from glance_features._record import record
+from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
-from glance_features.needs import NEEDS
-from glance_features.remedy import install_system_packages
-from glance_features.versions import compare
+from glance_features.remediation import install_system_packages
+from glance_features.settings import Option
 
-# `--force-share` (-U) arrived in QEMU 2.10; `info --output=json` is older.
-MINIMUM_VERSION = "2.10"
+IMPORT_PLUGINS = Option("image_import_opts", "image_import_plugins", "list", default=())
+OUTPUT_FORMAT = Option(
+    "image_conversion", "output_format", default="raw", attr="image_conversion_output_format"
+)
+CONVERSION_FORMAT = Option("taskflow_executor", "conversion_format")
+PYTHON_INTERPRETER = Option("wsgi", "python_interpreter")
+
+# glance/async_/utils.py QEMU_IMG_PROC_LIMITS: 2 s of CPU, 1 GiB of address space.
+PRLIMIT_ARGS = ("--as=1073741824", "--cpu=2")
 # Glance's format names where qemu-img calls a format differently.
 QEMU_FORMAT = {"vhd": "vpc"}
-HELP_TIMEOUT = 10.0
+_VERSION_RE = re.compile(r"qemu-img version (\d+\.\d+(?:\.\d+)?)")
 
-_VERSION_RE = re.compile(r"^qemu-img version (\d+\.\d+(?:\.\d+)?)", re.MULTILINE)
-_FORMATS_RE = re.compile(r"^Supported formats:(.*)$", re.MULTILINE)
-
-
-@record
-class HelpFacts:
-    version: str
-    formats: tuple[str, ...]
-
-
-def parse_help(text: str) -> HelpFacts | None:
-    """Version and formats from `qemu-img --help`, or None if it is not that."""
-    version = _VERSION_RE.search(text)
-    formats = _FORMATS_RE.search(text)
-    if version is None or formats is None:
-        return None
-    return HelpFacts(version.group(1), tuple(sorted(set(formats.group(1).split()))))
-
-
-def find_on_path(name: str) -> str | None:
-    """Like `which`, but a file that is there without execute permission is
-    returned when nothing better is, so the operator learns why it fails."""
-    not_executable = None
-    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
-        candidate = os.path.join(directory or ".", name)
-        if os.path.isfile(candidate):
-            if os.access(candidate, os.X_OK):
-                return candidate
-            not_executable = not_executable or candidate
-    return not_executable
+CATALOG = Entry(
+    purpose=(
+        "Glance's image_conversion import plugin runs qemu-img to inspect uploaded "
+        "images and convert them to the configured disk format."
+    ),
+    options=(IMPORT_PLUGINS, OUTPUT_FORMAT, CONVERSION_FORMAT, PYTHON_INTERPRETER),
+    required_when=(
+        RequiredWhen(
+            "image_conversion in [image_import_opts] image_import_plugins",
+            lambda s: "image_conversion" in s.get(IMPORT_PLUGINS),
+        ),
+        RequiredWhen(
+            "[taskflow_executor] conversion_format is set",
+            lambda s: bool(s.get(CONVERSION_FORMAT)),
+        ),
+    ),
+    packages={
+        "debian": "qemu-utils",
+        "rhel": "qemu-img",
+        "suse": "qemu-tools",
+        "arch": "qemu-img",
+        "alpine": "qemu-img",
+        "macos": "qemu",
+    },
+    verify=("qemu-img --version", "glance-features --feature qemu-img"),
+    glance=GlanceUse("glance/async_/flows/plugins/image_conversion.py: _ConvertImage"),
+)
 
 
-def wanted_formats(context: ProbeContext) -> dict[str, str]:
-    """Output formats the settings ask for -> the option asking."""
-    s = context.settings
-    wanted: dict[str, str] = {}
-    if "image_conversion" in s.image_import_plugins:
-        wanted[s.image_conversion_output_format] = "[image_conversion] output_format"
-    if s.conversion_format:
-        wanted.setdefault(s.conversion_format, "[taskflow_executor] conversion_format")
-    return wanted
+def wanted_format(settings: Any) -> tuple[str, str]:
+    """The output format Glance converts to, and the option that asks for it."""
+    if "image_conversion" in settings.get(IMPORT_PLUGINS):
+        return settings.get(OUTPUT_FORMAT), "[image_conversion] output_format"
+    conversion = settings.get(CONVERSION_FORMAT)
+    if conversion:
+        return conversion, "[taskflow_executor] conversion_format"
+    return "raw", "the default output format"
+
+
+def interpreter(settings: Any) -> tuple[str | None, str]:
+    """The Python Glance runs prlimit with, and where that choice comes from."""
+    configured = settings.get(PYTHON_INTERPRETER)
+    if configured:
+        return configured, "[wsgi] python_interpreter"
+    if any(server in sys.modules for server in ("uwsgi", "mod_wsgi")):
+        # Glance falls back to sys.executable: here the server's binary.
+        return sys.executable, "sys.executable of this WSGI server"
+    from glance_features import glance
+
+    if glance.installed_version() is not None:
+        return sys.executable, "sys.executable (the interpreter Glance is installed in)"
+    return None, "[wsgi] python_interpreter is unset"
 
 
 class QemuImgDetector:
     name = "qemu-img"
     summary = "qemu-img for image conversion and introspection (image_conversion plugin)"
+    catalog = CATALOG
 
     def probe(self, context: ProbeContext) -> FeatureResult:
-        install = install_system_packages(NEEDS[self.name].packages, context.distro)
-        path = find_on_path("qemu-img")
+        from glance_features._platform import proc
+
+        install = install_system_packages(CATALOG.packages, context.distro)
+        search = os.environ.get("PATH", os.defpath)
+        path = proc.which("qemu-img", search)
+        details: dict[str, Any] = {"path": path, "searched": search}
         if path is None:
             return result(
-                self.name,
-                Status.UNAVAILABLE,
-                "qemu-img not found on PATH",
-                {"path": None, "searched": os.environ.get("PATH", "")},
-                install,
+                self.name, Status.UNAVAILABLE, "qemu-img not found on PATH", details, install
             )
         resolved = os.path.realpath(path)
-        details: dict[str, object] = {"path": path, "resolved_path": resolved}
-        timeout = min(context.remaining(), HELP_TIMEOUT)
-        try:
-            outcome = _proc.run([path, "--help"], timeout)
-        except OSError as exc:
-            return result(
-                self.name,
-                Status.UNAVAILABLE,
-                f"qemu-img at {path} cannot be run: {exc.strerror or exc}",
-                details,
-                install,
-            )
-        failure = outcome.describe_failure(f"{path} --help", timeout)
+        details["resolved_path"] = resolved
+        unsafe = writable_by_others(resolved)
+        if unsafe:
+            details["writable_by_others"] = unsafe
+        python, python_source = interpreter(context.settings)
+        details.update(python_interpreter=python, python_interpreter_from=python_source)
+        target, asked_by = wanted_format(context.settings)
+        details["output_format"] = target
+        failure = self._as_glance_does(resolved, python, target, context, details)
         if failure is not None:
-            status = Status.UNKNOWN if outcome.timed_out else Status.UNAVAILABLE
-            return result(self.name, status, failure, details, install)
-        facts = parse_help(outcome.text)
-        if facts is None:
-            return result(
-                self.name,
-                Status.UNAVAILABLE,
-                f"{path} --help did not print a qemu-img version and format list",
-                details,
-                install,
+            status, reason, fix = failure
+            return result(self.name, status, reason, details, fix or install)
+        caveats = []
+        if unsafe:
+            caveats.append(f"{unsafe} can be written by users other than root")
+        if python is None:
+            caveats.append(
+                "[wsgi] python_interpreter is unset: under uwsgi or mod_wsgi Glance then "
+                "runs prlimit with the server's binary and every conversion fails"
             )
-        details.update(version=facts.version, formats=list(facts.formats))
-        problems = self._problems(facts, context)
-        writable = _writable_by_others(resolved)
-        if writable:
-            details["writable_by_others"] = writable
-            problems.append(f"{writable} can be written by other users")
-        if context.deep and not problems:
-            deep_failure = self._deep_check(resolved, context, details)
-            if deep_failure is not None:
-                return result(self.name, Status.UNAVAILABLE, deep_failure, details, install)
-        if problems:
+        version = details.get("version", "?")
+        if caveats:
+            fix = []
+            if python is None:
+                fix.append("set [wsgi] python_interpreter = /path/to/the/venv/bin/python")
+            if unsafe:
+                fix.append(f"chown root: {unsafe} && chmod go-w {unsafe}")
             return result(
                 self.name,
                 Status.DEGRADED,
-                f"qemu-img {facts.version} at {resolved}: " + "; ".join(problems),
+                f"qemu-img {version} at {resolved} converts to {target}, but " + "; ".join(caveats),
                 details,
-                install,
+                fix,
             )
         return result(
-            self.name, Status.AVAILABLE, f"qemu-img {facts.version} at {resolved}", details
+            self.name,
+            Status.AVAILABLE,
+            f"qemu-img {version} at {resolved} inspects and converts qcow2 to {target} "
+            f"as Glance runs it ({asked_by})",
+            details,
         )
 
-    def _problems(self, facts: HelpFacts, context: ProbeContext) -> list[str]:
-        problems = []
-        if compare(facts.version, MINIMUM_VERSION) < 0:
-            problems.append(
-                f"version {facts.version} lacks --force-share, which Glance's import "
-                f"flow uses (needs {MINIMUM_VERSION} or newer)"
-            )
-        for fmt, option in wanted_formats(context).items():
-            if QEMU_FORMAT.get(fmt, fmt) not in facts.formats:
-                problems.append(f"format {fmt!r} asked for by {option} is not supported")
-        return problems
-
-    def _deep_check(
-        self, qemu_img: str, context: ProbeContext, details: dict[str, object]
-    ) -> str | None:
-        import json
+    def _as_glance_does(
+        self,
+        qemu_img: str,
+        python: str | None,
+        target: str,
+        context: ProbeContext,
+        details: dict[str, Any],
+    ) -> tuple[Status, str, list[str]] | None:
         import shutil
         import tempfile
 
-        target = next(iter(wanted_formats(context)), "raw")
-        qemu_target = QEMU_FORMAT.get(target, target)
+        from glance_features._platform import proc
+
         workdir = tempfile.mkdtemp(prefix="glance-features-qemu-")
         try:
+            if context.user:
+                import pwd
+
+                entry = pwd.getpwnam(context.user)
+                os.chown(workdir, entry.pw_uid, entry.pw_gid)
             source = os.path.join(workdir, "source.qcow2")
-            converted = os.path.join(workdir, f"converted.{target}")
-            steps = [
-                ("create", [qemu_img, "create", "-f", "qcow2", source, "1M"], None),
-                ("info", [qemu_img, "info", "--force-share", "--output=json", source], "qcow2"),
-                (
-                    "convert",
-                    [qemu_img, "convert", "-f", "qcow2", "-O", qemu_target, source, converted],
-                    None,
-                ),
-                (
-                    "info",
-                    [qemu_img, "info", "--force-share", "--output=json", converted],
-                    qemu_target,
-                ),
-            ]
-            for label, argv, expected_format in steps:
-                timeout = context.remaining()
-                outcome = _proc.run(argv, timeout, cwd=workdir)
-                failure = outcome.describe_failure(f"qemu-img {label}", timeout)
-                if failure is not None:
-                    return f"deep check failed: {failure}"
-                if expected_format is not None:
-                    try:
-                        found = json.loads(outcome.text).get("format")
-                    except (ValueError, AttributeError):
-                        return f"deep check failed: qemu-img {label} printed no JSON"
-                    if found != expected_format:
-                        return (
-                            f"deep check failed: qemu-img {label} says {found!r}, "
-                            f"expected {expected_format!r}"
-                        )
-            details["deep_check"] = f"created qcow2, inspected it, converted it to {target}"
+            converted = os.path.join(workdir, "converted")
+            version_run = self._run([qemu_img, "--version"], context, workdir)
+            if isinstance(version_run, tuple):
+                return version_run
+            match = _VERSION_RE.search(version_run.text)
+            if match is None:
+                return (
+                    Status.UNAVAILABLE,
+                    f"{qemu_img} --version did not print a qemu-img version",
+                    [],
+                )
+            details["version"] = match.group(1)
+            created = self._run(
+                [qemu_img, "create", "-q", "-f", "qcow2", source, "1M"], context, workdir
+            )
+            if isinstance(created, tuple):
+                return created
+            info = [qemu_img, "info", "-f", "qcow2", "--output=json", source]
+            if python is not None:
+                if not os.path.basename(python).startswith(("python", "pypy")):
+                    return (
+                        Status.UNAVAILABLE,
+                        f"Glance would run {python} -m oslo_concurrency.prlimit, and "
+                        f"{python} is not a Python interpreter",
+                        ["set [wsgi] python_interpreter to the Python that runs Glance"],
+                    )
+                info = proc.python_argv(
+                    python, "-m", "oslo_concurrency.prlimit", *PRLIMIT_ARGS, "--", *info
+                )
+            inspected = self._run(info, context, workdir)
+            if isinstance(inspected, tuple):
+                return inspected
+            try:
+                found = json.loads(inspected.text).get("format")
+            except (ValueError, AttributeError):
+                found = None
+            if found != "qcow2":
+                return (Status.UNAVAILABLE, "qemu-img info printed no usable JSON", [])
+            convert = [qemu_img, "convert", "-f", "qcow2", "-O", QEMU_FORMAT.get(target, target)]
+            converted_run = self._run([*convert, source, converted], context, workdir)
+            if isinstance(converted_run, tuple):
+                return converted_run
+            details["checked"] = (
+                f"qemu-img info{' via prlimit' if python else ''} and convert qcow2 -> {target}"
+            )
             return None
-        except OSError as exc:
-            return f"deep check failed: {exc}"
+        except (OSError, KeyError) as exc:
+            return (Status.UNKNOWN, f"could not prepare the check: {exc}", [])
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    def _run(self, argv: list[str], context: ProbeContext, workdir: str) -> Any:
+        from glance_features._platform import proc
 
-def _writable_by_others(path: str) -> str | None:
-    """The binary or a directory above it, if users other than root can replace it."""
+        timeout = context.remaining()
+        label = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(argv[:6]))
+        try:
+            outcome = proc.run(argv, timeout, cwd=workdir, user=context.user)
+        except OSError as exc:
+            return (Status.UNAVAILABLE, f"{argv[0]} cannot be run: {exc.strerror or exc}", [])
+        failure = outcome.describe_failure(label, timeout)
+        if failure is None and outcome.stderr.strip():
+            # Glance treats any stderr output as a failed import.
+            first = outcome.error_text.strip().splitlines()[0][:200]
+            failure = f"{label} wrote to stderr, which fails Glance's import: {first}"
+        if failure is not None:
+            status = Status.UNKNOWN if outcome.timed_out else Status.UNAVAILABLE
+            return (status, failure, [])
+        return outcome
+
+
+def writable_by_others(path: str) -> str | None:
+    """The binary or a directory above it, if a user other than root can replace it."""
     current = path
     while True:
         try:
@@ -198,8 +249,10 @@ def _writable_by_others(path: str) -> str | None:
         except OSError:
             return None
         sticky = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
-        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not sticky:
+        if st.st_uid != 0 or (st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not sticky):
             return current
+        if sticky and st.st_mode & stat.S_IWOTH and current != path:
+            return current  # a world-writable sticky dir lets anyone plant a binary
         parent = os.path.dirname(current)
         if parent == current:
             return None

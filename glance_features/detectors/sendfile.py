@@ -4,31 +4,45 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
 import sys
-import threading
+from typing import BinaryIO
 
-from glance_features import _metadata
+from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
 
-TYPE_CHECKING = False  # typing itself would cost Glance's start-up; see __init__
-if TYPE_CHECKING:
-    from typing import BinaryIO
-
 PAYLOAD_SIZE = 256 * 1024
+
+CATALOG = Entry(
+    purpose=(
+        "Zero-copy sendfile(2) moves image data from a file to a socket without copying "
+        "it through user space. Glance's own HTTP client (glance/common/client.py) used "
+        "it until 29.0.0; Glance 29 and later and glance_store do not."
+    ),
+    verify=("glance-features --feature sendfile",),
+    glance=GlanceUse(
+        "glance/common/client.py (removed in 29.0.0); glance_store never used it",
+        versions="<29",
+        unused="no longer calls sendfile (nor does glance_store)",
+    ),
+)
+
+
+class PrepareError(Exception):
+    """The check's own set-up failed (a full TMPDIR, say): not sendfile's fault."""
 
 
 class SendfileDetector:
     name = "sendfile"
     summary = "zero-copy sendfile(2) from a file to a socket"
+    catalog = CATALOG
 
     def probe(self, context: ProbeContext) -> FeatureResult:
         details: dict[str, object] = {
             "platform": sys.platform,
             "kernel": os.uname().release if hasattr(os, "uname") else "",
             # Glance dropped the unmaintained pysendfile; flag leftovers.
-            "pysendfile": _metadata.version("pysendfile"),
+            "pysendfile": _pysendfile(),
         }
         if not hasattr(os, "sendfile"):
             return result(
@@ -40,6 +54,10 @@ class SendfileDetector:
             )
         try:
             sent = transfer(PAYLOAD_SIZE, context.remaining())
+        except PrepareError as exc:
+            return result(self.name, Status.UNKNOWN, f"could not prepare the check: {exc}", details)
+        except TimeoutError as exc:  # an OSError too: it must come first
+            return result(self.name, Status.UNKNOWN, str(exc), details)
         except OSError as exc:
             code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
             details["errno"] = code
@@ -53,8 +71,6 @@ class SendfileDetector:
                     "from regular files to sockets"
                 ],
             )
-        except TimeoutError as exc:
-            return result(self.name, Status.UNKNOWN, str(exc), details)
         details["bytes_sent"] = sent
         remediation = []
         if details["pysendfile"]:
@@ -88,43 +104,55 @@ def _anonymous_file() -> BinaryIO:
 def transfer(size: int, timeout: float) -> int:
     """Send ``size`` random bytes from a temporary file over a socket pair and
     check they arrive unchanged. Returns the bytes sent."""
+    from glance_features._platform import green
+
+    socket_, threading_ = green.original("socket"), green.original("threading")
     payload = os.urandom(size)
     received = bytearray()
-    with _anonymous_file() as source:
+    try:
+        source = _anonymous_file()
         source.write(payload)
         source.flush()
-        sender, receiver = socket.socketpair()
-        with sender, receiver:
-            receiver.settimeout(timeout)
+        sender, receiver = socket_.socketpair()
+    except OSError as exc:
+        raise PrepareError(f"{exc.strerror or exc} (TMPDIR and socketpair)") from None
+    with source, sender, receiver:
+        receiver.settimeout(timeout)
 
-            def drain() -> None:
-                try:
-                    while len(received) < size:
-                        chunk = receiver.recv(65536)
-                        if not chunk:
-                            break
-                        received.extend(chunk)
-                except OSError:
-                    pass
-
-            reader = threading.Thread(target=drain, daemon=True)
-            reader.start()
-            offset = 0
+        def drain() -> None:
             try:
-                while offset < size:
-                    # Linux and the BSDs/macOS share this positional form; on
-                    # the BSDs a short count is normal: loop until all is sent.
-                    n = os.sendfile(sender.fileno(), source.fileno(), offset, size - offset)
-                    if n == 0:
+                while len(received) < size:
+                    chunk = receiver.recv(65536)
+                    if not chunk:
                         break
-                    offset += n
-            finally:
-                # End of stream for the reader, also when sendfile failed, so
-                # its thread ends now instead of at its timeout.
-                sender.shutdown(socket.SHUT_WR)
-                reader.join(timeout)
-            if reader.is_alive():
-                raise TimeoutError(f"sendfile transfer did not finish within {timeout:g} s")
+                    received.extend(chunk)
+            except OSError:
+                pass
+
+        reader = threading_.Thread(target=drain, daemon=True)
+        reader.start()
+        offset = 0
+        try:
+            while offset < size:
+                # Linux and the BSDs/macOS share this positional form; on
+                # the BSDs a short count is normal: loop until all is sent.
+                n = os.sendfile(sender.fileno(), source.fileno(), offset, size - offset)
+                if n == 0:
+                    break
+                offset += n
+        finally:
+            # End of stream for the reader, also when sendfile failed, so
+            # its thread ends now instead of at its timeout.
+            sender.shutdown(socket_.SHUT_WR)
+            reader.join(timeout)
+        if reader.is_alive():
+            raise TimeoutError(f"sendfile transfer did not finish within {timeout:g} s")
     if bytes(received) != payload:
         raise OSError(errno.EIO, f"received {len(received)} bytes that differ from those sent")
     return offset
+
+
+def _pysendfile() -> str | None:
+    from glance_features._platform import dists
+
+    return dists.version("pysendfile")

@@ -1,42 +1,152 @@
-"""xattr: user extended attributes in the image cache, for the xattr cache driver."""
+"""xattr: user extended attributes in the image cache, for the xattr cache driver.
+
+Mirrors ``glance.image_cache.drivers.xattr.Driver.configure()``: the cache
+directory (created by Glance when missing), a file ``checkme`` written with
+three bytes, then ``xattr.setxattr`` through the ``xattr`` module. The check
+runs with the service user's credentials, in a child when that user is not
+this process's, and works relative to a directory descriptor opened without
+following links.
+"""
 
 from __future__ import annotations
 
-import errno
+import json
 import os
 import sys
+from typing import Any
 
-from glance_features import _metadata, _mounts
-from glance_features._metadata import find_spec
+from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
-from glance_features.needs import NEEDS, requirement_name
-from glance_features.remedy import pip_install
+from glance_features.remediation import pip_install
+from glance_features.settings import Option
 
-DEFAULT_CACHE_DIR = "/var/lib/glance/image-cache"
-PROBE_ATTRIBUTE = "user.glance-features.probe"
-_NO_SUPPORT = {errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
+IMAGE_CACHE_DIR = Option("DEFAULT", "image_cache_dir")
+IMAGE_CACHE_DRIVER = Option("DEFAULT", "image_cache_driver", default="centralized_db")
+GLANCE_CHECK_FILE = "checkme"  # the fixed name Glance's configure() writes
 
+CATALOG = Entry(
+    purpose=(
+        "The xattr image-cache driver (image_cache_driver = xattr) keeps per-image "
+        "statistics in user extended attributes of the cached files and prunes the "
+        "cache by access time."
+    ),
+    options=(IMAGE_CACHE_DIR, IMAGE_CACHE_DRIVER),
+    required_when=(
+        RequiredWhen(
+            "[DEFAULT] image_cache_driver = xattr",
+            lambda s: s.get(IMAGE_CACHE_DRIVER) == "xattr",
+        ),
+    ),
+    python=('xattr; sys_platform != "win32"',),
+    verify=("glance-features --feature xattr",),
+    glance=GlanceUse("glance/image_cache/drivers/xattr.py: Driver.configure()"),
+)
 
-def _random_hex() -> str:
-    # os.urandom, not secrets: the name only has to be unguessable, and
-    # secrets would pull hashlib and hmac onto Glance's start-up path.
-    return os.urandom(8).hex()
+# Runs as the service user: in this process, or in `python -I -c` as that user.
+# Standard library only, so it runs wherever the interpreter does.
+CHECK = r"""
+import errno, json, os, stat, sys
 
+def check(cache_dir, check_file):
+    out = {}
+    parts = [p for p in cache_dir.split("/") if p]
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open("/", flags)
+    except OSError as exc:
+        return {"step": "open /", "errno": exc.errno, "error": exc.strerror}
+    missing = []
+    try:
+        for i, part in enumerate(parts):
+            try:
+                st = os.stat(part, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                missing = parts[i:]
+                break
+            except OSError as exc:
+                return {"step": "stat " + "/" + "/".join(parts[:i + 1]), "errno": exc.errno,
+                        "error": exc.strerror}
+            here = "/" + "/".join(parts[:i + 1])
+            if stat.S_ISLNK(st.st_mode):
+                # Follow a link only when its target exists and is a directory,
+                # as Glance's makedirs and open would; report where it led.
+                target = os.path.realpath(here)
+                if not os.path.isdir(target):
+                    return {"step": "resolve " + here, "errno": errno.ENOENT if not
+                            os.path.lexists(target) or not os.path.exists(target) else
+                            errno.ENOTDIR, "error": "a symbolic link to " + target +
+                            (" which does not exist" if not os.path.exists(target) else
+                             " which is not a directory")}
+                out.setdefault("links", []).append(here + " -> " + target)
+                nfd = os.open(target, flags)
+            elif not stat.S_ISDIR(st.st_mode):
+                return {"step": "open " + here, "errno": errno.ENOTDIR,
+                        "error": "not a directory"}
+            else:
+                nfd = os.open(part, flags, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        existing = "/" + "/".join(parts[:len(parts) - len(missing)])
+        out["cache_dir_exists"] = not missing
+        out["probed_dir"] = existing
+        if missing:
+            # Glance creates the directory; it can when it may write the parent.
+            if not _writable(fd):
+                return dict(out, step="create " + cache_dir, errno=errno.EACCES,
+                            error="cannot create it under " + existing)
+        else:
+            try:
+                st = os.stat(check_file, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                st = None
+            if st is not None:
+                out["stale_check_file"] = True
+                try:
+                    os.close(os.open(check_file, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                     dir_fd=fd))
+                except OSError as exc:
+                    return dict(out, step="open " + os.path.join(cache_dir, check_file),
+                                errno=exc.errno, error=exc.strerror, check_file_uid=st.st_uid)
+        name = ".glance-features-probe-" + os.urandom(8).hex()
+        try:
+            pfd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW |
+                          os.O_CLOEXEC, 0o600, dir_fd=fd)
+        except OSError as exc:
+            return dict(out, step="create a file in " + existing, errno=exc.errno,
+                        error=exc.strerror)
+        step = "write to a file in " + existing
+        try:
+            os.write(pfd, b"XXX")
+            os.fsync(pfd)
+            step = "set a user xattr"
+            value = os.urandom(8)
+            os.setxattr(pfd, "user.glance-features.probe", value)
+            if os.getxattr(pfd, "user.glance-features.probe") != value:
+                raise OSError(errno.EIO, "the attribute read back differs")
+        except OSError as exc:
+            return dict(out, step=step, errno=exc.errno, error=exc.strerror)
+        finally:
+            os.close(pfd)
+            try:
+                os.unlink(name, dir_fd=fd)
+            except OSError:
+                pass
+        return out
+    finally:
+        os.close(fd)
 
-def nearest_existing(path: str) -> str:
-    current = os.path.abspath(path)
-    while not os.path.isdir(current):
-        parent = os.path.dirname(current)
-        if parent == current:
-            break
-        current = parent
-    return current
+def _writable(fd):
+    return os.access("/proc/self/fd/%d" % fd, os.W_OK | os.X_OK)
+
+print(json.dumps(check(sys.argv[1], sys.argv[2])))
+"""
 
 
 class XattrDetector:
     name = "xattr"
     summary = "user extended attributes in image_cache_dir (image_cache_driver = xattr)"
+    catalog = CATALOG
 
     def probe(self, context: ProbeContext) -> FeatureResult:
         if sys.platform == "win32":
@@ -47,34 +157,46 @@ class XattrDetector:
                 {},
                 ["use image_cache_driver = centralized_db on Windows"],
             )
-        cache_dir = context.settings.image_cache_dir or DEFAULT_CACHE_DIR
-        probed = nearest_existing(cache_dir)
-        details: dict[str, object] = {
-            "image_cache_dir": cache_dir,
-            "probed_dir": probed,
-            "cache_dir_exists": probed == os.path.abspath(cache_dir),
-        }
-        mount = _mounts.mount_of(probed)
-        if mount is not None:
-            details.update(
-                mount_point=mount.mount_point,
-                fs_type=mount.fs_type,
-                mount_source=mount.source,
-                mount_options=list(mount.options),
-            )
-        binding_problem = self._binding(details)
-        fs_problem = self._file_system(probed, mount, details)
-        where = f"{probed}" + (
-            "" if details["cache_dir_exists"] else f" (nearest existing parent of {cache_dir})"
-        )
-        if fs_problem is not None:
-            reason, fix = fs_problem
-            return result(self.name, Status.UNAVAILABLE, f"{where}: {reason}", details, fix)
-        if binding_problem is not None:
-            binding = requirement_name(NEEDS[self.name].python[0])
+        cache_dir = context.settings.get(IMAGE_CACHE_DIR)
+        details: dict[str, Any] = {"image_cache_dir": cache_dir}
+        if not cache_dir:
             return result(
-                self.name, Status.UNAVAILABLE, binding_problem, details, [pip_install(binding)]
+                self.name,
+                Status.UNAVAILABLE,
+                "image_cache_dir is not set: Glance has no default and refuses to "
+                "configure its image cache",
+                details,
+                ["set [DEFAULT] image_cache_dir, e.g. /var/lib/glance/image-cache"],
             )
+        if not os.path.isabs(cache_dir):
+            return result(
+                self.name,
+                Status.UNAVAILABLE,
+                f"image_cache_dir {cache_dir!r} is a relative path: it would depend on "
+                "the working directory of each Glance process",
+                details,
+                ["set [DEFAULT] image_cache_dir to an absolute path"],
+            )
+        binding = _binding(details)
+        found = run_check(cache_dir, context)
+        details.update({k: v for k, v in found.items() if k not in ("errno", "error")})
+        user = context.user or _current_user()
+        details["checked_as"] = user
+        if "errno" in found:
+            reason, fix = _explain(found, cache_dir, user, details)
+            return result(self.name, Status.UNAVAILABLE, reason, details, fix)
+        if binding is not None:
+            return result(
+                self.name,
+                Status.UNAVAILABLE,
+                binding + "; Glance falls back to its sqlite cache driver",
+                details,
+                [pip_install("xattr")],
+            )
+        where = found.get("probed_dir", cache_dir)
+        if not found.get("cache_dir_exists", True):
+            where = f"{where} (Glance will create {cache_dir} there)"
+        mount = _mount(str(found.get("probed_dir", cache_dir)), details)
         if mount is not None and "noatime" in mount.options:
             return result(
                 self.name,
@@ -90,111 +212,127 @@ class XattrDetector:
         return result(
             self.name,
             Status.AVAILABLE,
-            f"user xattrs work in {where} (xattr {details['binding_version']})",
+            f"user xattrs work in {where} as {user} ({details['binding']})",
             details,
         )
 
-    def _binding(self, details: dict[str, object]) -> str | None:
-        """Why Glance could not import the binding it uses, or None."""
-        details["binding_version"] = _metadata.version("xattr")
-        if details["binding_version"] is not None:
-            return None
-        if find_spec("xattr") is not None and _metadata.version("pyxattr"):
-            return (
-                "the 'xattr' module here comes from pyxattr, whose API Glance's "
-                "cache driver does not use; it needs the xattr distribution"
-            )
-        return "the Python xattr binding that Glance's cache driver imports is not installed"
 
-    def _file_system(
-        self, directory: str, mount: _mounts.Mount | None, details: dict[str, object]
-    ) -> tuple[str, list[str]] | None:
-        """Create a private probe file, set and read back a user xattr, remove it."""
-        path = os.path.join(directory, f".glance-features-probe-{_random_hex()}")
-        flags = (
-            os.O_WRONLY
-            | os.O_CREAT
-            | os.O_EXCL
-            | getattr(os, "O_NOFOLLOW", 0)
-            | getattr(os, "O_CLOEXEC", 0)
+def run_check(cache_dir: str, context: ProbeContext) -> dict[str, Any]:
+    """The check's findings, as the service user."""
+    from glance_features._platform import proc
+
+    if context.user is None or context.user == _current_user():
+        namespace: dict[str, Any] = {"__name__": "glance_features_check"}
+        code = CHECK.replace("print(json.dumps(check(sys.argv[1], sys.argv[2])))", "")
+        exec(compile(code, "<xattr check>", "exec"), namespace)
+        found: dict[str, Any] = namespace["check"](cache_dir, GLANCE_CHECK_FILE)
+        return found
+    timeout = context.remaining()
+    try:
+        outcome = proc.run(
+            proc.python_argv(sys.executable, "-c", CHECK, cache_dir, GLANCE_CHECK_FILE),
+            timeout,
+            user=context.user,
         )
-        try:
-            fd = os.open(path, flags, 0o600)
-        except OSError as exc:
-            return _explain(exc, f"cannot create a file in {directory}", directory, mount, details)
-        try:
-            _set_and_get(fd, path)
-        except OSError as exc:
-            return _explain(exc, "cannot set a user xattr", directory, mount, details)
-        finally:
-            os.close(fd)
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-        return None
+    except (OSError, KeyError) as exc:
+        return {"step": f"run the check as {context.user}", "errno": 0, "error": str(exc)}
+    failure = outcome.describe_failure(f"the check as {context.user}", timeout)
+    if failure is not None:
+        return {"step": "run the check", "errno": 0, "error": failure}
+    try:
+        parsed: dict[str, Any] = json.loads(outcome.text)
+    except ValueError:
+        return {"step": "run the check", "errno": 0, "error": "it printed no result"}
+    return parsed
 
 
-def _set_and_get(fd: int, path: str) -> None:
-    value = os.urandom(8)
-    if hasattr(os, "setxattr"):
-        os.setxattr(fd, PROBE_ATTRIBUTE, value)
-        read = os.getxattr(fd, PROBE_ATTRIBUTE)
-    else:  # macOS and the BSDs: only the binding reaches the system calls
-        import xattr
+def _binding(details: dict[str, Any]) -> str | None:
+    """Why Glance's ``import xattr`` and ``xattr.setxattr`` would fail, or None."""
+    from glance_features._platform import dists
 
-        attributes = xattr.xattr(fd)
-        attributes[PROBE_ATTRIBUTE] = value
-        read = attributes[PROBE_ATTRIBUTE]
-    if read != value:
-        raise OSError(errno.EIO, "the attribute read back differs from the one written")
+    spec = dists.find_spec("xattr")
+    for dist in ("xattr", "pyxattr"):
+        version = dists.version(dist)
+        if version is not None and spec is not None:
+            details["binding"] = f"{dist} {version}"
+            return None  # both provide the setxattr/getxattr functions Glance calls
+    details["binding"] = None
+    return "the Python xattr binding that Glance's cache driver imports is not installed"
+
+
+def _current_user() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
+def _mount(path: str, details: dict[str, Any]) -> Any:
+    from glance_features._platform.mounts import mount_of
+
+    mount = mount_of(path)
+    if mount is not None:
+        details.update(
+            mount_point=mount.mount_point,
+            fs_type=mount.fs_type,
+            mount_source=mount.source,
+            mount_options=list(mount.options),
+        )
+    return mount
 
 
 def _explain(
-    exc: OSError,
-    doing: str,
-    directory: str,
-    mount: _mounts.Mount | None,
-    details: dict[str, object],
+    found: dict[str, Any], cache_dir: str, user: str, details: dict[str, Any]
 ) -> tuple[str, list[str]]:
-    # Linux gives ENOTSUP and EOPNOTSUPP one number; Glance checks EOPNOTSUPP.
-    if exc.errno in _NO_SUPPORT:
-        code = "EOPNOTSUPP"
-    else:
-        code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+    import errno
+
+    number = int(found.get("errno") or 0)
+    code = errno.errorcode.get(number, str(number)) if number else "error"
+    if number == errno.ENOTSUP:
+        code = "EOPNOTSUPP"  # one number on Linux; Glance checks EOPNOTSUPP
     details["errno"] = code
-    reason = f"{doing}: {code} ({exc.strerror or exc})"
-    point = mount.mount_point if mount else directory
+    reason = f"{found.get('step')}: {code} ({found.get('error')})"
+    mount = _mount(str(found.get("probed_dir") or os.path.dirname(cache_dir)), details)
+    point = mount.mount_point if mount else cache_dir
     fs_type = mount.fs_type if mount else "?"
-    if exc.errno in _NO_SUPPORT:
+    if number == errno.ENOTSUP:
+        fix = ["move image_cache_dir to a file system with user xattrs (ext4, xfs, btrfs)"]
+        if fs_type not in ("ramfs", "tmpfs", "proc", "sysfs"):
+            fix.insert(
+                0, f"mount -o remount,user_xattr {point}  # and add user_xattr in /etc/fstab"
+            )
         return (
-            f"the file system ({fs_type} on {point}) does not support user xattrs: {code}",
+            f"{fs_type} on {point} does not support user xattrs ({code}): Glance's "
+            "xattr driver refuses to configure and Glance falls back to sqlite",
+            fix,
+        )
+    if found.get("stale_check_file") and "check_file_uid" in found:
+        stale = os.path.join(cache_dir, GLANCE_CHECK_FILE)
+        return (
+            f"{reason}: {stale} was left by an earlier run as another user, and Glance's "
+            f"configure() fails to open it as {user}",
+            [f"rm {stale}  # Glance's own check file; it recreates it"],
+        )
+    if number in (errno.EACCES, errno.EPERM):
+        return (
+            f"{reason}: {user} cannot write there",
             [
-                f"mount -o remount,user_xattr {point}  # and add user_xattr to its /etc/fstab line",
-                "or move image_cache_dir to a file system with user xattrs (ext4, xfs, btrfs)",
+                f"install -d -o {user} -g {user} -m 0750 {cache_dir}  "
+                "# the cache dir itself, never a parent such as /var/lib"
             ],
         )
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return (
-            f"{reason}: the service user cannot write there",
-            [
-                f"chown glance:glance {directory}  # the user glance-api runs as",
-            ],
-        )
-    if exc.errno == errno.EROFS:
-        return (
-            f"{reason}: {point} is mounted read-only",
-            [
-                f"mount -o remount,rw {point}  # or move image_cache_dir to a writable file system",
-            ],
-        )
-    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+    if number == errno.EROFS:
+        return (f"{reason}: {point} is mounted read-only", [f"mount -o remount,rw {point}"])
+    if number in (errno.ENOSPC, errno.EDQUOT):
         return (
             f"{reason}: no space or quota left on {point}",
-            [
-                f"free space on {point} or raise the quota of the glance user",
-            ],
+            [f"free space on {point} or raise the quota of {user}"],
         )
-    if exc.errno == errno.ELOOP:
-        return (f"{reason}: a symbolic link is in the way", [f"remove the link in {directory}"])
-    return reason, [f"check {directory} and the file system mounted on {point}"]
+    if number in (errno.ENOTDIR, errno.ENOENT):
+        return (
+            f"{reason}: Glance cannot use {cache_dir} as its cache directory",
+            [f"point image_cache_dir at a directory, or remove what is at {cache_dir}"],
+        )
+    return reason, [f"check {cache_dir} and the file system mounted on {point}"]

@@ -16,13 +16,10 @@ testtools/oslotest, needs ``fixtures``) and the pytest plugin
 from __future__ import annotations
 
 import contextlib
-import os
-import threading
 from collections.abc import Mapping
 from typing import Any
 
 from glance_features import registry, runner
-from glance_features._record import replace
 from glance_features._version import __version__
 from glance_features.model import FeatureResult, Report, Status
 
@@ -36,16 +33,6 @@ FAKE_HOST = {
     "distro": {"id": "debian", "version": "12", "like": ""},
     "python": "3.11.0",
 }
-_override_lock = threading.Lock()
-
-
-def _after_fork_in_child() -> None:
-    global _override_lock
-    _override_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 __all__ = ["BUILTIN_FEATURES", "CapabilitiesFixture", "make_report", "override"]
 
@@ -70,7 +57,7 @@ def make_report(
     for name in names:
         result = _result(name, wanted.get(name, Status.AVAILABLE))
         if name in required and not result.required:
-            result = replace(result, required=True)
+            result = result.replace(required=True)
         features[name] = result
     return Report(
         features,
@@ -99,7 +86,7 @@ class override(contextlib.ContextDecorator):
             self.report = report
         else:
             self.report = make_report(report, **by_keyword)
-        self._installed: list[Report] = []
+        self._installed: list[tuple[Report, Any]] = []
 
     def __enter__(self) -> Report:
         # A fresh identity per entry, so re-entering the same override (as a
@@ -111,18 +98,28 @@ class override(contextlib.ContextDecorator):
             generated_at=self.report.generated_at,
             glance_features_version=self.report.glance_features_version,
         )
-        with _override_lock:
-            runner._overrides.append(entry)
-        self._installed.append(entry)
+        answer = _answer(entry)
+        runner.push_override(answer)
+        self._installed.append((entry, answer))
         return entry
 
     def __exit__(self, *exc_info: object) -> None:
-        entry = self._installed.pop()
-        with _override_lock:
-            for i in range(len(runner._overrides) - 1, -1, -1):
-                if runner._overrides[i] is entry:
-                    del runner._overrides[i]
-                    break
+        _, answer = self._installed.pop()
+        runner.pop_override(answer)
+
+
+def _answer(report: Report) -> Any:
+    def answer(settings: Any, features: tuple[str, ...] | None) -> Report:
+        if features is None:
+            return report
+        missing = [n for n in features if n not in report]
+        if missing:
+            raise runner.UnknownFeature(
+                f"unknown feature {missing[0]!r} (known: {', '.join(report)})"
+            )
+        return report.replace({n: report[n] for n in features})
+
+    return answer
 
 
 def _registered_names() -> list[str]:
@@ -134,7 +131,7 @@ def _registered_names() -> list[str]:
 
 def _result(name: str, value: StatusLike) -> FeatureResult:
     if isinstance(value, FeatureResult):
-        return value if value.name == name else replace(value, name=name)
+        return value if value.name == name else value.replace(name=name)
     if isinstance(value, bool):
         status = Status.AVAILABLE if value else Status.UNAVAILABLE
     elif isinstance(value, Status):

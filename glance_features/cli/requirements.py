@@ -9,9 +9,13 @@ from dataclasses import dataclass
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
-from glance_features import _metadata
-from glance_features.needs import NEEDS
+from glance_features import registry
+from glance_features._platform import dists
+from glance_features._platform.files import ReadError, read_text
+
+MAX_BYTES = 8 << 20  # upper-constraints.txt is about 25 KiB
 
 
 class ConstraintsError(ValueError):
@@ -50,12 +54,10 @@ def _read_constraints(
         return  # pip allows include cycles to end; so do we
     seen.add(real)
     try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
+        lines = read_text(path, MAX_BYTES).splitlines()
+    except ReadError as exc:
         where = f"{included_from}: " if included_from else ""
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise ConstraintsError(f"{where}constraints file {path}: {reason}") from None
+        raise ConstraintsError(f"{where}constraints file {exc.strerror}") from None
     for lineno, raw in enumerate(lines, 1):
         where = f"{path}:{lineno}"
         line = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
@@ -78,7 +80,7 @@ def _read_constraints(
                 raise ConstraintsError(f"{where}: {str(exc).splitlines()[0]}") from None
             if requirement.marker is not None and not requirement.marker.evaluate():
                 continue
-            name = _metadata.normalize(requirement.name)
+            name = canonicalize_name(requirement.name)
             found[name] = Constraint(name, requirement.specifier, where)
 
 
@@ -126,17 +128,13 @@ class Row:
 
 
 def check(features: Iterable[str], constraints: dict[str, Constraint]) -> list[Row]:
-    import importlib_metadata
-
+    catalog = registry.catalog()
     rows = []
     for feature in features:
-        for text in NEEDS[feature].python:
+        for text in catalog[feature].python:
             requirement = Requirement(text)
-            name = _metadata.normalize(requirement.name)
-            try:
-                installed: str | None = importlib_metadata.version(requirement.name)
-            except importlib_metadata.PackageNotFoundError:
-                installed = None
+            name = canonicalize_name(requirement.name)
+            installed = dists.version(requirement.name)
             applies = requirement.marker is None or requirement.marker.evaluate()
             satisfied = installed is not None and requirement.specifier.contains(
                 installed, prereleases=True

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from glance_features.host import DistroInfo
+from glance_features.catalog import Entry
+from glance_features.detector import Distro
 from glance_features.model import FeatureResult
-from glance_features.needs import NEEDS, requirement_name
-from glance_features.remedy import FAMILY_NAMES, family, install_system_packages, pip_install
-from glance_features.required import REQUIREMENTS
+from glance_features.remediation import (
+    FAMILY_NAMES,
+    family,
+    install_system_packages,
+    pip_install,
+    requirement_name,
+)
 
 
 @dataclass(frozen=True)
@@ -45,25 +50,23 @@ class Explanation:
         return "\n".join(lines) + "\n"
 
 
-def explain(feature: str, distro: DistroInfo, verdict: FeatureResult) -> Explanation:
-    need = NEEDS.get(feature)
+def explain(feature: str, need: Entry, distro: Distro, verdict: FeatureResult) -> Explanation:
     install: list[str] = []
-    if need is not None and need.packages:
+    if need.packages:
         install += install_system_packages(need.packages, distro)
-    if need is not None:
-        install += [pip_install(requirement_name(r)) for r in need.python]
+    install += [pip_install(requirement_name(r)) for r in need.python]
     fam = family(distro)
     system = " ".join(filter(None, [distro.id, distro.version])) or "unknown system"
     host = f"{system}, {FAMILY_NAMES[fam]}" if fam else f"{system}, unknown family"
     return Explanation(
         feature=feature,
-        purpose=need.purpose if need else "A third-party detector: see its documentation.",
-        enabled_by=[row.when for row in REQUIREMENTS if row.feature == feature],
-        python=list(need.python) if need else [],
-        system_packages=dict(need.packages) if need else {},
+        purpose=need.purpose,
+        enabled_by=[row.when for row in need.required_when],
+        python=list(need.python),
+        system_packages=dict(need.packages),
         host=host,
         install=install,
-        verify=list(need.verify) if need else [f"glance-features --feature {feature}"],
+        verify=list(need.verify) or [f"glance-features --feature {feature}"],
         status=verdict.status.value,
         required=verdict.required,
         reason=verdict.reason,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Mapping
 
-from glance_features.host import DistroInfo
+from glance_features.detector import Distro
 
 # os-release ID (or ID_LIKE entry) -> family; ID is tried before ID_LIKE.
 FAMILY_OF_ID = {
@@ -50,7 +51,7 @@ FAMILY_NAMES = {
 }
 
 
-def family(distro: DistroInfo) -> str | None:
+def family(distro: Distro) -> str | None:
     for distro_id in distro.ids:
         if distro_id in FAMILY_OF_ID:
             return FAMILY_OF_ID[distro_id]
@@ -59,7 +60,7 @@ def family(distro: DistroInfo) -> str | None:
     return None
 
 
-def install_system_packages(packages: Mapping[str, str], distro: DistroInfo) -> list[str]:
+def install_system_packages(packages: Mapping[str, str], distro: Distro) -> list[str]:
     """The command that installs ``packages[family]`` here, or generic steps."""
     fam = family(distro)
     if fam is not None and fam in packages:
@@ -71,13 +72,13 @@ def install_system_packages(packages: Mapping[str, str], distro: DistroInfo) -> 
     ]
 
 
-def pip_install(requirement: str) -> str:
+def pip_install(requirement: str, python: str | None = None) -> str:
     """A pip command for the interpreter Glance runs in, not whichever is on PATH."""
-    return f"{_quote(sys.executable)} -m pip install {_quote(requirement)}"
+    return f"{shlex.quote(python or sys.executable)} -m pip install {shlex.quote(requirement)}"
 
 
-def _quote(word: str) -> str:
-    # shlex.quote's rule, without importing shlex on the start-up path.
-    if word and all(c.isalnum() or c in "@%+=:,./-_" for c in word):
-        return word
-    return "'" + word.replace("'", "'\"'\"'") + "'"
+def requirement_name(requirement: str) -> str:
+    """The distribution name of a PEP 508 requirement."""
+    from packaging.requirements import Requirement
+
+    return Requirement(requirement).name

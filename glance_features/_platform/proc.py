@@ -1,0 +1,235 @@
+"""Run an external program with bounded time, output and resources, and leave
+nothing behind: on deadline, signal or exit the whole tree it started is killed."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+
+from glance_features._platform import green
+
+MAX_OUTPUT = 1 << 20
+# A clean environment: the C locale keeps output parseable, and PATH is the
+# system's, so nothing the caller's PATH adds is run by a child's own lookups.
+CLEAN_ENV = {
+    "LC_ALL": "C",
+    "LANG": "C",
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    returncode: int | None
+    stdout: bytes
+    stderr: bytes = b""
+    timed_out: bool = False
+    truncated: bool = False
+
+    @property
+    def signal(self) -> int | None:
+        rc = self.returncode
+        return -rc if rc is not None and rc < 0 else None
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", errors="replace")
+
+    @property
+    def error_text(self) -> str:
+        return self.stderr.decode("utf-8", errors="replace")
+
+    def describe_failure(self, what: str, timeout: float) -> str | None:
+        """One line saying why this run did not succeed, or None if it did."""
+        if self.timed_out:
+            return f"{what} did not finish within {round(timeout, 1):g} s"
+        if self.truncated:
+            return f"{what} printed more than {MAX_OUTPUT} bytes"
+        if self.signal is not None:
+            try:
+                name = signal.Signals(self.signal).name
+            except ValueError:
+                name = f"signal {self.signal}"
+            return f"{what} was killed by {name}"
+        if self.returncode != 0:
+            said = self.error_text + "\n" + self.text
+            first = next((line for line in said.splitlines() if line.strip()), "")
+            return f"{what} exited with status {self.returncode}" + (
+                f": {first[:200]}" if first else ""
+            )
+        return None
+
+
+def run(
+    argv: Sequence[str],
+    timeout: float,
+    *,
+    cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+    user: str | None = None,
+    limits: Mapping[int, int] | None = None,
+) -> Outcome:
+    """Run ``argv`` (no shell, ``argv[0]`` an absolute path) with its own stdout
+    and stderr, each at most MAX_OUTPUT bytes.
+
+    ``user`` runs it with that account's uid, gid and groups (as root).
+    ``limits`` are resource limits (``resource.RLIMIT_*`` -> value) set on
+    the child from outside, never by Python code between fork and exec.
+    Raises OSError when it cannot be started at all.
+    """
+    if not os.path.isabs(argv[0]):
+        raise ValueError(f"refusing to run {argv[0]!r}: not an absolute path")
+    subprocess = green.original("subprocess")
+    threading = green.original("threading")
+    credentials = _credentials(user) if user else {}
+    proc = subprocess.Popen(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**CLEAN_ENV, **(env or {})},
+        cwd=cwd or "/",
+        close_fds=True,
+        # Its own session, so the whole group can be killed at once.
+        start_new_session=True,
+        **credentials,
+    )
+    _live.add(proc.pid)
+    if limits:
+        _limit(proc.pid, limits)
+    killed = threading.Event()
+
+    def kill() -> None:
+        killed.set()
+        kill_tree(proc.pid)
+
+    timer = threading.Timer(max(timeout, 0.0), kill)
+    timer.daemon = True
+    timer.start()
+    outputs: dict[str, bytes] = {}
+    truncated = []
+
+    def drain(name: str, stream: object) -> None:
+        chunks, size = [], 0
+        while True:
+            chunk = os.read(stream.fileno(), 65536)  # type: ignore[attr-defined]
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > MAX_OUTPUT:
+                truncated.append(name)
+                kill_tree(proc.pid)
+                break
+            chunks.append(chunk)
+        outputs[name] = b"".join(chunks)
+
+    readers = [
+        threading.Thread(target=drain, args=(name, stream), daemon=True)
+        for name, stream in (("stdout", proc.stdout), ("stderr", proc.stderr))
+    ]
+    try:
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            # A grandchild holding the pipe open outlives the kill only until
+            # the tree kill reaches it; never wait past the deadline for it.
+            reader.join(max(timeout, 0.0) + 1.0)
+        returncode = proc.wait(timeout=max(timeout, 0.0) + 1.0)
+    except BaseException:
+        kill_tree(proc.pid)
+        proc.wait()
+        raise
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            kill_tree(proc.pid)
+            proc.wait()
+        _live.discard(proc.pid)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    return Outcome(
+        returncode,
+        outputs.get("stdout", b""),
+        outputs.get("stderr", b""),
+        killed.is_set(),
+        bool(truncated),
+    )
+
+
+# Children running now, so a signal to the command line can end them too.
+_live: set[int] = set()
+
+
+def kill_all() -> None:
+    """Kill every child tree still running (the command line's signal handler)."""
+    for pid in list(_live):
+        kill_tree(pid)
+
+
+def _credentials(user: str) -> dict[str, object]:
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    if os.geteuid() == entry.pw_uid:
+        return {}
+    import grp
+
+    groups = [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": groups}
+
+
+def _limit(pid: int, limits: Mapping[int, int]) -> None:
+    import resource
+
+    for which, value in limits.items():
+        try:
+            resource.prlimit(pid, which, (value, value))
+        except (OSError, ValueError):
+            pass  # the child may already have exited
+
+
+def kill_tree(pid: int) -> None:
+    """Kill ``pid``'s process group and every descendant psutil can still find,
+    including those that left the group with setsid."""
+    import psutil
+
+    try:
+        descendants = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        descendants = []
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for child in descendants:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+
+
+def python_argv(python: str, *args: str) -> list[str]:
+    """A Python child that cannot import from its working directory or the
+    environment: ``-I`` (isolated mode)."""
+    return [python, "-I", *args]
+
+
+def which(name: str, path: str | None = None) -> str | None:
+    """The absolute path ``name`` resolves to on ``path``; relative and empty
+    entries (the current directory) are never searched."""
+    for directory in (path if path is not None else os.environ.get("PATH", os.defpath)).split(
+        os.pathsep
+    ):
+        if not directory or not os.path.isabs(directory):
+            continue
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+HAS_PRLIMIT = sys.platform.startswith("linux")

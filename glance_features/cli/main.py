@@ -1,0 +1,432 @@
+"""``python -m glance_features`` and ``glance-features``: the operator's view."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn, TextIO
+
+from glance_features._version import __version__
+
+EXIT_USAGE = 64  # sysexits.h EX_USAGE: bad invocation or unreadable input
+EXIT_INTERNAL = 255
+PROG = "glance-features"
+DEFAULT_SERVICE_USER = "glance"
+
+
+class UsageError(Exception):
+    """Bad invocation or input: one line on stderr, exit 64."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and 0 < value <= 3600):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds from 0 to 3600: {text!r}")
+    return value
+
+
+def _config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config-file",
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="a Glance config file (repeatable, later ones win); default: the files the "
+        "Glance service reads (OS_GLANCE_CONFIG_DIR, else /etc/glance)",
+    )
+    parser.add_argument("--config-dir", metavar="DIR", help="every *.conf in DIR, after the files")
+
+
+def _probe_options(parser: argparse.ArgumentParser, formats: tuple[str, ...]) -> None:
+    _config_options(parser)
+    parser.add_argument("--format", choices=formats, default="text", help="output format")
+    parser.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=None,
+        metavar="SECONDS",
+        help="bound on the whole probe (default: 10)",
+    )
+    parser.add_argument(
+        "--user",
+        metavar="NAME",
+        help="check files and binaries as this user (default as root: the glance "
+        "account when it exists)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Report which of Glance's advanced features work on this host. "
+        "Probing is the default command.",
+        epilog="Exit status: 0 ok, 1 warning, 2 a required feature is missing, "
+        "64 bad invocation or input, 255 internal error.",
+    )
+    _probe_options(parser, ("text", "json", "prometheus"))
+    parser.add_argument(
+        "--feature", action="append", metavar="NAME", help="probe only this feature (repeatable)"
+    )
+    parser.add_argument(
+        "--require",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="treat this feature as required (repeatable)",
+    )
+    parser.add_argument("--deep", action="store_true", help="also run the slower functional checks")
+    parser.add_argument(
+        "--list", action="store_true", help="list the registered detectors and exit"
+    )
+    parser.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write to FILE atomically (temporary file, fsync, rename) instead of stdout",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    explain = commands.add_parser(
+        "explain",
+        help="what a feature is for, what it needs here, and its verdict",
+        description="What a feature is for in Glance, which options enable it, what it "
+        "needs, the commands for this host, how to verify it, and its current verdict.",
+    )
+    explain.add_argument("feature", metavar="FEATURE")
+    _probe_options(explain, ("text", "json"))
+
+    requirements = commands.add_parser(
+        "requirements",
+        help="Python distributions the features need, or bindep lines",
+        description="The Python distributions the features need, what is installed, and "
+        "whether it satisfies them and the constraints; or bindep lines for the system "
+        "packages.",
+    )
+    requirements.add_argument(
+        "--feature",
+        action="append",
+        metavar="NAME",
+        help="these features (default: those the config requires, else all)",
+    )
+    _config_options(requirements)
+    requirements.add_argument(
+        "--constraints",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="an upper-constraints.txt style file (repeatable)",
+    )
+    requirements.add_argument(
+        "--format", choices=("text", "json", "requirements", "bindep"), default="text"
+    )
+    requirements.add_argument("--output", metavar="FILE", help="write to FILE atomically")
+
+    summarize = commands.add_parser(
+        "summarize",
+        help="one table of hosts x features from many JSON reports",
+        description="One table of hosts x features from many JSON reports "
+        "(files, directories, or an Ansible fact cache).",
+    )
+    summarize.add_argument("paths", nargs="+", metavar="REPORT", help="report file or directory")
+    summarize.add_argument("--format", choices=("text", "json"), default="text")
+    summarize.add_argument("--output", metavar="FILE", help="write to FILE atomically")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(sys.argv[1:] if argv is None else list(argv))
+    except UsageError as exc:
+        from glance_features.cli.table import safe
+
+        print(f"{PROG}: error: {safe(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt as exc:
+        return 128 + getattr(exc, "signum", signal.SIGINT)
+    except BrokenPipeError:
+        # A closed pipe (| head) is the reader's choice, not our failure.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:
+        from glance_features.cli.table import safe
+
+        print(f"{PROG}: internal error: {type(exc).__name__}: {safe(exc)}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def run() -> NoReturn:
+    """The console script: exit with the report written, whatever threads a
+    plugin left running, and end every child on SIGTERM or SIGINT."""
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, _on_signal)
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    from glance_features._platform import proc
+
+    proc.kill_all()
+    raise _Interrupted(signum)
+
+
+class _Interrupted(KeyboardInterrupt):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    command = args.command
+    if command == "summarize":
+        return _summarize(args)
+    if command == "requirements":
+        return _requirements(args)
+    if command == "explain":
+        return _explain(args)
+    if args.list:
+        return _list(sys.stdout)
+    return _probe(args)
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from glance_features.settings import ConfigError, Settings
+
+    try:
+        if args.config_file is None and args.config_dir is None:
+            return Settings.from_config_files()
+        return Settings.from_config_files(args.config_file or [], args.config_dir)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _config_note(args: argparse.Namespace, files: tuple[str, ...]) -> str:
+    from glance_features.cli.table import safe
+    from glance_features.settings import search_description
+
+    if files:
+        return "config: read " + ", ".join(safe(f) for f in files)
+    if args.config_file is not None or args.config_dir is not None:
+        return "config: no files given"
+    return f"config: none found ({safe(search_description())})"
+
+
+def service_user(requested: str | None) -> str | None:
+    """Whose eyes the checks use: --user, else the glance account when root."""
+    import pwd
+
+    if requested:
+        try:
+            pwd.getpwnam(requested)
+        except KeyError:
+            raise UsageError(f"--user {requested!r}: no such account") from None
+        return requested
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam(DEFAULT_SERVICE_USER)
+            return DEFAULT_SERVICE_USER
+        except KeyError:
+            return None
+    return None
+
+
+def _check_known(names: list[str]) -> None:
+    from glance_features import registry
+
+    known = {p.name for p in registry.plugins()}
+    for name in names:
+        if name not in known:
+            raise UsageError(f"unknown feature {name!r} (known: {', '.join(sorted(known))})")
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from glance_features import runner
+
+    settings = _settings(args)
+    _check_known([*(args.feature or []), *args.require])
+    try:
+        report = runner.probe(
+            settings,
+            features=args.feature,
+            deep=args.deep,
+            timeout=args.timeout or runner.DEFAULT_TIMEOUT,
+            user=service_user(args.user),
+        )
+    except runner.UnknownFeature as exc:
+        raise UsageError(str(exc)) from None
+    report = report.with_required(args.require)
+    if args.format == "json":
+        text = report.to_json() + "\n"
+    elif args.format == "prometheus":
+        from glance_features.cli.prometheus import render
+
+        text = render(report)
+    else:
+        from glance_features.cli.render import render_text
+
+        colour = args.output is None and _colour(sys.stdout)
+        note = _config_note(args, report.config_files)
+        text = render_text(report, config_note=note, colour=colour)
+    _emit(text, args.output)
+    return int(report.code)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from glance_features import host, registry, runner
+    from glance_features.catalog import UNCATALOGUED
+    from glance_features.cli.explain import explain
+
+    _check_known([args.feature])
+    report = runner.probe(
+        _settings(args),
+        features=[args.feature],
+        timeout=args.timeout or runner.DEFAULT_TIMEOUT,
+        user=service_user(args.user),
+    )
+    entry = registry.catalog().get(args.feature, UNCATALOGUED)
+    explanation = explain(args.feature, entry, host.distro(), report[args.feature])
+    if args.format == "json":
+        import json
+
+        _emit(json.dumps(explanation.to_dict(), indent=2) + "\n", None)
+    else:
+        _emit(explanation.to_text(), None)
+    return int(report.code)
+
+
+def _requirements(args: argparse.Namespace) -> int:
+    from glance_features import glance, registry, runner
+    from glance_features.catalog import bindep_lines
+    from glance_features.cli.requirements import (
+        ConstraintsError,
+        as_requirements_txt,
+        check,
+        parse_constraints,
+    )
+    from glance_features.cli.table import render as table
+
+    catalog = registry.catalog()
+    if args.feature:
+        _check_known(args.feature)
+        features = [f for f in dict.fromkeys(args.feature) if f in catalog]
+    else:
+        # With a config: what it requires; without one (or if it requires
+        # nothing), every feature.
+        settings = _settings(args)
+        required = (
+            runner.required_features(settings, glance.installed_version())
+            if settings.config_files
+            else {}
+        )
+        needed = [f for f in catalog if f in required and required[f][1] is None]
+        features = needed or list(catalog)
+    if args.format == "bindep":
+        lines = [f"# System packages for Glance's advanced features: {', '.join(features)}"]
+        chosen = {f: catalog[f] for f in features}
+        _emit("\n".join(lines + bindep_lines(chosen)) + "\n", args.output)
+        return 0
+    try:
+        constraints = parse_constraints(args.constraints)
+    except ConstraintsError as exc:
+        raise UsageError(str(exc)) from None
+    rows = check(features, constraints)
+    code = max((r.code for r in rows), default=0)
+    if args.format == "requirements":
+        _emit(as_requirements_txt([r for r in rows if r.applies]), args.output)
+        return 0
+    if args.format == "json":
+        import json
+
+        data = {"features": features, "requirements": [r.to_dict() for r in rows], "code": code}
+        _emit(json.dumps(data, indent=2) + "\n", args.output)
+        return code
+    header = [("FEATURE", "REQUIREMENT", "INSTALLED", "OK", "CONSTRAINT")]
+    body = []
+    for r in rows:
+        ok = "n/a" if not r.applies else ("yes" if r.satisfied else "NO")
+        constraint = "-"
+        if r.constraint is not None:
+            verdict = {True: "ok", False: "MISMATCH", None: ""}[r.matches_constraint]
+            constraint = f"{r.constraint.specifier} ({r.constraint.source}) {verdict}".strip()
+        body.append((r.feature, r.requirement, r.installed or "missing", ok, constraint))
+    lines = table(header + body)
+    if not body:
+        lines.append("(these features need no Python distribution)")
+    _emit("\n".join(lines) + "\n", args.output)
+    return code
+
+
+def _summarize(args: argparse.Namespace) -> int:
+    from glance_features.cli.summarize import collect
+    from glance_features.cli.table import safe
+
+    fleet = collect(args.paths)
+    for warning in fleet.warnings:
+        print(f"{PROG}: warning: {safe(warning)}", file=sys.stderr)
+    if args.format == "json":
+        import json
+
+        text = json.dumps(fleet.to_dict(), indent=2) + "\n"
+    else:
+        text = fleet.to_text()
+    _emit(text, args.output)
+    return fleet.code
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from glance_features.cli.output import OutputError, write_atomically
+
+    try:
+        write_atomically(output, text)
+    except OutputError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _list(out: TextIO) -> int:
+    from glance_features import registry
+    from glance_features._platform import green
+    from glance_features.cli.table import render as table
+
+    rows = [("FEATURE", "SUMMARY")]
+    threading = green.original("threading")
+    for plugin in registry.plugins():
+        found: list[str] = []
+
+        def load(plugin: Any = plugin, found: list[str] = found) -> None:
+            try:
+                found.append(plugin.load().summary)
+            except Exception as exc:
+                found.append(f"(failed to load: {exc})")
+
+        # A plugin that hangs on import must not hang --list.
+        worker = threading.Thread(target=load, daemon=True)
+        worker.start()
+        worker.join(5.0)
+        rows.append((plugin.name, found[0] if found else "(did not load within 5 s)"))
+    out.write("\n".join(table(rows)[1:]) + "\n")
+    return 0
+
+
+def _colour(stream: TextIO) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"

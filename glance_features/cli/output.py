@@ -1,0 +1,71 @@
+"""Write an output file so that a reader never sees half of it, and nothing
+that is not ours is ever replaced."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+
+class OutputError(OSError):
+    """The output file could not be written; the previous one is untouched."""
+
+
+def write_atomically(path: str, text: str, mode: int = 0o644) -> None:
+    """Write ``text`` to an unpredictably named temporary file beside ``path``,
+    fsync it, rename it over ``path``.
+
+    A collector reading ``path`` sees the old file or the new one, never a
+    mix; on any failure or signal the old file stays as it was and the
+    temporary file is gone. ``path`` must be a regular file or absent: a
+    device, FIFO, directory or symbolic link there is refused, never replaced.
+    """
+    data = text.encode("utf-8", errors="backslashreplace")
+    directory = os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(path)
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise OutputError(f"output directory {directory}: {exc.strerror}") from None
+    try:
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+            raise OutputError(f"refusing to replace {path}: it is {kind}")
+        temporary, fd = _create_temporary(dir_fd, name, mode, directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.rename(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException as exc:
+            try:
+                os.unlink(temporary, dir_fd=dir_fd)
+            except OSError:
+                pass
+            if isinstance(exc, OSError):
+                raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+            raise
+        try:
+            os.fsync(dir_fd)  # make the rename itself durable
+        except OSError:
+            pass
+    finally:
+        os.close(dir_fd)
+
+
+def _create_temporary(dir_fd: int, name: str, mode: int, directory: str) -> tuple[str, int]:
+    for _ in range(10):
+        temporary = f".{name}.{os.urandom(8).hex()}.tmp"
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            return temporary, os.open(temporary, flags, mode, dir_fd=dir_fd)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise OutputError(f"cannot write in {directory}: {exc.strerror}") from None
+    raise OutputError(f"cannot create a temporary file in {directory}")
