@@ -16,7 +16,7 @@ import pytest
 import glance_features
 from glance_features import registry, runner
 from glance_features.detector import ProbeContext
-from glance_features.host import DistroInfo
+from glance_features.detector import Distro
 from glance_features.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -56,13 +56,13 @@ def context(
     settings: Settings | None = None,
     deep: bool = False,
     timeout: float = 30.0,
-    distro: DistroInfo | None = None,
+    distro: Distro | None = None,
 ) -> ProbeContext:
     return ProbeContext(
         settings=settings or Settings(),
         deep=deep,
         deadline=time.monotonic() + timeout,
-        distro=distro or DistroInfo("debian", "12", ""),
+        distro=distro or Distro("debian", "12", ""),
     )
 
 
@@ -199,21 +199,22 @@ SOURCE_ROOT = str(Path(__file__).resolve().parents[1])
 
 def isolated_python(tmp_path: Path, *extra_paths: str) -> tuple[list[str], dict[str, str]]:
     """An interpreter without site-packages that sees only the glance_features
-    source, its installed metadata (so the built-in entry points exist) and
-    ``extra_paths``: a machine where nothing else is installed."""
+    source, its runtime dependencies and ``extra_paths``: a machine where
+    nothing else is installed (built-in detectors need no installed metadata)."""
+    import importlib
     import shutil
 
-    from glance_features import _metadata
-
-    installed = _metadata.distribution("glance-features")
-    assert installed is not None, "glance-features must be installed (pip install -e .)"
-    meta_dir = tmp_path / "installed-metadata"
+    meta_dir = tmp_path / "runtime-dependencies"
     if not meta_dir.exists():
-        shutil.copytree(installed.path, meta_dir / Path(installed.path).name)
-        # The runtime dependency the detectors use on Linux, and nothing else.
-        import packaging
-
-        shutil.copytree(Path(packaging.__file__).parent, meta_dir / "packaging")
+        for name in ("packaging", "psutil", "distro", "importlib_metadata", "zipp"):
+            module = importlib.import_module(name)
+            origin = Path(module.__file__ or "")
+            source = origin.parent if origin.name == "__init__.py" else origin
+            target = meta_dir / source.name
+            if source.is_dir():
+                shutil.copytree(source, target)
+            else:
+                shutil.copy2(source, target)
     path = os.pathsep.join([*extra_paths, str(meta_dir), SOURCE_ROOT])
     return [sys.executable, "-S"], {**os.environ, "PYTHONPATH": path}
 
