@@ -1,52 +1,55 @@
 #!/usr/bin/env bash
 # Install what the tests need and run every check CI runs:
-#   bash tests/run.sh            (from the repository root)
-# System packages come from apt-get when run as root on Debian/Ubuntu;
-# Python packages go into ./.venv, never into the system interpreter.
+#   bash tests/run.sh            (from the repository root; extra arguments go to pytest)
+# System packages (bindep.txt, profile "test") come from apt-get when run as
+# root on Debian/Ubuntu; Python packages go into ./.venv, and a pip-installed
+# Glance into ./.venv-glance, never into the system interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-SYSTEM_PACKAGES=(qemu-utils util-linux iproute2 prometheus)
-
-missing=()
-if command -v dpkg-query >/dev/null; then
-  for pkg in "${SYSTEM_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
-      || missing+=("$pkg")
-  done
-fi
-if ((${#missing[@]})); then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "== installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    echo "== missing system packages: ${missing[*]} (install them as root; tests that need them will skip)"
-  fi
-fi
+PIP=(--disable-pip-version-check -q)
 
 if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,docs]'
+.venv/bin/python -m pip install "${PIP[@]}" --upgrade pip
+.venv/bin/python -m pip install "${PIP[@]}" -e . -r test-requirements.txt -r docs/requirements.txt
 
-# Glance itself, in a virtualenv of its own, so tests can check that the
-# xattr verdict agrees with Glance's cache driver (about 30 s on first run).
-if [ ! -x .venv-glance/bin/python ]; then
-  echo "== creating .venv-glance (pip install glance xattr)"
+# bindep -b prints the packages of bindep.txt that are missing here.
+missing=$(.venv/bin/bindep -b test || true)
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing" $missing
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  else
+    echo "== missing system packages:" $missing "(install them as root; tests that need them skip)"
+  fi
+fi
+
+# Glance runs as its own account; tests look with its eyes, as operators' hosts do.
+if [ "$(id -u)" = 0 ] && ! id glance >/dev/null 2>&1; then
+  echo "== adding the glance system account"
+  useradd --system --no-create-home --shell /usr/sbin/nologin glance
+fi
+
+# Glance itself, in a virtualenv of its own, with the WSGI servers it is deployed
+# under, so tests can compare every verdict with Glance's own code paths.
+if [ ! -x .venv-glance/bin/uwsgi ]; then
+  echo "== creating .venv-glance (pip install glance xattr uwsgi gunicorn)"
   start=$SECONDS
   "$PYTHON" -m venv .venv-glance
-  .venv-glance/bin/python -m pip install -q --disable-pip-version-check glance xattr
+  .venv-glance/bin/python -m pip install "${PIP[@]}" glance xattr uwsgi gunicorn
   echo "   took $((SECONDS - start)) s"
 fi
 export GLANCE_VENV="$PWD/.venv-glance"
 
 echo "== ruff"
-.venv/bin/ruff check glance_features tests
-.venv/bin/ruff format --check glance_features tests
+.venv/bin/ruff check glance_features tests benchmarks
+.venv/bin/ruff format --check glance_features tests benchmarks
 echo "== mypy --strict"
 .venv/bin/mypy
 echo "== sphinx-build -W"
