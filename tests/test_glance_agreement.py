@@ -1,89 +1,245 @@
-"""The xattr verdict agrees with Glance's own cache driver on the same directory.
+"""xattr: the probe's verdict equals what Glance's own image cache does.
 
-Needs a virtualenv with Glance installed, named by GLANCE_VENV (tests/run.sh
-makes one in .venv-glance). Glance's configure() creates its cache layout
-(incomplete/, invalid/, queue/) in the directory, so each side gets its own.
+Each case prepares one cache directory (with mounts in a private namespace
+where it needs them), probes it as the glance user, then builds Glance's
+``ImageCache`` with ``image_cache_driver = xattr`` as the glance user on the
+same directory. The feature works exactly when Glance ends up with the xattr
+driver; any other outcome (the sqlite fallback, or a cache that fails to
+load) must be a verdict that is not available. The probe must leave the
+directory as it found it.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
+import shutil
 import subprocess
-import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from conftest import as_root_in_mount_namespace, can_unshare_mounts, need
+import pytest
+from glance_harness import (
+    GLANCE_PYTHON,
+    chown_to_service_user,
+    glance_script,
+    need_glance,
+    run_both,
+    shared_directory,
+)
 
-DRIVER = str(Path(__file__).with_name("glance_xattr_driver.py"))
-GLANCE_PYTHON = os.path.join(os.environ.get("GLANCE_VENV", ".venv-glance"), "bin", "python")
-
-BOTH = """
-import json, subprocess, sys, glance_features
-glance_dir, ours_dir = sys.argv[1], sys.argv[2]
-settings = glance_features.Settings(image_cache_dir=ours_dir, image_cache_driver="xattr")
-ours = glance_features.probe(settings, features=["xattr"])["xattr"]
-glance = subprocess.run([sys.argv[3], sys.argv[4], glance_dir], capture_output=True, text=True)
-print(json.dumps({"ours": ours.to_dict(), "glance": json.loads(glance.stdout or "{}"),
-                  "glance_stderr": glance.stderr[-500:]}))
-"""
+from conftest import need
 
 
-def run_both(tmp_path: Path, mount_script: str | None = None) -> dict[str, Any]:
-    need(
-        os.path.exists(GLANCE_PYTHON),
-        "no Glance virtualenv (set GLANCE_VENV; tests/run.sh "
-        "makes .venv-glance with 'pip install glance xattr')",
+@pytest.fixture
+def base() -> Iterator[Path]:
+    yield from shared_directory()
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    name: str
+    # Prepares the case under the base directory; returns image_cache_dir
+    # (None: unset) and the mounts to make in a private namespace (or None).
+    setup: Callable[[Path], tuple[Path | None, str | None]]
+    glance_driver: str | None  # "xattr", "sqlite", or None: the cache fails to load
+    probe_status: str  # the verdict that agrees with it
+    reason_has: str = ""
+    venv: str = ""  # "", "pyxattr" or "no-binding": which Glance virtualenv
+
+
+def owned_dir(path: Path) -> Path:
+    path.mkdir()
+    chown_to_service_user(path)
+    return path
+
+
+def disk(base: Path) -> tuple[Path | None, str | None]:
+    return owned_dir(base / "cache"), None
+
+
+def ramfs(base: Path) -> tuple[Path | None, str | None]:
+    cache = base / "cache"
+    cache.mkdir()
+    return cache, f"mount -t ramfs ramfs {cache}\nchown glance: {cache}"
+
+
+def read_only(base: Path) -> tuple[Path | None, str | None]:
+    cache = owned_dir(base / "cache")
+    return cache, f"mount --bind {cache} {cache}\nmount -o remount,bind,ro {cache}"
+
+
+def full(base: Path) -> tuple[Path | None, str | None]:
+    cache = base / "cache"
+    cache.mkdir()
+    # One page, filled: directories and empty files still fit, the three
+    # bytes Glance writes into its check file do not.
+    return cache, (
+        f"mount -t tmpfs -o size=4k tmpfs {cache}\n"
+        f"head -c 4096 /dev/zero > {cache}/filler\nchown glance: {cache}"
     )
-    glance_dir, ours_dir = tmp_path / "glance", tmp_path / "ours"
-    glance_dir.mkdir()
-    ours_dir.mkdir()
-    prefix: list[str] = []
-    if mount_script is not None:
-        need(can_unshare_mounts(), "needs unshare (util-linux) and root or user namespaces")
-        script = mount_script.format(glance=glance_dir, ours=ours_dir)
-        prefix = as_root_in_mount_namespace(script)
+
+
+def noatime(base: Path) -> tuple[Path | None, str | None]:
+    cache = base / "cache"
+    cache.mkdir()
+    return cache, f"mount -t tmpfs -o noatime,size=1m tmpfs {cache}\nchown glance: {cache}"
+
+
+def regular_file(base: Path) -> tuple[Path | None, str | None]:
+    cache = base / "cache"
+    cache.write_text("not a directory")
+    chown_to_service_user(cache)
+    return cache, None
+
+
+def dangling_symlink(base: Path) -> tuple[Path | None, str | None]:
+    cache = base / "cache"
+    cache.symlink_to(base / "nowhere")
+    return cache, None
+
+
+def symlink_to_dir(base: Path) -> tuple[Path | None, str | None]:
+    real = owned_dir(base / "real")
+    cache = base / "cache"
+    cache.symlink_to(real)
+    return cache, None
+
+
+def unset(base: Path) -> tuple[Path | None, str | None]:
+    return None, None
+
+
+def missing_creatable(base: Path) -> tuple[Path | None, str | None]:
+    return owned_dir(base / "glance") / "image-cache", None
+
+
+def missing_not_creatable(base: Path) -> tuple[Path | None, str | None]:
+    parent = base / "lib"
+    parent.mkdir(mode=0o755)
+    return parent / "image-cache", None
+
+
+def not_writable(base: Path) -> tuple[Path | None, str | None]:
+    cache = base / "cache"
+    cache.mkdir(mode=0o755)
+    return cache, None
+
+
+def stale_root_checkme(base: Path) -> tuple[Path | None, str | None]:
+    cache = owned_dir(base / "cache")
+    (cache / "checkme").write_bytes(b"XXX")  # left by configure() run as root
+    (cache / "checkme").chmod(0o644)
+    return cache, None
+
+
+def stale_own_checkme(base: Path) -> tuple[Path | None, str | None]:
+    cache = owned_dir(base / "cache")
+    (cache / "checkme").write_bytes(b"XXX")
+    chown_to_service_user(cache / "checkme")
+    return cache, None
+
+
+CASES = [
+    Case("disk directory", disk, "xattr", "available", "user xattrs work in"),
+    Case("ramfs", ramfs, "sqlite", "unavailable", "ramfs"),
+    Case("read-only bind mount", read_only, None, "unavailable", "read-only"),
+    Case("full tmpfs", full, None, "unavailable", "ENOSPC"),
+    Case("noatime tmpfs", noatime, "xattr", "degraded", "noatime"),
+    Case("cache dir is a regular file", regular_file, None, "unavailable", "ENOTDIR"),
+    Case("dangling symlink", dangling_symlink, None, "unavailable", "does not exist"),
+    Case("symlink to a directory", symlink_to_dir, "xattr", "available", "user xattrs work"),
+    Case("image_cache_dir unset", unset, None, "unavailable", "image_cache_dir is not set"),
+    Case("missing, creatable", missing_creatable, "xattr", "available", "will create"),
+    Case("missing, parent not writable", missing_not_creatable, None, "unavailable", "EACCES"),
+    Case("cache dir not writable", not_writable, None, "unavailable", "EACCES"),
+    Case("stale root-owned checkme", stale_root_checkme, None, "unavailable", "/checkme"),
+    Case("stale checkme of glance", stale_own_checkme, "xattr", "available", "user xattrs"),
+    Case("pyxattr instead of xattr", disk, "xattr", "available", "pyxattr", venv="pyxattr"),
+    Case("no xattr binding", disk, "sqlite", "unavailable", "binding", venv="no-binding"),
+]
+
+
+@pytest.fixture(scope="session")
+def venvs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Copies of the Glance virtualenv: without the xattr binding, and with
+    pyxattr (which provides the same module name) in its place."""
+    made: dict[str, str] = {"": GLANCE_PYTHON}
+    need_glance()
+    root = Path(shutil.os.path.realpath(os.environ.get("TMPDIR", "/tmp")))
+    work = Path(
+        subprocess.run(
+            ["mktemp", "-d", str(root / "glance-features-venvs-XXXXXX")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    work.chmod(0o755)
+    venv = Path(GLANCE_PYTHON).parent.parent
+    try:
+        for name in ("no-binding", "pyxattr"):
+            copy = work / name
+            # Hard links: instant, and pip replaces files rather than writing
+            # into them, so the original virtualenv is never changed.
+            subprocess.run(["cp", "-al", str(venv), str(copy)], check=True, timeout=300)
+            python = str(copy / "bin" / "python")
+            pip = [python, "-m", "pip", "-q", "--disable-pip-version-check"]
+            subprocess.run([*pip, "uninstall", "-y", "xattr"], check=True, timeout=300)
+            if name == "pyxattr":
+                proc = subprocess.run(
+                    [*pip, "install", "pyxattr"], capture_output=True, text=True, timeout=600
+                )
+                need(proc.returncode == 0, f"cannot install pyxattr: {proc.stderr[-500:]}")
+            made[name] = python
+        yield made
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_xattr_agrees_with_glance(case: Case, base: Path, request: pytest.FixtureRequest) -> None:
+    python = GLANCE_PYTHON
+    if case.venv:
+        python = request.getfixturevalue("venvs")[case.venv]
+    cache, mounts = case.setup(base)
+    settings: dict[str, Any] = {"image_cache_driver": "xattr"}
+    if cache is not None:
+        settings["image_cache_dir"] = str(cache)
+    out = run_both(
+        "xattr",
+        settings,
+        [glance_script("glance_xattr_driver.py"), str(cache) if cache else "-"],
+        root=base,
+        mounts=mounts,
+        python=python,
+    )
+    glance, result = out["glance"], out["result"]
+    # The case is what it claims to be: Glance itself behaves as expected...
+    assert glance["driver"] == case.glance_driver, glance
+    # ...and the probe agrees: available exactly when Glance uses xattr.
+    assert result["available"] is (glance["driver"] == "xattr"), (glance, result)
+    assert result["status"] == case.probe_status, result
+    assert case.reason_has in result["reason"] + str(result["details"]), result
+    assert result["required"] is True
+    assert result["details"]["checked_as"] == "glance"
+    assert out["probe"]["checked_as"] == "glance"
+    if case.name == "stale root-owned checkme":
+        assert f"{cache}/checkme" in result["reason"]
+        assert result["remediation"] == [f"rm {cache}/checkme  # Glance's own check file; it recreates it"]
+    if case.name.startswith("missing"):
+        assert cache is not None and not cache.exists() or case.glance_driver == "xattr"
+        assert result["details"]["cache_dir_exists"] is False
+
+
+def test_glance_and_probe_share_the_interpreter() -> None:
+    """The harness's premise: Glance is importable where the probe runs."""
+    need_glance()
     proc = subprocess.run(
-        [
-            *prefix,
-            sys.executable,
-            "-c",
-            BOTH,
-            str(glance_dir),
-            str(ours_dir),
-            os.path.abspath(GLANCE_PYTHON),
-            DRIVER,
-        ],
+        [GLANCE_PYTHON, "-c", "import importlib.metadata as m; print(m.version('glance'))"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=60,
     )
-    assert proc.returncode == 0, proc.stderr
-    out: dict[str, Any] = json.loads(proc.stdout)
-    assert out["glance"], out["glance_stderr"]
-    return out
-
-
-def test_disk_directory_both_accept(tmp_path: Path) -> None:
-    out = run_both(tmp_path)
-    assert out["glance"]["configured"] is True
-    assert out["ours"]["available"] is True
-
-
-def test_ramfs_both_refuse(tmp_path: Path) -> None:
-    out = run_both(tmp_path, "mount -t ramfs ramfs {glance}\nmount -t ramfs ramfs {ours}")
-    assert out["glance"]["configured"] is False and out["glance"]["refused"] is True
-    assert "does not support xattr" in out["glance"]["error"]
-    assert out["ours"]["status"] == "unavailable"
-    assert out["ours"]["details"]["errno"] == "EOPNOTSUPP"
-
-
-def test_read_only_both_fail(tmp_path: Path) -> None:
-    out = run_both(
-        tmp_path,
-        "for d in {glance} {ours}; do mount --bind $d $d; mount -o remount,bind,ro $d; done",
-    )
-    assert out["glance"]["configured"] is False
-    assert out["ours"]["status"] == "unavailable"
-    assert out["ours"]["details"]["errno"] == "EROFS"
+    assert proc.returncode == 0 and proc.stdout.strip(), proc.stderr

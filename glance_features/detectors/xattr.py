@@ -158,7 +158,8 @@ class XattrDetector:
                 ["use image_cache_driver = centralized_db on Windows"],
             )
         cache_dir = context.settings.get(IMAGE_CACHE_DIR)
-        details: dict[str, Any] = {"image_cache_dir": cache_dir}
+        user = context.user or _current_user()
+        details: dict[str, Any] = {"image_cache_dir": cache_dir, "checked_as": user}
         if not cache_dir:
             return result(
                 self.name,
@@ -180,8 +181,6 @@ class XattrDetector:
         binding = _binding(details)
         found = run_check(cache_dir, context)
         details.update({k: v for k, v in found.items() if k not in ("errno", "error")})
-        user = context.user or _current_user()
-        details["checked_as"] = user
         if "errno" in found:
             reason, fix = _explain(found, cache_dir, user, details)
             return result(self.name, Status.UNAVAILABLE, reason, details, fix)
