@@ -33,7 +33,13 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def as_user(user: str = SERVICE_USER) -> list[str]:
-    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
+    return [
+        shutil.which("setpriv") or "/usr/bin/setpriv",
+        f"--reuid={user}",
+        f"--regid={user}",
+        "--init-groups",
+        "--",
+    ]
 
 
 @functools.lru_cache(maxsize=None)

@@ -179,13 +179,19 @@ def venvs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     work.chmod(0o755)
     venv = Path(GLANCE_PYTHON).parent.parent
     try:
-        for name in ("no-binding", "pyxattr"):
+        for name in ("no-binding", "pyxattr", "renamed"):
             copy = work / name
             # Hard links: instant, and pip replaces files rather than writing
             # into them, so the original virtualenv is never changed.
             subprocess.run(["cp", "-al", str(venv), str(copy)], check=True, timeout=300)
             python = str(copy / "bin" / "python")
             pip = [python, "-m", "pip", "-q", "--disable-pip-version-check"]
+            if name == "renamed":
+                # The interpreter under a name that is not python* (RHEL 8's
+                # platform-python): still the virtualenv's Python.
+                (copy / "bin" / "platform-python").symlink_to("python3")
+                made[name] = str(copy / "bin" / "platform-python")
+                continue
             subprocess.run([*pip, "uninstall", "-y", "xattr"], check=True, timeout=300)
             if name == "pyxattr":
                 proc = subprocess.run(
@@ -227,7 +233,9 @@ def test_xattr_agrees_with_glance(case: Case, base: Path, request: pytest.Fixtur
     assert out["probe"]["checked_as"] == "glance"
     if case.name == "stale root-owned checkme":
         assert f"{cache}/checkme" in result["reason"]
-        assert result["remediation"] == [f"rm {cache}/checkme  # Glance's own check file; it recreates it"]
+        assert result["remediation"] == [
+            f"rm {cache}/checkme  # Glance's own check file; it recreates it"
+        ]
     if case.name.startswith("missing"):
         assert cache is not None and not cache.exists() or case.glance_driver == "xattr"
         assert result["details"]["cache_dir_exists"] is False
@@ -243,3 +251,140 @@ def test_glance_and_probe_share_the_interpreter() -> None:
         timeout=60,
     )
     assert proc.returncode == 0 and proc.stdout.strip(), proc.stderr
+
+
+# qemu-img: Glance's own _ConvertImage._execute on a real qcow2 (the format
+# inspector, `qemu-img info` through `python -m oslo_concurrency.prlimit` with
+# Glance's limits, `qemu-img convert`, stderr judged as Glance judges it),
+# against the default-mode probe with the same PATH and [wsgi]
+# python_interpreter. The probe works exactly when the conversion succeeds.
+
+REAL_QEMU_IMG = shutil.which("qemu-img")
+
+
+@dataclasses.dataclass(frozen=True)
+class Conversion:
+    name: str
+    wrapper: str | None  # a shell script installed as qemu-img first on PATH
+    python: str  # "glance", "unset", "true", "system", "renamed": the interpreter
+    converts: bool  # what Glance does
+    reason_has: str = ""
+    path: str = "system"  # "system", or "none": PATH without qemu-img
+    output_format: str = "raw"
+    wrapper_mode: int = 0o755
+
+
+PASS_THROUGH = 'exec /usr/bin/qemu-img "$@"'
+CONVERSIONS = [
+    Conversion("qemu-img present", None, "glance", True, "inspects and converts"),
+    Conversion("to qcow2", None, "glance", True, "qcow2 to qcow2", output_format="qcow2"),
+    Conversion("to vmdk", None, "glance", True, "to vmdk", output_format="vmdk"),
+    Conversion("python_interpreter unset", None, "unset", True, "sys.executable"),
+    Conversion("PATH without qemu-img", None, "glance", False, "not found", path="none"),
+    Conversion("interpreter is not Python", None, "true", False, "no usable JSON"),
+    Conversion("interpreter lacks oslo", None, "system", False, "oslo_concurrency"),
+    Conversion("interpreter under another name", None, "renamed", True, "inspects"),
+    Conversion(
+        "stderr on every command, exit 0",
+        f"echo 'qemu-img: warning: something' >&2\n{PASS_THROUGH}",
+        "glance",
+        False,
+        "wrote to stderr",
+    ),
+    Conversion(
+        "stderr only from create and --version",
+        f'case "$1" in create|--version) echo note >&2;; esac\n{PASS_THROUGH}',
+        "glance",
+        True,
+        "converts to raw",
+    ),
+    Conversion(
+        "convert broken",
+        f'if [ "$1" = convert ]; then echo "qemu-img: broken" >&2; exit 1; fi\n{PASS_THROUGH}',
+        "glance",
+        False,
+        "convert",
+    ),
+    Conversion(
+        "convert fails silently",
+        f'if [ "$1" = convert ]; then exit 1; fi\n{PASS_THROUGH}',
+        "glance",
+        False,
+        "exited with status 1",
+    ),
+    Conversion(
+        # Glance's exec and prlimit's lookup skip it and find /usr/bin/qemu-img.
+        "first qemu-img on PATH not executable by glance",
+        PASS_THROUGH,
+        "glance",
+        True,
+        "at /usr/bin/qemu-img",
+        wrapper_mode=0o700,
+    ),
+    Conversion(
+        "only qemu-img not executable by glance",
+        PASS_THROUGH,
+        "glance",
+        False,
+        "that glance can run not found",
+        path="none",
+        wrapper_mode=0o700,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CONVERSIONS, ids=[c.name for c in CONVERSIONS])
+def test_qemu_img_agrees_with_glance(
+    case: Conversion, base: Path, request: pytest.FixtureRequest
+) -> None:
+    need(REAL_QEMU_IMG is not None, "qemu-img is not installed (apt-get install qemu-utils)")
+    need_glance()
+    staging = owned_dir(base / "staging")
+    source = staging / "image.qcow2"
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", str(source), "1M"], check=True, timeout=30
+    )
+    chown_to_service_user(source)
+    bin_dir = base / "bin"
+    bin_dir.mkdir(mode=0o755)
+    if case.wrapper is not None:
+        wrapper = bin_dir / "qemu-img"
+        wrapper.write_text("#!/bin/sh\n" + case.wrapper + "\n")
+        wrapper.chmod(case.wrapper_mode)
+    python = {
+        "glance": GLANCE_PYTHON,
+        "unset": "",
+        "true": "/usr/bin/true",
+        "system": "/usr/bin/python3",
+        "renamed": "",
+    }[case.python]
+    if case.python == "renamed":
+        python = request.getfixturevalue("venvs")["renamed"]
+    if case.python == "system":
+        lacks = subprocess.run(["/usr/bin/python3", "-c", "import oslo_concurrency"])
+        need(lacks.returncode != 0, "the system Python has oslo.concurrency: no such case here")
+    path = str(bin_dir) if case.path == "none" else f"{bin_dir}:/usr/local/bin:/usr/bin:/bin"
+    settings: dict[str, Any] = {
+        "image_import_plugins": ["image_conversion"],
+        "image_conversion_output_format": case.output_format,
+    }
+    if python:
+        settings["python_interpreter"] = python
+    out = run_both(
+        "qemu-img",
+        settings,
+        [
+            glance_script("glance_qemu_convert.py"),
+            str(source),
+            case.output_format,
+            python or "-",
+        ],
+        root=base,
+        env={"PATH": path},
+        python=python if case.python == "renamed" else GLANCE_PYTHON,
+    )
+    glance, result = out["glance"], out["result"]
+    assert glance["converted"] is case.converts, glance
+    assert result["available"] is glance["converted"], (glance, result)
+    assert case.reason_has in result["reason"] + str(result["details"]), result
+    assert result["required"] is True

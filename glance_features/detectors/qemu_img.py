@@ -33,6 +33,9 @@ PYTHON_INTERPRETER = Option("wsgi", "python_interpreter")
 PRLIMIT_ARGS = ("--as=1073741824", "--cpu=2")
 # Glance's format names where qemu-img calls a format differently.
 QEMU_FORMAT = {"vhd": "vpc"}
+INTERPRETER_FIX = (
+    "set [wsgi] python_interpreter to the Python that runs Glance (it must import oslo_concurrency)"
+)
 _VERSION_RE = re.compile(r"qemu-img version (\d+\.\d+(?:\.\d+)?)")
 
 CATALOG = Entry(
@@ -99,11 +102,15 @@ class QemuImgDetector:
 
         install = install_system_packages(CATALOG.packages, context.distro)
         search = os.environ.get("PATH", os.defpath)
-        path = proc.which("qemu-img", search)
+        # The first qemu-img on PATH that the service user may execute, as
+        # Glance's exec (and prlimit's shutil.which) find it: an entry that
+        # user cannot run is skipped, not fatal.
+        path = which_for(context.user, "qemu-img", search)
         details: dict[str, Any] = {"path": path, "searched": search}
         if path is None:
+            who = f" that {context.user} can run" if context.user else ""
             return result(
-                self.name, Status.UNAVAILABLE, "qemu-img not found on PATH", details, install
+                self.name, Status.UNAVAILABLE, f"qemu-img{who} not found on PATH", details, install
             )
         resolved = os.path.realpath(path)
         details["resolved_path"] = resolved
@@ -170,7 +177,9 @@ class QemuImgDetector:
                 os.chown(workdir, entry.pw_uid, entry.pw_gid)
             source = os.path.join(workdir, "source.qcow2")
             converted = os.path.join(workdir, "converted")
-            version_run = self._run([qemu_img, "--version"], context, workdir)
+            # Glance never runs --version or create: only their exit status
+            # counts here, not what they print on stderr.
+            version_run = self._run([qemu_img, "--version"], context, workdir, judge_stderr=False)
             if isinstance(version_run, tuple):
                 return version_run
             match = _VERSION_RE.search(version_run.text)
@@ -182,31 +191,34 @@ class QemuImgDetector:
                 )
             details["version"] = match.group(1)
             created = self._run(
-                [qemu_img, "create", "-q", "-f", "qcow2", source, "1M"], context, workdir
+                [qemu_img, "create", "-q", "-f", "qcow2", source, "1M"],
+                context,
+                workdir,
+                judge_stderr=False,
             )
             if isinstance(created, tuple):
                 return created
             info = [qemu_img, "info", "-f", "qcow2", "--output=json", source]
             if python is not None:
-                if not os.path.basename(python).startswith(("python", "pypy")):
-                    return (
-                        Status.UNAVAILABLE,
-                        f"Glance would run {python} -m oslo_concurrency.prlimit, and "
-                        f"{python} is not a Python interpreter",
-                        ["set [wsgi] python_interpreter to the Python that runs Glance"],
-                    )
-                info = proc.python_argv(
-                    python, "-m", "oslo_concurrency.prlimit", *PRLIMIT_ARGS, "--", *info
-                )
+                # Exactly Glance's command line (not -I: Glance does not pass
+                # it), whatever the interpreter is called: a name proves
+                # nothing, running it does.
+                info = [python, "-m", "oslo_concurrency.prlimit", *PRLIMIT_ARGS, "--", *info]
             inspected = self._run(info, context, workdir)
             if isinstance(inspected, tuple):
-                return inspected
+                return self._blame_interpreter(inspected, python)
             try:
                 found = json.loads(inspected.text).get("format")
             except (ValueError, AttributeError):
                 found = None
             if found != "qcow2":
-                return (Status.UNAVAILABLE, "qemu-img info printed no usable JSON", [])
+                why = "qemu-img info printed no usable JSON"
+                if python is not None:
+                    why += (
+                        f" (through {python} -m oslo_concurrency.prlimit: is it the "
+                        "Python that runs Glance?)"
+                    )
+                return (Status.UNAVAILABLE, why, [INTERPRETER_FIX] if python else [])
             convert = [qemu_img, "convert", "-f", "qcow2", "-O", QEMU_FORMAT.get(target, target)]
             converted_run = self._run([*convert, source, converted], context, workdir)
             if isinstance(converted_run, tuple):
@@ -220,7 +232,23 @@ class QemuImgDetector:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _run(self, argv: list[str], context: ProbeContext, workdir: str) -> Any:
+    @staticmethod
+    def _blame_interpreter(
+        failure: tuple[Status, str, list[str]], python: str | None
+    ) -> tuple[Status, str, list[str]]:
+        """Name the interpreter when the prlimit wrapper, not qemu-img, failed."""
+        status, why, fix = failure
+        if python is None or "oslo_concurrency" not in why and "cannot be run" not in why:
+            return failure
+        return (
+            status,
+            f"{why} ([wsgi] python_interpreter {python} cannot run oslo_concurrency.prlimit)",
+            fix or [INTERPRETER_FIX],
+        )
+
+    def _run(
+        self, argv: list[str], context: ProbeContext, workdir: str, judge_stderr: bool = True
+    ) -> Any:
         from glance_features._platform import proc
 
         timeout = context.remaining()
@@ -230,7 +258,7 @@ class QemuImgDetector:
         except OSError as exc:
             return (Status.UNAVAILABLE, f"{argv[0]} cannot be run: {exc.strerror or exc}", [])
         failure = outcome.describe_failure(label, timeout)
-        if failure is None and outcome.stderr.strip():
+        if failure is None and judge_stderr and outcome.stderr.strip():
             # Glance treats any stderr output as a failed import.
             first = outcome.error_text.strip().splitlines()[0][:200]
             failure = f"{label} wrote to stderr, which fails Glance's import: {first}"
@@ -238,6 +266,54 @@ class QemuImgDetector:
             status = Status.UNKNOWN if outcome.timed_out else Status.UNAVAILABLE
             return (status, failure, [])
         return outcome
+
+
+def which_for(user: str | None, name: str, search: str) -> str | None:
+    """``name`` on ``search`` as ``user`` would find it (None: this process)."""
+    from glance_features._platform import proc
+
+    if user is None:
+        return proc.which(name, search)
+    import grp
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return proc.which(name, search)
+    groups = {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if user in g.gr_mem}
+    for directory in search.split(os.pathsep):
+        if not directory or not os.path.isabs(directory):
+            continue
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate) and _may_execute(candidate, entry.pw_uid, groups):
+            return candidate
+    return None
+
+
+def _may_execute(path: str, uid: int, groups: set[int]) -> bool:
+    """The permission bits' answer for ``uid`` (ACLs aside), the file and
+    every directory above it."""
+    current, want = os.path.realpath(path), stat.S_IXUSR
+    while True:
+        try:
+            st = os.stat(current)
+        except OSError:
+            return False
+        if uid == 0:
+            ok = not stat.S_ISREG(st.st_mode) or bool(st.st_mode & 0o111)
+        elif st.st_uid == uid:
+            ok = bool(st.st_mode & want)
+        elif st.st_gid in groups:
+            ok = bool(st.st_mode & (want >> 3))
+        else:
+            ok = bool(st.st_mode & (want >> 6))
+        if not ok:
+            return False
+        parent = os.path.dirname(current)
+        if parent == current:
+            return True
+        current = parent
 
 
 def writable_by_others(path: str) -> str | None:
