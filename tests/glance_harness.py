@@ -42,7 +42,7 @@ def as_user(user: str = SERVICE_USER) -> list[str]:
     ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _glance_runs_as_service_user(python: str) -> str:
     """'' when ``python`` imports Glance as the service user, else why not."""
     if os.geteuid() != 0:
@@ -80,7 +80,7 @@ def need_glance(python: str = GLANCE_PYTHON) -> None:
     need(not why, why)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def probe_paths() -> str:
     """sys.path entries that make glance_features importable in the Glance
     virtualenv, appended after its own: its packages win, and what it lacks

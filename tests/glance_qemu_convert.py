@@ -15,10 +15,9 @@ import warnings
 
 warnings.simplefilter("ignore")
 
-from oslo_config import cfg  # noqa: E402
-
 import glance.common.config  # noqa: E402,F401  (registers [wsgi] and [image_format])
 from glance.async_.flows.plugins import image_conversion  # noqa: E402
+from oslo_config import cfg  # noqa: E402
 
 source, output_format, python = sys.argv[1], sys.argv[2], sys.argv[3]
 cfg.CONF([], project="glance", default_config_files=[])

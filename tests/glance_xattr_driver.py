@@ -14,10 +14,9 @@ import warnings
 
 warnings.simplefilter("ignore")
 
-from oslo_config import cfg  # noqa: E402
-
 import glance.common.config  # noqa: E402,F401  (registers Glance's options)
 from glance import image_cache  # noqa: E402
+from oslo_config import cfg  # noqa: E402
 
 cfg.CONF([], project="glance", default_config_files=[])
 cfg.CONF.set_override("image_cache_driver", "xattr")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import need
 from glance_harness import (
     GLANCE_PYTHON,
     chown_to_service_user,
@@ -28,8 +29,6 @@ from glance_harness import (
     run_both,
     shared_directory,
 )
-
-from conftest import need
 
 
 @pytest.fixture
@@ -237,7 +236,6 @@ def test_xattr_agrees_with_glance(case: Case, base: Path, request: pytest.Fixtur
             f"rm {cache}/checkme  # Glance's own check file; it recreates it"
         ]
     if case.name.startswith("missing"):
-        assert cache is not None and not cache.exists() or case.glance_driver == "xattr"
         assert result["details"]["cache_dir_exists"] is False
 
 
@@ -388,3 +386,158 @@ def test_qemu_img_agrees_with_glance(
     assert result["available"] is glance["converted"], (glance, result)
     assert case.reason_has in result["reason"] + str(result["details"]), result
     assert result["required"] is True
+
+
+# pydev: Glance before 33 calls pydevd.settrace(host, port), which connects
+# through pydevd's own start_client. The probe must connect exactly when
+# start_client does (the installed pydevd's, run here side by side), and
+# with Glance 33 it must not make the feature required at all.
+
+PYDEV_BOTH = r"""
+import json, os, socket, sys
+spec = json.loads(sys.argv[1])
+listeners, port = [], None
+for address in spec["listen"]:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    server = socket.socket(family)
+    if family == socket.AF_INET6:
+        server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    server.bind((address, port or 0))
+    server.listen()
+    port = server.getsockname()[1]
+    listeners.append(server)
+if port is None:  # bound, never listening: refused
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    port = held.getsockname()[1]
+import glance_features
+settings = glance_features.Settings(pydev_worker_debug_host=spec["host"],
+                                    pydev_worker_debug_port=port)
+result = glance_features.probe(settings, features=["pydev"], timeout=10)["pydev"]
+os.environ["PYDEVD_CONNECT_TIMEOUT"] = "3"
+from _pydevd_bundle.pydevd_comm import start_client
+try:
+    client = start_client(spec["host"], port)
+    pydevd = {"connected": True, "peer": client.getpeername()[0]}
+    client.close()
+except Exception as exc:
+    pydevd = {"connected": False, "error": "%s: %s" % (type(exc).__name__, exc)}
+print(json.dumps({"probe": result.to_dict(), "pydevd": pydevd}))
+"""
+
+HOSTS = "127.0.0.1 localhost\n::1 v6only.test\n127.0.0.1 dual.test\n::1 dual.test\n"
+
+
+@dataclasses.dataclass(frozen=True)
+class Debugger:
+    name: str
+    host: str
+    listen: tuple[str, ...]
+    connects: bool
+    hosts_file: bool = False
+
+
+DEBUGGERS = [
+    Debugger("127.0.0.1, listening there", "127.0.0.1", ("127.0.0.1",), True),
+    Debugger("::1, listening there", "::1", ("::1",), True),
+    Debugger("localhost, listening on ::1 only", "localhost", ("::1",), False),
+    Debugger("name with only ::1, listening there", "v6only.test", ("::1",), True, True),
+    Debugger("name with both, listening on ::1 only", "dual.test", ("::1",), False, True),
+    Debugger("name with both, listening on 127.0.0.1", "dual.test", ("127.0.0.1",), True, True),
+    Debugger("nothing listening", "127.0.0.1", (), False),
+]
+
+
+def has_ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("case", DEBUGGERS, ids=[c.name for c in DEBUGGERS])
+def test_pydev_connects_exactly_when_pydevd_does(case: Debugger, base: Path) -> None:
+    import importlib.util
+    import json
+    import sys
+
+    need(importlib.util.find_spec("pydevd") is not None, "pydevd is not installed")
+    need(has_ipv6_loopback(), "no IPv6 loopback (::1) on this host")
+    prefix: list[str] = []
+    if case.hosts_file:
+        need(os.geteuid() == 0, "replaces /etc/hosts in a mount namespace: needs root")
+        hosts = base / "hosts"
+        hosts.write_text(HOSTS)
+        from conftest import as_root_in_mount_namespace, can_unshare_mounts
+
+        need(can_unshare_mounts(), "needs unshare (util-linux) and root or user namespaces")
+        prefix = as_root_in_mount_namespace(f"mount --bind {hosts} /etc/hosts")
+    spec = {"host": case.host, "listen": list(case.listen)}
+    proc = subprocess.run(
+        [*prefix, sys.executable, "-c", PYDEV_BOTH, json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    pydevd, result = out["pydevd"], out["probe"]
+    assert pydevd["connected"] is case.connects, pydevd
+    assert result["available"] is pydevd["connected"], (pydevd, result)
+    if pydevd["connected"]:
+        assert result["details"]["connected_to"] == pydevd["peer"]
+
+
+def test_glance_33_never_reads_the_pydev_options(base: Path) -> None:
+    """Glance's own code: nothing calls its pydev hook, so with the debug
+    host set the probe must neither require pydev nor fail on it."""
+    import ast
+
+    need_glance()
+    proc = subprocess.run(
+        [GLANCE_PYTHON, "-c", "import glance, os; print(os.path.dirname(glance.__file__))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    package = Path(proc.stdout.strip())
+    callers = []
+    for source in package.rglob("*.py"):
+        if "tests" in source.parts:
+            continue
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            called = isinstance(node, ast.Call) and (
+                getattr(node.func, "attr", None) == "setup_remote_pydev_debug"
+                or getattr(node.func, "id", None) == "setup_remote_pydev_debug"
+            )
+            read = isinstance(node, ast.Attribute) and node.attr == "pydev_worker_debug_host"
+            if called or read:
+                callers.append(f"{source}:{node.lineno}")
+    version = subprocess.run(
+        [GLANCE_PYTHON, "-c", "import importlib.metadata as m; print(m.version('glance'))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.strip()
+    need(version.startswith("33."), f"these facts are Glance 33's; installed: {version}")
+    assert callers == []
+    out = run_both(
+        "pydev",
+        {"pydev_worker_debug_host": "127.0.0.1", "pydev_worker_debug_port": 9},
+        ["-c", "import json; print(json.dumps({'ok': True}))"],
+        root=base,
+    )
+    result = out["result"]
+    assert out["probe"]["glance"]["version"] == version
+    assert result["used_by_glance"] is False
+    assert result["required"] is False
+    assert result["code"] == 0
+    assert result["details"]["ignored_by_glance"] == (
+        "[DEFAULT] pydev_worker_debug_host is set, but Glance "
+        f"{version} no longer calls its pydev hook (the WSGI application never reads it)"
+    )

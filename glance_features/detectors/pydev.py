@@ -69,8 +69,31 @@ def is_loopback(address: str) -> bool:
     return ip.is_loopback or ip.is_unspecified
 
 
-def _resolve(socket_: Any, host: str, port: int, timeout: float) -> tuple[Any, str]:
-    """IPv4 addresses of ``host`` within ``timeout``; (None, why) otherwise."""
+def prefers_ipv4_then_ipv6(module_path: str) -> bool:
+    """Whether the installed pydevd falls back to IPv6 for a name without an
+    IPv4 address (pydevd's ``start_client`` in ``_pydevd_bundle/pydevd_comm.py``
+    does since it learned AF_INET6; older ones connect with AF_INET only)."""
+    from glance_features._platform import files
+
+    comm = os.path.join(os.path.dirname(module_path), "_pydevd_bundle", "pydevd_comm.py")
+    try:
+        source = files.read_text(comm, limit=1 << 20)
+    except (OSError, ValueError):
+        return False
+    start = source.find("def start_client(")
+    end = source.find("\ndef ", start + 1)
+    return start >= 0 and "AF_INET6" in source[start : end if end > 0 else None]
+
+
+def _resolve(
+    socket_: Any, host: str, port: int, timeout: float, ipv6_fallback: bool
+) -> tuple[Any, str]:
+    """The family and address pydevd connects to, within ``timeout``;
+    (None, why) otherwise.
+
+    pydevd makes one socket of one family and connects to ``(host, port)``:
+    IPv4 when the name has any IPv4 address, else (newer pydevd) IPv6.
+    """
     from glance_features._platform import green
 
     found: list[Any] = []
@@ -78,7 +101,7 @@ def _resolve(socket_: Any, host: str, port: int, timeout: float) -> tuple[Any, s
 
     def lookup() -> None:
         try:
-            found.append(socket_.getaddrinfo(host, port, socket_.AF_INET, socket_.SOCK_STREAM))
+            found.append(socket_.getaddrinfo(host, port, 0, socket_.SOCK_STREAM))
         except (OSError, UnicodeError) as exc:
             found.append(exc)
 
@@ -89,7 +112,14 @@ def _resolve(socket_: Any, host: str, port: int, timeout: float) -> tuple[Any, s
         return None, f"the lookup did not finish within {timeout:g} s"
     if isinstance(found[0], BaseException):
         return None, str(found[0])
-    return found[0] or None, "no address"
+    infos = found[0] or []
+    for family in (socket_.AF_INET, socket_.AF_INET6) if ipv6_fallback else (socket_.AF_INET,):
+        chosen = [info for info in infos if info[0] == family]
+        if chosen:
+            return chosen, ""
+    if ipv6_fallback:
+        return None, "no address"
+    return None, "no IPv4 address, and this pydevd connects over IPv4 only"
 
 
 class PydevDetector:
@@ -139,14 +169,15 @@ class PydevDetector:
         from glance_features._platform import green
 
         socket_ = green.original("socket")
-        # pydevd connects with an AF_INET socket: only IPv4 addresses count.
-        infos, error_text = _resolve(socket_, host, port, timeout)
+        fallback = module == "pydevd" and prefers_ipv4_then_ipv6(path)
+        details["ipv6_fallback"] = fallback
+        infos, error_text = _resolve(socket_, host, port, timeout, fallback)
         if infos is None:
             return result(
                 self.name,
                 Status.UNAVAILABLE,
-                f"cannot resolve debug host {host!r} to an IPv4 address, which pydevd "
-                f"needs: {error_text}",
+                f"cannot resolve debug host {host!r} to an address pydevd connects to: "
+                f"{error_text}",
                 details,
                 start_server,
             )

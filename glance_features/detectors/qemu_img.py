@@ -98,7 +98,6 @@ class QemuImgDetector:
     catalog = CATALOG
 
     def probe(self, context: ProbeContext) -> FeatureResult:
-        from glance_features._platform import proc
 
         install = install_system_packages(CATALOG.packages, context.distro)
         search = os.environ.get("PATH", os.defpath)
@@ -165,8 +164,6 @@ class QemuImgDetector:
     ) -> tuple[Status, str, list[str]] | None:
         import shutil
         import tempfile
-
-        from glance_features._platform import proc
 
         workdir = tempfile.mkdtemp(prefix="glance-features-qemu-")
         try:
@@ -238,7 +235,7 @@ class QemuImgDetector:
     ) -> tuple[Status, str, list[str]]:
         """Name the interpreter when the prlimit wrapper, not qemu-img, failed."""
         status, why, fix = failure
-        if python is None or "oslo_concurrency" not in why and "cannot be run" not in why:
+        if python is None or ("oslo_concurrency" not in why and "cannot be run" not in why):
             return failure
         return (
             status,
