@@ -12,6 +12,7 @@ directory as it found it.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import os
 import shutil
 import subprocess
@@ -541,3 +542,65 @@ def test_glance_33_never_reads_the_pydev_options(base: Path) -> None:
         "[DEFAULT] pydev_worker_debug_host is set, but Glance "
         f"{version} no longer calls its pydev hook (the WSGI application never reads it)"
     )
+
+
+# dnspython-ipv6: Glance 33 does not monkey-patch, but it still imports
+# eventlet through futurist when it loads its task executor. A pair that
+# breaks `import eventlet` stops Glance: unavailable (never degraded, which
+# would count as available); a healthy pair works and blocks nothing.
+
+GLANCE_IMPORTS_EVENTLET = (
+    "import json\n"
+    "try:\n"
+    "    import glance.async_.taskflow_executor\n"
+    "    print(json.dumps({'loads': True}))\n"
+    "except Exception as exc:\n"
+    "    print(json.dumps({'loads': False, 'error': '%s: %s' % (type(exc).__name__, exc)}))\n"
+)
+
+
+@pytest.fixture(scope="session")
+def broken_pair() -> Iterator[str]:
+    """eventlet 0.33.1 and dnspython 2.3.0, really installed (in a directory
+    put first on the Glance virtualenv's path)."""
+    need_glance()
+    overlay = Path(tempfile.mkdtemp(prefix="glance-features-eventlet-"))
+    overlay.chmod(0o755)
+    try:
+        proc = subprocess.run(
+            [GLANCE_PYTHON, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+            + ["--no-deps", "--target", str(overlay)]
+            + ["eventlet==0.33.1", "dnspython==2.3.0", "six"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        need(proc.returncode == 0, f"cannot install eventlet 0.33.1: {proc.stderr[-500:]}")
+        for path, _, names in os.walk(overlay):
+            for name in [*names, "."]:
+                os.chmod(os.path.join(path, name), 0o755 if name == "." else 0o644)
+        yield str(overlay)
+    finally:
+        shutil.rmtree(overlay, ignore_errors=True)
+
+
+@pytest.mark.parametrize("pair", ["installed", "eventlet 0.33.1 + dnspython 2.3.0"])
+def test_dnspython_ipv6_agrees_with_glance(
+    pair: str, base: Path, request: pytest.FixtureRequest
+) -> None:
+    env = {}
+    if pair != "installed":
+        env["PYTHONPATH"] = request.getfixturevalue("broken_pair")
+    out = run_both(
+        "dnspython-ipv6", {}, ["-c", GLANCE_IMPORTS_EVENTLET], root=base, env=env
+    )
+    glance, result = out["glance"], out["result"]
+    assert glance["loads"] is (pair == "installed"), glance
+    assert result["available"] is glance["loads"], (glance, result)
+    assert result["details"]["glance_monkey_patches"] is False
+    if glance["loads"]:
+        assert result["status"] == "available" and result["code"] == 0
+    else:
+        assert result["status"] == "unavailable" and result["code"] == 2
+        assert "fails to load" in result["reason"]
+        assert result["details"]["eventlet"] == "0.33.1"
