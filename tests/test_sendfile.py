@@ -1,3 +1,5 @@
+"""sendfile: the real system call on a socket pair; timeouts and a full TMPDIR are unknown."""
+
 from __future__ import annotations
 
 import errno
@@ -5,7 +7,13 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import context
+from conftest import (
+    as_root_in_mount_namespace,
+    can_unshare_mounts,
+    context,
+    need,
+    probe_in_subprocess,
+)
 
 import glance_features
 from glance_features import Status
@@ -70,3 +78,35 @@ def test_legacy_pysendfile_is_reported(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert result.status is Status.AVAILABLE
     assert result.details["pysendfile"] == "2.0.1"
     assert result.remediation[0].startswith("pip uninstall pysendfile")
+
+
+def test_no_time_left_is_unknown_not_degraded() -> None:
+    """A check that runs out of time says nothing about sendfile."""
+    result = SendfileDetector().probe(context(timeout=0.0))
+    assert result.status is Status.UNKNOWN, result.reason
+    assert result.reason.startswith("sendfile transfer did not finish within")
+
+
+def test_full_tmpdir_is_unknown(tmp_path: Path) -> None:
+    need(can_unshare_mounts(), "needs unshare (util-linux) and root or user namespaces")
+    full = tmp_path / "full"
+    full.mkdir()
+    result = probe_in_subprocess(
+        "sendfile",
+        prefix=as_root_in_mount_namespace(
+            f"mount -t tmpfs -o size=4k tmpfs {full}\nhead -c 4096 /dev/zero > {full}/filler"
+        ),
+        env={**os.environ, "TMPDIR": str(full)},
+    )
+    assert result["status"] == "unknown", result
+    assert result["reason"].startswith("could not prepare the check: No space left on device")
+    assert result["code"] == 0  # not required: never a failure
+
+
+def test_glance_29_and_later_do_not_use_sendfile() -> None:
+    glance = sendfile.CATALOG.glance
+    assert glance is not None
+    assert glance.used_by("33.0.0") is False
+    assert glance.used_by("29.0.0") is False
+    assert glance.used_by("28.1.0") is True
+    assert glance.used_by(None) is None

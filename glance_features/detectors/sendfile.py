@@ -103,12 +103,20 @@ def _anonymous_file() -> BinaryIO:
 
 def transfer(size: int, timeout: float) -> int:
     """Send ``size`` random bytes from a temporary file over a socket pair and
-    check they arrive unchanged. Returns the bytes sent."""
+    check they arrive unchanged. Returns the bytes sent.
+
+    Every wait ends by ``timeout`` (TimeoutError): the sending side is
+    non-blocking and waits in select(), so a reader that stops (or never
+    starts in time) cannot hold the detector past its deadline.
+    """
     from glance_features._platform import green
 
     socket_, threading_ = green.original("socket"), green.original("threading")
+    select_, clock = green.original("select"), green.original("time")
+    deadline = clock.monotonic() + timeout
     payload = os.urandom(size)
     received = bytearray()
+    stalled: list[bool] = []
     try:
         source = _anonymous_file()
         source.write(payload)
@@ -117,7 +125,8 @@ def transfer(size: int, timeout: float) -> int:
     except OSError as exc:
         raise PrepareError(f"{exc.strerror or exc} (TMPDIR and socketpair)") from None
     with source, sender, receiver:
-        receiver.settimeout(timeout)
+        sender.setblocking(False)
+        receiver.settimeout(max(timeout, 0.001))
 
         def drain() -> None:
             try:
@@ -126,6 +135,8 @@ def transfer(size: int, timeout: float) -> int:
                     if not chunk:
                         break
                     received.extend(chunk)
+            except (TimeoutError, BlockingIOError):
+                stalled.append(True)
             except OSError:
                 pass
 
@@ -134,18 +145,28 @@ def transfer(size: int, timeout: float) -> int:
         offset = 0
         try:
             while offset < size:
-                # Linux and the BSDs/macOS share this positional form; on
-                # the BSDs a short count is normal: loop until all is sent.
-                n = os.sendfile(sender.fileno(), source.fileno(), offset, size - offset)
+                left = deadline - clock.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"sendfile transfer did not finish within {timeout:g} s")
+                try:
+                    # Linux and the BSDs/macOS share this positional form; on
+                    # the BSDs a short count is normal: loop until all is sent.
+                    n = os.sendfile(sender.fileno(), source.fileno(), offset, size - offset)
+                except BlockingIOError:
+                    select_.select([], [sender], [], left)
+                    continue
                 if n == 0:
                     break
                 offset += n
         finally:
             # End of stream for the reader, also when sendfile failed, so
             # its thread ends now instead of at its timeout.
-            sender.shutdown(socket_.SHUT_WR)
-            reader.join(timeout)
-        if reader.is_alive():
+            try:
+                sender.shutdown(socket_.SHUT_WR)
+            except OSError:
+                pass
+            reader.join(max(0.0, deadline - clock.monotonic()))
+        if reader.is_alive() or stalled:
             raise TimeoutError(f"sendfile transfer did not finish within {timeout:g} s")
     if bytes(received) != payload:
         raise OSError(errno.EIO, f"received {len(received)} bytes that differ from those sent")
