@@ -202,11 +202,14 @@ def isolated_python(tmp_path: Path, *extra_paths: str) -> tuple[list[str], dict[
     source, its runtime dependencies and ``extra_paths``: a machine where
     nothing else is installed (built-in detectors need no installed metadata)."""
     import importlib
+    import importlib.util
     import shutil
 
     meta_dir = tmp_path / "runtime-dependencies"
     if not meta_dir.exists():
-        for name in ("packaging", "psutil", "distro", "importlib_metadata", "zipp"):
+        for name in ("packaging", "psutil", "distro", "importlib_metadata", "zipp", "lazy_importer"):
+            if importlib.util.find_spec(name) is None:
+                continue  # lazy_importer: only newer importlib_metadata need it
             module = importlib.import_module(name)
             origin = Path(module.__file__ or "")
             source = origin.parent if origin.name == "__init__.py" else origin

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -87,7 +88,9 @@ def probe_paths() -> str:
     (distro, say) comes from copies of the test environment's."""
     deps = Path(tempfile.mkdtemp(prefix="glance-features-deps-"))
     deps.chmod(0o755)
-    for name in ("packaging", "psutil", "distro", "importlib_metadata", "zipp"):
+    for name in ("packaging", "psutil", "distro", "importlib_metadata", "zipp", "lazy_importer"):
+        if importlib.util.find_spec(name) is None:
+            continue
         module = importlib.import_module(name)
         origin = Path(module.__file__ or "")
         source = origin.parent if origin.name == "__init__.py" else origin

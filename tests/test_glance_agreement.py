@@ -141,6 +141,21 @@ def stale_own_checkme(base: Path) -> tuple[Path | None, str | None]:
     return cache, None
 
 
+def checkme_link_writable(base: Path) -> tuple[Path | None, str | None]:
+    cache = owned_dir(base / "cache")
+    elsewhere = owned_dir(base / "elsewhere")
+    (cache / "checkme").symlink_to(elsewhere / "target")
+    return cache, None
+
+
+def checkme_link_unwritable(base: Path) -> tuple[Path | None, str | None]:
+    cache = owned_dir(base / "cache")
+    private = base / "private"
+    private.mkdir(mode=0o700)
+    (cache / "checkme").symlink_to(private / "target")
+    return cache, None
+
+
 CASES = [
     Case("disk directory", disk, "xattr", "available", "user xattrs work in"),
     Case("ramfs", ramfs, "sqlite", "unavailable", "ramfs"),
@@ -156,6 +171,8 @@ CASES = [
     Case("cache dir not writable", not_writable, None, "unavailable", "EACCES"),
     Case("stale root-owned checkme", stale_root_checkme, None, "unavailable", "/checkme"),
     Case("stale checkme of glance", stale_own_checkme, "xattr", "available", "user xattrs"),
+    Case("checkme links to a writable place", checkme_link_writable, "xattr", "degraded", "link"),
+    Case("checkme links to a private dir", checkme_link_unwritable, None, "unavailable", "link"),
     Case("pyxattr instead of xattr", disk, "xattr", "available", "pyxattr", venv="pyxattr"),
     Case("no xattr binding", disk, "sqlite", "unavailable", "binding", venv="no-binding"),
 ]

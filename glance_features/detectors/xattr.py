@@ -100,7 +100,19 @@ def check(cache_dir, check_file):
                 st = os.stat(check_file, dir_fd=fd, follow_symlinks=False)
             except FileNotFoundError:
                 st = None
-            if st is not None:
+            if st is not None and stat.S_ISLNK(st.st_mode):
+                # Glance's open() follows it and writes through it; never here.
+                here = os.path.join(cache_dir, check_file)
+                target = os.path.realpath(here)
+                out["stale_check_file"] = True
+                out["check_file_link"] = target
+                parent = os.path.dirname(target)
+                if not (os.access(target, os.W_OK) if os.path.lexists(target) else
+                        os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK)):
+                    return dict(out, step="open " + here, errno=errno.EACCES,
+                                error="a symbolic link to " + target +
+                                " that this user cannot write", check_file_uid=st.st_uid)
+            elif st is not None:
                 out["stale_check_file"] = True
                 try:
                     os.close(os.open(check_file, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
@@ -181,6 +193,8 @@ class XattrDetector:
         binding = _binding(details)
         found = run_check(cache_dir, context)
         details.update({k: v for k, v in found.items() if k not in ("errno", "error")})
+        if "probe_error" in found:
+            return result(self.name, Status.UNKNOWN, str(found["probe_error"]), details)
         if "errno" in found:
             reason, fix = _explain(found, cache_dir, user, details)
             return result(self.name, Status.UNAVAILABLE, reason, details, fix)
@@ -193,6 +207,17 @@ class XattrDetector:
                 [pip_install("xattr")],
             )
         where = found.get("probed_dir", cache_dir)
+        link = found.get("check_file_link")
+        if link:
+            stale = os.path.join(cache_dir, GLANCE_CHECK_FILE)
+            return result(
+                self.name,
+                Status.DEGRADED,
+                f"user xattrs work in {where} as {user}, but {stale} is a symbolic link to "
+                f"{link}: Glance's configure() writes through it (truncating {link})",
+                details,
+                [f"rm {stale}  # Glance's own check file; it recreates it"],
+            )
         if not found.get("cache_dir_exists", True):
             where = f"{where} (Glance will create {cache_dir} there)"
         mount = _mount(str(found.get("probed_dir", cache_dir)), details)
@@ -234,14 +259,20 @@ def run_check(cache_dir: str, context: ProbeContext) -> dict[str, Any]:
             user=context.user,
         )
     except (OSError, KeyError) as exc:
-        return {"step": f"run the check as {context.user}", "errno": 0, "error": str(exc)}
+        # The probe's own failure (no such user, an interpreter that user
+        # cannot execute): it says nothing about the cache directory.
+        return {"probe_error": f"could not run the check as {context.user}: {exc}"}
     failure = outcome.describe_failure(f"the check as {context.user}", timeout)
     if failure is not None:
-        return {"step": "run the check", "errno": 0, "error": failure}
+        return {
+            "probe_error": f"{failure} (can {context.user} execute {sys.executable}?)"
+            if outcome.returncode not in (0, None) and not outcome.stdout
+            else failure
+        }
     try:
         parsed: dict[str, Any] = json.loads(outcome.text)
     except ValueError:
-        return {"step": "run the check", "errno": 0, "error": "it printed no result"}
+        return {"probe_error": f"the check as {context.user} printed no result"}
     return parsed
 
 
