@@ -15,8 +15,7 @@ import pytest
 
 import glance_features
 from glance_features import registry, runner
-from glance_features.detector import ProbeContext
-from glance_features.detector import Distro
+from glance_features.detector import Distro, ProbeContext
 from glance_features.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -207,7 +206,14 @@ def isolated_python(tmp_path: Path, *extra_paths: str) -> tuple[list[str], dict[
 
     meta_dir = tmp_path / "runtime-dependencies"
     if not meta_dir.exists():
-        for name in ("packaging", "psutil", "distro", "importlib_metadata", "zipp", "lazy_importer"):
+        for name in (
+            "packaging",
+            "psutil",
+            "distro",
+            "importlib_metadata",
+            "zipp",
+            "lazy_importer",
+        ):
             if importlib.util.find_spec(name) is None:
                 continue  # lazy_importer: only newer importlib_metadata need it
             module = importlib.import_module(name)

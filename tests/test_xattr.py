@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,6 @@ from conftest import (
 
 import glance_features
 from glance_features import Settings, Status
-from glance_features.detectors import xattr as xattr_detector
 from glance_features.detectors.xattr import XattrDetector
 
 # Probe, then list the directory from inside the same namespace, so a leftover
@@ -67,11 +67,12 @@ def test_real_disk_directory_supports_user_xattrs(tmp_path: Path) -> None:
     assert result.details["probed_dir"] == str(tmp_path)
     assert result.details["cache_dir_exists"] is True
     assert result.details["fs_type"]
-    assert result.details["binding_version"]
+    assert result.details["binding"].startswith(("xattr ", "pyxattr "))
+    assert result.details["checked_as"] == "root" or os.geteuid() != 0
     assert listing(tmp_path) == before
     if "noatime" not in result.details["mount_options"]:
         assert result.status is Status.AVAILABLE
-        assert result.reason.startswith(f"user xattrs work in {tmp_path} (xattr ")
+        assert result.reason.startswith(f"user xattrs work in {tmp_path} as ")
 
 
 def test_missing_cache_dir_probes_nearest_parent_and_says_so(tmp_path: Path) -> None:
@@ -79,7 +80,7 @@ def test_missing_cache_dir_probes_nearest_parent_and_says_so(tmp_path: Path) -> 
     result = XattrDetector().probe(context(Settings(image_cache_dir=str(cache))))
     assert result.details["probed_dir"] == str(tmp_path)
     assert result.details["cache_dir_exists"] is False
-    assert f"{tmp_path} (nearest existing parent of {cache})" in result.reason
+    assert f"{tmp_path} (Glance will create {cache} there)" in result.reason
     assert not (tmp_path / "glance").exists()
     assert list(tmp_path.iterdir()) == []
 
@@ -94,7 +95,11 @@ def test_ramfs_has_no_user_xattrs(tmp_path: Path) -> None:
     assert result["details"]["fs_type"] == "ramfs"
     assert result["details"]["mount_point"] == str(mount)
     assert "does not support user xattrs" in result["reason"]
-    assert result["remediation"][0].startswith(f"mount -o remount,user_xattr {mount}")
+    assert "Glance falls back to sqlite" in result["reason"]
+    # No mount option gives ramfs user xattrs: moving is the only fix.
+    assert result["remediation"] == [
+        "move image_cache_dir to a file system with user xattrs (ext4, xfs, btrfs)"
+    ]
     assert after == []
 
 
@@ -160,8 +165,12 @@ def test_directory_the_service_user_cannot_write(tmp_path: Path) -> None:
     result = out["report"]["features"]["xattr"]
     assert result["status"] == "unavailable"
     assert result["details"]["errno"] == "EACCES"
-    assert "the service user cannot write there" in result["reason"]
-    assert result["remediation"] == [f"chown glance:glance {cache}  # the user glance-api runs as"]
+    user = result["details"]["checked_as"]
+    assert result["reason"].endswith(f"{user} cannot write there")
+    assert result["remediation"] == [
+        f"install -d -o {user} -g {user} -m 0750 {cache}  "
+        "# the cache dir itself, never a parent such as /var/lib"
+    ]
     assert out["after"] == []
 
 
@@ -172,25 +181,36 @@ def test_binding_missing_still_reports_the_file_system(tmp_path: Path) -> None:
     result = probe_in_subprocess("xattr", {"image_cache_dir": str(cache)}, python=python, env=env)
     assert result["status"] == "unavailable"
     assert result["reason"] == (
-        "the Python xattr binding that Glance's cache driver imports is not installed"
+        "the Python xattr binding that Glance's cache driver imports is not installed; "
+        "Glance falls back to its sqlite cache driver"
     )
     assert result["remediation"][0].endswith("-m pip install xattr")
-    assert result["details"]["binding_version"] is None
+    assert result["details"]["binding"] is None
     assert result["details"]["mount_point"]
     assert list(cache.iterdir()) == []
 
 
-def test_symlink_where_the_probe_file_would_go(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(xattr_detector, "_random_hex", lambda: "fixed")
+def test_stale_checkme_link_is_never_followed(tmp_path: Path) -> None:
     target = tmp_path / "elsewhere"
-    (tmp_path / ".glance-features-probe-fixed").symlink_to(target)
+    (tmp_path / "checkme").symlink_to(target)
+    before = listing(tmp_path)
     result = XattrDetector().probe(context(Settings(image_cache_dir=str(tmp_path))))
-    assert result.status is Status.UNAVAILABLE
-    assert result.details["errno"] in ("EEXIST", "ELOOP")
+    assert result.status is Status.DEGRADED, result.reason
+    assert f"{tmp_path}/checkme is a symbolic link to {target}" in result.reason
+    assert result.remediation == (
+        f"rm {tmp_path}/checkme  # Glance's own check file; it recreates it",
+    )
     assert not target.exists()
-    assert (tmp_path / ".glance-features-probe-fixed").is_symlink()
+    assert listing(tmp_path) == before
+
+
+def test_unset_and_relative_cache_dirs_are_refused() -> None:
+    unset = XattrDetector().probe(context(Settings(image_cache_driver="xattr")))
+    assert unset.status is Status.UNAVAILABLE
+    assert unset.reason.startswith("image_cache_dir is not set: Glance has no default")
+    relative = XattrDetector().probe(context(Settings(image_cache_dir="cache")))
+    assert relative.status is Status.UNAVAILABLE
+    assert "is a relative path" in relative.reason
 
 
 def test_windows_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:

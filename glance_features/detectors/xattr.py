@@ -199,6 +199,7 @@ class XattrDetector:
             reason, fix = _explain(found, cache_dir, user, details)
             return result(self.name, Status.UNAVAILABLE, reason, details, fix)
         if binding is not None:
+            _mount(str(found.get("probed_dir", cache_dir)), details)
             return result(
                 self.name,
                 Status.UNAVAILABLE,
