@@ -78,7 +78,10 @@ def test_closed_port_is_refused() -> None:
         settings = Settings(pydev_worker_debug_host="127.0.0.1", pydev_worker_debug_port=port)
         result = PydevDetector().probe(context(settings))
     assert result.status is Status.UNAVAILABLE
-    assert result.reason == f"debug server 127.0.0.1:{port} does not answer: connection refused"
+    assert (
+        result.reason
+        == f"debug server 127.0.0.1:{port} (127.0.0.1) does not answer: connection refused"
+    )
     assert "start the pydev debug server" in result.remediation[0]
 
 

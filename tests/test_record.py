@@ -1,7 +1,6 @@
 from collections.abc import Mapping
 
 import pytest
-
 from glance_features._record import FrozenInstanceError, field, record, replace
 
 

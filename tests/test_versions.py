@@ -1,5 +1,4 @@
 import pytest
-
 from glance_features.versions import InvalidVersion, compare
 
 

@@ -196,6 +196,17 @@ class DnspythonIpv6Detector:
             # Glance without monkey-patching never resolves through green DNS;
             # only a pair that breaks `import eventlet` still matters to it.
             broken = [p for p in problems if p.breaks_import]
+            if broken and workaround_active():
+                # EVENTLET_NO_GREENDNS=yes keeps eventlet off dnspython at
+                # import, so Glance loads (in an environment that sets it).
+                return result(
+                    self.name,
+                    Status.AVAILABLE,
+                    f"{pair}: {broken[0].why}; worked around by {ENV_VAR}=yes, which must "
+                    "stay in the environment of every Glance service",
+                    details,
+                    [pip_install(broken[0].upgrade)],
+                )
             if not broken:
                 return result(
                     self.name,
@@ -210,7 +221,7 @@ class DnspythonIpv6Detector:
                 f"{pair}: {broken[0].why}; Glance {context.glance_version} imports eventlet "
                 "through futurist and fails to load",
                 details,
-                [pip_install(broken[0].upgrade)],
+                [pip_install(broken[0].upgrade), WORKAROUND],
             )
         if any(p.breaks_import for p in problems) and not workaround_active():
             broken = [p for p in problems if p.breaks_import]
