@@ -5,11 +5,10 @@ from __future__ import annotations
 import runpy
 from pathlib import Path
 
+from glance_features import registry
 from glance_features.needs import NEEDS
 from glance_features.remedy import INSTALL_COMMAND
 from glance_features.required import REQUIREMENTS
-
-from glance_features import registry
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

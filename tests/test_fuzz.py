@@ -6,16 +6,16 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from glance_features._mounts import parse_mountinfo
-from glance_features.requirements import ConstraintsError, parse_constraints
-from glance_features.versions import InvalidVersion, compare
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from glance_features import Report, testing
+from glance_features._mounts import parse_mountinfo
 from glance_features.detectors.qemu_img import parse_help
 from glance_features.host import parse_os_release
+from glance_features.requirements import ConstraintsError, parse_constraints
 from glance_features.settings import ConfigError, Settings, parse_ini
+from glance_features.versions import InvalidVersion, compare
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

@@ -1,6 +1,7 @@
 from collections.abc import Mapping
 
 import pytest
+
 from glance_features._record import FrozenInstanceError, field, record, replace
 
 

@@ -1,9 +1,9 @@
 import shlex
 
 import pytest
-from glance_features.remedy import _quote, family, install_system_packages
 
 from glance_features.host import DistroInfo
+from glance_features.remedy import _quote, family, install_system_packages
 
 
 @pytest.mark.parametrize(

@@ -14,12 +14,12 @@ from pathlib import Path
 import distro
 import pytest
 from conftest import need, run_cli
-from glance_features.needs import NEEDS
-from glance_features.requirements import ConstraintsError, parse_constraints
 
 from glance_features import Status
 from glance_features.detectors.qemu_img import QemuImgDetector
 from glance_features.host import DistroInfo, parse_os_release
+from glance_features.needs import NEEDS
+from glance_features.requirements import ConstraintsError, parse_constraints
 
 OS_RELEASES = {
     "ubuntu-24.04": (

@@ -1,4 +1,5 @@
 import pytest
+
 from glance_features.versions import InvalidVersion, compare
 
 
