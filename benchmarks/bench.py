@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -40,13 +41,13 @@ def install_built_package(target: Path) -> Path:
             "pip",
             "install",
             "-q",
-            "--no-deps",
             "--target",
             str(target),
             str(ROOT),
         ],
         check=True,
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     return target
 
@@ -152,6 +153,10 @@ MICRO = textwrap.dedent("""
     for stmt in ("g.probe()", "r.available('xattr')"):
         print(min(timeit.repeat(stmt, globals=globals(), number=n, repeat=5)) / n * 1e6)
 """)
+COLD_PROBE_SETTINGS = (
+    "import sys; sys.path[:0] = sys.argv[1:]; import glance_features as g; "
+    "g.probe(g.Settings(image_cache_driver='xattr', image_cache_dir='{cache}'))"
+)
 COLD_PROBE = (
     "import sys; sys.path[:0] = sys.argv[1:]; import glance_features; glance_features.probe()"
 )
@@ -165,7 +170,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gf-bench-") as tmp:
         work = Path(tmp)
         built = install_built_package(work / "site")
-        py = sys.executable
+        # The base interpreter, without this checkout's editable install on its path.
+        py = getattr(sys, "_base_executable", sys.executable)
         clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         plain = {**clean, "PYTHONPATH": str(built)}
         r, sa, sb = side_by_side(
@@ -194,6 +200,54 @@ def main() -> int:
             args.runs,
         )
         results.append(report("cold probe, 300 extra distributions / without", r, sa, sb, 1.2))
+
+        cache = work / "cache"
+        cache.mkdir()
+        for i in range(100_000):
+            (cache / f"image-{i}").touch()
+        with_cache = COLD_PROBE_SETTINGS.format(cache=cache)
+        empty = work / "empty-cache"
+        empty.mkdir()
+        r, sa, sb = side_by_side(
+            wall([py, "-c", with_cache, str(built)], clean),
+            wall([py, "-c", COLD_PROBE_SETTINGS.format(cache=empty), str(built)], clean),
+            args.runs,
+        )
+        results.append(report("cold probe, 100,000 cache files / empty cache", r, sa, sb, 1.2))
+
+        if os.geteuid() == 0 and shutil.which("unshare"):
+            mounts = work / "mounts"
+            mounts.mkdir()
+            mount_many = (
+                f"for i in $(seq 1000); do mkdir -p {mounts}/$i; "
+                f"mount -t tmpfs -o size=64k none {mounts}/$i; done; "
+            )
+            probe = " ".join(shlex.quote(a) for a in [py, "-c", COLD_PROBE, str(built)])
+
+            def in_namespace(setup: str) -> Sample:
+                # The mounts are made once per run but timed apart from the probe.
+                def run() -> float:
+                    out = subprocess.run(
+                        [
+                            "unshare",
+                            "-m",
+                            "--propagation",
+                            "private",
+                            "sh",
+                            "-c",
+                            f"{setup} s=$(date +%s%N); {probe}; e=$(date +%s%N); echo $((e-s))",
+                        ],
+                        capture_output=True,
+                        text=True,
+                        env=clean,
+                        check=True,
+                    )
+                    return int(out.stdout.split()[-1]) / 1e9
+
+                return run
+
+            r, sa, sb = side_by_side(in_namespace(mount_many), in_namespace(""), args.runs)
+            results.append(report("cold probe, 1,000 extra mounts / without", r, sa, sb, 1.2))
 
         if GLANCE_PY.exists():
             config_dir = glance_config(work / "glance")
