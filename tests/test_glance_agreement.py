@@ -184,23 +184,18 @@ def venvs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     pyxattr (which provides the same module name) in its place."""
     made: dict[str, str] = {"": GLANCE_PYTHON}
     need_glance()
-    root = Path(shutil.os.path.realpath(os.environ.get("TMPDIR", "/tmp")))
-    work = Path(
-        subprocess.run(
-            ["mktemp", "-d", str(root / "glance-features-venvs-XXXXXX")],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    )
-    work.chmod(0o755)
+    work = Path(tempfile.mkdtemp(prefix="glance-features-venvs-"))
+    work.chmod(0o755)  # the glance user runs these interpreters
     venv = Path(GLANCE_PYTHON).parent.parent
     try:
         for name in ("no-binding", "pyxattr", "renamed"):
             copy = work / name
             # Hard links: instant, and pip replaces files rather than writing
             # into them, so the original virtualenv is never changed.
-            subprocess.run(["cp", "-al", str(venv), str(copy)], check=True, timeout=300)
+            linked = subprocess.run(["cp", "-al", str(venv), str(copy)], capture_output=True)
+            if linked.returncode != 0:  # another file system: a real copy
+                shutil.rmtree(copy, ignore_errors=True)
+                subprocess.run(["cp", "-a", str(venv), str(copy)], check=True, timeout=300)
             python = str(copy / "bin" / "python")
             pip = [python, "-m", "pip", "-q", "--disable-pip-version-check"]
             if name == "renamed":
@@ -535,7 +530,7 @@ def test_glance_33_never_reads_the_pydev_options(base: Path) -> None:
             )
             read = isinstance(node, ast.Attribute) and node.attr == "pydev_worker_debug_host"
             if called or read:
-                callers.append(f"{source}:{node.lineno}")
+                callers.append(f"{source}:{getattr(node, 'lineno', '?')}")
     version = subprocess.run(
         [GLANCE_PYTHON, "-c", "import importlib.metadata as m; print(m.version('glance'))"],
         capture_output=True,
@@ -585,9 +580,11 @@ def broken_pair() -> Iterator[str]:
     overlay.chmod(0o755)
     try:
         proc = subprocess.run(
-            [GLANCE_PYTHON, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-            + ["--no-deps", "--target", str(overlay)]
-            + ["eventlet==0.33.1", "dnspython==2.3.0", "six"],
+            [
+                *(GLANCE_PYTHON, "-m", "pip", "install", "-q", "--disable-pip-version-check"),
+                *("--no-deps", "--target", str(overlay)),
+                *("eventlet==0.33.1", "dnspython==2.3.0", "six"),
+            ],
             capture_output=True,
             text=True,
             timeout=600,
@@ -683,3 +680,32 @@ def test_under_eventlet_monkey_patch_checks_work_and_the_deadline_holds() -> Non
     # rather than after the 30 s the blocker sleeps (the subprocess timeout
     # of 60 s would otherwise fail the test only much later).
     print(f"monkey-patched probe wall time: {out['wall']:.2f} s")
+
+
+def test_glance_33_and_glance_store_never_call_sendfile(base: Path) -> None:
+    """Glance's own code: no sendfile anywhere in glance or glance_store, so
+    the probe says the installed Glance does not use it."""
+    need_glance()
+    proc = subprocess.run(
+        [
+            GLANCE_PYTHON,
+            "-c",
+            "import glance, glance_store, os; "
+            "print(os.path.dirname(glance.__file__)); print(os.path.dirname(glance_store.__file__))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    users = [
+        str(source)
+        for package in proc.stdout.split()
+        for source in Path(package).rglob("*.py")
+        if "tests" not in source.parts and "sendfile" in source.read_text(encoding="utf-8")
+    ]
+    assert users == []
+    out = run_both("sendfile", {}, ["-c", "print('{}')"], root=base)
+    result = out["result"]
+    assert result["used_by_glance"] is False
+    assert result["required"] is False and result["code"] == 0
+    assert result["status"] == "available"  # the host can; Glance does not ask
