@@ -690,8 +690,8 @@ def test_glance_33_and_glance_store_never_call_sendfile(base: Path) -> None:
         [
             GLANCE_PYTHON,
             "-c",
-            "import glance, glance_store, os; "
-            "print(os.path.dirname(glance.__file__)); print(os.path.dirname(glance_store.__file__))",
+            "import glance, glance_store, os\n"
+            "for m in (glance, glance_store): print(os.path.dirname(m.__file__))",
         ],
         capture_output=True,
         text=True,
