@@ -18,6 +18,10 @@ from glance_features import Settings, Status
 from glance_features.detectors.pydev import PydevDetector, find_debugger
 
 
+# A pydev debug server speaks first: CMD_VERSION, then CMD_RUN.
+GREETING = b"501\t1\t1.1\tLINUX\tID\n101\t3\t\n"
+
+
 class Listener:
     """A TCP server that records what each client sent before closing."""
 
@@ -33,6 +37,7 @@ class Listener:
     def _serve(self) -> None:
         conn, _ = self.sock.accept()
         with conn:
+            conn.sendall(GREETING)
             conn.settimeout(10)
             data = b""
             while chunk := conn.recv(1024):
@@ -67,7 +72,7 @@ def test_reachable_debug_server_on_loopback(listener: Listener) -> None:
     assert result.details["connected_to"] == "127.0.0.1"
     assert result.details["distribution"] == "pydevd"
     listener.close()
-    assert listener.received == [b""]  # connected, sent nothing
+    assert listener.received == [b""]  # read the greeting, sent nothing: no session
 
 
 def test_closed_port_is_refused() -> None:
@@ -136,11 +141,15 @@ def test_debug_server_off_loopback_is_a_security_warning() -> None:
     need(find_debugger() is not None, "pydevd is not installed (pip install pydevd)")
     code = (
         "import socket, json, glance_features\n"
+        "import threading\n"
         "s = socket.socket(); s.bind(('192.0.2.1', 0)); s.listen()\n"
+        "def greet():\n"
+        "    c, _ = s.accept(); c.sendall(%r); c.recv(1)\n"
+        "threading.Thread(target=greet, daemon=True).start()\n"
         "settings = glance_features.Settings(pydev_worker_debug_host='192.0.2.1',"
         " pydev_worker_debug_port=s.getsockname()[1])\n"
         "print(glance_features.probe(settings, features=['pydev']).to_json())\n"
-    )
+    ).replace("%r", repr(GREETING))
     setup = "ip link set lo up && ip addr add 192.0.2.1/32 dev lo"
     base = ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-rn"]
     proc = subprocess.run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from glance_features._platform.dists import find_spec
@@ -14,6 +15,8 @@ from glance_features.settings import Option
 
 DISTRIBUTIONS = ("pydevd", "pydevd-pycharm")
 CONNECT_TIMEOUT = 3.0
+# The first line a pydev debug server sends: "<command id>\t<sequence>\t...".
+PYDEV_GREETING = re.compile(rb"\d{3}\t\d+\t")
 DEBUG_HOST = Option("DEFAULT", "pydev_worker_debug_host")
 DEBUG_PORT = Option("DEFAULT", "pydev_worker_debug_port", "port", default=5678)
 
@@ -183,12 +186,20 @@ class PydevDetector:
             )
         details["addresses"] = sorted({str(info[4][0]) for info in infos})
         family, kind, proto, _, address = infos[0]
+        greeting, silent = b"", False
         try:
-            # Connect and close: sending nothing leaves the debug server idle.
+            # A pydev debug server speaks first (CMD_VERSION, then CMD_RUN);
+            # settrace waits for it forever. Read its greeting, send nothing,
+            # and close: no debug session starts.
             with socket_.socket(family, kind, proto) as sock:
                 sock.settimeout(max(0.01, min(timeout, context.remaining())))
                 sock.connect(address)
                 details["connected_to"] = str(address[0])
+                sock.settimeout(max(0.01, min(timeout, context.remaining())))
+                try:
+                    greeting = sock.recv(256)
+                except TimeoutError:
+                    silent = True
         except OSError as error:
             if isinstance(error, TimeoutError):
                 why = f"connection timed out after {timeout:g} s"
@@ -200,6 +211,24 @@ class PydevDetector:
                 self.name,
                 Status.UNAVAILABLE,
                 f"debug server {host}:{port} ({address[0]}) does not answer: {why}",
+                details,
+                start_server,
+            )
+        if not PYDEV_GREETING.match(greeting):
+            details["greeting"] = greeting[:64].decode("ascii", errors="replace")
+            heard = (
+                "it sent nothing"
+                if silent
+                else "it closed the connection"
+                if not greeting
+                else "it sent something else"
+            )
+            return result(
+                self.name,
+                Status.UNAVAILABLE,
+                f"something listens on {host}:{port} ({address[0]}), but it is not a pydev "
+                f"debug server ({heard} instead of the pydev protocol within {timeout:g} s): "
+                "Glance's pydevd.settrace() would wait for it forever",
                 details,
                 start_server,
             )
