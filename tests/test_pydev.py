@@ -17,7 +17,6 @@ import glance_features
 from glance_features import Settings, Status
 from glance_features.detectors.pydev import PydevDetector, find_debugger
 
-
 # A pydev debug server speaks first: CMD_VERSION, then CMD_RUN.
 GREETING = b"501\t1\t1.1\tLINUX\tID\n101\t3\t\n"
 
