@@ -218,3 +218,17 @@ def test_windows_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     result = XattrDetector().probe(context())
     assert result.status is Status.UNAVAILABLE
     assert result.reason == "extended attributes are not supported on Windows"
+
+
+def test_a_check_that_cannot_run_as_the_user_is_unknown(tmp_path: Path) -> None:
+    """The probe's own failure says nothing about the cache directory."""
+    import dataclasses
+
+    need(os.geteuid() == 0, "runs the check as another account: needs root")
+    ctx = dataclasses.replace(
+        context(Settings(image_cache_dir=str(tmp_path))), user="no-such-user-here"
+    )
+    result = XattrDetector().probe(ctx)
+    assert result.status is Status.UNKNOWN
+    assert result.reason.startswith("could not run the check as no-such-user-here")
+    assert list(tmp_path.iterdir()) == []
