@@ -81,6 +81,14 @@ def full(base: Path) -> tuple[Path | None, str | None]:
     )
 
 
+def few_inodes(base: Path) -> tuple[Path | None, str | None]:
+    cache = base / "cache"
+    cache.mkdir()
+    # The root takes one of three inodes: room for the probe's one file, not
+    # for Glance's incomplete/, invalid/, queue/ and checkme.
+    return cache, f"mount -t tmpfs -o nr_inodes=3,size=1m tmpfs {cache}\nchown glance: {cache}"
+
+
 def noatime(base: Path) -> tuple[Path | None, str | None]:
     cache = base / "cache"
     cache.mkdir()
@@ -161,6 +169,7 @@ CASES = [
     Case("ramfs", ramfs, "sqlite", "unavailable", "ramfs"),
     Case("read-only bind mount", read_only, None, "unavailable", "read-only"),
     Case("full tmpfs", full, None, "unavailable", "ENOSPC"),
+    Case("tmpfs with two free inodes", few_inodes, None, "unavailable", "free inodes"),
     Case("noatime tmpfs", noatime, "xattr", "degraded", "noatime"),
     Case("cache dir is a regular file", regular_file, None, "unavailable", "ENOTDIR"),
     Case("dangling symlink", dangling_symlink, None, "unavailable", "does not exist"),

@@ -90,6 +90,25 @@ def check(cache_dir, check_file):
         existing = "/" + "/".join(parts[:len(parts) - len(missing)])
         out["cache_dir_exists"] = not missing
         out["probed_dir"] = existing
+        # Glance's set_paths() makes incomplete/, invalid/ and queue/ (and the
+        # cache dir itself when missing), then creates checkme: each takes an
+        # inode. A file system with inodes to count must have them free.
+        if missing:
+            needed = len(missing) + 3 + 1
+        else:
+            needed = 0
+            for sub in ("incomplete", "invalid", "queue", check_file):
+                try:
+                    os.stat(sub, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    needed += 1
+                except OSError:
+                    pass
+        vfs = os.fstatvfs(fd)
+        if vfs.f_files and vfs.f_favail < needed:
+            return dict(out, step="create Glance's cache layout in " + existing,
+                        errno=errno.ENOSPC, error="%d free inodes, %d needed" %
+                        (vfs.f_favail, needed))
         if missing:
             # Glance creates the directory; it can when it may write the parent.
             if not _writable(fd):
