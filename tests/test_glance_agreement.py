@@ -135,6 +135,18 @@ def not_writable(base: Path) -> tuple[Path | None, str | None]:
     return cache, None
 
 
+def parent_not_searchable(base: Path) -> tuple[Path | None, str | None]:
+    locked = base / "locked"
+    locked.mkdir(mode=0o700)
+    return owned_dir(locked / "cache"), None
+
+
+def parent_search_only(base: Path) -> tuple[Path | None, str | None]:
+    passage = base / "passage"
+    passage.mkdir(mode=0o711)  # glance may traverse it, not list it
+    return owned_dir(passage / "cache"), None
+
+
 def stale_root_checkme(base: Path) -> tuple[Path | None, str | None]:
     cache = owned_dir(base / "cache")
     (cache / "checkme").write_bytes(b"XXX")  # left by configure() run as root
@@ -178,6 +190,8 @@ CASES = [
     Case("missing, creatable", missing_creatable, "xattr", "available", "will create"),
     Case("missing, parent not writable", missing_not_creatable, None, "unavailable", "EACCES"),
     Case("cache dir not writable", not_writable, None, "unavailable", "EACCES"),
+    Case("a parent glance cannot search", parent_not_searchable, None, "unavailable", "EACCES"),
+    Case("a parent glance may only traverse", parent_search_only, "xattr", "available", "work"),
     Case("stale root-owned checkme", stale_root_checkme, None, "unavailable", "/checkme"),
     Case("stale checkme of glance", stale_own_checkme, "xattr", "available", "user xattrs"),
     Case("checkme links to a writable place", checkme_link_writable, "xattr", "degraded", "link"),

@@ -51,7 +51,9 @@ import errno, json, os, stat, sys
 def check(cache_dir, check_file):
     out = {}
     parts = [p for p in cache_dir.split("/") if p]
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    # O_PATH: walking needs search permission only, as Glance's path lookups
+    # do; a directory the user may traverse but not list must not stop us.
+    flags = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         fd = os.open("/", flags)
     except OSError as exc:
@@ -79,12 +81,16 @@ def check(cache_dir, check_file):
                             (" which does not exist" if not os.path.exists(target) else
                              " which is not a directory")}
                 out.setdefault("links", []).append(here + " -> " + target)
-                nfd = os.open(target, flags)
             elif not stat.S_ISDIR(st.st_mode):
                 return {"step": "open " + here, "errno": errno.ENOTDIR,
                         "error": "not a directory"}
-            else:
-                nfd = os.open(part, flags, dir_fd=fd)
+            try:
+                if stat.S_ISLNK(st.st_mode):
+                    nfd = os.open(target, flags)
+                else:
+                    nfd = os.open(part, flags, dir_fd=fd)
+            except OSError as exc:
+                return {"step": "open " + here, "errno": exc.errno, "error": exc.strerror}
             os.close(fd)
             fd = nfd
         existing = "/" + "/".join(parts[:len(parts) - len(missing)])
