@@ -364,7 +364,21 @@ CONVERSIONS = [
         path="none",
         wrapper_mode=0o700,
     ),
+    Conversion(
+        # A multi-call binary (busybox style) that goes by the name it is called.
+        "qemu-img a symlink to a multi-call binary",
+        "MULTICALL",
+        "glance",
+        True,
+        "converts to raw",
+    ),
 ]
+MULTICALL = (
+    'case "$(basename "$0")" in\n'
+    '  qemu-img) exec /usr/bin/qemu-img "$@";;\n'
+    '  *) echo "multicall: unknown applet $0" >&2; exit 1;;\n'
+    "esac"
+)
 
 
 @pytest.mark.parametrize("case", CONVERSIONS, ids=[c.name for c in CONVERSIONS])
@@ -381,7 +395,12 @@ def test_qemu_img_agrees_with_glance(
     chown_to_service_user(source)
     bin_dir = base / "bin"
     bin_dir.mkdir(mode=0o755)
-    if case.wrapper is not None:
+    if case.wrapper == "MULTICALL":
+        dispatch = bin_dir / "multicall"
+        dispatch.write_text("#!/bin/sh\n" + MULTICALL + "\n")
+        dispatch.chmod(0o755)
+        (bin_dir / "qemu-img").symlink_to("multicall")
+    elif case.wrapper is not None:
         wrapper = bin_dir / "qemu-img"
         wrapper.write_text("#!/bin/sh\n" + case.wrapper + "\n")
         wrapper.chmod(case.wrapper_mode)

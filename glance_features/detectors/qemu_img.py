@@ -120,7 +120,9 @@ class QemuImgDetector:
         details.update(python_interpreter=python, python_interpreter_from=python_source)
         target, asked_by = wanted_format(context.settings)
         details["output_format"] = target
-        failure = self._as_glance_does(resolved, python, target, context, details)
+        # Run it by the path Glance's lookup finds, not the resolved one: the
+        # name it is called by (argv[0]) is what a multi-call binary goes by.
+        failure = self._as_glance_does(path, python, target, context, details)
         if failure is not None:
             status, reason, fix = failure
             return result(self.name, status, reason, details, fix or install)
