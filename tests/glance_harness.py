@@ -86,8 +86,11 @@ def probe_paths() -> str:
     """sys.path entries that make glance_features importable in the Glance
     virtualenv, appended after its own: its packages win, and what it lacks
     (distro, say) comes from copies of the test environment's."""
+    import atexit
+
     deps = Path(tempfile.mkdtemp(prefix="glance-features-deps-"))
     deps.chmod(0o755)
+    atexit.register(shutil.rmtree, deps, True)
     for name in ("packaging", "psutil", "distro", "importlib_metadata", "zipp", "lazy_importer"):
         if importlib.util.find_spec(name) is None:
             continue

@@ -201,40 +201,52 @@ CASES = [
 ]
 
 
+class Venvs:
+    """Copies of the Glance virtualenv, made when first asked for: without the
+    xattr binding, with pyxattr (which provides the same module name) in its
+    place, and with its Python also called ``platform-python``."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.made: dict[str, str] = {"": GLANCE_PYTHON}
+
+    def __getitem__(self, name: str) -> str:
+        if name not in self.made:
+            self.made[name] = self._make(name)
+        return self.made[name]
+
+    def _make(self, name: str) -> str:
+        venv = Path(GLANCE_PYTHON).parent.parent
+        copy = self.work / name
+        # Hard links: instant, and pip replaces files rather than writing
+        # into them, so the original virtualenv is never changed.
+        linked = subprocess.run(["cp", "-al", str(venv), str(copy)], capture_output=True)
+        if linked.returncode != 0:  # another file system: a real copy
+            shutil.rmtree(copy, ignore_errors=True)
+            subprocess.run(["cp", "-a", str(venv), str(copy)], check=True, timeout=300)
+        if name == "renamed":
+            # The interpreter under a name that is not python* (RHEL 8's
+            # platform-python): still the virtualenv's Python.
+            (copy / "bin" / "platform-python").symlink_to("python3")
+            return str(copy / "bin" / "platform-python")
+        python = str(copy / "bin" / "python")
+        pip = [python, "-m", "pip", "-q", "--disable-pip-version-check"]
+        subprocess.run([*pip, "uninstall", "-y", "xattr"], check=True, timeout=300)
+        if name == "pyxattr":
+            proc = subprocess.run(
+                [*pip, "install", "pyxattr"], capture_output=True, text=True, timeout=600
+            )
+            need(proc.returncode == 0, f"cannot install pyxattr: {proc.stderr[-500:]}")
+        return python
+
+
 @pytest.fixture(scope="session")
-def venvs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """Copies of the Glance virtualenv: without the xattr binding, and with
-    pyxattr (which provides the same module name) in its place."""
-    made: dict[str, str] = {"": GLANCE_PYTHON}
+def venvs() -> Iterator[Venvs]:
     need_glance()
     work = Path(tempfile.mkdtemp(prefix="glance-features-venvs-"))
     work.chmod(0o755)  # the glance user runs these interpreters
-    venv = Path(GLANCE_PYTHON).parent.parent
     try:
-        for name in ("no-binding", "pyxattr", "renamed"):
-            copy = work / name
-            # Hard links: instant, and pip replaces files rather than writing
-            # into them, so the original virtualenv is never changed.
-            linked = subprocess.run(["cp", "-al", str(venv), str(copy)], capture_output=True)
-            if linked.returncode != 0:  # another file system: a real copy
-                shutil.rmtree(copy, ignore_errors=True)
-                subprocess.run(["cp", "-a", str(venv), str(copy)], check=True, timeout=300)
-            python = str(copy / "bin" / "python")
-            pip = [python, "-m", "pip", "-q", "--disable-pip-version-check"]
-            if name == "renamed":
-                # The interpreter under a name that is not python* (RHEL 8's
-                # platform-python): still the virtualenv's Python.
-                (copy / "bin" / "platform-python").symlink_to("python3")
-                made[name] = str(copy / "bin" / "platform-python")
-                continue
-            subprocess.run([*pip, "uninstall", "-y", "xattr"], check=True, timeout=300)
-            if name == "pyxattr":
-                proc = subprocess.run(
-                    [*pip, "install", "pyxattr"], capture_output=True, text=True, timeout=600
-                )
-                need(proc.returncode == 0, f"cannot install pyxattr: {proc.stderr[-500:]}")
-            made[name] = python
-        yield made
+        yield Venvs(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
