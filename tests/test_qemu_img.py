@@ -219,3 +219,51 @@ def test_binary_in_a_directory_others_can_write_is_degraded(
     result = probe_with_path(monkeypatch, f"{bin_dir}:/usr/bin", settings=settings)
     assert result.status is Status.DEGRADED  # /tmp above it is world-writable
     assert result.details["writable_by_others"] != str(bin_dir)
+
+
+FULL_TEMP = """
+import json, sys, tempfile
+tempfile.tempdir = sys.argv[1]  # what TMPDIR selects when it is writable at all
+import glance_features
+settings = glance_features.Settings(image_import_plugins=["image_conversion"])
+print(glance_features.probe(settings, features=["qemu-img"]).to_json())
+"""
+
+
+def test_full_temporary_directory_is_the_checks_problem_not_qemu_imgs(tmp_path: Path) -> None:
+    """Glance converts in its own staging directory: a full temporary
+    directory only stops the probe, which says so (unknown), never that
+    qemu-img is broken."""
+    import json
+    import sys
+
+    from conftest import as_root_in_mount_namespace, can_unshare_mounts
+
+    need_real()
+    need(can_unshare_mounts(), "needs unshare (util-linux) and root or user namespaces")
+    full = tmp_path / "full"
+    full.mkdir()
+    mounts = f"mount -t tmpfs -o size=4k tmpfs {full}\nhead -c 4096 /dev/zero > {full}/filler"
+    proc = subprocess.run(
+        [*as_root_in_mount_namespace(mounts), sys.executable, "-c", FULL_TEMP, str(full)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)["features"]["qemu-img"]
+    assert result["status"] == "unknown", result
+    assert result["reason"].startswith(f"could not prepare the check in {full}/")
+    assert result["reason"].endswith("No space left on device")
+
+
+def test_the_tiny_qcow2_is_one_qemu_img_accepts(tmp_path: Path) -> None:
+    from glance_features.detectors.qemu_img import write_tiny_qcow2
+
+    need_real()
+    image = tmp_path / "tiny.qcow2"
+    write_tiny_qcow2(str(image))
+    check = subprocess.run(["qemu-img", "check", str(image)], capture_output=True, text=True)
+    assert check.returncode == 0 and check.stderr == "", check
+    assert "No errors were found on the image." in check.stdout
+    assert image.stat().st_size == 4 << 16
