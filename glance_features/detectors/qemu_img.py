@@ -224,8 +224,8 @@ class QemuImgDetector:
             )
             return None
         except (OSError, KeyError) as exc:
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            return (Status.UNKNOWN, f"could not prepare the check in {workdir}: {why}", [])
+            cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            return (Status.UNKNOWN, f"could not prepare the check in {workdir}: {cause}", [])
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
