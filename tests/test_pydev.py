@@ -165,3 +165,26 @@ def test_debug_server_off_loopback_is_a_security_warning() -> None:
     assert result["status"] == "degraded"
     assert "not on this host: a pydev server can run code inside Glance" in result["reason"]
     assert result["code"] == 1
+
+
+def test_loopback_as_a_destination() -> None:
+    from glance_features.detectors.pydev import is_loopback
+
+    for address in ("127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1", "0.0.0.0", "::"):
+        assert is_loopback(address), address
+    for address in ("192.0.2.1", "::ffff:192.0.2.1", "2001:db8::1", "debugger", ""):
+        assert not is_loopback(address), address
+
+
+def test_the_installed_pydevd_falls_back_to_ipv6() -> None:
+    from glance_features.detectors.pydev import prefers_ipv4_then_ipv6
+
+    found = find_debugger()
+    need(found is not None and found[0] == "pydevd", "pydevd is not installed")
+    assert found is not None
+    comm = Path(found[1]).parent / "_pydevd_bundle" / "pydevd_comm.py"
+    source = comm.read_text(encoding="utf-8")
+    start = source.index("def start_client(")
+    expected = "AF_INET6" in source[start : source.index("\ndef ", start + 1)]
+    assert prefers_ipv4_then_ipv6(found[1]) is expected
+    assert prefers_ipv4_then_ipv6("/nonexistent/pydevd.py") is False
