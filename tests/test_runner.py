@@ -137,5 +137,5 @@ def test_unknown_feature_and_bad_timeout_raise() -> None:
 
 
 def test_a_single_feature_name_is_one_feature() -> None:
-    report = glance_features.probe(features="sendfile")  # type: ignore[arg-type]
+    report = glance_features.probe(features="sendfile")
     assert list(report) == ["sendfile"]
