@@ -26,6 +26,8 @@ _CacheKey = tuple[Settings, "tuple[str, ...] | None", bool, "str | None"]
 _cache: dict[_CacheKey, Report] = {}
 _inflight: dict[_CacheKey, Any] = {}
 _lock = threading.Lock()
+_DEFAULT_SETTINGS = Settings()
+_DEFAULT_KEY: _CacheKey = (_DEFAULT_SETTINGS, None, False, None)
 _overrides: list[Any] = []
 
 
@@ -47,10 +49,22 @@ def probe(
     Raises :class:`UnknownFeature` for a feature no detector provides and
     ``ValueError`` for a timeout that is not a positive number.
     """
+    if (
+        settings is None
+        and features is None
+        and user is None
+        and not deep
+        and not refresh
+        and not _overrides
+    ):
+        # The call a service makes again and again: one dict lookup.
+        cached = _cache.get(_DEFAULT_KEY)
+        if cached is not None:
+            return cached
     if isinstance(features, str):
         features = [features]  # probe(features="xattr") means the one feature
     names = tuple(sorted(set(features))) if features is not None else None
-    settings = settings if settings is not None else Settings()
+    settings = settings if settings is not None else _DEFAULT_SETTINGS
     if _overrides:
         answer: Report = _overrides[-1](settings, names)
         return answer
