@@ -160,6 +160,19 @@ def test_an_empty_value_stays_empty_not_the_default(tmp_path: Path) -> None:
     assert conf.pydev_worker_debug_host == ""
 
 
+def test_a_hyphenated_key_is_not_the_option(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "glance-api.conf",
+        "[DEFAULT]\npydev-worker-debug-port = 5679\nimage-cache-driver = xattr\n",
+    )
+    s = Settings.from_config_files([path])
+    conf = _oslo_conf(path)
+    assert s.pydev_worker_debug_port == conf.pydev_worker_debug_port == 5678
+    assert s.image_cache_driver == conf.image_cache_driver == "centralized_db"
+    assert s.raw("DEFAULT") == {"pydev-worker-debug-port": "5679", "image-cache-driver": "xattr"}
+
+
 def test_group_names_are_case_insensitive_but_default_is_exact(tmp_path: Path) -> None:
     path = write(
         tmp_path,
