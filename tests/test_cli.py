@@ -184,8 +184,8 @@ def test_required_degraded_feature_is_exit_1_and_colour_only_on_a_tty(tmp_path: 
     [
         (["--feature", "nope"], "unknown feature 'nope'"),
         (["--require", "nope"], "unknown feature 'nope'"),
-        (["--config-file", "/nonexistent/glance-api.conf"], "no such file"),
-        (["--config-dir", "/nonexistent"], "no such directory"),
+        (["--config-file", "/nonexistent/glance-features-test/glance-api.conf"], "no such file"),
+        (["--config-dir", "/nonexistent/glance-features-test"], "no such directory"),
         (["--timeout", "abc"], "not a number of seconds: 'abc'"),
         (["--timeout", "-1"], "must be a number of seconds from 0 to 3600: '-1'"),
         (["--timeout", "nan"], "must be a number of seconds from 0 to 3600: 'nan'"),
