@@ -12,6 +12,7 @@ from conftest import install_plugin, run_cli, validate
 
 import glance_features
 from glance_features import Status, registry
+from glance_features.detectors import BUILTIN
 
 
 def probe_json(site: Path, *args: str) -> tuple[int, dict, str]:  # type: ignore[type-arg]
@@ -170,3 +171,21 @@ def test_entry_point_value_with_extras_loads(tmp_path: Path) -> None:
     validate(data)
     assert data["features"]["acme"]["status"] == "available"
     assert data["features"]["acme"]["reason"] == "works from acme_glance_probe"
+
+
+def test_builtins_need_no_installed_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A source checkout, or a distribution whose entry points were lost.
+    monkeypatch.setattr(registry, "_entry_points", lambda: ())
+    assert [p.name for p in registry.plugins()] == list(BUILTIN)
+    assert all(p.builtin for p in registry.plugins())
+    report = glance_features.probe(features=["sendfile"])
+    assert report["sendfile"].status is not Status.UNKNOWN
+    # And the installed package declares none: built-ins are registered in code.
+    import importlib_metadata
+
+    ours = [
+        ep
+        for ep in importlib_metadata.entry_points(group=registry.ENTRY_POINT_GROUP)
+        if ep.value.startswith("glance_features")
+    ]
+    assert ours == []
