@@ -211,7 +211,11 @@ class Settings:
             if match.group(3):
                 return "$"
             key = match.group(1) or match.group(2)
-            where, _, name = key.rpartition(".")
+            where, _, name = key.partition(".") if "." in key else ("", "", key)
+            if where and (where == "DEFAULT" or where != where.lower()):
+                # oslo.config looks the group up by its registered name: Glance's
+                # are lower case, and DEFAULT is no group there.
+                raise ConfigError(f"cannot expand ${key}: no group {where!r}")
             for candidate in (
                 [(_group(where), name)] if where else [(group, name), ("DEFAULT", name)]
             ):

@@ -19,7 +19,13 @@ from hypothesis import strategies as st
 from oslo_config import cfg, types
 
 from glance_features._platform import ini
-from glance_features.settings import ConfigError, Settings, parse_text, service_config_files
+from glance_features.settings import (
+    ConfigError,
+    Option,
+    Settings,
+    parse_text,
+    service_config_files,
+)
 
 GLANCE_PYTHON = os.path.join(os.environ.get("GLANCE_VENV", ".venv-glance"), "bin", "python")
 
@@ -502,3 +508,53 @@ def test_fallback_parser_on_a_glance_sample_file() -> None:
         for section, options in sections.items()
         for key, values in options.items()
     }
+
+
+_CHUNK = st.sampled_from(["/srv", "x", "-", " ", "$$", "\\$", "$", "$ ", "{", "}", ".", "a"])
+
+
+def _template(refs: list[str]) -> st.SearchStrategy[str]:
+    pieces = _CHUNK | st.sampled_from([f"${r}" for r in refs] + [f"${{{r}}}" for r in refs])
+    return st.lists(pieces if refs else _CHUNK, max_size=5).map("".join)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.data(),
+    st.sampled_from(["[Flow]", "[FLOW]", "[flow]"]),  # every referenced option is set
+)
+def test_templates_expand_exactly_as_oslo_config_expands_them(
+    data: st.DataObject, flow_header: str
+) -> None:
+    # Each option may name those before it, so there is no loop: the same
+    # text must give the same value, or an error on both sides.
+    one = data.draw(_template([]), "one")
+    two = data.draw(_template(["one"]), "two")
+    three = data.draw(_template(["one", "two", "DEFAULT.one", "flow.x", "FLOW.x"]), "three")
+    x = data.draw(_template(["one", "two"]), "x")
+    text = f"[DEFAULT]\none = {one}\ntwo = {two}\nthree = {three}\n{flow_header}\nx = {x}\n"
+    with tempfile.TemporaryDirectory() as directory:
+        path = write(Path(directory), "glance-api.conf", text)
+        conf = cfg.ConfigOpts()
+        conf.register_opts([cfg.StrOpt("one"), cfg.StrOpt("two"), cfg.StrOpt("three")])
+        conf.register_opt(cfg.StrOpt("x"), group="flow")
+        conf(["--config-file", path], project="t", default_config_files=[], default_config_dirs=[])
+        settings_ = Settings({(g, n): v for (g, n), v in parse_text(text).items()})
+        for option in (
+            Option("DEFAULT", "one"),
+            Option("DEFAULT", "two"),
+            Option("DEFAULT", "three"),
+            Option("flow", "x"),
+        ):
+            group = conf if option.group == "DEFAULT" else conf[option.group]
+            expected: object
+            try:
+                expected = group[option.name]
+            except (cfg.Error, RecursionError):  # oslo.config recurses on "x = $x"
+                expected = ConfigError
+            ours: object
+            try:
+                ours = settings_.get(option)
+            except ConfigError:
+                ours = ConfigError
+            assert ours == expected, (option.label, text)
