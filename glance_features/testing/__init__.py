@@ -52,6 +52,11 @@ if TYPE_CHECKING:
     # `fixtures` is needed only by those who use the fixture.
     from glance_features.testing.fixture import CapabilitiesFixture as CapabilitiesFixture
 
+# Errors and values show under the name tests import them by.
+for _public in (Fake, LeakedFake, RealProbeForbidden, UnknownFakeFeature):
+    _public.__module__ = __name__
+del _public
+
 BUILTIN_FEATURES = ("qemu-img", "sendfile", "pydev", "xattr", "dnspython-ipv6")
 _T = TypeVar("_T")
 

@@ -140,15 +140,21 @@ def _xattr(status: Status, settings: Settings) -> Parts:
         "mount_options": ["rw", "relatime"],
     }
     if status is Status.UNAVAILABLE:
-        details.update(fs_type="tmpfs", mount_source="tmpfs", errno="EOPNOTSUPP")
-        details["mount_options"] = ["rw", "nosuid", "nodev"]
+        # The classic: an NFSv3 export, which has no extended attributes at all.
+        details.update(
+            fs_type="nfs",
+            mount_source="filer:/export/glance",
+            mount_options=["rw", "relatime", "vers=3"],
+            step=f"set user.glance_features on a file in {cache_dir}",
+            errno="EOPNOTSUPP",
+        )
         return (
-            f"{cache_dir} is on tmpfs (mounted at /var/lib/glance), which does not "
-            "support user extended attributes",
+            "nfs on /var/lib/glance does not support user xattrs (EOPNOTSUPP): Glance's "
+            "xattr driver refuses to configure and Glance falls back to sqlite",
             details,
             [
-                "put image_cache_dir on a file system with user xattrs (ext4, xfs, btrfs), "
-                "or set image_cache_driver = centralized_db"
+                "mount -o remount,user_xattr /var/lib/glance  # and add user_xattr in /etc/fstab",
+                "move image_cache_dir to a file system with user xattrs (ext4, xfs, btrfs)",
             ],
         )
     if status is Status.DEGRADED:

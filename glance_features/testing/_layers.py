@@ -160,8 +160,9 @@ def exit_guard(guard: Layer) -> None:
         )
     if guard.forbidden_calls:
         raise RealProbeForbidden(
-            "the code under test ran glance_features.probe() with no fake in force "
-            f"({'; '.join(guard.forbidden_calls)}) and swallowed the error; " + HOW_TO_FAKE
+            "this test ran glance_features.probe() with no fake in force "
+            f"({'; '.join(guard.forbidden_calls)}); it fails even if the code under test "
+            "caught the RealProbeForbidden that raised: " + HOW_TO_FAKE
         )
 
 
