@@ -109,10 +109,10 @@ def _pydev(status: Status, settings: Settings) -> Parts:
     path = "/usr/lib/glance/venv/lib/python3.11/site-packages/pydevd.py"
     details.update(module="pydevd", module_path=path, distribution="pydevd", version="3.2.3")
     provider = "pydevd (pydevd 3.2.3)"
-    if not host:
-        return f"{provider} is installed; debugging is not enabled", details, []
     if status is Status.DEGRADED:
-        details.update(addresses=["192.0.2.10"], connected_to="192.0.2.10")
+        # Only a debug server on another host degrades it: fake that one.
+        host = host or "192.0.2.10"
+        details.update(debug_host=host, addresses=["192.0.2.10"], connected_to="192.0.2.10")
         return (
             f"{provider} reaches the debug server at {host}:{port}, which is not on this "
             "host: a pydev server can run code inside Glance",
@@ -122,6 +122,8 @@ def _pydev(status: Status, settings: Settings) -> Parts:
                 "(ssh -R) and set pydev_worker_debug_host = 127.0.0.1"
             ],
         )
+    if not host:
+        return f"{provider} is installed; debugging is not enabled", details, []
     details.update(addresses=["127.0.0.1"], connected_to="127.0.0.1")
     return f"{provider} reaches the debug server at {host}:{port}", details, []
 

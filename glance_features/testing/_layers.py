@@ -180,8 +180,9 @@ def answer(settings: Settings, features: tuple[str, ...] | None, record: bool = 
         guards = [layer for layer in current if layer.guard]
         asked = "all features" if features is None else ", ".join(features)
         call = f"probe({asked})"
-        for guard in guards if record else ():
-            guard.forbidden_calls.append(call)
+        if record and guards:
+            # The innermost guard belongs to the test that made the call.
+            guards[-1].forbidden_calls.append(call)
         raise RealProbeForbidden(
             f"glance_features.probe() would probe this host ({asked}), and real probes are "
             f"forbidden here (CapabilitiesFixture(forbid_real_probe=True) set up at "
