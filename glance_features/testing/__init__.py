@@ -80,7 +80,7 @@ __all__ = [
 ]
 
 
-def layer(
+def _layer(
     statuses: Report | Mapping[str, StatusLike] | None,
     keywords: Mapping[str, object],
     *,
@@ -133,7 +133,7 @@ def make_report(
     fakes third-party features that are not installed; ``glance_version``
     is the Glance whose rules apply (default: the installed one).
     """
-    made = layer(statuses, features, required=required, extra=extra, glance_version=glance_version)
+    made = _layer(statuses, features, required=required, extra=extra, glance_version=glance_version)
     return _layers.compose([*_layers.layers(), made], settings or Settings())
 
 
@@ -158,7 +158,7 @@ class override(contextlib.ContextDecorator):
         glance_version: GlanceVersion = INSTALLED,
         **features: Unpack[Features],
     ) -> None:
-        self._layer = layer(
+        self._layer = _layer(
             statuses, features, required=required, extra=extra, glance_version=glance_version
         )
         self._entered: list[Layer] = []

@@ -40,6 +40,9 @@ class Installed(enum.Enum):
 
     GLANCE = "installed"
 
+    def __repr__(self) -> str:
+        return "testing.INSTALLED"
+
 
 INSTALLED = Installed.GLANCE
 GlanceVersion = str | None | Installed

@@ -21,7 +21,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 
 from glance_features.model import Report
 from glance_features.settings import Settings
-from glance_features.testing import _layers, layer
+from glance_features.testing import _layer, _layers
 from glance_features.testing._layers import INSTALLED, GlanceVersion, Layer
 from glance_features.testing._values import StatusLike
 
@@ -61,7 +61,7 @@ class CapabilitiesFixture(fixtures.Fixture):
         fakes_something = bool(statuses is not None or features or required or extra)
         self._first: Layer | None = None
         if fakes_something or glance_version is not INSTALLED or not forbid_real_probe:
-            self._first = layer(
+            self._first = _layer(
                 statuses, features, required=required, extra=extra, glance_version=glance_version
             )
         self._ready = False
@@ -91,9 +91,10 @@ class CapabilitiesFixture(fixtures.Fixture):
         win for the features they name, as ``self.config()`` calls do."""
         if not self._ready:
             raise RuntimeError("set() needs the fixture set up: use self.useFixture() first")
-        self._push(
-            layer(statuses, features, required=required, extra=extra, glance_version=glance_version)
+        made = _layer(
+            statuses, features, required=required, extra=extra, glance_version=glance_version
         )
+        self._push(made)
         return self.report
 
     @property
