@@ -11,6 +11,7 @@ format, the debug host) are read from the settings ``probe()`` was given.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -211,8 +212,10 @@ BUILDERS: dict[str, Callable[[Status, Settings], Parts]] = {
 }
 
 
+@functools.lru_cache(maxsize=256)
 def fake(name: str, status: Status, settings: Settings) -> FeatureResult:
-    """A result for ``name`` in ``status`` as its detector would word it."""
+    """A result for ``name`` in ``status`` as its detector would word it
+    (results are immutable, so tests share them: a fixture costs little)."""
     if status is Status.UNKNOWN:
         # What the runner reports for a detector that overran or raised.
         return FeatureResult(name, status, "timed out after 10 s" + MARK)
