@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -88,6 +89,17 @@ _stack: list[Layer] = []
 _lock = threading.Lock()
 
 
+def _after_fork_in_child() -> None:
+    # A fork taken while another thread held the lock must not leave the
+    # child's tests unable to fake anything.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def push(layer: Layer) -> None:
     with _lock:
         _stack.append(layer)
@@ -134,8 +146,10 @@ def known_names() -> list[str]:
 
 
 def enter_guard(guard: Layer) -> None:
-    """Install a guard; fakes already in force leaked from an earlier test."""
-    leaked = [layer for layer in layers() if not layer.guard]
+    """Install a guard. With no guard in force, fakes already in force leaked
+    from an earlier test; under another guard they belong to this test."""
+    current = layers()
+    leaked = [] if any(layer.guard for layer in current) else current
     for layer in leaked:
         pop(layer)
     push(guard)

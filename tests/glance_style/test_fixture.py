@@ -148,3 +148,14 @@ class LeakedFakeTest(testtools.TestCase):
         self.assertThat(problems["test_next"], matchers.Contains("an earlier test leaked it"))
         self.assertThat(problems["test_next"], matchers.Contains("in test_leaks"))
         self.assertFalse(testing.active())
+
+
+class NestedGuardTest(base.BaseTestCase):
+    def test_a_second_guard_in_the_same_test_keeps_its_fakes(self) -> None:
+        # A mixin or a subclass adding its own guarded fixture is no leak.
+        self.capabilities.set(qemu_img=False)
+        inner_guard = self.useFixture(
+            testing.CapabilitiesFixture(forbid_real_probe=True, xattr=False)
+        )
+        report = inner_guard.report
+        self.assertFalse(report.available("qemu-img") or report.available("xattr"))
