@@ -59,8 +59,10 @@ class CapabilitiesFixture(fixtures.Fixture):
             raise TypeError("forbid_real_probe must be a bool")
         self.forbid_real_probe = forbid_real_probe
         fakes_something = bool(statuses is not None or features or required or extra)
+        # A guard alone fakes nothing; its glance_version applies to set() calls.
+        self._glance_version = glance_version
         self._first: Layer | None = None
-        if fakes_something or glance_version is not INSTALLED or not forbid_real_probe:
+        if fakes_something or not forbid_real_probe:
             self._first = _layer(
                 statuses, features, required=required, extra=extra, glance_version=glance_version
             )
@@ -88,9 +90,12 @@ class CapabilitiesFixture(fixtures.Fixture):
         **features: Unpack[Features],
     ) -> Report:
         """Add to what is faked, until the fixture is cleaned up; later calls
-        win for the features they name, as ``self.config()`` calls do."""
+        win for the features they name, as ``self.config()`` calls do.
+        ``glance_version`` defaults to the fixture's."""
         if not self._ready:
             raise RuntimeError("set() needs the fixture set up: use self.useFixture() first")
+        if glance_version is INSTALLED:
+            glance_version = self._glance_version
         made = _layer(
             statuses, features, required=required, extra=extra, glance_version=glance_version
         )

@@ -8,7 +8,7 @@ import fixtures
 from testtools import matchers
 
 import glance_features
-from glance_features import Code, Status
+from glance_features import Code, Status, testing
 from glance_style import _ddt, base, startup
 
 # (option keywords for self.config, the group, the feature they require)
@@ -73,4 +73,23 @@ class StartupRequirementsTest(base.BaseTestCase):
         report = startup.start()
         self.assertFalse(report["pydev"].required)
         self.capabilities.set(glance_version="32.0.0")
+        self.assertRaises(glance_features.FeatureUnavailable, startup.start)
+
+
+class PinnedGlanceTest(base.BaseTestCase):
+    """A base class can pin the Glance release its fakes follow."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.capabilities = self.useFixture(
+            testing.CapabilitiesFixture(forbid_real_probe=True, glance_version="32.0.0")
+        )
+
+    def test_the_guard_alone_fakes_nothing(self) -> None:
+        self.assertFalse(testing.active())
+
+    def test_set_follows_the_pinned_release(self) -> None:
+        self.config(pydev_worker_debug_host="127.0.0.1")
+        report = self.capabilities.set(pydev=False)
+        self.assertEqual({"version": "32.0.0"}, report.glance)
         self.assertRaises(glance_features.FeatureUnavailable, startup.start)
