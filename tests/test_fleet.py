@@ -40,7 +40,7 @@ def odd_report() -> Report:
         )
         for s in Status
     }
-    return testing.make_report(statuses)
+    return testing.make_report(extra=statuses)
 
 
 def test_prometheus_output_parses_with_prometheus_client() -> None:
