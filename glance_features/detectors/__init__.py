@@ -6,4 +6,5 @@ BUILTIN = {
     "pydev": "glance_features.detectors.pydev:PydevDetector",
     "xattr": "glance_features.detectors.xattr:XattrDetector",
     "dnspython-ipv6": "glance_features.detectors.dnspython_ipv6:DnspythonIpv6Detector",
+    "store-file": "glance_features.detectors.store_file:StoreFileDetector",
 }

@@ -1,0 +1,423 @@
+"""What the glance_store detectors share: which backends the configuration
+enables, and one check run with the service user's eyes.
+
+Glance 33 (``glance.common.wsgi_app.init_app``) chooses between two modes:
+``[DEFAULT] enabled_backends`` (a DictOpt ``id:driver,...``; each backend's
+options live in the group named by its id, and Glance adds two reserved file
+stores for staging and tasks), or, when that is empty, the legacy
+``[glance_store] stores`` list whose options all live in ``[glance_store]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from glance_features.catalog import RequiredWhen
+from glance_features.detector import ProbeContext, result
+from glance_features.model import FeatureResult, Status
+from glance_features.settings import ConfigError, Option, Settings
+
+ENABLED_BACKENDS = Option("DEFAULT", "enabled_backends", "dict")
+DEFAULT_BACKEND = Option("glance_store", "default_backend")
+STORES = Option("glance_store", "stores", "list", default=("file", "http"))
+DEFAULT_STORE = Option("glance_store", "default_store", default="file")
+SELECTION = (ENABLED_BACKENDS, DEFAULT_BACKEND, STORES, DEFAULT_STORE)
+
+# glance.common.wsgi_app.RESERVED_STORES: added whenever enabled_backends is set.
+RESERVED = {"os_glance_staging_store": "file", "os_glance_tasks_store": "file"}
+LEGACY_GROUP = "glance_store"
+
+# glance_store 5.7's entry points (group glance_store.drivers) -> driver.
+DRIVER_OF_ENTRY = {
+    "file": "file",
+    "http": "http",
+    "rbd": "rbd",
+    "s3": "s3",
+    "swift": "swift",
+    "cinder": "cinder",
+    "vmware": "vmware",
+    "glance.store.filesystem.Store": "file",
+    "glance.store.http.Store": "http",
+    "glance.store.rbd.Store": "rbd",
+    "glance.store.s3.Store": "s3",
+    "glance.store.swift.Store": "swift",
+    "glance.store.cinder.Store": "cinder",
+    "glance.store.vmware_datastore.Store": "vmware",
+}
+
+STATUS_RANK = {Status.AVAILABLE: 0, Status.DEGRADED: 1, Status.UNKNOWN: 2, Status.UNAVAILABLE: 3}
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    """One configured store: its id, driver, and the group holding its options."""
+
+    id: str
+    driver: str
+    group: str
+    reserved: bool = False
+
+    def get(self, settings: Settings, name: str, kind: str = "str", default: Any = None) -> Any:
+        return settings.get(Option(self.group, name, kind, default))
+
+    def is_set(self, settings: Settings, name: str) -> bool:
+        return settings.is_set(Option(self.group, name))
+
+    def label(self, name: str) -> str:
+        return f"[{self.group}] {name}"
+
+
+def multi_store(settings: Settings) -> bool:
+    return bool(settings.get(ENABLED_BACKENDS))
+
+
+def backends(settings: Settings, driver: str) -> list[Backend]:
+    """The backends of ``driver`` Glance would configure with these settings."""
+    enabled = settings.get(ENABLED_BACKENDS)
+    if enabled:
+        found = [
+            Backend(name, driver, name, name in RESERVED)
+            for name, entry in dict(enabled).items()
+            if DRIVER_OF_ENTRY.get(str(entry).strip()) == driver and name not in RESERVED
+        ]
+        # Glance adds its reserved stores itself (they are file stores).
+        found += [Backend(n, d, n, True) for n, d in RESERVED.items() if d == driver]
+        return found
+    # Legacy mode: one store per driver, options in [glance_store].
+    entries = {DRIVER_OF_ENTRY.get(str(e).strip()) for e in settings.get(STORES) or ()}
+    return [Backend(driver, driver, LEGACY_GROUP)] if driver in entries else []
+
+
+def enabled(settings: Settings, driver: str) -> bool:
+    """True when a config file Glance reads enables a backend of ``driver``.
+
+    Without any config file nothing is required: the probe cannot tell a
+    Glance API host from any other, and the legacy defaults would otherwise
+    make every host need a file store.
+    """
+    if not settings.config_files and not any(settings.is_set(o) for o in SELECTION):
+        return False
+    return bool(backends(settings, driver))
+
+
+def required_when(driver: str) -> tuple[RequiredWhen, ...]:
+    rows = [
+        RequiredWhen(
+            f"[DEFAULT] enabled_backends names a backend of type {driver}",
+            lambda s: multi_store(s) and bool(backends(s, driver)),
+        ),
+        RequiredWhen(
+            f"[glance_store] stores includes {driver} (legacy single-store mode)",
+            lambda s: not multi_store(s) and enabled(s, driver),
+        ),
+    ]
+    return tuple(rows)
+
+
+# Runs as the service user, in `python -I -S -c`, with the probing process's
+# own sys.path: the modules the service can import are the ones its
+# interpreter finds there, not whatever a fresh interpreter's site adds.
+# Standard library only.
+CHECK = r"""
+import errno, importlib, json, os, sys, sysconfig
+
+def python_facts():
+    cfg = os.path.join(sys.prefix, "pyvenv.cfg")
+    system_site = None
+    if os.path.exists(cfg):
+        try:
+            with open(cfg) as f:
+                for line in f:
+                    key, _, value = line.partition("=")
+                    if key.strip() == "include-system-site-packages":
+                        system_site = value.strip().lower() == "true"
+        except OSError:
+            pass
+    return {"executable": sys.executable, "version": sys.version.split()[0],
+            "prefix": sys.prefix, "base_prefix": sys.base_prefix,
+            "venv": sys.prefix != sys.base_prefix, "system_site_packages": system_site,
+            "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX")}
+
+def try_import(name):
+    try:
+        module = importlib.import_module(name)
+    except BaseException as exc:
+        return {"ok": False, "error": type(exc).__name__ + ": " + str(exc)[:300]}
+    return {"ok": True, "file": getattr(module, "__file__", None),
+            "version": str(getattr(module, "__version__", "") or "") or None}
+
+def readable(path):
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        return {"ok": False, "errno": errno.errorcode.get(exc.errno, str(exc.errno)),
+                "error": exc.strerror}
+    try:
+        os.read(fd, 1)
+    except IsADirectoryError:
+        return {"ok": False, "errno": "EISDIR", "error": "is a directory"}
+    except OSError as exc:
+        return {"ok": False, "errno": errno.errorcode.get(exc.errno, str(exc.errno)),
+                "error": exc.strerror}
+    finally:
+        os.close(fd)
+    return {"ok": True}
+
+def writable_dir(path):
+    # glance_store's file store: os.access(W_OK) on an existing directory,
+    # os.makedirs when it is missing. Then one real file, to see a full or
+    # read-only file system the access check alone cannot.
+    out = {"exists": os.path.isdir(path)}
+    probe = path
+    if not out["exists"]:
+        if os.path.lexists(path):
+            return dict(out, ok=False, errno="ENOTDIR", error="exists and is not a directory")
+        while not os.path.isdir(probe):
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                break
+            probe = parent
+        out["probed_dir"] = probe
+    try:
+        st = os.statvfs(probe)
+        out["free_bytes"] = st.f_bavail * st.f_frsize
+        out["free_inodes"] = st.f_favail
+        out["read_only_mount"] = bool(st.f_flag & os.ST_RDONLY)
+    except OSError:
+        pass
+    if not os.access(probe, os.W_OK | os.X_OK):
+        number = errno.EROFS if out.get("read_only_mount") else errno.EACCES
+        return dict(out, ok=False, errno=errno.errorcode[number], error=os.strerror(number),
+                    glance_access=False)
+    out["glance_access"] = True
+    name = os.path.join(probe, ".glance-features-probe-" + os.urandom(8).hex())
+    try:
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
+    except OSError as exc:
+        return dict(out, ok=False, errno=errno.errorcode.get(exc.errno, str(exc.errno)),
+                    error=exc.strerror, step="create a file")
+    try:
+        os.write(fd, b"x")
+        os.fsync(fd)
+    except OSError as exc:
+        return dict(out, ok=False, errno=errno.errorcode.get(exc.errno, str(exc.errno)),
+                    error=exc.strerror, step="write a file")
+    finally:
+        os.close(fd)
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
+    return dict(out, ok=True)
+
+def executable(path):
+    return {"ok": os.access(path, os.X_OK)}
+
+def main():
+    wanted = json.loads(sys.argv[1])
+    sys.path[:] = wanted["path"]
+    out = {"python": python_facts(), "uid": os.geteuid()}
+    out["modules"] = {m: try_import(m) for m in wanted.get("modules", [])}
+    out["read"] = {p: readable(p) for p in wanted.get("read", [])}
+    out["write"] = {p: writable_dir(p) for p in wanted.get("write", [])}
+    out["exec"] = {p: executable(p) for p in wanted.get("exec", [])}
+    print(json.dumps(out))
+
+main()
+"""
+
+
+class CheckFailed(Exception):
+    """The check child could not run or printed no result."""
+
+
+def service_path() -> list[str]:
+    """This interpreter's import path, absolute entries only (never a cwd)."""
+    return [p for p in sys.path if p and os.path.isabs(p)]
+
+
+def run_check(
+    context: ProbeContext,
+    modules: Sequence[str] = (),
+    read: Iterable[str] = (),
+    write: Iterable[str] = (),
+    executables: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Import ``modules``, read ``read``, write into ``write`` and check that
+    ``executables`` may be run, as the service user, with this interpreter."""
+    from glance_features._platform import proc
+
+    wanted = {
+        "path": service_path(),
+        "modules": list(modules),
+        "read": sorted(set(read)),
+        "write": sorted(set(write)),
+        "exec": sorted(set(executables)),
+    }
+    timeout = context.remaining()
+    user = context.user if context.user and context.user != current_user() else None
+    try:
+        outcome = proc.run(
+            proc.python_argv(sys.executable, "-S", "-c", CHECK, json.dumps(wanted)),
+            timeout,
+            user=user,
+        )
+    except (OSError, KeyError) as exc:
+        raise CheckFailed(f"cannot run the check as {user or current_user()}: {exc}") from None
+    failure = outcome.describe_failure(f"the check as {user or current_user()}", timeout)
+    if failure is not None:
+        raise CheckFailed(failure)
+    try:
+        found: dict[str, Any] = json.loads(outcome.text)
+    except ValueError:
+        raise CheckFailed("the check printed no result") from None
+    return found
+
+
+def current_user() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
+def checked_as(context: ProbeContext) -> str:
+    return context.user or current_user()
+
+
+def missing_modules(found: Mapping[str, Any], modules: Iterable[str]) -> dict[str, str]:
+    """Module -> import error, for the modules that did not import."""
+    return {
+        m: str(found["modules"][m].get("error"))
+        for m in modules
+        if not found["modules"].get(m, {}).get("ok")
+    }
+
+
+def interpreter_note(found: Mapping[str, Any]) -> str:
+    python = found.get("python", {})
+    where = f"{python.get('executable')} (Python {python.get('version')})"
+    return where
+
+
+@dataclasses.dataclass
+class Verdict:
+    """One backend's finding, folded with the others into the driver's result."""
+
+    status: Status
+    reason: str
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    remediation: list[str] = dataclasses.field(default_factory=list)
+
+
+def fold(
+    name: str,
+    driver: str,
+    verdicts: Mapping[str, Verdict],
+    common: Mapping[str, Any],
+    when_none: Callable[[], Verdict],
+) -> FeatureResult:
+    """One result per driver: the worst backend decides, each backend's own
+    facts and reason stay in ``details["backends"]``."""
+    details: dict[str, Any] = dict(common)
+    if not verdicts:
+        verdict = when_none()
+        details.update(verdict.details)
+        details["backends"] = {}
+        return result(name, verdict.status, verdict.reason, details, verdict.remediation)
+    details["backends"] = {
+        backend_id: {**v.details, "status": v.status.value, "reason": v.reason}
+        for backend_id, v in verdicts.items()
+    }
+    worst = max(verdicts.values(), key=lambda v: STATUS_RANK[v.status]).status
+    fine = [b for b, v in verdicts.items() if v.status is Status.AVAILABLE]
+    told = {b: v for b, v in verdicts.items() if v.status is not Status.AVAILABLE}
+    if not told and len(verdicts) > 1:
+        reason = f"all {len(verdicts)} {driver} backends work: " + ", ".join(fine)
+    else:
+        # The backends that need attention first; the others only by name.
+        told = told or dict(verdicts)
+        reason = "; ".join(f"{driver} backend {b!r}: {v.reason}" for b, v in told.items())
+        rest = [b for b in fine if b not in told]
+        if rest:
+            reason += "; working: " + ", ".join(rest)
+    fixes: list[str] = []
+    for verdict in verdicts.values():
+        fixes += [f for f in verdict.remediation if f not in fixes]
+    return result(name, worst, reason, details, fixes)
+
+
+def option_value(
+    backend: Backend, settings: Settings, name: str, kind: str = "str", default: Any = None
+) -> tuple[Any, str | None]:
+    """An option's value, or the config error that stops Glance from reading it."""
+    try:
+        return backend.get(settings, name, kind, default), None
+    except ConfigError as exc:
+        return None, str(exc)
+
+
+def unknown(name: str, reason: str, details: Mapping[str, Any] | None = None) -> FeatureResult:
+    return result(name, Status.UNKNOWN, reason, details or {})
+
+
+def system_copies(module: str) -> list[str]:
+    """Where the distribution's packages put ``module`` (python3-rbd and the
+    like), whether or not this interpreter can see those directories."""
+    import glob
+
+    patterns = [
+        "/usr/lib/python3/dist-packages",  # Debian, Ubuntu
+        "/usr/lib/python3*/site-packages",  # Arch, Alpine
+        "/usr/lib64/python3*/site-packages",  # RHEL, SUSE (compiled modules)
+    ]
+    found: list[str] = []
+    for pattern in patterns:
+        for directory in sorted(glob.glob(pattern)):
+            found += sorted(glob.glob(os.path.join(directory, f"{module}.*.so")))
+            found += sorted(glob.glob(os.path.join(directory, f"{module}.so")))
+            if os.path.isdir(os.path.join(directory, module)):
+                found.append(os.path.join(directory, module))
+    return found
+
+
+def python_details(found: Mapping[str, Any]) -> dict[str, Any]:
+    python = dict(found.get("python", {}))
+    return {
+        "python": python.get("executable"),
+        "python_version": python.get("version"),
+        "venv": python.get("venv"),
+        "system_site_packages": python.get("system_site_packages"),
+    }
+
+
+def modules_verdict(
+    found: Mapping[str, Any],
+    modules: Sequence[str],
+    requirement: str,
+    consequence: str,
+) -> Verdict | None:
+    """Unavailable when any of ``modules`` does not import, else None."""
+    from glance_features.remediation import pip_install
+
+    missing = missing_modules(found, modules)
+    if not missing:
+        return None
+    python = interpreter_note(found)
+    first = next(iter(missing.items()))
+    names = ", ".join(missing)
+    return Verdict(
+        Status.UNAVAILABLE,
+        f"{names} cannot be imported by the service's interpreter {python} "
+        f"({first[1]}): {consequence}",
+        {"missing_modules": missing},
+        [pip_install(requirement, found.get("python", {}).get("executable"))],
+    )
