@@ -7,4 +7,5 @@ BUILTIN = {
     "xattr": "glance_features.detectors.xattr:XattrDetector",
     "dnspython-ipv6": "glance_features.detectors.dnspython_ipv6:DnspythonIpv6Detector",
     "store-file": "glance_features.detectors.store_file:StoreFileDetector",
+    "store-s3": "glance_features.detectors.store_s3:StoreS3Detector",
 }

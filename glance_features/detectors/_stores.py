@@ -17,10 +17,12 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from glance_features.catalog import RequiredWhen
+from glance_features.catalog import RequiredWhen as RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
-from glance_features.settings import ConfigError, Option, Settings
+from glance_features.settings import ConfigError as ConfigError
+from glance_features.settings import Option
+from glance_features.settings import Settings as Settings
 
 ENABLED_BACKENDS = Option("DEFAULT", "enabled_backends", "dict")
 DEFAULT_BACKEND = Option("glance_store", "default_backend")
@@ -124,24 +126,7 @@ def required_when(driver: str) -> tuple[RequiredWhen, ...]:
 # interpreter finds there, not whatever a fresh interpreter's site adds.
 # Standard library only.
 CHECK = r"""
-import errno, importlib, json, os, sys, sysconfig
-
-def python_facts():
-    cfg = os.path.join(sys.prefix, "pyvenv.cfg")
-    system_site = None
-    if os.path.exists(cfg):
-        try:
-            with open(cfg) as f:
-                for line in f:
-                    key, _, value = line.partition("=")
-                    if key.strip() == "include-system-site-packages":
-                        system_site = value.strip().lower() == "true"
-        except OSError:
-            pass
-    return {"executable": sys.executable, "version": sys.version.split()[0],
-            "prefix": sys.prefix, "base_prefix": sys.base_prefix,
-            "venv": sys.prefix != sys.base_prefix, "system_site_packages": system_site,
-            "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX")}
+import errno, importlib, json, os, sys
 
 def try_import(name):
     try:
@@ -222,7 +207,7 @@ def executable(path):
 def main():
     wanted = json.loads(sys.argv[1])
     sys.path[:] = wanted["path"]
-    out = {"python": python_facts(), "uid": os.geteuid()}
+    out = {"uid": os.geteuid()}
     out["modules"] = {m: try_import(m) for m in wanted.get("modules", [])}
     out["read"] = {p: readable(p) for p in wanted.get("read", [])}
     out["write"] = {p: writable_dir(p) for p in wanted.get("write", [])}
@@ -251,33 +236,69 @@ def run_check(
 ) -> dict[str, Any]:
     """Import ``modules``, read ``read``, write into ``write`` and check that
     ``executables`` may be run, as the service user, with this interpreter."""
-    from glance_features._platform import proc
-
     wanted = {
-        "path": service_path(),
         "modules": list(modules),
         "read": sorted(set(read)),
         "write": sorted(set(write)),
         "exec": sorted(set(executables)),
     }
+    return run_python(context, CHECK, wanted)
+
+
+def run_python(context: ProbeContext, code: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Run ``code`` in ``python -I -S`` as the service user, with this
+    interpreter's import path in ``payload["path"]``; its stdout is JSON."""
+    from glance_features._platform import proc
+
     timeout = context.remaining()
     user = context.user if context.user and context.user != current_user() else None
+    who = user or current_user()
     try:
         outcome = proc.run(
-            proc.python_argv(sys.executable, "-S", "-c", CHECK, json.dumps(wanted)),
+            proc.python_argv(
+                sys.executable, "-S", "-c", code, json.dumps({**payload, "path": service_path()})
+            ),
             timeout,
             user=user,
         )
     except (OSError, KeyError) as exc:
-        raise CheckFailed(f"cannot run the check as {user or current_user()}: {exc}") from None
-    failure = outcome.describe_failure(f"the check as {user or current_user()}", timeout)
+        # As the service user: an interpreter it cannot run, it could not run Glance with.
+        raise CheckFailed(f"cannot run {sys.executable} as {who}: {exc}") from None
+    failure = outcome.describe_failure(f"the check as {who}", timeout)
     if failure is not None:
         raise CheckFailed(failure)
     try:
         found: dict[str, Any] = json.loads(outcome.text)
     except ValueError:
         raise CheckFailed("the check printed no result") from None
+    found["python"] = python_facts()
     return found
+
+
+def python_facts() -> dict[str, Any]:
+    """The service's interpreter: a virtualenv or not, and whether it sees the
+    system's site-packages (where distribution packages such as python3-rbd go)."""
+    import sysconfig
+
+    system_site = None
+    cfg = os.path.join(sys.prefix, "pyvenv.cfg")
+    try:
+        with open(cfg, encoding="utf-8") as f:
+            for line in f:
+                key, _, value = line.partition("=")
+                if key.strip() == "include-system-site-packages":
+                    system_site = value.strip().lower() == "true"
+    except OSError:
+        pass
+    return {
+        "executable": sys.executable,
+        "version": sys.version.split()[0],
+        "prefix": sys.prefix,
+        "base_prefix": sys.base_prefix,
+        "venv": sys.prefix != sys.base_prefix,
+        "system_site_packages": system_site,
+        "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
+    }
 
 
 def current_user() -> str:

@@ -1,0 +1,93 @@
+"""Configure glance_store's own drivers from a Glance config file, as Glance 33 does.
+
+Executed by the interpreter of a virtualenv where Glance is installed (see
+tests/test_stores.py), never imported by the test suite. Mirrors
+glance.common.wsgi_app.init_app(): register_store_opts + create_multi_stores
+with Glance's reserved stores, or register_opts + create_stores in legacy
+mode. Prints one JSON object: per backend, whether the driver loaded, whether
+it kept its write capability (glance_store disables ``add`` when
+``configure_add`` raises BadStoreConfiguration), the warnings it logged, and,
+for backends named after ``add:``, what ``Store.add()`` of a small image did.
+
+Usage: python glance_store_driver.py CONFIG_FILE [add:BACKEND ...]
+"""
+
+import io
+import json
+import logging
+import sys
+import uuid
+import warnings
+
+warnings.simplefilter("ignore")
+
+import glance.common.config  # noqa: E402,F401  (registers enabled_backends as Glance does)
+import glance_store  # noqa: E402
+from glance_store import capabilities, location  # noqa: E402
+from oslo_config import cfg  # noqa: E402
+
+# glance.common.wsgi_app.RESERVED_STORES (importing wsgi_app loads the whole API).
+RESERVED_STORES = {"os_glance_staging_store": "file", "os_glance_tasks_store": "file"}
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def main() -> None:
+    config_file = sys.argv[1]
+    adds = [a.split(":", 1)[1] for a in sys.argv[2:] if a.startswith("add:")]
+    collect = Collect()
+    logging.getLogger().addHandler(collect)
+    logging.getLogger().setLevel(logging.WARNING)
+    conf = cfg.CONF
+    conf([], project="glance", default_config_files=[config_file])
+    stores: dict[str, object] = {}
+    if conf.enabled_backends:
+        backends = dict(conf.enabled_backends)
+        glance_store.register_store_opts(conf, reserved_stores=RESERVED_STORES)
+        glance_store.create_multi_stores(conf, reserved_stores=RESERVED_STORES)
+        for scheme_map in location.SCHEME_TO_CLS_BACKEND_MAP.values():
+            for backend, info in scheme_map.items():
+                stores[backend] = info["store"]
+        names = [*backends, *RESERVED_STORES]
+    else:
+        glance_store.register_opts(conf)
+        glance_store.create_stores(conf)
+        for info in location.SCHEME_TO_CLS_MAP.values():
+            store = info["store"]
+            stores[type(store).__module__.rsplit(".", 1)[-1]] = store
+        names = list(stores)
+    out: dict[str, object] = {"messages": collect.messages, "backends": {}}
+    for name in names:
+        store = stores.get(name)
+        entry: dict[str, object] = {"loaded": store is not None}
+        if store is not None:
+            entry["write"] = store.is_capable(capabilities.BitMasks.WRITE_ACCESS)  # type: ignore[attr-defined]
+        if name in adds and store is not None:
+            entry["add"] = _add(store)
+        out["backends"][name] = entry  # type: ignore[index]
+    print(json.dumps(out))
+
+
+def _add(store: object) -> dict[str, object]:
+    data = b"glance-features" * 64
+    try:
+        loc, size, _, _, _ = store.add(  # type: ignore[attr-defined]
+            str(uuid.uuid4()), io.BytesIO(data), len(data), "sha256"
+        )
+    except Exception as exc:  # the driver's own exception is the answer
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    try:
+        store.delete(location.get_location_from_uri_and_backend(loc, store.backend_group))  # type: ignore[attr-defined]
+    except Exception:
+        pass
+    return {"ok": True, "size": size}
+
+
+main()
