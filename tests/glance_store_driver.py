@@ -51,7 +51,11 @@ def main() -> None:
     if conf.enabled_backends:
         backends = dict(conf.enabled_backends)
         glance_store.register_store_opts(conf, reserved_stores=RESERVED_STORES)
-        glance_store.create_multi_stores(conf, reserved_stores=RESERVED_STORES)
+        try:
+            glance_store.create_multi_stores(conf, reserved_stores=RESERVED_STORES)
+        except Exception as exc:  # init_app() does not catch it: Glance fails to start
+            print(json.dumps({"startup_error": f"{type(exc).__name__}: {exc}"}))
+            return
         for scheme_map in location.SCHEME_TO_CLS_BACKEND_MAP.values():
             for backend, info in scheme_map.items():
                 stores[backend] = info["store"]

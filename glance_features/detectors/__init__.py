@@ -8,4 +8,5 @@ BUILTIN = {
     "dnspython-ipv6": "glance_features.detectors.dnspython_ipv6:DnspythonIpv6Detector",
     "store-file": "glance_features.detectors.store_file:StoreFileDetector",
     "store-s3": "glance_features.detectors.store_s3:StoreS3Detector",
+    "store-rbd": "glance_features.detectors.store_rbd:StoreRbdDetector",
 }

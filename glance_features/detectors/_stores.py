@@ -95,6 +95,12 @@ def backends(settings: Settings, driver: str) -> list[Backend]:
     return [Backend(driver, driver, LEGACY_GROUP)] if driver in entries else []
 
 
+def user_backends(settings: Settings) -> dict[str, str]:
+    """``enabled_backends`` as the operator wrote it (Glance's reserved stores aside)."""
+    enabled = settings.get(ENABLED_BACKENDS) or {}
+    return {k: str(v) for k, v in dict(enabled).items() if k not in RESERVED}
+
+
 def enabled(settings: Settings, driver: str) -> bool:
     """True when a config file Glance reads enables a backend of ``driver``.
 
