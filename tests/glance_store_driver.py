@@ -62,7 +62,11 @@ def main() -> None:
         names = [*backends, *RESERVED_STORES]
     else:
         glance_store.register_opts(conf)
-        glance_store.create_stores(conf)
+        try:
+            glance_store.create_stores(conf)
+        except Exception as exc:
+            print(json.dumps({"startup_error": f"{type(exc).__name__}: {exc}"}))
+            return
         for info in location.SCHEME_TO_CLS_MAP.values():
             store = info["store"]
             stores[type(store).__module__.rsplit(".", 1)[-1]] = store

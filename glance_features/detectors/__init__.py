@@ -9,4 +9,8 @@ BUILTIN = {
     "store-file": "glance_features.detectors.store_file:StoreFileDetector",
     "store-s3": "glance_features.detectors.store_s3:StoreS3Detector",
     "store-rbd": "glance_features.detectors.store_rbd:StoreRbdDetector",
+    "store-swift": "glance_features.detectors.store_swift:StoreSwiftDetector",
+    "store-cinder": "glance_features.detectors.store_cinder:StoreCinderDetector",
+    "store-vmware": "glance_features.detectors.store_vmware:StoreVmwareDetector",
+    "image_decompression": "glance_features.detectors.image_decompression:ImageDecompressionDetector",
 }

@@ -440,7 +440,7 @@ def modules_verdict(
         return None
     python = interpreter_note(found)
     first = next(iter(missing.items()))
-    names = ", ".join(missing)
+    names = ", ".join(dict.fromkeys(m.split(".")[0] for m in missing))
     return Verdict(
         Status.UNAVAILABLE,
         f"{names} cannot be imported by the service's interpreter {python} "
@@ -448,3 +448,90 @@ def modules_verdict(
         {"missing_modules": missing},
         [pip_install(requirement, found.get("python", {}).get("executable"))],
     )
+
+
+def probe_driver(
+    name: str,
+    driver: str,
+    context: ProbeContext,
+    modules: Sequence[str],
+    missing: Callable[[dict[str, Any]], Verdict | None],
+    judge: Callable[[Backend, dict[str, Any]], Verdict],
+    read: Callable[[Backend], list[str]] = lambda backend: [],
+    executables: Sequence[str] = (),
+) -> FeatureResult:
+    """The common shape: one check child for every backend of ``driver``, the
+    bindings' verdict first, then each backend judged on its own."""
+    found_backends = backends(context.settings, driver)
+    wanted: list[str] = []
+    for backend in found_backends:
+        try:
+            wanted += read(backend)
+        except ConfigError:
+            pass  # judge() reports it
+    user = checked_as(context)
+    try:
+        found = run_check(context, modules=modules, read=wanted, executables=executables)
+    except CheckFailed as exc:
+        return unknown(name, str(exc), {"checked_as": user})
+    common: dict[str, Any] = {"checked_as": user, **python_details(found)}
+    absent = missing(found)
+    verdicts = {b.id: absent or judge(b, found) for b in found_backends}
+
+    def none() -> Verdict:
+        if absent is not None:
+            return Verdict(
+                Status.UNAVAILABLE,
+                absent.reason + f" (no {driver} backend is configured)",
+                absent.details,
+                absent.remediation,
+            )
+        return Verdict(
+            Status.AVAILABLE,
+            f"{', '.join(sorted({m.split('.')[0] for m in modules}))} import; "
+            f"no {driver} backend is configured",
+        )
+
+    return fold(name, driver, verdicts, common, none)
+
+
+# What glance_store's configure() raising BadStoreConfiguration outside
+# configure_add() does (swift, vmware), or a driver module that fails to import
+# (cinder without os-brick): create_(multi_)stores lets it through init_app().
+FAILS_TO_START = (
+    "Glance fails to start (glance_store's create_multi_stores() or create_stores() raises it)"
+)
+
+
+def readable_verdict(
+    found: Mapping[str, Any], path: str, user: str, label: str, effect: str
+) -> Verdict | None:
+    seen = found["read"].get(path, {})
+    if seen.get("ok"):
+        return None
+    return Verdict(
+        Status.UNAVAILABLE,
+        f"{label} {path} is not readable by {user}: {seen.get('errno')} ({seen.get('error')})"
+        f": {effect}",
+        {label: path},
+        [f"chgrp {user} {path} && chmod g+r {path}"],
+    )
+
+
+def tcp_reach(host: str, port: int, context: ProbeContext) -> str | None:
+    """None when ``host:port`` accepts a TCP connection within the deadline, else why not."""
+    import socket
+
+    from glance_features._platform import green
+
+    real_socket = green.original("socket")
+    timeout = min(5.0, context.remaining())
+    if timeout <= 0:
+        return "no time left"
+    try:
+        with real_socket.create_connection((host, port), timeout=timeout):
+            return None
+    except socket.timeout:
+        return f"no answer within {timeout:.1f} s"
+    except OSError as exc:
+        return str(exc.strerror or exc)
