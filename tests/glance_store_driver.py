@@ -12,6 +12,7 @@ for backends named after ``add:``, what ``Store.add()`` of a small image did.
 Usage: python glance_store_driver.py CONFIG_FILE [add:BACKEND ...]
 """
 
+import importlib
 import io
 import json
 import logging
@@ -21,9 +22,11 @@ import warnings
 
 warnings.simplefilter("ignore")
 
-import glance.common.config  # noqa: E402,F401  (registers enabled_backends as Glance does)
-import glance_store  # noqa: E402
-from glance_store import capabilities, location  # noqa: E402
+# Imported by name: this script runs in Glance's venv, which mypy never sees.
+importlib.import_module("glance.common.config")  # registers enabled_backends as Glance does
+glance_store = importlib.import_module("glance_store")
+capabilities = importlib.import_module("glance_store.capabilities")
+location = importlib.import_module("glance_store.location")
 from oslo_config import cfg  # noqa: E402
 
 # glance.common.wsgi_app.RESERVED_STORES (importing wsgi_app loads the whole API).

@@ -12,5 +12,7 @@ BUILTIN = {
     "store-swift": "glance_features.detectors.store_swift:StoreSwiftDetector",
     "store-cinder": "glance_features.detectors.store_cinder:StoreCinderDetector",
     "store-vmware": "glance_features.detectors.store_vmware:StoreVmwareDetector",
-    "image_decompression": "glance_features.detectors.image_decompression:ImageDecompressionDetector",
+    "image_decompression": (
+        "glance_features.detectors.image_decompression:ImageDecompressionDetector"
+    ),
 }

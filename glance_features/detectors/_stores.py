@@ -520,7 +520,6 @@ def readable_verdict(
 
 def tcp_reach(host: str, port: int, context: ProbeContext) -> str | None:
     """None when ``host:port`` accepts a TCP connection within the deadline, else why not."""
-    import socket
 
     from glance_features._platform import green
 
@@ -531,7 +530,7 @@ def tcp_reach(host: str, port: int, context: ProbeContext) -> str | None:
     try:
         with real_socket.create_connection((host, port), timeout=timeout):
             return None
-    except socket.timeout:
+    except TimeoutError:
         return f"no answer within {timeout:.1f} s"
     except OSError as exc:
         return str(exc.strerror or exc)

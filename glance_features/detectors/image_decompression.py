@@ -65,7 +65,9 @@ class ImageDecompressionDetector:
             "checked_as": user,
             "enabled": enabled,
             **_stores.python_details(found),
-            "formats": [m for m in ("zip", "gzip") if found["modules"][m + "file" if m == "zip" else m]["ok"]],
+            "formats": [
+                f for f, m in (("zip", "zipfile"), ("gzip", "gzip")) if found["modules"][m]["ok"]
+            ],
         }
         missing = _stores.missing_modules(found, ("zipfile", "gzip"))
         if missing:
@@ -83,7 +85,7 @@ class ImageDecompressionDetector:
                 self.name,
                 Status.DEGRADED,
                 "zip and gzip images are decompressed; LHA images fail their import task "
-                f"(\"No lhafile available.\"): lhafile cannot be imported by "
+                f'("No lhafile available."): lhafile cannot be imported by '
                 f"{_stores.interpreter_note(found)}",
                 details,
                 [pip_install("lhafile", found["python"]["executable"])],

@@ -217,9 +217,7 @@ def _judge(
         where = f"{details.get('probed_dir')} (Glance creates {dirs[0]} there)"
     free = details.get("free_bytes")
     space = f", {free // (1 << 20)} MiB free" if isinstance(free, int) else ""
-    return _stores.Verdict(
-        Status.AVAILABLE, f"{user} can write in {where}{space}{role}", details
-    )
+    return _stores.Verdict(Status.AVAILABLE, f"{user} can write in {where}{space}{role}", details)
 
 
 def _failed(

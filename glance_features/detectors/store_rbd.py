@@ -16,7 +16,6 @@ from __future__ import annotations
 import configparser
 import os
 import re
-import socket
 from typing import Any
 
 from glance_features.catalog import Entry, GlanceUse
@@ -76,8 +75,7 @@ class StoreRbdDetector:
         common: dict[str, Any] = {"checked_as": user, **_stores.python_details(found)}
         missing = _bindings(found, context)
         verdicts = {
-            b.id: missing or _judge(b, plans[b.id], found, user, context)
-            for b in found_backends
+            b.id: missing or _judge(b, plans[b.id], found, user, context) for b in found_backends
         }
 
         def none() -> _stores.Verdict:
@@ -139,8 +137,8 @@ def _bindings(found: dict[str, Any], context: ProbeContext) -> _stores.Verdict |
         )
     return _stores.Verdict(
         Status.UNAVAILABLE,
-        reason + ": glance_store disables adding images (\"The required libraries(rbd "
-        "and rados) are not available\")",
+        reason + ': glance_store disables adding images ("The required libraries(rbd '
+        'and rados) are not available")',
         details,
         fix,
     )
@@ -152,9 +150,7 @@ def _plan(backend: _stores.Backend, settings: _stores.Settings) -> dict[str, Any
         conf = backend.get(settings, "rbd_store_ceph_conf", default="") or DEFAULT_CEPH_CONF
         user = backend.get(settings, "rbd_store_user") or "admin"
         plan["pool"] = backend.get(settings, "rbd_store_pool", default="images")
-        plan["connect_timeout"] = backend.get(
-            settings, "rados_connect_timeout", "int", default=-1
-        )
+        plan["connect_timeout"] = backend.get(settings, "rados_connect_timeout", "int", default=-1)
     except _stores.ConfigError as exc:
         return {"error": str(exc)}
     plan.update(ceph_conf=str(conf), rados_id=str(user))
@@ -167,9 +163,11 @@ def _plan(backend: _stores.Backend, settings: _stores.Settings) -> dict[str, Any
     candidates = explicit.split(",") if explicit else list(DEFAULT_KEYRINGS)
     plan["keyring_explicit"] = bool(explicit)
     plan["keyrings"] = [
-        c.strip().replace("$cluster", "ceph").replace("${cluster}", "ceph").replace(
-            "$name", name
-        ).replace("${name}", name)
+        c.strip()
+        .replace("$cluster", "ceph")
+        .replace("${cluster}", "ceph")
+        .replace("$name", name)
+        .replace("${name}", name)
         for c in candidates
         if c.strip()
     ]
@@ -202,7 +200,9 @@ def _parse_ceph_conf(path: str) -> dict[str, dict[str, str]] | None:
     return out
 
 
-def _value(parsed: dict[str, dict[str, str]], keys: tuple[str, ...], sections: tuple[str, ...]) -> str:
+def _value(
+    parsed: dict[str, dict[str, str]], keys: tuple[str, ...], sections: tuple[str, ...]
+) -> str:
     for section in sections:
         for key in keys:
             value = parsed.get(section, {}).get(key)
@@ -268,7 +268,8 @@ def _judge(
         present = [k for k in keyrings if found["read"].get(k, {}).get("errno") != "ENOENT"]
         if present:
             problem = "; ".join(f"{k}: {found['read'][k].get('errno')}" for k in present)
-            reason = f"the keyring for client.{plan['rados_id']} is not readable by {user} ({problem})"
+            client = f"client.{plan['rados_id']}"
+            reason = f"the keyring for {client} is not readable by {user} ({problem})"
             fix = [f"chgrp {user} {present[0]} && chmod g+r {present[0]}"]
         else:
             reason = f"no keyring for client.{plan['rados_id']} exists ({', '.join(keyrings)})"
@@ -340,10 +341,8 @@ def _reach(
             with real_socket.create_connection((host, port), timeout=min(timeout, 5.0)):
                 reached.append((host, port))
                 break
-        except socket.timeout:
+        except TimeoutError:
             errors.append(f"{host}:{port}: no answer within {min(timeout, 5.0):.1f} s")
         except OSError as exc:
             errors.append(f"{host}:{port}: {exc.strerror or exc}")
     return reached, errors
-
-

@@ -98,9 +98,7 @@ class StoreS3Detector:
         missing = _stores.modules_verdict(found, MODULES, CATALOG.python[0], consequence)
         if missing is not None:
             missing.remediation += _system(context)
-        verdicts = {
-            b.id: missing or self._backend(b, context, found, user) for b in found_backends
-        }
+        verdicts = {b.id: missing or self._backend(b, context, found, user) for b in found_backends}
 
         def none() -> _stores.Verdict:
             if missing is not None:
@@ -110,9 +108,7 @@ class StoreS3Detector:
                     missing.details,
                     missing.remediation,
                 )
-            return _stores.Verdict(
-                Status.AVAILABLE, "boto3 imports; no s3 backend is configured"
-            )
+            return _stores.Verdict(Status.AVAILABLE, "boto3 imports; no s3 backend is configured")
 
         return _stores.fold(self.name, DRIVER, verdicts, common, none)
 
@@ -149,7 +145,7 @@ class StoreS3Detector:
             return _stores.Verdict(
                 Status.UNAVAILABLE,
                 f"{', '.join(backend.label(n) for n in unset)} not set: glance_store "
-                f"refuses (\"Could not find {unset[0]} in configuration options\") and "
+                f'refuses ("Could not find {unset[0]} in configuration options") and '
                 "disables adding images",
                 details,
                 [f"set {backend.label(n)}" for n in unset],
@@ -224,9 +220,7 @@ def _deep(
             [f"check {backend.label('s3_store_host')} and the route to {endpoint}"],
         )
     if seen.get("bucket_exists"):
-        return _stores.Verdict(
-            Status.AVAILABLE, f"bucket {bucket} exists at {endpoint}", details
-        )
+        return _stores.Verdict(Status.AVAILABLE, f"bucket {bucket} exists at {endpoint}", details)
     if seen.get("bucket_exists") is False:
         if values["create_on_put"]:
             return _stores.Verdict(
@@ -238,7 +232,7 @@ def _deep(
         return _stores.Verdict(
             Status.UNAVAILABLE,
             f"bucket {bucket} does not exist at {endpoint}: glance_store's add() fails "
-            "(\"Please set the s3_store_create_bucket_on_put option\")",
+            '("Please set the s3_store_create_bucket_on_put option")',
             details,
             [
                 f"create the bucket {bucket}, or set "

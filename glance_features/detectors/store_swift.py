@@ -76,10 +76,10 @@ class StoreSwiftDetector:
                     Status.UNAVAILABLE,
                     f"neither {backend.label('swift_store_config_file')} nor "
                     f"{backend.label('swift_store_auth_address')} is set: glance_store "
-                    "disables adding images (\"A value for swift_store_auth_address is "
-                    "required\")",
+                    'disables adding images ("A value for swift_store_auth_address is '
+                    'required")',
                     details,
-                    [f"set {backend.label('swift_store_config_file')} = /etc/glance/glance-swift.conf"],
+                    [f"set {backend.label('swift_store_config_file')} = SWIFT_REFERENCES_FILE"],
                 )
             if context.deep and auth:
                 parsed = urllib.parse.urlsplit(str(auth))
