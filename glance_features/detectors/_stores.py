@@ -79,7 +79,10 @@ def multi_store(settings: Settings) -> bool:
 
 
 def backends(settings: Settings, driver: str) -> list[Backend]:
-    """The backends of ``driver`` Glance would configure with these settings."""
+    """The backends of ``driver`` Glance would configure with these settings;
+    none when no Glance configuration was read or given at all."""
+    if not settings.config_files and not any(settings.is_set(o) for o in SELECTION):
+        return []
     enabled = settings.get(ENABLED_BACKENDS)
     if enabled:
         found = [
@@ -108,8 +111,6 @@ def enabled(settings: Settings, driver: str) -> bool:
     Glance API host from any other, and the legacy defaults would otherwise
     make every host need a file store.
     """
-    if not settings.config_files and not any(settings.is_set(o) for o in SELECTION):
-        return False
     return bool(backends(settings, driver))
 
 
@@ -248,7 +249,11 @@ def run_check(
         "write": sorted(set(write)),
         "exec": sorted(set(executables)),
     }
-    return run_python(context, CHECK, wanted)
+    # Imports alone read nothing the operator configured: this process's own
+    # account answers them, even where the service user could not run a
+    # root-only interpreter (a developer's virtualenv under /root).
+    files = wanted["read"] or wanted["write"] or wanted["exec"]
+    return run_python(context if files else dataclasses.replace(context, user=None), CHECK, wanted)
 
 
 def run_python(context: ProbeContext, code: str, payload: Mapping[str, Any]) -> dict[str, Any]:
