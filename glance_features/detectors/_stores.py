@@ -267,14 +267,14 @@ def run_python(context: ProbeContext, code: str, payload: Mapping[str, Any]) -> 
     try:
         outcome = proc.run(
             proc.python_argv(
-                sys.executable, "-S", "-c", code, json.dumps({**payload, "path": service_path()})
+                interpreter(), "-S", "-c", code, json.dumps({**payload, "path": service_path()})
             ),
             timeout,
             user=user,
         )
     except (OSError, KeyError) as exc:
         # As the service user: an interpreter it cannot run, it could not run Glance with.
-        raise CheckFailed(f"cannot run {sys.executable} as {who}: {exc}") from None
+        raise CheckFailed(f"cannot run {interpreter()} as {who}: {exc}") from None
     failure = outcome.describe_failure(f"the check as {who}", timeout)
     if failure is not None:
         raise CheckFailed(failure)
@@ -310,6 +310,21 @@ def python_facts() -> dict[str, Any]:
         "system_site_packages": system_site,
         "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
     }
+
+
+def interpreter() -> str:
+    """A Python binary for the check child. Inside uWSGI or mod_wsgi
+    ``sys.executable`` is the server's binary, so take the interpreter of the
+    same prefix and version; the child gets this process's import path anyway."""
+    if os.path.basename(sys.executable).startswith("python"):
+        return sys.executable
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for prefix in (sys.prefix, sys.base_prefix):
+        for name in (version, "python3"):
+            candidate = os.path.join(prefix, "bin", name)
+            if os.access(candidate, os.X_OK):
+                return candidate
+    return sys.executable
 
 
 def current_user() -> str:
