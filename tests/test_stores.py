@@ -206,6 +206,17 @@ def test_image_decompression_required_when_the_plugin_is_enabled() -> None:
     assert "image_decompression" not in required(Settings(image_import_plugins="[]"))
 
 
+def test_bindep_lines_name_one_package_each() -> None:
+    from glance_features.catalog import bindep_lines
+
+    entries = registry.catalog()
+    lines = bindep_lines({n: entries[n] for n in ("store-rbd", "store-cinder")})
+    assert "python3-rbd [platform:dpkg]" in lines
+    assert "python3-rados [platform:dpkg]" in lines
+    assert "open-iscsi [platform:dpkg]" in lines
+    assert all(len(line.split(" [")[0].split()) == 1 for line in lines)
+
+
 # -- file store ----------------------------------------------------------------------
 
 
@@ -303,6 +314,24 @@ def test_file_store_full_is_degraded_and_glance_store_add_fails(base: Path) -> N
     assert glance["backends"]["full"]["add"]["error"].startswith("StorageFull")
 
 
+def test_legacy_single_store_mode_agrees(base: Path) -> None:
+    need_venvs(STORES_VENV)
+    (base / "images").mkdir(mode=0o755)  # root's
+    conf = base / "legacy.conf"
+    conf.write_text(
+        f"[glance_store]\nstores = file, http\ndefault_store = file\n"
+        f"filesystem_store_datadir = {base}/images\n"
+    )
+    conf.chmod(0o644)
+    result = ours(conf, "store-file", venv_python(STORES_VENV))
+    glance = run_json(glance_argv(conf, venv_python(STORES_VENV)))
+    assert result["status"] == "unavailable"
+    assert result["required"] is True
+    assert list(result["details"]["backends"]) == ["file"]  # no reserved stores in legacy mode
+    assert result["details"]["multi_store"] is False
+    assert glance["backends"]["filesystem"]["write"] is False
+
+
 # -- s3 against a real S3 server (moto) on loopback ---------------------------------------
 
 
@@ -391,6 +420,21 @@ def test_s3_bucket_exists_or_not_agrees_with_glance_store_add(base: Path, s3_end
     assert glance["backends"]["there"]["add"]["ok"] is True
     assert glance["backends"]["missing"]["add"]["ok"] is False
     assert "bucket no-such-bucket does not exist" in glance["backends"]["missing"]["add"]["error"]
+
+
+def test_s3_endpoint_that_never_answers_is_bounded_by_the_deadline(base: Path) -> None:
+    need_venvs(STORES_VENV)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # accepts connections, never answers a request
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        conf = write_conf(base, S3_CONF.format(endpoint=endpoint).replace(", missing:s3", ""))
+        argv = ours_argv(conf, "store-s3", venv_python(STORES_VENV), deep=True)
+        report = run_json([*argv, "--timeout", "4"])
+    result = report["features"]["store-s3"]
+    assert result["status"] == "unavailable"
+    assert result["reason"].startswith(f"s3 backend 'there': cannot reach {endpoint}")
+    assert "timeout" in result["reason"].lower()
 
 
 def isolated_env(base: Path) -> dict[str, str]:

@@ -57,7 +57,7 @@ try:
                              aws_secret_access_key=p["secret_key"])
     config = boto_client.Config(s3={"addressing_style": p["url_format"]},
                                 connect_timeout=p["timeout"], read_timeout=p["timeout"],
-                                retries={"max_attempts": 1})
+                                retries={"total_max_attempts": 1})
     client = s.client(service_name="s3", endpoint_url=p["endpoint"],
                       region_name=p["region"] or None, use_ssl=p["https"],
                       verify=p["cacert"] or None, config=config)
@@ -204,7 +204,9 @@ def _deep(
         "cacert": values["cacert"],
         "endpoint": endpoint,
         "https": https,
-        "timeout": max(0.5, min(10.0, context.remaining() / 2)),
+        # One attempt, connect and read each bounded, and about a second kept
+        # for the child to import boto3 and say what happened.
+        "timeout": max(0.2, min(10.0, (context.remaining() - 1.0) / 2)),
     }
     try:
         seen = _stores.run_python(context, DEEP, payload)
