@@ -564,7 +564,7 @@ def test_rbd_bindings_invisible_from_a_venv_and_visible_with_system_site(base: P
 # -- cinder with os-brick installed ------------------------------------------------------
 
 
-def test_cinder_rootwrap_config_missing_then_present(base: Path) -> None:
+def test_cinder_rootwrap_and_privsep_config_missing_then_present(base: Path) -> None:
     need_venvs(STORES_VENV)
     need(shutil.which("sudo") is not None, "needs sudo (apt-get install sudo)")
     rootwrap = base / "rootwrap.conf"
@@ -578,16 +578,31 @@ def test_cinder_rootwrap_config_missing_then_present(base: Path) -> None:
     glance = run_json(glance_argv(conf, python))
     assert missing["status"] == "unavailable"
     assert f"rootwrap_config {rootwrap} is missing" in missing["reason"]
-    # glance_store checks only its imports at start-up; the attach fails later.
+    # glance_store checks only its imports at start-up; attaching fails later.
     assert glance["backends"]["vol"]["write"] is True
     filters = base / "rootwrap.d"
     filters.mkdir()
     (filters / "glance_cinder_store.filters").write_text("[Filters]\n")
-    rootwrap.write_text(f"[DEFAULT]\nfilters_path = {filters}\n")
+    rootwrap.write_text(f"[DEFAULT]\nfilters_path = {filters}\nexec_dirs = /usr/bin,/bin\n")
+    no_privsep = ours(conf, "store-cinder", python)
+    assert no_privsep["status"] == "unavailable"
+    assert "lets glance-rootwrap start privsep-helper" in no_privsep["reason"]
+    # glance_store's own filters, as pip installs them beside Glance.
+    (shipped,) = Path(STORES_VENV).glob("etc/glance/rootwrap.d/glance_cinder_store.filters")
+    shutil.copy(shipped, filters / "glance_cinder_store.filters")
+    not_found = ours(conf, "store-cinder", python)
+    assert not_found["status"] == "unavailable"
+    assert "privsep-helper is not in rootwrap's exec_dirs (/usr/bin, /bin)" in not_found["reason"]
+    assert not_found["remediation"] == [f"add {STORES_VENV}/bin to exec_dirs in {rootwrap}"]
+    rootwrap.write_text(
+        f"[DEFAULT]\nfilters_path = {filters}\nexec_dirs = /usr/bin,{STORES_VENV}/bin\n"
+    )
     present = ours(conf, "store-cinder", python)
     expected = "available" if shutil.which("iscsiadm", path=_stores_path()) else "degraded"
     assert present["status"] == expected, present["reason"]
-    assert present["details"]["backends"]["vol"]["filters_path"] == [str(filters)]
+    vol = present["details"]["backends"]["vol"]
+    assert vol["filters_path"] == [str(filters)]
+    assert vol["privsep_helper"] == f"{STORES_VENV}/bin/privsep-helper"
 
 
 def _stores_path() -> str:

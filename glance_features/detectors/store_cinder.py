@@ -136,17 +136,44 @@ class StoreCinderDetector:
                         details,
                         fix,
                     )
-            filters = _rootwrap_filters(str(rootwrap))
+            rootwrap_conf = _rootwrap_conf(str(rootwrap))
+            filters = rootwrap_conf["filters_path"] if rootwrap_conf else None
             details["filters_path"] = filters
-            if filters is None:
+            if rootwrap_conf is None or not filters:
                 return _stores.Verdict(
                     Status.UNAVAILABLE,
                     f"rootwrap_config {rootwrap} is missing or has no filters_path: "
                     "glance-rootwrap refuses every command, so no volume attaches",
                     details,
+                    [_install_rootwrap(str(rootwrap))],
+                )
+            # os-brick's privileged calls run in a privsep daemon that glance-rootwrap
+            # starts: a filter must allow privsep-helper, and rootwrap must find it.
+            if not _privsep_filter(filters):
+                return _stores.Verdict(
+                    Status.UNAVAILABLE,
+                    f"no filter in {', '.join(filters)} lets glance-rootwrap start "
+                    "privsep-helper for os_brick.privileged.default: os-brick's privileged "
+                    "daemon never starts, so no volume attaches",
+                    details,
+                    [_install_rootwrap(str(rootwrap))],
+                )
+            exec_dirs = rootwrap_conf["exec_dirs"]
+            details["exec_dirs"] = exec_dirs
+            helper = proc.which("privsep-helper", os.pathsep.join(exec_dirs))
+            details["privsep_helper"] = helper
+            if helper is None:
+                here = proc.which("privsep-helper", os.path.dirname(sys.executable))
+                return _stores.Verdict(
+                    Status.UNAVAILABLE,
+                    "privsep-helper is not in rootwrap's exec_dirs "
+                    f"({', '.join(exec_dirs)}): glance-rootwrap cannot start os-brick's "
+                    "privileged daemon",
+                    details,
                     [
-                        f"install glance_store's etc/glance/rootwrap.conf as {rootwrap} "
-                        "and its rootwrap.d/*.filters"
+                        f"add {os.path.dirname(here)} to exec_dirs in {rootwrap}"
+                        if here
+                        else f"{sys.executable} -m pip install 'oslo.privsep>=1.23.0'"
                     ],
                 )
             if multipath and not binaries["multipathd"]:
@@ -173,7 +200,8 @@ class StoreCinderDetector:
             return _stores.Verdict(
                 Status.AVAILABLE,
                 "os-brick, cinderclient, privsep and rootwrap import; sudo, glance-rootwrap "
-                f"and iscsiadm are installed; {rootwrap} names its filters",
+                f"and iscsiadm are installed; {rootwrap} lets glance-rootwrap start "
+                f"{helper} for os-brick",
                 details,
             )
 
@@ -182,9 +210,9 @@ class StoreCinderDetector:
         )
 
 
-def _rootwrap_filters(path: str) -> list[str] | None:
-    """The filters_path directories of a rootwrap config, as root reads it
-    (glance-rootwrap runs under sudo), or None when it cannot be used."""
+def _rootwrap_conf(path: str) -> dict[str, list[str]] | None:
+    """filters_path (existing directories) and exec_dirs of a rootwrap config,
+    as root reads it (glance-rootwrap runs under sudo), or None."""
     from glance_features._platform import files
 
     try:
@@ -194,11 +222,56 @@ def _rootwrap_filters(path: str) -> list[str] | None:
     parser = configparser.RawConfigParser()
     try:
         parser.read_string(text, path)
-        value = parser.get("DEFAULT", "filters_path")
-    except (configparser.Error, KeyError):
+    except configparser.Error:
         return None
-    dirs = [d.strip() for d in value.split(",") if d.strip()]
-    return [d for d in dirs if os.path.isdir(d)] or None
+
+    def dirs(name: str, default: str) -> list[str]:
+        value = parser.get("DEFAULT", name, fallback=default)
+        return [d.strip() for d in value.split(",") if d.strip()]
+
+    return {
+        "filters_path": [d for d in dirs("filters_path", "") if os.path.isdir(d)],
+        # oslo.rootwrap searches the PATH sudo gives it when exec_dirs is unset.
+        "exec_dirs": dirs("exec_dirs", SYSTEM_PATH.replace(":", ",")),
+    }
+
+
+def _privsep_filter(directories: list[str]) -> bool:
+    """A rootwrap filter line that runs privsep-helper for os-brick's context."""
+    from glance_features._platform import files
+
+    for directory in directories:
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith(".filters"):
+                continue
+            try:
+                text = files.read_text(os.path.join(directory, name), MAX_ROOTWRAP_CONF)
+            except files.ReadError:
+                continue
+            for line in text.splitlines():
+                line = line.split("#", 1)[0]
+                if "privsep-helper" in line and "os_brick.privileged" in line:
+                    return True
+    return False
+
+
+def _install_rootwrap(target: str) -> str:
+    # pip installs glance_store's rootwrap config and filters under the venv's etc/.
+    shipped = os.path.join(sys.prefix, "etc", "glance")
+    if os.path.isfile(os.path.join(shipped, "rootwrap.conf")):
+        return (
+            f"install -m 0644 {shipped}/rootwrap.conf {target} && "
+            f"install -d /etc/glance/rootwrap.d && install -m 0644 "
+            f"{shipped}/rootwrap.d/*.filters /etc/glance/rootwrap.d/"
+        )
+    return (
+        f"install glance_store's etc/glance/rootwrap.conf as {target} and its "
+        "rootwrap.d/glance_cinder_store.filters in its filters_path"
+    )
 
 
 def _system(context: ProbeContext, which: str) -> list[str]:
