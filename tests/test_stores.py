@@ -77,7 +77,8 @@ def base() -> Iterator[Path]:
     path.chmod(0o755)
     for name in ("staging", "tasks"):
         (path / name).mkdir()
-        shutil.chown(path / name, USER, USER) if has_user(USER) else None
+        if has_user(USER):
+            shutil.chown(path / name, USER, USER)
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
@@ -500,6 +501,7 @@ def test_missing_driver_libraries_agree_with_glance_store(base: Path, s3_endpoin
 def system_site_venv(base: Path) -> str:
     """GLANCE_STORES_VENV's packages on the system Python, with system site
     packages: what an operator gets by switching include-system-site-packages on."""
+    need(os.path.exists("/usr/bin/python3"), "needs the distribution's /usr/bin/python3")
     venv = base / "venv-system-site"
     subprocess.run(
         ["/usr/bin/python3", "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],

@@ -392,7 +392,14 @@ def fold(
     else:
         # The backends that need attention first; the others only by name.
         told = told or dict(verdicts)
-        reason = "; ".join(f"{driver} backend {b!r}: {v.reason}" for b, v in told.items())
+        # Backends with the same finding (a missing module) are named together.
+        by_reason: dict[str, list[str]] = {}
+        for backend_id, verdict in told.items():
+            by_reason.setdefault(verdict.reason, []).append(repr(backend_id))
+        reason = "; ".join(
+            f"{driver} backend{'s' if len(ids) > 1 else ''} {', '.join(ids)}: {text}"
+            for text, ids in by_reason.items()
+        )
         rest = [b for b in fine if b not in told]
         if rest:
             reason += "; working: " + ", ".join(rest)
