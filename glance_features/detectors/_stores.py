@@ -240,9 +240,24 @@ def run_check(
     read: Iterable[str] = (),
     write: Iterable[str] = (),
     executables: Iterable[str] = (),
+    locate_only: bool = False,
 ) -> dict[str, Any]:
     """Import ``modules``, read ``read``, write into ``write`` and check that
-    ``executables`` may be run, as the service user, with this interpreter."""
+    ``executables`` may be run, as the service user, with this interpreter.
+
+    ``locate_only`` (nothing of the driver is configured): only find the
+    modules' top-level packages on this interpreter's path, in this process,
+    without importing them; a probe of a host that uses no such store stays
+    cheap (boto3 alone takes over half a second to import).
+    """
+    if locate_only:
+        return {
+            "modules": {m: _locate(m) for m in modules},
+            "read": {},
+            "write": {},
+            "exec": {},
+            "python": python_facts(),
+        }
     wanted = {
         "modules": list(modules),
         "read": sorted(set(read)),
@@ -254,6 +269,16 @@ def run_check(
     # root-only interpreter (a developer's virtualenv under /root).
     files = wanted["read"] or wanted["write"] or wanted["exec"]
     return run_python(context if files else dataclasses.replace(context, user=None), CHECK, wanted)
+
+
+def _locate(module: str) -> dict[str, Any]:
+    from glance_features._platform import dists
+
+    top = module.split(".")[0]
+    spec = dists.find_spec(top)
+    if spec is None:
+        return {"ok": False, "error": f"ModuleNotFoundError: No module named {top!r}"}
+    return {"ok": True, "file": getattr(spec, "origin", None), "located_only": True}
 
 
 def run_python(context: ProbeContext, code: str, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -498,7 +523,13 @@ def probe_driver(
             pass  # judge() reports it
     user = checked_as(context)
     try:
-        found = run_check(context, modules=modules, read=wanted, executables=executables)
+        found = run_check(
+            context,
+            modules=modules,
+            read=wanted,
+            executables=executables,
+            locate_only=not found_backends,
+        )
     except CheckFailed as exc:
         return unknown(name, str(exc), {"checked_as": user})
     common: dict[str, Any] = {"checked_as": user, **python_details(found)}
@@ -515,8 +546,8 @@ def probe_driver(
             )
         return Verdict(
             Status.AVAILABLE,
-            f"{', '.join(sorted({m.split('.')[0] for m in modules}))} import; "
-            f"no {driver} backend is configured",
+            f"{', '.join(sorted({m.split('.')[0] for m in modules}))} installed (not "
+            f"imported: no {driver} backend is configured)",
         )
 
     return fold(name, driver, verdicts, common, none)

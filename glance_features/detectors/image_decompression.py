@@ -58,7 +58,7 @@ class ImageDecompressionDetector:
             return result(self.name, Status.UNAVAILABLE, str(exc), {})
         user = _stores.checked_as(context)
         try:
-            found = _stores.run_check(context, modules=MODULES)
+            found = _stores.run_check(context, modules=MODULES, locate_only=not enabled)
         except _stores.CheckFailed as exc:
             return _stores.unknown(self.name, str(exc), {"checked_as": user})
         details: dict[str, Any] = {

@@ -69,7 +69,9 @@ class StoreRbdDetector:
             read += [p for p in (plan.get("ceph_conf"), *plan.get("keyrings", ())) if p]
         user = _stores.checked_as(context)
         try:
-            found = _stores.run_check(context, modules=MODULES, read=read)
+            found = _stores.run_check(
+                context, modules=MODULES, read=read, locate_only=not found_backends
+            )
         except _stores.CheckFailed as exc:
             return _stores.unknown(self.name, str(exc), {"checked_as": user})
         common: dict[str, Any] = {"checked_as": user, **_stores.python_details(found)}
@@ -87,7 +89,8 @@ class StoreRbdDetector:
                     missing.remediation,
                 )
             return _stores.Verdict(
-                Status.AVAILABLE, "rados and rbd import; no rbd backend is configured"
+                Status.AVAILABLE,
+                "rados and rbd installed (not imported: no rbd backend is configured)",
             )
 
         return _stores.fold(self.name, DRIVER, verdicts, common, none)

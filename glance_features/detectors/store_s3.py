@@ -88,7 +88,9 @@ class StoreS3Detector:
         ]
         user = _stores.checked_as(context)
         try:
-            found = _stores.run_check(context, modules=MODULES, read=cacerts)
+            found = _stores.run_check(
+                context, modules=MODULES, read=cacerts, locate_only=not found_backends
+            )
         except _stores.CheckFailed as exc:
             return _stores.unknown(self.name, str(exc), {"checked_as": user})
         common: dict[str, Any] = {"checked_as": user, **_stores.python_details(found)}
@@ -108,7 +110,10 @@ class StoreS3Detector:
                     missing.details,
                     missing.remediation,
                 )
-            return _stores.Verdict(Status.AVAILABLE, "boto3 imports; no s3 backend is configured")
+            return _stores.Verdict(
+                Status.AVAILABLE,
+                "boto3 and botocore installed (not imported: no s3 backend is configured)",
+            )
 
         return _stores.fold(self.name, DRIVER, verdicts, common, none)
 
