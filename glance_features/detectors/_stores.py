@@ -86,7 +86,7 @@ def backends(settings: Settings, driver: str) -> list[Backend]:
     enabled = settings.get(ENABLED_BACKENDS)
     if enabled:
         found = [
-            Backend(name, driver, name, name in RESERVED)
+            Backend(name, driver, name)
             for name, entry in dict(enabled).items()
             if DRIVER_OF_ENTRY.get(str(entry).strip()) == driver and name not in RESERVED
         ]
@@ -105,10 +105,10 @@ def user_backends(settings: Settings) -> dict[str, str]:
 
 
 def enabled(settings: Settings, driver: str) -> bool:
-    """True when a config file Glance reads enables a backend of ``driver``.
+    """True when the configuration enables a backend of ``driver``.
 
-    Without any config file nothing is required: the probe cannot tell a
-    Glance API host from any other, and the legacy defaults would otherwise
+    Without any Glance configuration nothing is enabled: the probe cannot tell
+    a Glance API host from any other, and the legacy defaults would otherwise
     make every host need a file store.
     """
     return bool(backends(settings, driver))
@@ -118,7 +118,7 @@ def required_when(driver: str) -> tuple[RequiredWhen, ...]:
     rows = [
         RequiredWhen(
             f"[DEFAULT] enabled_backends names a backend of type {driver}",
-            lambda s: multi_store(s) and bool(backends(s, driver)),
+            lambda s: multi_store(s) and any(not b.reserved for b in backends(s, driver)),
         ),
         RequiredWhen(
             f"[glance_store] stores includes {driver} (legacy single-store mode)",
@@ -128,10 +128,11 @@ def required_when(driver: str) -> tuple[RequiredWhen, ...]:
     return tuple(rows)
 
 
-# Runs as the service user, in `python -I -S -c`, with the probing process's
-# own sys.path: the modules the service can import are the ones its
-# interpreter finds there, not whatever a fresh interpreter's site adds.
-# Standard library only.
+# Runs as the service user, in `python -I -c`, with the probing process's own
+# sys.path: the modules the service can import are the ones its interpreter
+# finds there. Site still runs (not -S), so the import hooks that .pth files
+# of the same environment install (editable installs, as devstack makes them)
+# are there too. Standard library only.
 CHECK = r"""
 import errno, importlib, json, os, sys
 
@@ -282,7 +283,7 @@ def _locate(module: str) -> dict[str, Any]:
 
 
 def run_python(context: ProbeContext, code: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Run ``code`` in ``python -I -S`` as the service user, with this
+    """Run ``code`` in ``python -I`` as the service user, with this
     interpreter's import path in ``payload["path"]``; its stdout is JSON."""
     from glance_features._platform import proc
 
@@ -292,7 +293,7 @@ def run_python(context: ProbeContext, code: str, payload: Mapping[str, Any]) -> 
     try:
         outcome = proc.run(
             proc.python_argv(
-                interpreter(), "-S", "-c", code, json.dumps({**payload, "path": service_path()})
+                interpreter(), "-c", code, json.dumps({**payload, "path": service_path()})
             ),
             timeout,
             user=user,
