@@ -80,6 +80,10 @@ def main() -> None:
         entry: dict[str, object] = {"loaded": store is not None}
         if store is not None:
             entry["write"] = store.is_capable(capabilities.BitMasks.WRITE_ACCESS)  # type: ignore[attr-defined]
+            # What the rbd driver will hand librados (rados_id, conffile).
+            for attr in ("user", "conf_file"):
+                if isinstance(getattr(store, attr, None), str):
+                    entry[attr] = getattr(store, attr)
         if name in adds and store is not None:
             entry["add"] = _add(store)
         out["backends"][name] = entry  # type: ignore[index]

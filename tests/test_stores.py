@@ -580,6 +580,19 @@ def test_rbd_bindings_invisible_from_a_venv_and_visible_with_system_site(base: P
     # glance_store with the same bindings, config and user: start-up fails too.
     glance = run_json(glance_argv(conf, python))
     assert glance["startup_error"].startswith("BackendException")
+    # rbd_store_user unset: glance_store hands librados the string "None".
+    legacy = base / "legacy-rbd.conf"
+    legacy.write_text(
+        "[glance_store]\nstores = rbd\ndefault_store = rbd\n"
+        f"rbd_store_ceph_conf = {ceph}/ceph.conf\n"
+    )
+    legacy.chmod(0o644)
+    unset = ours(legacy, "store-rbd", python)
+    glance = run_json(glance_argv(legacy, python))
+    assert glance["backends"]["rbd"]["user"] == "None"
+    assert unset["status"] == "unavailable"
+    assert "librados authenticates as client.None" in unset["reason"]
+    assert unset["remediation"][0].startswith("set [glance_store] rbd_store_user = glance")
 
 
 # -- cinder with os-brick installed ------------------------------------------------------

@@ -151,7 +151,9 @@ def _plan(backend: _stores.Backend, settings: _stores.Settings) -> dict[str, Any
     plan: dict[str, Any] = {}
     try:
         conf = backend.get(settings, "rbd_store_ceph_conf", default="") or DEFAULT_CEPH_CONF
-        user = backend.get(settings, "rbd_store_user") or "admin"
+        # glance_store 5.7 passes str(rbd_store_user) as rados_id: unset, that
+        # is the string "None", and librados authenticates as client.None.
+        user = str(backend.get(settings, "rbd_store_user"))
         plan["pool"] = backend.get(settings, "rbd_store_pool", default="images")
         plan["connect_timeout"] = backend.get(settings, "rados_connect_timeout", "int", default=-1)
     except _stores.ConfigError as exc:
@@ -255,6 +257,15 @@ def _judge(
     details: dict[str, Any] = {
         k: plan[k] for k in ("ceph_conf", "rados_id", "pool", "mon_host") if k in plan
     }
+    if plan["rados_id"] == "None":
+        return _stores.Verdict(
+            Status.UNAVAILABLE,
+            f"{backend.label('rbd_store_user')} is not set: glance_store passes "
+            "str(None) as the rados id, so librados authenticates as client.None, "
+            "which no cluster has",
+            details,
+            [f"set {backend.label('rbd_store_user')} = glance  # the cephx user of Glance"],
+        )
     seen = found["read"][conf]
     if not seen["ok"]:
         return _stores.Verdict(
