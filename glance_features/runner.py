@@ -271,6 +271,16 @@ def _with_requirement(
     return result.replace(required=True, details=details)
 
 
+def apply_requirements(
+    result: FeatureResult,
+    requirement: tuple[list[str], str | None] | None,
+    used_by_glance: bool | None,
+) -> FeatureResult:
+    """The rule :func:`probe` applies to each result (``requirement`` from
+    :func:`required_features`); public so test doubles apply the same one."""
+    return _with_requirement(result, requirement, used_by_glance)
+
+
 def _timed_out(settings: Settings, names: tuple[str, ...] | None, timeout: float) -> Report:
     from glance_features import glance
 

@@ -52,6 +52,16 @@ if [ ! -x .venv-glance/bin/uwsgi ]; then
 fi
 export GLANCE_VENV="$PWD/.venv-glance"
 
+# Glance with the store drivers' extras (tests/test_stores.py), on the
+# distribution's Python: Debian's rbd bindings are built for it.
+if [ ! -x .venv-glance-stores/bin/python ] && [ -x /usr/bin/python3 ]; then
+  echo "== creating .venv-glance-stores (glance with the store drivers' extras)"
+  /usr/bin/python3 -m venv .venv-glance-stores
+  .venv-glance-stores/bin/python -m pip install "${PIP[@]}" glance boto3 os-brick \
+    python-cinderclient oslo.privsep oslo.rootwrap -e .
+fi
+export GLANCE_STORES_VENV="$PWD/.venv-glance-stores"
+
 echo "== ruff"
 .venv/bin/ruff check glance_features tests benchmarks
 .venv/bin/ruff format --check glance_features tests benchmarks
