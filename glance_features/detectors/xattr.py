@@ -10,7 +10,6 @@ following links.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any
@@ -267,39 +266,35 @@ class XattrDetector:
         )
 
 
+def _check_function() -> Any:
+    """CHECK's ``check`` function, compiled in this process."""
+    namespace: dict[str, Any] = {"__name__": "glance_features_check"}
+    code = CHECK.replace("print(json.dumps(check(sys.argv[1], sys.argv[2])))", "")
+    exec(compile(code, "<xattr check>", "exec"), namespace)
+    return namespace["check"]
+
+
 def run_check(cache_dir: str, context: ProbeContext) -> dict[str, Any]:
-    """The check's findings, as the service user."""
+    """The check's findings, as the service user: here when that is this
+    process's user, else in a forked child holding that user's credentials
+    (a fork, so the check never depends on that user being able to execute
+    this interpreter)."""
     from glance_features._platform import proc
 
+    check = _check_function()
     if context.user is None or context.user == _current_user():
-        namespace: dict[str, Any] = {"__name__": "glance_features_check"}
-        code = CHECK.replace("print(json.dumps(check(sys.argv[1], sys.argv[2])))", "")
-        exec(compile(code, "<xattr check>", "exec"), namespace)
-        found: dict[str, Any] = namespace["check"](cache_dir, GLANCE_CHECK_FILE)
+        found: dict[str, Any] = check(cache_dir, GLANCE_CHECK_FILE)
         return found
-    timeout = context.remaining()
     try:
-        outcome = proc.run(
-            proc.python_argv(sys.executable, "-c", CHECK, cache_dir, GLANCE_CHECK_FILE),
-            timeout,
-            user=context.user,
+        found = proc.call_as(
+            context.user, check, (cache_dir, GLANCE_CHECK_FILE), context.remaining()
         )
-    except (OSError, KeyError) as exc:
-        # The probe's own failure (no such user, an interpreter that user
-        # cannot execute): it says nothing about the cache directory.
-        return {"probe_error": f"could not run the check as {context.user}: {exc}"}
-    failure = outcome.describe_failure(f"the check as {context.user}", timeout)
-    if failure is not None:
-        return {
-            "probe_error": f"{failure} (can {context.user} execute {sys.executable}?)"
-            if outcome.returncode not in (0, None) and not outcome.stdout
-            else failure
-        }
-    try:
-        parsed: dict[str, Any] = json.loads(outcome.text)
-    except ValueError:
-        return {"probe_error": f"the check as {context.user} printed no result"}
-    return parsed
+    except (OSError, KeyError, RuntimeError, TimeoutError) as exc:
+        # The probe's own failure (no such user, a check that overran): it
+        # says nothing about the cache directory.
+        why = f"no account named {context.user!r}" if isinstance(exc, KeyError) else exc
+        return {"probe_error": f"could not run the check as {context.user}: {why}"}
+    return found
 
 
 def _binding(details: dict[str, Any]) -> str | None:
