@@ -358,6 +358,7 @@ class GlanceDeployment:
     store, staging and tasks directories) and ``glance-api.log`` (uWSGI's and
     Glance's output). With ``run_as``, both directories are chowned to that user,
     which must be able to reach ``workdir`` and run the virtualenv's interpreter.
+    ``timings`` records seconds taken by "db_sync", "start_to_ready" and "stop".
     """
 
     def __init__(
@@ -412,8 +413,7 @@ class GlanceDeployment:
             "fs": {"filesystem_store_datadir": f"{data}/images"},
             "os_glance_staging_store": {"filesystem_store_datadir": f"{data}/staging"},
             "os_glance_tasks_store": {"filesystem_store_datadir": f"{data}/tasks"},
-            # The flavor picks the pipeline from glance-api-paste.ini; the default one
-            # ("") has unauthenticated-context instead of keystone's authtoken.
+            # The flavor picks the pipeline in glance-api-paste.ini (see _paste_ini).
             "paste_deploy": {"flavor": c.paste_flavor},
             "wsgi": {},
         }
