@@ -176,7 +176,7 @@ def _log_change(before: Snapshot, after: Snapshot) -> None:
         LOG.info("glance-features: /healthcheck reports every required feature available")
 
 
-class GlanceFeaturesHealthcheck(pluginbase.HealthcheckBaseExtension):  # type: ignore[misc]
+class GlanceFeaturesHealthcheck(pluginbase.HealthcheckBaseExtension):
     """The ``glance_features`` backend of oslo.middleware's Healthcheck."""
 
     def __init__(self, oslo_conf: Any, conf: dict[str, Any]) -> None:

@@ -643,8 +643,7 @@ class GlanceDeployment:
             code = self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             raise TimeoutError(
-                f"{self.config.server} still running after {timeout} s:\n"
-                + self.log_text()[-4000:]
+                f"{self.config.server} still running after {timeout} s:\n" + self.log_text()[-4000:]
             ) from None
         finally:
             self.timings["start_to_exit"] = time.monotonic() - self._launched
