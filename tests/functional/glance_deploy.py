@@ -518,6 +518,10 @@ class GlanceDeployment:
             stdin=subprocess.DEVNULL,
         )
 
+    def service_env(self) -> dict[str, str]:
+        """The environment the service runs with, for commands that must see what it sees."""
+        return self._env()
+
     def _env(self) -> dict[str, str]:
         # A clean environment: what the service sees is what the config says.
         return {
