@@ -75,9 +75,14 @@ class Refresher:
     """
 
     def __init__(
-        self, make_settings: Callable[[], Settings], interval: float, timeout: float
+        self,
+        make_settings: Callable[[], Settings],
+        interval: float,
+        timeout: float,
+        probe: Callable[..., Report] = runner.probe,
     ) -> None:
         self._make_settings = make_settings
+        self._probe = probe
         self.interval = interval
         self.timeout = timeout
         self._lock = threading.Lock()
@@ -107,7 +112,7 @@ class Refresher:
     def _refresh(self, refresh: bool = True) -> None:
         report, error = None, None
         try:
-            report = runner.probe(self._make_settings(), timeout=self.timeout, refresh=refresh)
+            report = self._probe(self._make_settings(), timeout=self.timeout, refresh=refresh)
         except Exception as exc:  # a config we cannot read: say so, keep the last report
             error = f"{type(exc).__name__}: {exc}"
         with self._lock:
