@@ -54,16 +54,25 @@ class StartupRefused(SystemExit):
         self.cause = cause
 
 
-def guard(conf: Any, logger: logging.Logger | None = None) -> Report:
+def guard(conf: Any, logger: logging.Logger | None = None) -> Report | None:
     """Probe with ``conf`` (Glance's ``CONF``); log; raise :class:`StartupRefused`
-    when a required feature is unavailable."""
+    when a required feature is unavailable. ``None`` when the check itself failed
+    (logged as an ERROR): Glance then starts unchecked."""
     from glance_features.service import check_startup
 
     log = logger or LOG
+    refused: FeatureUnavailable | None = None
     try:
         return check_startup(conf, log)
     except FeatureUnavailable as exc:
         refused = exc
+    except Exception as exc:
+        # A failure of the check itself (not a missing feature) must never be
+        # why Glance is down when Glance itself would work: say so and go on.
+        failure = f"{type(exc).__name__}: {exc}"
+    if refused is None:
+        log.error("glance-features: start-up check failed, starting unchecked: %s", failure)
+        return None
     # Logged outside the except block: oslo.log appends the exception in force
     # to WARNING and above, which would say everything twice on one line.
     result = refused.result

@@ -68,12 +68,14 @@ def run(args: argparse.Namespace, user: str | None) -> int:
     class Checks(base):  # type: ignore[misc,valid-type]
         _upgrade_checks = (*getattr(base, "_upgrade_checks", ()), *missing, *ours)
 
-    argv = ["upgrade", "check", *(["--json"] if args.json else [])]
+    # oslo.config's own options first: after the subcommand they are its arguments.
+    argv = []
     explicit = args.config_file is not None or args.config_dir is not None
     for path in args.config_file or ():
         argv += ["--config-file", path]
     if args.config_dir is not None:
         argv += ["--config-dir", args.config_dir]
+    argv += ["upgrade", "check", *(["--json"] if args.json else [])]
     # upgradecheck.main(), but with the API service's prog, so oslo.config also
     # reads the glance-api.conf.d directories the service reads.
     upgradecheck.register_cli_options(conf, Checks())
@@ -88,6 +90,10 @@ def run(args: argparse.Namespace, user: str | None) -> int:
         raise StatusError(str(exc)) from None
     except cfg.Error as exc:
         raise StatusError(f"cannot read the configuration: {exc}") from None
+    except SystemExit:
+        # argparse inside oslo.config has printed its usage line; its status 2
+        # would read as oslo.upgradecheck's "failure".
+        raise StatusError("oslo.config rejected the arguments (see above)") from None
     upgradecheck.CONF = conf  # where check() looks for --json, as main() sets it
     code: int = upgradecheck.run(conf)
     return code
