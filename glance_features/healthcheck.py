@@ -143,7 +143,7 @@ def failures(snapshot: Snapshot) -> list[str]:
     """One sentence per reason the service is unhealthy; empty when it is healthy."""
     report = snapshot.report
     if report is None:
-        return [f"glance_features: no report yet: {snapshot.error or 'probe not run'}"]
+        return []  # not checked: see healthcheck(); our failure is not Glance's
     found = []
     for name, result in report.items():
         if result.required and not result.available:
@@ -172,7 +172,9 @@ def details(snapshot: Snapshot, now: float | None = None) -> str:
 
 def _log_change(before: Snapshot, after: Snapshot) -> None:
     # Quiet by default: one line when the verdict changes, nothing per request.
-    was, now = set(failures(before)) if before.report else set(), set(failures(after))
+    if after.error and after.error != before.error:
+        LOG.error("glance-features: /healthcheck could not probe: %s", after.error)
+    was, now = set(failures(before)), set(failures(after))
     if now == was:
         return
     if now:
@@ -202,7 +204,11 @@ class GlanceFeaturesHealthcheck(pluginbase.HealthcheckBaseExtension):
             for name, r in (snapshot.report or {}).items()
             if r.required and r.status is Status.DEGRADED
         ]
-        if found:
+        if snapshot.report is None:
+            # The probe itself failed (logged): a check that cannot run must not
+            # take a working Glance out of service, as the start-up guard does not.
+            reason = f"glance_features: not checked: {snapshot.error or 'no probe yet'}"
+        elif found:
             reason = "glance_features: " + "; ".join(found)
         elif degraded:
             reason = "glance_features: OK (degraded: " + ", ".join(degraded) + ")"

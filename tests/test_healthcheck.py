@@ -142,3 +142,15 @@ def test_interval_from_the_paste_section() -> None:
     assert check.refresher.interval == 7
     with pytest.raises(ValueError):
         backend(report, glance_features_interval="0")
+
+
+def test_a_probe_that_cannot_run_does_not_take_glance_out() -> None:
+    def probe(settings: Settings, timeout: float, refresh: bool) -> Report:
+        raise RuntimeError("unreadable config")
+
+    check = backend(testing.make_report({"qemu-img": "available"}))
+    check.refresher = healthcheck.Refresher(Settings, interval=3600, timeout=5, probe=probe)
+    check.refresher.load()
+    result = check.healthcheck(9292)
+    assert result.available is True
+    assert result.reason == "glance_features: not checked: RuntimeError: unreadable config"
