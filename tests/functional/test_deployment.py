@@ -179,6 +179,7 @@ def test_all_present(
         outcome = client.wait_for_import(image.id, timeout=120)
         probe = probe_json(g, as_service)
         status = status_json(g, as_service)
+        glance_status = g.glance_command("glance-status", "upgrade", "check")
     report_time("all_present", time.monotonic() - start)
     for step, seconds in g.timings.items():
         record(f"seconds all_present {step}", seconds)
@@ -202,8 +203,11 @@ def test_all_present(
     assert probe["exit"] == 0
     assert status["exit"] == 0
     assert status["by_check"]["glance-features: qemu-img"]["result"] == 0
-    # Glance's own checks ran too, and did not crash on unregistered options.
+    # Glance's own checks ran too, and did not crash on unregistered options,
+    # as Glance's glance-status does on the same config (why status exists).
     assert status["by_check"]["Sheepdog Driver Removal"]["result"] == 0
+    assert glance_status.returncode == 255, glance_status.stdout
+    assert "NoSuchOptError: no such option enabled_backends" in glance_status.stdout
     # Quiet: nothing from us but one summary line per loaded application (one
     # per worker here, with lazy apps), none per feature.
     said = log_lines(g, re.compile(r" (DEBUG|INFO|WARNING|ERROR|CRITICAL) glance_features "))
