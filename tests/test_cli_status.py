@@ -38,13 +38,15 @@ def test_required_missing_fails_and_unused_missing_is_a_note(tmp_path: Path) -> 
 
 
 def test_the_service_config_dir_is_the_default(tmp_path: Path) -> None:
-    (tmp_path / "glance-api.conf").write_text("[DEFAULT]\n")
+    (tmp_path / "glance-api.conf").write_text(
+        "[image_import_opts]\nimage_import_plugins = ['image_conversion']\n"
+    )
     proc = run_cli("status", env=env_with_path(tmp_path))
-    # Nothing required: no failure, whatever the host lacks. A warning when
-    # Glance's own checks cannot run in this interpreter.
-    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
-    assert "Check: glance-features: qemu-img" in proc.stdout
-    assert "Result: Failure" not in proc.stdout
+    # Read from OS_GLANCE_CONFIG_DIR: what it requires and lacks is a failure.
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    check = proc.stdout.split("Check: glance-features: qemu-img", 1)[1].split("+---", 1)[0]
+    assert "Result: Failure" in check
+    assert "image_conversion" in check
 
 
 def test_missing_config_is_one_line(tmp_path: Path) -> None:
