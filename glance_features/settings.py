@@ -39,7 +39,7 @@ class Option:
 
     group: str
     name: str
-    kind: str = "str"  # str, int, port, bool, list, dict
+    kind: str = "str"  # str, int, port, bool, list, bounded_list, dict
     default: Any = None
     attr: str = ""  # the keyword for Settings(...), when not the option name
 
@@ -81,15 +81,20 @@ def _bool(text: str) -> bool:
     raise ValueError("not a boolean")
 
 
-def _list(text: str) -> tuple[str, ...]:
-    """A ListOpt as Glance registers its lists (``bounds=True``, quoted strings):
-    a value without its brackets is one Glance refuses, so it is refused here."""
+def _bounded_list(text: str) -> tuple[str, ...]:
+    """A ListOpt with ``bounds=True`` and quoted strings, as Glance registers
+    ``image_import_plugins``: a value without its brackets is one Glance
+    refuses, so it is refused here."""
     text = text.strip().rstrip(",")
     if not text.startswith("["):
         raise ValueError('the value should start with "["')
     if not text.endswith("]"):
         raise ValueError('the value should end with "]"')
-    text = text[1:-1]
+    return _list(text[1:-1])
+
+
+def _list(text: str) -> tuple[str, ...]:
+    """A plain ListOpt (``[glance_store] stores``): comma-separated items."""
     items = []
     for item in _split_commas(text):
         item = item.strip()
@@ -136,6 +141,7 @@ _CONVERTERS: dict[str, Any] = {
     "port": _port,
     "bool": _bool,
     "list": _list,
+    "bounded_list": _bounded_list,
     "dict": _dict,
 }
 

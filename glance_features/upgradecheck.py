@@ -1,17 +1,22 @@
 """Checks for ``glance-status upgrade check`` (oslo.upgradecheck).
 
+Added to Glance's own ``Checks`` class (``glance/cmd/status.py``) with one
+line at the end of the class body, plus its import:
+
 .. code-block:: python
 
-   from glance_features import upgradecheck
+   from glance_features import upgradecheck as features
 
-   class Checks(upgradecheck_base.UpgradeCommands):
-       _upgrade_checks = (
-           ...,  # Glance's own
-       ) + upgradecheck.checks()
+   class Checks(upgradecheck.UpgradeCommands):
+       _upgrade_checks = (...)  # Glance's own
+       _upgrade_checks += features.checks()
 
-Each check probes (once: the report is cached) with the settings in
-oslo.config's ``cfg.CONF`` at the time the check runs, and returns an
-oslo.upgradecheck ``Result`` whose code follows the report's.
+``glance-features status`` runs Glance's checks and these together without
+touching Glance. Each check probes (once: the report is cached) with the
+settings in oslo.config's ``cfg.CONF`` at the time the check runs, and
+returns an oslo.upgradecheck ``Result`` whose code follows the report's. A
+feature the configuration does not use never fails a check: when it does not
+work here either, its details read as a note.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from glance_features import registry, runner
+from glance_features.model import FeatureResult, Status
 from glance_features.service import settings_from
 
 CHECK_PREFIX = "glance-features: "
@@ -31,11 +37,13 @@ def checks(
     features: Iterable[str] | None = None,
     deep: bool = False,
     timeout: float = runner.DEFAULT_TIMEOUT,
+    user: str | None = None,
 ) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
     """``(name, check)`` pairs in the form ``UpgradeCommands._upgrade_checks`` takes.
 
     ``conf`` is an oslo.config ``ConfigOpts`` or :class:`~glance_features.Settings`;
-    by default ``oslo_config.cfg.CONF``, read when the check runs.
+    by default ``oslo_config.cfg.CONF``, read when the check runs. ``user``
+    checks files and binaries with that account's eyes (see ``runner.probe``).
     """
     names = list(features) if features is not None else [p.name for p in registry.plugins()]
 
@@ -48,14 +56,30 @@ def checks(
                 from oslo_config import cfg
 
                 source = cfg.CONF
-            report = runner.probe(settings_from(source), features=names, deep=deep, timeout=timeout)
+            report = runner.probe(
+                settings_from(source), features=names, deep=deep, timeout=timeout, user=user
+            )
             result = report[name]
-            details = f"{result.status.value}: {result.reason}"
-            if not result.available and result.remediation:
-                details += f" To fix: {result.remediation[0]}"
-            return Result(Code(int(result.code)), details)
+            return Result(Code(int(result.code)), describe(result))
 
         check.__name__ = f"check_{name.replace('-', '_')}"
         return check
 
     return tuple((CHECK_PREFIX + name, make(name)) for name in names)
+
+
+def describe(result: FeatureResult) -> str:
+    """The Details cell: the verdict for a feature in use; a note for one that is not."""
+    if not result.required and result.status is not Status.AVAILABLE:
+        # Code SUCCESS either way; "Success" over "unavailable" would read as a
+        # contradiction, so say why it does not matter here.
+        ignored = result.details.get("ignored_by_glance")
+        why = f"not required ({ignored})" if ignored else "not used by this configuration"
+        return f"Note: {why}; it would be {result.status.value} here: {result.reason}"
+    details = f"{result.status.value}: {result.reason}"
+    if result.status is not Status.AVAILABLE and result.remediation:
+        details += f" To fix: {result.remediation[0]}"
+    required_by = result.details.get("required_by")
+    if required_by:
+        details += f" (required by: {'; '.join(required_by)})"
+    return details

@@ -47,9 +47,15 @@ if [ ! -x .venv-glance/bin/uwsgi ]; then
   rm -rf .venv-glance
   "$GLANCE_PYTHON" -m venv .venv-glance
   .venv-glance/bin/python -m pip install "${PIP[@]}" --upgrade pip
-  .venv-glance/bin/python -m pip install "${PIP[@]}" glance xattr uwsgi gunicorn
+  # uwsgi links the libpython of the first python3-config on PATH: make it this
+  # venv's Python, and build it here rather than take a wheel built elsewhere.
+  PATH="$(dirname "$(readlink -f "$GLANCE_PYTHON")"):$PATH" .venv-glance/bin/python -m pip \
+    install "${PIP[@]}" --no-cache-dir --no-binary uwsgi glance xattr uwsgi gunicorn
   echo "   took $((SECONDS - start)) s"
 fi
+# glance-features itself in Glance's venv, as an operator installs it: the
+# health-check entry point and the WSGI guard are loaded from there.
+.venv-glance/bin/python -m pip install "${PIP[@]}" -e .
 export GLANCE_VENV="$PWD/.venv-glance"
 
 # Glance with the store drivers' extras (tests/test_stores.py), on the

@@ -40,7 +40,8 @@ def odd_report() -> Report:
         )
         for s in Status
     }
-    return testing.make_report(extra=statuses)
+    report = testing.make_report(extra=statuses)
+    return report.replace({n: r for n, r in report.items() if n in statuses})
 
 
 def test_prometheus_output_parses_with_prometheus_client() -> None:
@@ -79,7 +80,6 @@ def test_prometheus_output_parses_with_prometheus_client() -> None:
         "degraded": 1,
         "unavailable": 2,
         "unknown": 2,
-        **{n: 0 for n in testing.BUILTIN_FEATURES},
     }
     seconds = {
         s.labels["feature"]: s.value
@@ -219,8 +219,12 @@ def test_full_file_system_leaves_the_old_file_intact(tmp_path: Path) -> None:
     assert "No space left on device" in proc.stderr
 
 
+FIRST_FIVE = ("qemu-img", "sendfile", "pydev", "xattr", "dnspython-ipv6")
+
+
 def fleet_report(host: str, **statuses: Any) -> dict[str, Any]:
-    data = testing.make_report(**statuses).to_dict()
+    report = testing.make_report(**statuses)
+    data = report.replace({n: r for n, r in report.items() if n in FIRST_FIVE}).to_dict()
     data["host"]["hostname"] = host
     return data
 

@@ -653,7 +653,7 @@ def test_image_decompression_without_lhafile_is_degraded() -> None:
 
     need(importlib_missing("lhafile"), "lhafile is installed in the test environment")
     report = probe(
-        Settings(image_import_plugins="image_decompression"), features=["image_decompression"]
+        Settings(image_import_plugins="['image_decompression']"), features=["image_decompression"]
     )
     result = report["image_decompression"]
     assert result.status.value == "degraded"

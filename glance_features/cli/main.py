@@ -142,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.add_argument("paths", nargs="+", metavar="REPORT", help="report file or directory")
     summarize.add_argument("--format", choices=("text", "json"), default="text")
     summarize.add_argument("--output", metavar="FILE", help="write to FILE atomically")
+
+    from glance_features.cli import status
+
+    status.add_parser(commands)
     return parser
 
 
@@ -201,6 +205,13 @@ def _main(argv: list[str]) -> int:
         return _requirements(args)
     if command == "explain":
         return _explain(args)
+    if command == "status":
+        from glance_features.cli import status
+
+        try:
+            return status.run(args, service_user(args.user))
+        except status.StatusError as exc:
+            raise UsageError(str(exc)) from None
     if args.list:
         return _list(sys.stdout)
     return _probe(args)

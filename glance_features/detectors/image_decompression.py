@@ -19,7 +19,7 @@ from glance_features.model import FeatureResult, Status
 from glance_features.remediation import pip_install
 from glance_features.settings import ConfigError, Option
 
-PLUGINS = Option("image_import_opts", "image_import_plugins", "list", default=())
+PLUGINS = Option("image_import_opts", "image_import_plugins", "bounded_list", default=())
 PLUGIN = "image_decompression"
 MODULES = ("zipfile", "gzip", "lhafile")
 

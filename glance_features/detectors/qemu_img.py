@@ -22,7 +22,7 @@ from glance_features.model import FeatureResult, Status
 from glance_features.remediation import install_system_packages
 from glance_features.settings import Option
 
-IMPORT_PLUGINS = Option("image_import_opts", "image_import_plugins", "list", default=())
+IMPORT_PLUGINS = Option("image_import_opts", "image_import_plugins", "bounded_list", default=())
 OUTPUT_FORMAT = Option(
     "image_conversion", "output_format", default="raw", attr="image_conversion_output_format"
 )

@@ -29,9 +29,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Opt-in, so the default run (and CI's) does not start a Glance it was not built for.
+    # Opt-in on a laptop; CI (CI=true) always runs them: a skip there would hide
+    # exactly the end-to-end proof they are for.
     wanted = "functional" in (config.option.markexpr or "")
-    if wanted or os.environ.get("GLANCE_FUNCTIONAL") == "1":
+    in_ci = os.environ.get("CI", "").lower() == "true"
+    if wanted or in_ci or os.environ.get("GLANCE_FUNCTIONAL") == "1":
         return
     skip = pytest.mark.skip(reason="functional: run with -m functional or GLANCE_FUNCTIONAL=1")
     for item in items:

@@ -135,6 +135,15 @@ class GlanceConfig:
     wrap: Sequence[str] = ()
     processes: int = 2
     threads: int = 2
+    # What the server loads and how: Glance's own entry point, or a wrapper such as
+    # glance_features.wsgi:application; "uwsgi" or "gunicorn"; whether workers load
+    # the application after forking (uWSGI --lazy-apps; gunicorn without --preload).
+    application: str = "glance.wsgi.api:application"
+    server: str = "uwsgi"
+    lazy_apps: bool = True
+    # [app:healthcheck] backends (and extra keys) in the paste file.
+    healthcheck_backends: Sequence[str] = ("disable_by_file",)
+    healthcheck_options: Mapping[str, str] = field(default_factory=dict)
     debug: bool = True
     # {"glance-api.conf": {"section": {"option": "value"}}}, applied last.
     extra: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
@@ -381,6 +390,7 @@ class GlanceDeployment:
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.timings: dict[str, float] = {}
+        self._launched = 0.0
 
     @property
     def url(self) -> str:
@@ -445,6 +455,7 @@ class GlanceDeployment:
         parser = configparser.RawConfigParser(strict=False)
         parser.optionxform = str  # type: ignore[assignment,method-assign]
         parser.read_string(text)
+        text = self._healthcheck_section(text)
         pipelines = {
             "trusted" + flavor.removeprefix("keystone"): " ".join(
                 f for f in pipeline.split() if f != "authtoken"
@@ -463,6 +474,17 @@ class GlanceDeployment:
                 "/healthcheck": "healthcheck",
             }
         return text + "\n# Added by tests/functional/glance_deploy.py\n" + _render_ini(added)
+
+    def _healthcheck_section(self, text: str) -> str:
+        # The shipped [app:healthcheck] names the backends on one line; the change an
+        # operator makes is to that line, so the test makes the same edit.
+        c = self.config
+        shipped = "backends = disable_by_file\n"
+        if shipped not in text:
+            raise GlanceUnavailable("the shipped paste file has no 'backends = disable_by_file'")
+        lines = [f"backends = {','.join(c.healthcheck_backends)}\n"]
+        lines += [f"{key} = {value}\n" for key, value in c.healthcheck_options.items()]
+        return text.replace(shipped, "".join(lines), 1)
 
     def write_config(self) -> None:
         for d in (self.config_dir, self.data_dir, *self._store_dirs()):
@@ -495,6 +517,10 @@ class GlanceDeployment:
             env=self._env(),
             stdin=subprocess.DEVNULL,
         )
+
+    def service_env(self) -> dict[str, str]:
+        """The environment the service runs with, for commands that must see what it sees."""
+        return self._env()
 
     def _env(self) -> dict[str, str]:
         # A clean environment: what the service sees is what the config says.
@@ -540,6 +566,26 @@ class GlanceDeployment:
             for path in target.rglob("*"):
                 shutil.chown(path, user, user)
 
+    def server_argv(self) -> list[str]:
+        return self.gunicorn_argv() if self.config.server == "gunicorn" else self.uwsgi_argv()
+
+    def gunicorn_argv(self) -> list[str]:
+        c = self.config
+        argv = [
+            *c.wrap,
+            str(self.venv / "bin" / "gunicorn"),
+            "--bind", f"127.0.0.1:{self.port}",
+            "--workers", str(c.processes),
+            "--threads", str(c.threads),
+            "--graceful-timeout", "5",
+            "--error-logfile", "-",
+        ]  # fmt: skip
+        if not c.lazy_apps:
+            argv.append("--preload")
+        if c.run_as is not None:
+            argv += ["--user", c.run_as, "--group", c.run_as]
+        return [*argv, c.application]
+
     def uwsgi_argv(self) -> list[str]:
         c = self.config
         argv = [
@@ -547,14 +593,11 @@ class GlanceDeployment:
             str(self.venv / "bin" / "uwsgi"),
             "--http-socket", f"127.0.0.1:{self.port}",
             "--home", str(self.venv),
-            "--module", "glance.wsgi.api:application",
+            "--module", c.application,
             "--need-app",
             "--master",
             "--processes", str(c.processes),
             "--threads", str(c.threads),
-            # As Glance's own uwsgi sample: the app starts threads, so load it per worker,
-            # and take chunked uploads (image data) as they come.
-            "--lazy-apps",
             "--enable-threads",
             "--http-chunked-input",
             "--http-auto-chunked",
@@ -562,18 +605,23 @@ class GlanceDeployment:
             "--die-on-term",
             "--exit-on-reload",
         ]  # fmt: skip
+        # As Glance's own uwsgi sample: the app starts threads, so load it per worker,
+        # and take chunked uploads (image data) as they come.
+        if c.lazy_apps:
+            argv.append("--lazy-apps")
         if c.run_as is not None:
             argv += ["--uid", c.run_as, "--gid", c.run_as]
         return argv
 
-    def start(self) -> None:
+    def launch(self) -> None:
+        """Start the WSGI server, without waiting for it."""
         self.port = _free_port()
         if self.config.run_as is not None:
             self._chown(self.config.run_as)
-        start = time.monotonic()
+        self._launched = time.monotonic()
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                self.uwsgi_argv(),
+                self.server_argv(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -582,21 +630,44 @@ class GlanceDeployment:
                 # Its own process group, so stop() can kill workers and their children too.
                 start_new_session=True,
             )
+
+    def start(self) -> None:
+        self.launch()
         self._wait_ready()
-        self.timings["start_to_ready"] = time.monotonic() - start
+        self.timings["start_to_ready"] = time.monotonic() - self._launched
+
+    def run_until_exit(self, timeout: float = 120) -> int:
+        """Start the server expecting it to refuse (a start-up guard): wait for the
+        master to exit and return its status. Raises TimeoutError if it serves instead."""
+        self.write_config()
+        self.db_sync()
+        self.launch()
+        assert self.process is not None
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(
+                f"{self.config.server} still running after {timeout} s:\n" + self.log_text()[-4000:]
+            ) from None
+        finally:
+            self.timings["start_to_exit"] = time.monotonic() - self._launched
+            self.stop()
+        return code
 
     def _wait_ready(self) -> None:
+        # Ready means Glance answers: /versions, not /healthcheck, which may say 503
+        # by design when a health-check backend finds a problem.
         assert self.process is not None
         deadline = time.monotonic() + self.ready_timeout
         probe = GlanceClient(self.url, timeout=2)
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(
-                    f"uwsgi exited with {self.process.returncode} before serving:\n"
-                    + self.log_text()[-4000:]
+                    f"{self.config.server} exited with {self.process.returncode} before "
+                    "serving:\n" + self.log_text()[-4000:]
                 )
             try:
-                if probe.healthcheck().status == 200:
+                if probe.versions().status in (200, 300):
                     return
             except OSError:
                 pass  # not listening yet, or a worker still loading the app
