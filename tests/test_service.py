@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -315,7 +316,20 @@ def test_requirement_rows_from_cli_and_check_startup(tmp_path: Path, row: str, w
         server = socket.socket()
         server.bind(("127.0.0.1", 0))
         if works:
+            # A debug server speaks first (CMD_VERSION, CMD_RUN); a silent
+            # listener is one pydevd.settrace() would wait for forever.
             server.listen()
+
+            def greet() -> None:
+                try:
+                    while True:
+                        conn, _ = server.accept()
+                        with conn:
+                            conn.sendall(b"501\t1\t1.1\tLINUX\tID\n101\t3\t\n")
+                except OSError:
+                    pass  # closed at the end of the test
+
+            threading.Thread(target=greet, daemon=True).start()
         port = server.getsockname()[1]
         text = f"[DEFAULT]\npydev_worker_debug_host = 127.0.0.1\npydev_worker_debug_port = {port}\n"
     conf = tmp_path / "glance-api.conf"
