@@ -372,7 +372,7 @@ CONVERSIONS = [
         PASS_THROUGH,
         "glance",
         False,
-        "that glance can run not found",
+        "cannot be run by glance, and no other qemu-img on PATH can",
         path="none",
         wrapper_mode=0o700,
     ),

@@ -98,6 +98,7 @@ class QemuImgDetector:
     catalog = CATALOG
 
     def probe(self, context: ProbeContext) -> FeatureResult:
+        from glance_features._platform import proc
 
         install = install_system_packages(CATALOG.packages, context.distro)
         search = os.environ.get("PATH", os.defpath)
@@ -107,10 +108,14 @@ class QemuImgDetector:
         path = which_for(context.user, "qemu-img", search)
         details: dict[str, Any] = {"path": path, "searched": search}
         if path is None:
-            who = f" that {context.user} can run" if context.user else ""
-            return result(
-                self.name, Status.UNAVAILABLE, f"qemu-img{who} not found on PATH", details, install
+            elsewhere = proc.which("qemu-img", search) if context.user else None
+            why = (
+                f"qemu-img at {elsewhere} cannot be run by {context.user}, and no other "
+                "qemu-img on PATH can"
+                if elsewhere
+                else "qemu-img not found on PATH"
             )
+            return result(self.name, Status.UNAVAILABLE, why, details, install)
         resolved = os.path.realpath(path)
         details["resolved_path"] = resolved
         unsafe = writable_by_others(resolved)
