@@ -9,7 +9,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from glance_features._platform.files import ReadError, read_text
 from glance_features.model import Report
+
+# A report is a few KiB; an Ansible fact cache of a big host a few MiB.
+MAX_BYTES = 32 << 20
 
 _SHORT = {"available": "ok", "degraded": "DEGR", "unavailable": "MISSING", "unknown": "UNKN"}
 
@@ -86,9 +90,14 @@ def collect(paths: Iterable[str]) -> Fleet:
     fleet = Fleet()
     for path in _files(paths, fleet):
         try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            # A regular file, bounded: a FIFO, /dev/zero or a huge file is one
+            # warning, never a hang or a MemoryError.
+            data = json.loads(read_text(path, MAX_BYTES))
+        except ReadError as exc:
+            fleet.warnings.append(f"{exc.strerror}")
+            continue
+        except (ValueError, RecursionError) as exc:
+            # RecursionError: JSON nested deeper than the parser's stack.
             fleet.warnings.append(f"{path}: not readable JSON ({_short(exc)})")
             continue
         report_data, ansible_host = _unwrap(_cached_payload(data), path)
@@ -110,15 +119,28 @@ def collect(paths: Iterable[str]) -> Fleet:
 
 
 def _files(paths: Iterable[str], fleet: Fleet) -> Iterator[str]:
+    """The files to read; what cannot be listed is a warning. Anything that is
+    not a directory is yielded, so reading it says what is wrong with it (a
+    FIFO, a device, a symbolic link loop)."""
     for path in paths:
-        if os.path.isdir(path):
-            for entry in sorted(os.scandir(path), key=lambda e: e.name):
-                if entry.is_file() and not entry.name.startswith("."):
-                    yield entry.path
-        elif os.path.exists(path):
+        if not os.path.isdir(path):
             yield path
-        else:
-            fleet.warnings.append(f"{path}: no such file or directory")
+            continue
+        try:
+            with os.scandir(path) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            fleet.warnings.append(f"{path}: {exc.strerror}")
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir():
+                    continue  # not recursive: fact caches are flat
+            except OSError:
+                pass  # a link loop: reading it says so
+            yield entry.path
 
 
 def _cached_payload(data: Any) -> Any:
