@@ -99,13 +99,11 @@ def snippet(
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """A cron-like environment: no config dir of this machine, C.UTF-8."""
+    """A cron-like environment: a system PATH, no HOME, C.UTF-8."""
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LC_ALL": "C.UTF-8",
         "HOME": "/nonexistent",
-        # An empty directory: no config of this machine leaks into a case.
-        "OS_GLANCE_CONFIG_DIR": "/nonexistent/glance",
     }
     env.update(extra)
     return env

@@ -4,6 +4,7 @@ nothing behind: on deadline, signal or exit the whole tree it started is killed.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import signal
 import sys
@@ -82,6 +83,8 @@ def run(
     """
     if not os.path.isabs(argv[0]):
         raise ValueError(f"refusing to run {argv[0]!r}: not an absolute path")
+    if _closed:
+        raise OSError(errno.ECANCELED, "not started: the command line is exiting")
     subprocess = green.original("subprocess")
     threading = green.original("threading")
     credentials = _credentials(user) if user else {}
@@ -98,6 +101,8 @@ def run(
         **credentials,
     )
     _live.add(proc.pid)
+    if _closed:  # a signal came while it was being started
+        kill_tree(proc.pid)
     if limits:
         _limit(proc.pid, limits)
     killed = threading.Event()
@@ -162,10 +167,15 @@ def run(
 
 # Children running now, so a signal to the command line can end them too.
 _live: set[int] = set()
+# Set when the command line is exiting: no child is started after that.
+_closed: list[bool] = []
 
 
-def kill_all() -> None:
-    """Kill every child tree still running (the command line's signal handler)."""
+def kill_all(close: bool = False) -> None:
+    """Kill every child tree still running (the command line's signal handler
+    and exit); with ``close``, refuse to start any more."""
+    if close:
+        _closed.append(True)
     for pid in list(_live):
         kill_tree(pid)
 

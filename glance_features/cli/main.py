@@ -173,16 +173,40 @@ def run() -> NoReturn:
         signal.signal(signum, _on_signal)
     code = main()
     try:
+        _finish()
         sys.stdout.flush()
         sys.stderr.flush()
+    except BaseException:  # a second signal, a closed stdout: exit all the same
+        pass
     finally:
         os._exit(code)
+
+
+# How long the exit waits for detectors to clean up (remove their temporary
+# directories) once their children are killed; a hung one is left to _exit.
+EXIT_GRACE = 2.0
+
+
+def _finish() -> None:
+    import threading
+    import time
+
+    from glance_features._platform import proc
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)  # the exit is under way
+    proc.kill_all(close=True)
+    deadline = time.monotonic() + EXIT_GRACE
+    for thread in threading.enumerate():
+        if thread.name.startswith("glance-features:") and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+    proc.kill_all()  # anything a detector started while we waited
 
 
 def _on_signal(signum: int, frame: Any) -> None:
     from glance_features._platform import proc
 
-    proc.kill_all()
+    proc.kill_all(close=True)
     raise _Interrupted(signum)
 
 
