@@ -8,11 +8,13 @@ patched module, a cached report, a stray thread) that makes the next pass.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -197,9 +199,12 @@ def as_user(user: str) -> list[str]:
     ]
 
 
-def in_namespaces(setup: str, *, net: bool = False, uts: bool = False) -> list[str]:
+def in_namespaces(
+    setup: str, *, after: str = "", net: bool = False, uts: bool = False
+) -> list[str]:
     """A prefix running ``setup`` (sh) in private mount (and network, UTS)
-    namespaces, then the command; nothing outside them is touched."""
+    namespaces, then the command, then ``after`` (whose output should go to a
+    file); the exit status is the command's. Nothing outside is touched."""
     need_root()
     need_tool("unshare")
     flags = ["-m", "--propagation", "private"]
@@ -207,7 +212,8 @@ def in_namespaces(setup: str, *, net: bool = False, uts: bool = False) -> list[s
         flags.append("-n")
     if uts:
         flags.append("-u")
-    return ["unshare", *flags, "sh", "-ec", setup + '\nexec "$@"', "sh"]
+    body = f'set -e\n{setup}\nset +e\n"$@"\nrc=$?\n{after}\nexit $rc\n'
+    return ["unshare", *flags, "sh", "-c", body, "sh"]
 
 
 def private_dev() -> str:
@@ -232,3 +238,15 @@ def source_on_path() -> dict[str, str]:
 
 def lines_of(text: str) -> Iterator[str]:
     yield from text.splitlines()
+
+
+@contextlib.contextmanager
+def world_traversable_dir() -> Iterator[Path]:
+    """A fresh directory other users can reach (pytest's tmp_path is private
+    to root), removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="gf-safety-", dir="/tmp"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -76,8 +76,15 @@ def test_a_grandchild_that_calls_setsid_is_killed_at_the_deadline(tmp_path: Path
     # The grandchild leaves the process group and keeps the output pipe open.
     hung_qemu_img(bin_dir, started, f"setsid sleep {HUNG + 1} & sleep {HUNG}")
     run = cli(
-        "--feature", "qemu-img", "--deep", "--user", "root", "--timeout", "3",
-        "--format", "json",
+        "--feature",
+        "qemu-img",
+        "--deep",
+        "--user",
+        "root",
+        "--timeout",
+        "3",
+        "--format",
+        "json",
         env=clean_env(PATH=f"{bin_dir}:/usr/bin:/bin"),
     )
     assert run.elapsed < BOUND, run

@@ -35,18 +35,26 @@ def write_atomically(path: str, text: str, mode: int = 0o644) -> None:
         if st is not None and not stat.S_ISREG(st.st_mode):
             kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
             raise OutputError(f"refusing to replace {path}: it is {kind}")
-        temporary, fd = _create_temporary(dir_fd, name, mode, directory)
+        if st is not None and st.st_uid != os.geteuid() and _shared(os.fstat(dir_fd)):
+            # Another user could have planted it there (fs.protected_regular
+            # refuses to open such a file for the same reason).
+            raise OutputError(
+                f"refusing to replace {path}: it belongs to another user, in a "
+                "directory other users can write"
+            )
+        created: list[str] = []
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.rename(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            _write_temporary(dir_fd, name, mode, directory, data, created)
+            os.rename(created[-1], name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            created.clear()
         except BaseException as exc:
-            try:
-                os.unlink(temporary, dir_fd=dir_fd)
-            except OSError:
-                pass
+            for temporary in created:
+                try:
+                    os.unlink(temporary, dir_fd=dir_fd)
+                except OSError:
+                    pass
+            if isinstance(exc, OutputError):
+                raise
             if isinstance(exc, OSError):
                 raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
             raise
@@ -56,6 +64,61 @@ def write_atomically(path: str, text: str, mode: int = 0o644) -> None:
             pass
     finally:
         os.close(dir_fd)
+
+
+def _shared(st: os.stat_result) -> bool:
+    return bool(st.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _write_temporary(
+    dir_fd: int, name: str, mode: int, directory: str, data: bytes, created: list[str]
+) -> None:
+    """Write ``data`` and give it a random name beside the target.
+
+    With O_TMPFILE the file has no name while it is written and synced, so a
+    SIGKILL then leaves nothing behind; it is linked under a random name only
+    for the instant before the rename. Elsewhere, a named file created
+    exclusively, removed on any failure or signal.
+    """
+    fd = _unnamed(dir_fd, mode)
+    if fd is not None:
+        try:
+            _write_all(fd, data)
+            for _ in range(10):
+                temporary = f".{name}.{os.urandom(8).hex()}.tmp"
+                try:
+                    os.link(f"/proc/self/fd/{fd}", temporary, dst_dir_fd=dir_fd)
+                    created.append(temporary)
+                    return
+                except FileExistsError:
+                    continue
+                except OSError:
+                    break  # no /proc: write a named file instead
+        finally:
+            os.close(fd)
+    temporary, fd = _create_temporary(dir_fd, name, mode, directory)
+    created.append(temporary)  # removed by the caller on any failure or signal
+    try:
+        _write_all(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _unnamed(dir_fd: int, mode: int) -> int | None:
+    flag = getattr(os, "O_TMPFILE", 0)
+    if not flag:
+        return None
+    try:
+        return os.open(".", flag | os.O_WRONLY | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+    except OSError:
+        return None  # a file system without O_TMPFILE
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.fsync(fd)
 
 
 def _create_temporary(dir_fd: int, name: str, mode: int, directory: str) -> tuple[str, int]:
