@@ -250,3 +250,29 @@ def world_traversable_dir() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def plugin_site(site: Path, module: str, source: str, names: Sequence[str]) -> Path:
+    """An installed distribution ``evil-plugins`` whose entry points name
+    ``module:Class`` for each name (the class is the name, title-cased)."""
+    info = site / "evil_plugins-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: evil-plugins\nVersion: 1.0\n\n")
+    lines = "".join(f"{name} = {module}:{entry_class(name)}\n" for name in names)
+    (info / "entry_points.txt").write_text(f"[glance_features.detectors]\n{lines}")
+    (site / f"{module}.py").write_text(source)
+    return site
+
+
+def entry_class(name: str) -> str:
+    return "".join(part.title() for part in name.split("-"))
+
+
+def cli_with_site(site: Path, *args: str, env: dict[str, str] | None = None) -> Run:
+    """The command line in an isolated interpreter that also sees ``site``
+    (as if the plugins were pip-installed beside glance-features)."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(site)!r})\n"
+        "from glance_features.cli.main import run; run()\n"
+    )
+    return snippet(code, *args, env=env)

@@ -432,24 +432,34 @@ def _list(out: TextIO) -> int:
     from glance_features._platform import green
     from glance_features.cli.table import render as table
 
-    rows = [("FEATURE", "SUMMARY")]
     threading = green.original("threading")
-    for plugin in registry.plugins():
-        found: list[str] = []
+    clock = green.original("time")
+    plugins = registry.plugins()
+    found: dict[str, str] = {}
 
-        def load(plugin: Any = plugin, found: list[str] = found) -> None:
-            try:
-                found.append(plugin.load().summary)
-            except Exception as exc:
-                found.append(f"(failed to load: {exc})")
+    def load(plugin: Any) -> None:
+        try:
+            found[plugin.name] = plugin.load().summary
+        except BaseException as exc:  # a plugin's SystemExit is its failure
+            found[plugin.name] = f"(failed to load: {exc})"
 
-        # A plugin that hangs on import must not hang --list.
-        worker = threading.Thread(target=load, daemon=True)
+    # Plugins load in parallel under one deadline: one that hangs on import
+    # (or ten of them) cannot hang --list.
+    deadline = clock.monotonic() + LIST_TIMEOUT
+    workers = [threading.Thread(target=load, args=(p,), daemon=True) for p in plugins]
+    for worker in workers:
         worker.start()
-        worker.join(5.0)
-        rows.append((plugin.name, found[0] if found else "(did not load within 5 s)"))
+    for worker in workers:
+        worker.join(max(0.0, deadline - clock.monotonic()))
+    rows = [("FEATURE", "SUMMARY")]
+    for plugin in plugins:
+        summary = found.get(plugin.name, f"(did not load within {LIST_TIMEOUT:g} s)")
+        rows.append((plugin.name, summary))
     out.write("\n".join(table(rows)[1:]) + "\n")
     return 0
+
+
+LIST_TIMEOUT = 5.0
 
 
 def _colour(stream: TextIO) -> bool:
