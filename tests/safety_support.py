@@ -241,10 +241,10 @@ def lines_of(text: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def world_traversable_dir() -> Iterator[Path]:
+def world_traversable_dir(base: str = "/tmp") -> Iterator[Path]:
     """A fresh directory other users can reach (pytest's tmp_path is private
     to root), removed afterwards."""
-    path = Path(tempfile.mkdtemp(prefix="gf-safety-", dir="/tmp"))
+    path = Path(tempfile.mkdtemp(prefix="gf-safety-", dir=base))
     path.chmod(0o755)
     try:
         yield path
