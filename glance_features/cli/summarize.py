@@ -61,8 +61,12 @@ class Fleet:
         }
 
     def to_text(self) -> str:
+        # Host and feature names come from files anyone may have written:
+        # every one is escaped before it reaches a terminal.
+        from glance_features.cli.table import safe
+
         features = self.features
-        rows = [["HOST", *features]]
+        rows = [["HOST", *(safe(f) for f in features)]]
         for host in self.ordered_hosts():
             report = self.reports[host]
             cells = []
@@ -70,7 +74,7 @@ class Fleet:
                 result = report.get(name)
                 cell = "-" if result is None else _SHORT[result.status.value]
                 cells.append(cell + ("*" if result is not None and result.required else ""))
-            rows.append([host, *cells])
+            rows.append([safe(host), *cells])
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines = [
             "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
@@ -78,10 +82,12 @@ class Fleet:
         lines.append("")
         lines.append(f"{len(self.reports)} hosts; * = required")
         for name, hosts in self.failing().items():
-            shown = ", ".join(hosts[:20]) + (
+            shown = ", ".join(safe(h) for h in hosts[:20]) + (
                 f" and {len(hosts) - 20} more" if len(hosts) > 20 else ""
             )
-            lines.append(f"{name}: required but not fully working on {len(hosts)} hosts: {shown}")
+            lines.append(
+                f"{safe(name)}: required but not fully working on {len(hosts)} hosts: {shown}"
+            )
         return "\n".join(lines) + "\n"
 
 
