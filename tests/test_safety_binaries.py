@@ -43,8 +43,15 @@ def test_relative_and_empty_path_entries_are_never_searched(tmp_path: Path, path
     for where in (work / "qemu-img", work / "bin" / "qemu-img"):
         script(where, f"touch {marker}\n{FAKE}")
     run = cli(
-        "--feature", "qemu-img", "--deep", "--user", "root", "--format", "json",
-        cwd=work, env=clean_env(PATH=path),
+        "--feature",
+        "qemu-img",
+        "--deep",
+        "--user",
+        "root",
+        "--format",
+        "json",
+        cwd=work,
+        env=clean_env(PATH=path),
     )
     assert run.returncode in (0, 1, 2), run.stderr
     assert not marker.exists()
@@ -58,8 +65,14 @@ def test_an_absolute_entry_after_a_relative_one_is_used(tmp_path: Path) -> None:
     script(work / "qemu-img", f"touch {marker}\n{FAKE}")
     script(good / "qemu-img", FAKE)
     run = cli(
-        "--feature", "qemu-img", "--format", "json", "--user", "root",
-        cwd=work, env=clean_env(PATH=f".::{good}"),
+        "--feature",
+        "qemu-img",
+        "--format",
+        "json",
+        "--user",
+        "root",
+        cwd=work,
+        env=clean_env(PATH=f".::{good}"),
     )
     assert not marker.exists()
     assert verdict(run.stdout)["details"]["path"] == str(good / "qemu-img")  # type: ignore[index]
@@ -75,7 +88,13 @@ def public() -> Iterator[Path]:
 
 def probe_at(bin_dir: Path) -> dict[str, object]:
     run = cli(
-        "--feature", "qemu-img", "--deep", "--user", "root", "--format", "json",
+        "--feature",
+        "qemu-img",
+        "--deep",
+        "--user",
+        "root",
+        "--format",
+        "json",
         env=clean_env(PATH=str(bin_dir)),
     )
     assert run.returncode in (0, 1, 2), run.stderr
@@ -124,8 +143,26 @@ def test_a_root_owned_qemu_img_is_not_flagged(public: Path) -> None:
     assert "can be written by users other than root" not in str(result["reason"])
 
 
-STUBS = ("lsb_release", "uname", "ldconfig", "gcc", "cc", "ld", "objdump", "sh", "python3",
-         "python", "id", "getent", "mount", "findmnt", "df", "stat", "ip", "hostname")
+STUBS = (
+    "lsb_release",
+    "uname",
+    "ldconfig",
+    "gcc",
+    "cc",
+    "ld",
+    "objdump",
+    "sh",
+    "python3",
+    "python",
+    "id",
+    "getent",
+    "mount",
+    "findmnt",
+    "df",
+    "stat",
+    "ip",
+    "hostname",
+)
 
 
 def test_nothing_but_qemu_img_is_looked_up_on_path(tmp_path: Path) -> None:
@@ -135,11 +172,14 @@ def test_nothing_but_qemu_img_is_looked_up_on_path(tmp_path: Path) -> None:
         script(stubs / name, f"touch {markers / name}\nexit 1\n")
     conf = tmp_path / "glance-api.conf"
     conf.write_text(
-        "[DEFAULT]\npydev_worker_debug_host = 127.0.0.1\n"
-        f"image_cache_dir = {tmp_path / 'cache'}\n"
+        f"[DEFAULT]\npydev_worker_debug_host = 127.0.0.1\nimage_cache_dir = {tmp_path / 'cache'}\n"
     )
     run = cli(
-        "--deep", "--config-file", str(conf), "--format", "json",
+        "--deep",
+        "--config-file",
+        str(conf),
+        "--format",
+        "json",
         env=clean_env(PATH=f"{stubs}:/usr/bin:/bin"),
     )
     assert run.returncode in (0, 1, 2), run.stderr
@@ -148,12 +188,21 @@ def test_nothing_but_qemu_img_is_looked_up_on_path(tmp_path: Path) -> None:
 
 def test_a_relative_python_interpreter_is_never_run_from_the_cwd(tmp_path: Path) -> None:
     work, marker = tmp_path / "cwd", tmp_path / "pwned"
-    script(work / "python3", f"touch {marker}\nexec {sys.executable} \"$@\"\n")
+    script(work / "python3", f'touch {marker}\nexec {sys.executable} "$@"\n')
     conf = tmp_path / "glance-api.conf"
     conf.write_text("[wsgi]\npython_interpreter = python3\n")
     run = cli(
-        "--feature", "qemu-img", "--deep", "--user", "root", "--config-file", str(conf),
-        "--format", "json", cwd=work, env=clean_env(PATH=f".:{work}:/usr/bin:/bin"),
+        "--feature",
+        "qemu-img",
+        "--deep",
+        "--user",
+        "root",
+        "--config-file",
+        str(conf),
+        "--format",
+        "json",
+        cwd=work,
+        env=clean_env(PATH=f".:{work}:/usr/bin:/bin"),
     )
     assert run.returncode in (0, 1, 2), run.stderr
     assert not marker.exists()

@@ -6,7 +6,6 @@ Python child imports from the working directory."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -59,7 +58,7 @@ def test_a_signal_ends_the_command_line_its_children_and_their_temporary_directo
         wait_for(started)
         assert list(scratch.iterdir()), "the deep check made no temporary directory"
         proc.send_signal(signum)
-        out, err = proc.communicate(timeout=BOUND)
+        _out, err = proc.communicate(timeout=BOUND)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -22,7 +22,14 @@ def xattr_with(tmp_path: Path, value: str, extra: str = "") -> tuple[dict[str, o
     )
     before = tree(work)
     run = cli(
-        "--config-file", str(conf), "--feature", "xattr", "--user", "root", "--format", "json",
+        "--config-file",
+        str(conf),
+        "--feature",
+        "xattr",
+        "--user",
+        "root",
+        "--format",
+        "json",
         cwd=work,
     )
     assert run.returncode in (0, 1, 2), run.stderr

@@ -17,8 +17,8 @@ from conftest import need
 from safety_support import (
     BOUND,
     HUNG,
-    cli,
     clean_env,
+    cli,
     in_namespaces,
     script,
     snippet,
@@ -78,9 +78,7 @@ def test_a_config_path_that_never_ends_is_refused_at_once(path: str, why: str) -
     assert why in run.message or "larger than" in run.message or "not UTF-8" in run.message
 
 
-def test_summarize_warns_about_a_fifo_and_a_device_and_goes_on(
-    fifo: Path, tmp_path: Path
-) -> None:
+def test_summarize_warns_about_a_fifo_and_a_device_and_goes_on(fifo: Path, tmp_path: Path) -> None:
     run = cli("summarize", str(fifo), "/dev/zero", "--format", "json")
     assert run.elapsed < BOUND
     assert run.returncode == 0, run.stderr
@@ -163,7 +161,14 @@ def test_a_dns_lookup_for_the_debug_host_does_not_outlive_the_deadline(tmp_path:
     conf = tmp_path / "glance-api.conf"
     conf.write_text("[DEFAULT]\npydev_worker_debug_host = debugger.example.org\n")
     run = cli(
-        "--config-file", str(conf), "--feature", "pydev", "--timeout", "4", "--format", "json",
+        "--config-file",
+        str(conf),
+        "--feature",
+        "pydev",
+        "--timeout",
+        "4",
+        "--format",
+        "json",
         prefix=in_namespaces(setup, after="kill $!", net=True),
     )
     assert run.elapsed < BOUND, run

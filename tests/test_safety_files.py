@@ -102,8 +102,16 @@ def test_a_checkme_fifo_holds_the_probe_no_longer_than_its_deadline(tmp_path: Pa
     conf = tmp_path / "glance-api.conf"
     conf.write_text(f"[DEFAULT]\nimage_cache_dir = {cache}\n")
     run = cli(
-        "--config-file", str(conf), "--feature", "xattr", "--user", "root", "--timeout", "3",
-        "--format", "json",
+        "--config-file",
+        str(conf),
+        "--feature",
+        "xattr",
+        "--user",
+        "root",
+        "--timeout",
+        "3",
+        "--format",
+        "json",
     )
     assert run.elapsed < BOUND, run
     assert run.returncode in (0, 1, 2), run.stderr
@@ -127,13 +135,33 @@ def test_a_probe_cut_off_by_its_deadline_leaves_no_file(tmp_path: Path) -> None:
     # The probe's fsync is held past the deadline: the deadline cuts it off.
     proc = subprocess.run(
         [
-            strace, "-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync",
-            "-e", "inject=fsync:delay_enter=8000000",
-            sys.executable, "-I", "-c", "from glance_features.cli.main import run; run()",
-            "--config-file", str(conf), "--feature", "xattr", "--user", "root",
-            "--timeout", "2", "--format", "json",
+            strace,
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=fsync",
+            "-e",
+            "inject=fsync:delay_enter=8000000",
+            sys.executable,
+            "-I",
+            "-c",
+            "from glance_features.cli.main import run; run()",
+            "--config-file",
+            str(conf),
+            "--feature",
+            "xattr",
+            "--user",
+            "root",
+            "--timeout",
+            "2",
+            "--format",
+            "json",
         ],
-        capture_output=True, timeout=HUNG, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=HUNG,
+        stdin=subprocess.DEVNULL,
     )
     assert proc.returncode in (0, 1, 2), proc.stderr
     assert probe_files(cache) == []

@@ -20,7 +20,6 @@ import psutil
 import pytest
 from safety_support import (
     BOUND,
-    HUNG,
     as_user,
     clean_env,
     cli,

@@ -12,7 +12,7 @@ import pytest
 from conftest import validate
 from safety_support import BOUND, HUNG, cli_with_site, entry_class, plugin_site
 
-SOURCE = f'''
+SOURCE = f"""
 import threading, time
 from glance_features.model import FeatureResult, Status
 
@@ -84,7 +84,7 @@ class LeavesAThread(Base):
         # Non-daemon: it would keep an ordinary interpreter from exiting.
         threading.Thread(target=time.sleep, args=({HUNG},), daemon=False).start()
         return plain(self.name)
-'''
+"""
 
 ALL = [
     "string-status",
@@ -156,12 +156,12 @@ def test_a_huge_result_is_bounded_in_every_format(site: Path, fmt: str) -> None:
 
 
 def test_a_plugin_thread_left_running_does_not_keep_the_command_line(site: Path) -> None:
-    run, out = probe(site, "leaves-a-thread")
+    _run, out = probe(site, "leaves-a-thread")
     assert validate(json.loads(out))["features"]["leaves-a-thread"]["status"] == "available"
 
 
 def test_every_hostile_plugin_at_once_gives_one_valid_report(site: Path) -> None:
-    run, out = probe(site, *ALL)
+    _run, out = probe(site, *ALL)
     report = validate(json.loads(out))
     assert set(report["features"]) == {*ALL, "sendfile"}
     assert report["features"]["sendfile"]["status"] == "available"

@@ -19,7 +19,10 @@ def test_a_full_tmpdir_makes_sendfile_unknown_not_degraded(tmp_path: Path) -> No
     full.mkdir()
     setup = f"mount -t tmpfs -o size=16k tmpfs {full}\n"
     run = cli(
-        "--feature", "sendfile", "--format", "json",
+        "--feature",
+        "sendfile",
+        "--format",
+        "json",
         prefix=[*in_namespaces(setup), "env", f"TMPDIR={full}"],
     )
     assert run.returncode == 0, run.stderr
