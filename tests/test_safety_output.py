@@ -7,6 +7,7 @@ signal or SIGKILL."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -261,3 +262,19 @@ def test_a_signal_while_writing_leaves_the_old_output_and_no_temporary_file(
     assert only_the_output_left(out) == ["out.json"]
     assert target.read_text() == OLD
     shutil.rmtree(out)
+
+
+def test_a_closed_stdout_is_one_line_and_exit_64(tmp_path: Path) -> None:
+    run = cli(*ARGS, prefix=["sh", "-c", 'exec "$@" >&-', "sh"])
+    assert run.returncode == 64
+    assert run.message == "glance-features: error: standard output is closed: use --output FILE"
+
+
+def test_closed_standard_streams_never_receive_a_file(tmp_path: Path) -> None:
+    # With 1 and 2 closed, the output file (or its directory) would get fd 1
+    # or 2, and a stray write to "stderr" would land in the report.
+    target = tmp_path / "out.json"
+    run = cli(*ARGS, "--output", str(target), prefix=["sh", "-c", 'exec "$@" >&- 2>&-', "sh"])
+    assert run.returncode == 0
+    assert json.loads(target.read_text())["features"]["sendfile"]["status"] == "available"
+    assert only_the_output_left(tmp_path) == ["out.json"]

@@ -189,3 +189,35 @@ def test_a_plugin_that_raises_on_import_is_listed_as_failed(tmp_path: Path, rais
     run = cli_with_site(site, "--feature", "bad-import", "--format", "json")
     assert run.returncode in (0, 1, 2) and "Traceback" not in run.stderr, run.stderr
     assert json.loads(run.stdout)["features"]["bad-import"]["status"] == "unknown"
+
+
+NOISY = """
+import os, subprocess, sys
+from glance_features.model import FeatureResult, Status
+
+class Noisy:
+    name = "noisy"
+    summary = "prints to stdout three ways"
+
+    def probe(self, context):
+        print("print garbage")
+        sys.stdout.flush()
+        os.write(1, b"fd garbage\\n")
+        subprocess.run(["/bin/echo", "child garbage"], check=False)
+        return FeatureResult("noisy", Status.AVAILABLE, "ok")
+"""
+
+
+@pytest.mark.parametrize("fmt", ["json", "prometheus"])
+def test_what_a_plugin_prints_never_corrupts_the_report(tmp_path: Path, fmt: str) -> None:
+    site = plugin_site(tmp_path / "site", "noisy_plugin", NOISY, ["noisy"])
+    run = cli_with_site(site, "--feature", "noisy", "--format", fmt)
+    assert run.returncode == 0, run.stderr
+    assert "garbage" not in run.stdout
+    assert sorted(run.stderr.split()) == sorted(
+        ["child", "fd", "print", "garbage", "garbage", "garbage"]
+    )
+    if fmt == "json":
+        assert validate(json.loads(run.stdout))["features"]["noisy"]["status"] == "available"
+    else:
+        assert run.stdout.startswith("# HELP ")
