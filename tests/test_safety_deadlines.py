@@ -219,3 +219,12 @@ print(report["qemu-img"].status.value, report["qemu-img"].reason)
     run = snippet(code, env=clean_env())
     assert run.returncode == 0, run.stderr
     assert run.stdout.split()[0] in ("available", "degraded"), run.stdout
+
+
+def test_a_constraints_include_chain_is_bounded(tmp_path: Path) -> None:
+    for i in range(1, 3001):
+        (tmp_path / f"c{i}.txt").write_text(f"-c c{i + 1}.txt\n")
+    (tmp_path / "c3001.txt").write_text("xattr==1\n")
+    run = cli("requirements", "--constraints", str(tmp_path / "c1.txt"))
+    assert run.returncode == 64, run
+    assert run.message.endswith("includes nested deeper than 32")

@@ -278,3 +278,41 @@ def test_closed_standard_streams_never_receive_a_file(tmp_path: Path) -> None:
     assert run.returncode == 0
     assert json.loads(target.read_text())["features"]["sendfile"]["status"] == "available"
     assert only_the_output_left(tmp_path) == ["out.json"]
+
+
+@pytest.mark.parametrize("name", ["", "sub/", ".", ".."])
+def test_an_output_name_that_is_a_directory_is_one_line(tmp_path: Path, name: str) -> None:
+    (tmp_path / "sub").mkdir()
+    run = cli(*ARGS, "--output", name, cwd=tmp_path)
+    assert run.returncode == 64
+    assert run.message == (
+        f"glance-features: error: refusing to write {name!r}: it names a directory, not a file"
+    )
+    assert only_the_output_left(tmp_path) == ["sub"]
+    assert list((tmp_path / "sub").iterdir()) == []
+
+
+def test_an_output_directory_linked_by_another_user_is_not_written(public: Path) -> None:
+    # /tmp/reports -> /etc/cron.d, planted before root's cron job first runs.
+    user = other_user()
+    shared = sticky_shared_dir(public)
+    victim = public / "victim-dir"
+    victim.mkdir()
+    subprocess.run([*as_user(user), "ln", "-s", str(victim), str(shared / "reports")], check=True)
+    run = cli(*ARGS, "--output", str(shared / "reports" / "out.json"))
+    assert run.returncode == 64, run
+    assert run.message == (
+        f"glance-features: error: output directory {shared}/reports: refusing to follow "
+        "a symbolic link another user made in a shared directory"
+    )
+    assert list(victim.iterdir()) == []
+
+
+def test_an_output_directory_linked_by_root_is_written(public: Path) -> None:
+    shared = sticky_shared_dir(public)
+    real = public / "real"
+    real.mkdir()
+    (shared / "reports").symlink_to(real)
+    run = cli(*ARGS, "--output", str(shared / "reports" / "out.json"))
+    assert run.returncode == 0, run.stderr
+    assert only_the_output_left(real) == ["out.json"]

@@ -23,8 +23,12 @@ def write_atomically(path: str, text: str, mode: int = 0o644) -> None:
     data = text.encode("utf-8", errors="backslashreplace")
     directory = os.path.dirname(os.path.abspath(path))
     name = os.path.basename(path)
+    if name in ("", ".", ".."):
+        raise OutputError(f"refusing to write {path!r}: it names a directory, not a file")
     try:
-        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        dir_fd = _open_directory(directory)
+    except OutputError:
+        raise
     except OSError as exc:
         raise OutputError(f"output directory {directory}: {exc.strerror}") from None
     try:
@@ -64,6 +68,42 @@ def write_atomically(path: str, text: str, mode: int = 0o644) -> None:
             pass
     finally:
         os.close(dir_fd)
+
+
+def _open_directory(directory: str) -> int:
+    """A descriptor of ``directory``, opened component by component.
+
+    A symbolic link on the way is followed only when it could not have been
+    planted: not in a sticky directory others can write (``/tmp``), unless
+    we or that directory's owner made it -- the rule of the kernel's
+    ``fs.protected_symlinks``, which a host may have turned off.
+    """
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+    fd = os.open("/", flags)
+    try:
+        for part in [p for p in directory.split("/") if p]:
+            st = os.stat(part, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                here = os.fstat(fd)
+                planted = (
+                    here.st_mode & stat.S_ISVTX
+                    and here.st_mode & stat.S_IWOTH
+                    and st.st_uid not in (os.geteuid(), here.st_uid)
+                )
+                if planted:
+                    raise OutputError(
+                        f"output directory {directory}: refusing to follow a symbolic link "
+                        "another user made in a shared directory"
+                    )
+                nfd = os.open(part, flags, dir_fd=fd)
+            else:
+                nfd = os.open(part, flags | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _shared(st: os.stat_result) -> bool:
