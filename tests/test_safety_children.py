@@ -174,3 +174,18 @@ print(outcome.text.strip())
     run = snippet(code)
     assert run.stdout.strip() == "ok", run.stderr
     assert not marker.exists()
+
+
+def test_a_probe_leaves_no_thread_or_descriptor() -> None:
+    code = """
+import os, threading, time
+import glance_features
+fds, threads = len(os.listdir("/proc/self/fd")), threading.active_count()
+for deep in (False, True):
+    glance_features.probe(deep=deep, timeout=30, refresh=True)
+time.sleep(1.0)  # reader threads end as their child's pipes close
+print(len(os.listdir("/proc/self/fd")) - fds, threading.active_count() - threads)
+"""
+    run = snippet(code)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["0", "0"]

@@ -158,3 +158,34 @@ def test_summarize_escapes_host_and_feature_names(tmp_path: Path) -> None:
     run = cli("summarize", str(tmp_path / "r.json"))
     assert run.returncode == 2, run.stderr
     assert_terminal_safe(run.stdout)
+
+
+SURROGATES = """
+from glance_features.model import FeatureResult, Status
+class Surr:
+    name = "surr"
+    summary = "lone \\udcff surrogate"
+    def probe(self, context):
+        return FeatureResult("surr", Status.DEGRADED, "bad \\udcff\\ud800 name",
+                             {"path\\udcff": "v\\udcff"}, ("fix \\udcff",))
+"""
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "prometheus"])
+@pytest.mark.parametrize("to_file", [False, True])
+def test_lone_surrogates_from_a_plugin_never_crash_or_leave_a_file(
+    tmp_path: Path, fmt: str, to_file: bool
+) -> None:
+    site = plugin_site(tmp_path / "site", "surr_plugin", SURROGATES, ["surr"])
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ["--feature", "surr", "--format", fmt]
+    run = cli_with_site(site, *args, *(["--output", str(out / "r")] if to_file else []))
+    assert run.returncode == 0, run.stderr
+    written = (out / "r").read_bytes().decode("utf-8") if to_file else run.stdout
+    assert [p.name for p in out.iterdir()] == (["r"] if to_file else [])
+    assert_terminal_safe(written)
+    assert "\\udcff" in written
+    if fmt == "prometheus":
+        parser = pytest.importorskip("prometheus_client.parser")
+        assert list(parser.text_string_to_metric_families(written))

@@ -230,7 +230,9 @@ def _keep_stdout_for_the_report() -> None:
         kept,
         "w",
         encoding=sys.stdout.encoding,
-        errors=sys.stdout.errors,
+        # A lone surrogate (a non-UTF-8 name a plugin passed on) is shown as
+        # an escape rather than ending the run with UnicodeEncodeError.
+        errors="backslashreplace",
         closefd=True,
     )
 
