@@ -73,6 +73,23 @@ class RaisesBaseException(Base):
     def probe(self, context):
         raise BaseException("odd")
 
+class Sneaky(FeatureResult):
+    def __post_init__(self):
+        pass  # skips every check
+
+    def to_dict(self):
+        raise RuntimeError("boom")
+
+class SubclassSkipsValidation(Base):
+    NAME = "subclass-skips-validation"
+    def probe(self, context):
+        return Sneaky(self.name, "weird", "r", {{"s": {{1}}}})
+
+class SubclassValid(Base):
+    NAME = "subclass-valid"
+    def probe(self, context):
+        return Sneaky(self.name, Status.AVAILABLE, "fine", {{}})
+
 class Hangs(Base):
     NAME = "hangs"
     def probe(self, context):
@@ -98,6 +115,8 @@ ALL = [
     "raises-base-exception",
     "hangs",
     "leaves-a-thread",
+    "subclass-skips-validation",
+    "subclass-valid",
 ]
 INVALID = {
     "bad-status": "great",
@@ -108,6 +127,7 @@ INVALID = {
     "raises-system-exit": "SystemExit",
     "raises-base-exception": "BaseException: odd",
     "hangs": "timed out",
+    "subclass-skips-validation": "weird",
 }
 
 
@@ -137,6 +157,11 @@ def test_an_invalid_or_failing_plugin_is_unknown_for_itself_alone(site: Path, na
     assert result["status"] == "unknown"
     assert INVALID[name] in result["reason"]
     assert report["features"]["sendfile"]["status"] == "available"
+
+
+def test_a_result_subclass_is_rebuilt_as_a_plain_result(site: Path) -> None:
+    _, out = probe(site, "subclass-valid")
+    assert validate(json.loads(out))["features"]["subclass-valid"]["status"] == "available"
 
 
 def test_a_string_status_is_taken_as_the_status(site: Path) -> None:
