@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from glance_features._platform import green
 
@@ -145,14 +146,15 @@ def run(
         returncode = proc.wait(timeout=max(timeout, 0.0) + 1.0)
     except BaseException:
         kill_tree(proc.pid)
-        proc.wait()
+        _reap(proc)
         raise
     finally:
         timer.cancel()
         if proc.poll() is None:
             kill_tree(proc.pid)
-            proc.wait()
-        _live.discard(proc.pid)
+            _reap(proc)
+        if proc.returncode is not None:
+            _live.discard(proc.pid)  # else kill_all() tries again at exit
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
@@ -165,6 +167,16 @@ def run(
     )
 
 
+def _reap(proc: Any) -> None:
+    """Wait for a killed child, but not forever: one stuck in the kernel
+    (uninterruptible sleep on a dead NFS server) must not hold the caller."""
+    try:
+        proc.wait(timeout=REAP_TIMEOUT)
+    except Exception:  # subprocess.TimeoutExpired: leave it to kill_all()
+        pass
+
+
+REAP_TIMEOUT = 2.0
 # Children running now, so a signal to the command line can end them too.
 _live: set[int] = set()
 # Set when the command line is exiting: no child is started after that.
