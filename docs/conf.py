@@ -1,8 +1,8 @@
 from pathlib import Path
 
 from glance_features import __version__ as release
-from glance_features.needs import NEEDS
-from glance_features.remedy import FAMILY_NAMES, INSTALL_COMMAND
+from glance_features import registry
+from glance_features.remediation import FAMILY_NAMES, INSTALL_COMMAND
 
 project = "glance-features"
 author = "glance-features developers"
@@ -14,29 +14,61 @@ autodoc_typehints = "none"
 exclude_patterns = ["_build", "_generated"]
 html_theme = "alabaster"
 
+GENERATED = Path(__file__).with_name("_generated")
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    """A reStructuredText simple table, columns as wide as their widest cell."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    rule = "  ".join("=" * w for w in widths)
+    lines = [
+        rule,
+        "  ".join(c.ljust(w) for c, w in zip(header, widths, strict=True)).rstrip(),
+        rule,
+    ]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+    return [*lines, rule, ""]
+
 
 def _write_install_tables() -> None:
-    """One table per feature from glance_features.needs, the same source the
-    detectors' remediation reads, so the docs cannot drift from the code."""
-    out = Path(__file__).with_name("_generated")
-    out.mkdir(exist_ok=True)
-    for feature, need in NEEDS.items():
+    """One table per feature from its detector's catalog entry, the same entry
+    the detectors' remediation and ``explain`` read, so the docs cannot drift
+    from the code."""
+    for feature, entry in registry.catalog().items():
         lines = []
-        if need.packages:
-            rows = [(FAMILY_NAMES[f], INSTALL_COMMAND[f].format(packages=p))
-                    for f, p in need.packages.items()]
-            width = max(len(r[0]) for r in rows)
-            command_width = max(len(r[1]) for r in rows) + 4
-            rule = f"{'=' * width}  {'=' * command_width}"
-            lines += [rule, f"{'distribution family'.ljust(width)}  command", rule]
-            lines += [f"{name.ljust(width)}  ``{command}``" for name, command in rows]
-            lines += [rule, ""]
-        for requirement in need.python:
-            lines.append(f"* Python: ``python3 -m pip install '{requirement}'`` (the probe "
-                         "prints the exact interpreter Glance runs in)")
-        if not need.packages and not need.python:
+        if entry.packages:
+            rows = [
+                (FAMILY_NAMES[f], f"``{INSTALL_COMMAND[f].format(packages=p)}``")
+                for f, p in entry.packages.items()
+            ]
+            lines += _table(("distribution family", "command"), rows)
+        for requirement in entry.python:
+            lines.append(
+                f"* Python: ``python3 -m pip install '{requirement}'`` (the probe "
+                "prints the exact interpreter Glance runs in)"
+            )
+        if not entry.packages and not entry.python:
             lines.append("Nothing to install: Python and the kernel provide it.")
-        (out / f"{feature}.inc").write_text("\n".join(lines) + "\n")
+        (GENERATED / f"{feature}.inc").write_text("\n".join(lines) + "\n")
 
 
+def _write_requirement_table() -> None:
+    """What makes each feature required, and which Glance releases use it,
+    from the catalog entries ``check_startup`` and the command line read."""
+    rows = []
+    for feature, entry in registry.catalog().items():
+        glance = entry.glance
+        releases = "all" if glance is None or not glance.versions else glance.versions
+        for row in entry.required_when or ():
+            rows.append((f"``{feature}``", row.when, releases))
+        if not entry.required_when:
+            rows.append((f"``{feature}``", "only when asked for (``--require``)", releases))
+    table = _table(("feature", "required when", "Glance releases using it"), rows)
+    (GENERATED / "requirements.inc").write_text("\n".join(table) + "\n")
+
+
+GENERATED.mkdir(exist_ok=True)
 _write_install_tables()
+_write_requirement_table()

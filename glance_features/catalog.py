@@ -83,10 +83,13 @@ def required_by(entry: Entry, settings: Settings) -> list[str]:
 
 
 def bindep_lines(entries: Mapping[str, Entry]) -> list[str]:
+    # One bindep line per package: an entry may name several for one family
+    # ("python3-rbd python3-rados"), as the install command takes them.
     lines = {
         f"{package} [{BINDEP_PROFILE[family]}]"
         for entry in entries.values()
-        for family, package in entry.packages.items()
+        for family, packages in entry.packages.items()
         if family in BINDEP_PROFILE
+        for package in packages.split()
     }
     return sorted(lines)

@@ -73,8 +73,12 @@ def plugins(names: Iterable[str] | None = None) -> list[Plugin]:
         extra = dict(_registered)
     for name, detector in extra.items():
         add(Plugin(name, "register()", lambda d=detector: d))  # type: ignore[misc]
-    for ep in _entry_points():
-        dist = ep.dist.name if ep.dist is not None else "unknown"
+    # In distribution order, not directory-listing order, so which of two
+    # claimants keeps a name is the same on every host.
+    for dist, ep in sorted(
+        ((ep.dist.name if ep.dist is not None else "unknown", ep) for ep in _entry_points()),
+        key=lambda pair: (pair[0], pair[1].name, pair[1].value),
+    ):
         add(Plugin(ep.name, f"{ep.value} from {dist}", _entry_point_loader(ep, dist)))
     if wanted is None:
         return list(found.values())

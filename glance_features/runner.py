@@ -26,6 +26,8 @@ _CacheKey = tuple[Settings, "tuple[str, ...] | None", bool, "str | None"]
 _cache: dict[_CacheKey, Report] = {}
 _inflight: dict[_CacheKey, Any] = {}
 _lock = threading.Lock()
+_DEFAULT_SETTINGS = Settings()
+_DEFAULT_KEY: _CacheKey = (_DEFAULT_SETTINGS, None, False, None)
 _overrides: list[Any] = []
 
 
@@ -47,10 +49,22 @@ def probe(
     Raises :class:`UnknownFeature` for a feature no detector provides and
     ``ValueError`` for a timeout that is not a positive number.
     """
+    if (
+        settings is None
+        and features is None
+        and user is None
+        and not deep
+        and not refresh
+        and not _overrides
+    ):
+        # The call a service makes again and again: one dict lookup.
+        cached = _cache.get(_DEFAULT_KEY)
+        if cached is not None:
+            return cached
     if isinstance(features, str):
         features = [features]  # probe(features="xattr") means the one feature
     names = tuple(sorted(set(features))) if features is not None else None
-    settings = settings if settings is not None else Settings()
+    settings = settings if settings is not None else _DEFAULT_SETTINGS
     if _overrides:
         answer: Report = _overrides[-1](settings, names)
         return answer
@@ -263,6 +277,16 @@ def _with_requirement(
         return result.replace(details=details, reason=f"{result.reason} (not required: {ignored})")
     details = {**result.details, "required_by": conditions}
     return result.replace(required=True, details=details)
+
+
+def apply_requirements(
+    result: FeatureResult,
+    requirement: tuple[list[str], str | None] | None,
+    used_by_glance: bool | None,
+) -> FeatureResult:
+    """The rule :func:`probe` applies to each result (``requirement`` from
+    :func:`required_features`); public so test doubles apply the same one."""
+    return _with_requirement(result, requirement, used_by_glance)
 
 
 def _timed_out(settings: Settings, names: tuple[str, ...] | None, timeout: float) -> Report:

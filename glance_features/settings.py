@@ -9,6 +9,7 @@ themselves are declared by the detectors' catalogs, not here.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -81,13 +82,14 @@ def _bool(text: str) -> bool:
 
 
 def _list(text: str) -> tuple[str, ...]:
-    """A ListOpt as Glance registers its lists (``bounds=True``, quoted strings),
-    falling back to a plain comma list when the value has no brackets."""
-    text = text.strip()
-    if text.startswith("["):
-        if not text.endswith("]"):
-            raise ValueError('the value should end with "]"')
-        text = text[1:-1]
+    """A ListOpt as Glance registers its lists (``bounds=True``, quoted strings):
+    a value without its brackets is one Glance refuses, so it is refused here."""
+    text = text.strip().rstrip(",")
+    if not text.startswith("["):
+        raise ValueError('the value should start with "["')
+    if not text.endswith("]"):
+        raise ValueError('the value should end with "]"')
+    text = text[1:-1]
     items = []
     for item in _split_commas(text):
         item = item.strip()
@@ -209,7 +211,11 @@ class Settings:
             if match.group(3):
                 return "$"
             key = match.group(1) or match.group(2)
-            where, _, name = key.rpartition(".")
+            where, _, name = key.partition(".") if "." in key else ("", "", key)
+            if where and (where == "DEFAULT" or where != where.lower()):
+                # oslo.config looks the group up by its registered name: Glance's
+                # are lower case, and DEFAULT is no group there.
+                raise ConfigError(f"cannot expand ${key}: no group {where!r}")
             for candidate in (
                 [(_group(where), name)] if where else [(group, name), ("DEFAULT", name)]
             ):
@@ -262,9 +268,22 @@ class Settings:
             if config_dir is not None:
                 files.extend(conf_files_in(os.fspath(config_dir)))
         values: dict[tuple[str, str], object] = {}
+        origin: dict[tuple[str, str], str] = {}
         for path in files:
-            values.update(parse_file(path))
-        return cls(values, config_files=files)
+            parsed = parse_file(path)
+            values.update(parsed)
+            origin.update(dict.fromkeys(parsed, path))
+        settings = cls(values, config_files=files)
+        # A value Glance would refuse is refused now, naming its file, rather
+        # than when a detector or a requirement rule first reads it.
+        for option in known_options().values():
+            if settings.is_set(option):
+                try:
+                    settings.get(option)
+                except ConfigError as exc:
+                    where = origin.get((option.group, option.name), "<settings>")
+                    raise ConfigError(f"{where}: {exc}") from None
+        return settings
 
     @classmethod
     def from_oslo_config(cls, conf: Any) -> Settings:
@@ -310,8 +329,9 @@ def _oslo_value(conf: Any, name: str) -> Any:
 
 
 def _group(name: str) -> str:
-    # oslo.config matches group names case-insensitively; DEFAULT is DEFAULT.
-    return "DEFAULT" if name.upper() == "DEFAULT" else name.lower()
+    # oslo.config matches group names case-insensitively, except DEFAULT:
+    # a [default] section is a group of that name, not DEFAULT.
+    return name if name == "DEFAULT" else name.lower()
 
 
 def service_config_dir() -> str | None:
@@ -329,7 +349,7 @@ def service_config_dir() -> str | None:
 
 def service_config_files() -> list[str]:
     """The files a Glance 33 API service reads: the import file when present,
-    ``glance-api.conf``, then the ``*.conf`` of its ``.conf.d`` directories."""
+    ``glance-api.conf``, then the ``*.conf`` of oslo.config's ``.conf.d`` directories."""
     directory = service_config_dir()
     if directory is None:
         return []
@@ -338,10 +358,15 @@ def service_config_files() -> list[str]:
         for name in SERVICE_FILES
         if os.path.exists(os.path.join(directory, name)) or name == "glance-api.conf"
     ]
+    # oslo.config's default config dirs (find_config_dirs("glance", "glance-api")):
+    # each name where it is first found in its search path, whatever directory
+    # the files came from; Glance 33 does not look for them beside the files.
     for name in ("glance.conf.d", "glance-api.conf.d"):
-        conf_d = os.path.join(directory, name)
-        if os.path.isdir(conf_d):
-            files.extend(conf_files_in(conf_d))
+        for search in DEFAULT_SEARCH_DIRS:
+            conf_d = os.path.join(os.path.expanduser(search), name)
+            if os.path.exists(conf_d):
+                files.extend(conf_files_in(conf_d))
+                break
     return files
 
 
@@ -369,7 +394,7 @@ def parse_file(path: str) -> dict[tuple[str, str], str]:
     try:
         text = _files.read_text(path, MAX_CONFIG_BYTES)
     except _files.ReadError as exc:
-        raise ConfigError(f"config file {exc}") from None
+        raise ConfigError(f"config file {exc.strerror}") from None
     return parse_text(text, path)
 
 
@@ -392,7 +417,8 @@ def parse_text(text: str, source: str = "<string>") -> dict[tuple[str, str], str
         try:
             # The base parser takes lines; ConfigParser.parse() would open the
             # path again, past the regular-file and size checks made above.
-            super(cfg.ConfigParser, parser).parse(text.splitlines(keepends=True))
+            # Lines as open() reads them: only \n, \r\n and \r end one.
+            super(cfg.ConfigParser, parser).parse(io.StringIO(text, newline=None).readlines())
         except cfg.ParseError as exc:
             raise ConfigError(str(exc)) from None
     values: dict[tuple[str, str], str] = {}

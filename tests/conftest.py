@@ -15,8 +15,7 @@ import pytest
 
 import glance_features
 from glance_features import registry, runner
-from glance_features.detector import ProbeContext
-from glance_features.detector import Distro
+from glance_features.detector import Distro, ProbeContext
 from glance_features.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -37,15 +37,30 @@ if [ "$(id -u)" = 0 ] && ! id glance >/dev/null 2>&1; then
 fi
 
 # Glance itself, in a virtualenv of its own, with the WSGI servers it is deployed
-# under, so tests can compare every verdict with Glance's own code paths.
+# under, so tests can compare every verdict with Glance's own code paths. Built
+# from the distribution's Python when there is one: the glance account must be
+# able to run it, as on an operator's host.
+GLANCE_PYTHON=${GLANCE_PYTHON:-$(command -v /usr/bin/python3 || command -v "$PYTHON")}
 if [ ! -x .venv-glance/bin/uwsgi ]; then
-  echo "== creating .venv-glance (pip install glance xattr uwsgi gunicorn)"
+  echo "== creating .venv-glance from $GLANCE_PYTHON (pip install glance xattr uwsgi gunicorn)"
   start=$SECONDS
-  "$PYTHON" -m venv .venv-glance
+  rm -rf .venv-glance
+  "$GLANCE_PYTHON" -m venv .venv-glance
+  .venv-glance/bin/python -m pip install "${PIP[@]}" --upgrade pip
   .venv-glance/bin/python -m pip install "${PIP[@]}" glance xattr uwsgi gunicorn
   echo "   took $((SECONDS - start)) s"
 fi
 export GLANCE_VENV="$PWD/.venv-glance"
+
+# Glance with the store drivers' extras (tests/test_stores.py), on the
+# distribution's Python: Debian's rbd bindings are built for it.
+if [ ! -x .venv-glance-stores/bin/python ] && [ -x /usr/bin/python3 ]; then
+  echo "== creating .venv-glance-stores (glance with the store drivers' extras)"
+  /usr/bin/python3 -m venv .venv-glance-stores
+  .venv-glance-stores/bin/python -m pip install "${PIP[@]}" glance boto3 os-brick \
+    python-cinderclient oslo.privsep oslo.rootwrap -e .
+fi
+export GLANCE_STORES_VENV="$PWD/.venv-glance-stores"
 
 echo "== ruff"
 .venv/bin/ruff check glance_features tests benchmarks

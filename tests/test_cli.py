@@ -14,6 +14,7 @@ from conftest import install_plugin, need, run_cli, validate, without_dac_overri
 
 from glance_features import cli, runner
 from glance_features._version import __version__
+from glance_features.detectors import BUILTIN
 
 NO_QEMU_PATH = "/nonexistent-bin"
 
@@ -36,7 +37,7 @@ def test_json_format_is_exactly_the_report() -> None:
     proc = run_cli("--format", "json")
     assert proc.returncode == 0, proc.stderr
     data = validate(json.loads(proc.stdout))
-    assert set(data["features"]) == {"qemu-img", "sendfile", "pydev", "xattr", "dnspython-ipv6"}
+    assert set(data["features"]) == set(BUILTIN)
     assert data["glance_features_version"] == __version__
 
 
@@ -88,20 +89,53 @@ def test_config_dir_is_read_after_files(tmp_path: Path) -> None:
 
 
 def test_no_config_found_is_said(tmp_path: Path) -> None:
-    proc = run_cli("--feature", "sendfile", env=env(HOME=str(tmp_path)))
+    quiet = {k: v for k, v in env(HOME=str(tmp_path)).items() if k != "OS_GLANCE_CONFIG_DIR"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "glance_features", "--feature", "sendfile"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=quiet,
+    )
     need(
         not (
             os.path.exists("/etc/glance/glance-api.conf") or os.path.exists("/etc/glance-api.conf")
         ),
         "this host has a system-wide glance-api.conf, which the default search finds",
     )
-    assert f"config: none found (looked for {tmp_path}/.glance/glance-api.conf" in proc.stdout
+    assert proc.returncode == 0, proc.stderr
+    assert "config: none found (glance-api.conf in ~/.glance, ~, /etc/glance, /etc)" in (
+        proc.stdout
+    )
+
+
+def test_os_glance_config_dir_is_read_and_its_glance_api_conf_must_exist(tmp_path: Path) -> None:
+    # As Glance 33's WSGI application: glance-api.conf there is not optional.
+    line = one_line_error(run_cli(env=env(OS_GLANCE_CONFIG_DIR=str(tmp_path))))
+    assert f"{tmp_path}/glance-api.conf: no such file" in line
+    (tmp_path / "glance-api.conf").write_text("[DEFAULT]\nimage_cache_driver = xattr\n")
+    proc = run_cli(
+        "--feature", "xattr", "--format", "json", env=env(OS_GLANCE_CONFIG_DIR=str(tmp_path))
+    )
+    data = validate(json.loads(proc.stdout))
+    assert data["config_files"] == [str(tmp_path / "glance-api.conf")]
+    assert data["features"]["xattr"]["required"] is True
 
 
 def test_require_turns_a_missing_feature_into_exit_2() -> None:
     proc = run_cli("--require", "qemu-img", "--feature", "qemu-img", env=env(PATH=NO_QEMU_PATH))
     assert proc.returncode == 2
     assert "qemu-img" in proc.stdout and "yes" in proc.stdout
+
+
+def test_a_required_feature_left_out_of_the_probe_is_a_failure_not_a_pass() -> None:
+    proc = run_cli("--feature", "sendfile", "--require", "qemu-img", "--format", "json")
+    assert proc.returncode == 2, proc.stderr
+    data = validate(json.loads(proc.stdout))
+    assert sorted(data["features"]) == ["qemu-img", "sendfile"]
+    qemu = data["features"]["qemu-img"]
+    assert (qemu["status"], qemu["required"], qemu["code"]) == ("unknown", True, 2)
+    assert "not probed" in qemu["reason"]
 
 
 def test_required_degraded_feature_is_exit_1_and_colour_only_on_a_tty(tmp_path: Path) -> None:
@@ -112,7 +146,7 @@ def test_required_degraded_feature_is_exit_1_and_colour_only_on_a_tty(tmp_path: 
     proc = run_cli("--feature", "acme", "--require", "acme", env=plugin_env)
     assert proc.returncode == 1
     assert "    $ apt-get install -y something" in proc.stdout
-    assert "    - then think" in proc.stdout
+    assert "    $ then think" in proc.stdout
     assert "result: 1 (warning" in proc.stdout
     # The reason is printed, but not the terminal escapes a plugin put in it.
     assert "\x1b[31m" not in proc.stdout
@@ -150,11 +184,15 @@ def test_required_degraded_feature_is_exit_1_and_colour_only_on_a_tty(tmp_path: 
     [
         (["--feature", "nope"], "unknown feature 'nope'"),
         (["--require", "nope"], "unknown feature 'nope'"),
-        (["--config-file", "/nonexistent/glance-api.conf"], "no such file"),
-        (["--config-dir", "/nonexistent"], "no such directory"),
+        (["--config-file", "/nonexistent/glance-features-test/glance-api.conf"], "no such file"),
+        (["--config-dir", "/nonexistent/glance-features-test"], "no such directory"),
         (["--timeout", "abc"], "not a number of seconds: 'abc'"),
-        (["--timeout", "-1"], "must be a positive number"),
-        (["--timeout", "nan"], "must be a positive number"),
+        (["--timeout", "-1"], "must be a number of seconds from 0 to 3600: '-1'"),
+        (["--timeout", "nan"], "must be a number of seconds from 0 to 3600: 'nan'"),
+        (["--timeout", "3601"], "must be a number of seconds from 0 to 3600: '3601'"),
+        (["--user", "no-such-account-here"], "--user 'no-such-account-here': no such account"),
+        (["explain", "nope"], "unknown feature 'nope'"),
+        (["requirements", "--feature", "nope"], "unknown feature 'nope'"),
         (["--format", "yaml"], "invalid choice: 'yaml'"),
         (["--bogus"], "unrecognized arguments: --bogus"),
     ],
@@ -200,9 +238,9 @@ def test_version_and_list() -> None:
     proc = run_cli("--version")
     assert (proc.returncode, proc.stdout.strip()) == (0, f"glance-features {__version__}")
     listing = run_cli("--list").stdout.splitlines()
-    assert [line.split()[0] for line in listing] == sorted(
-        ["qemu-img", "sendfile", "pydev", "xattr", "dnspython-ipv6"]
-    )
+    # Built-ins in their registration order, as reports list them.
+    assert [line.split()[0] for line in listing] == list(BUILTIN)
+    assert list(BUILTIN) == ["qemu-img", "sendfile", "pydev", "xattr", "dnspython-ipv6"]
     assert all(len(line.split(None, 1)) == 2 for line in listing)
 
 
@@ -225,10 +263,11 @@ def test_console_script_is_installed() -> None:
     assert proc.stdout.strip() == f"glance-features {__version__}"
 
 
-def test_deep_probe_on_this_host_gives_a_verdict_for_all_five() -> None:
+def test_deep_probe_on_this_host_gives_a_verdict_for_every_builtin() -> None:
     proc = run_cli("--deep", "--format", "json", timeout=120)
     assert proc.returncode == 0, proc.stderr
     data = validate(json.loads(proc.stdout))
+    assert set(data["features"]) == set(BUILTIN)
     for name, feature in data["features"].items():
         assert feature["status"] != "unknown", (name, feature["reason"])
         assert feature["reason"]

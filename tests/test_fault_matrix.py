@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import socket
 import subprocess
 import sys
@@ -39,7 +40,6 @@ MATRIX = textwrap.dedent("""
     settings_kwargs = json.loads(sys.argv[2])
     exec(sys.argv[3])  # fault injection that cannot be done from outside
     import glance_features
-    from glance_features import _metadata
     glance_features.probe(features=["sendfile"])  # warm: imports and lazy state
     threads_before, fds_before = threading.active_count(), fds()
     start = time.monotonic()
@@ -137,7 +137,11 @@ CASES: dict[str, Callable[[Path], Fault]] = {
         "qemu-img", "unavailable", "not found on PATH", env={"PATH": str(t)}
     ),
     "qemu-img not executable": lambda t: Fault(
-        "qemu-img", "unavailable", "cannot be run", env=fake_qemu(t, "echo hi", 0o644)
+        # Not executable is not a qemu-img a PATH lookup finds.
+        "qemu-img",
+        "unavailable",
+        "not found on PATH",
+        env=fake_qemu(t, "echo hi", 0o644),
     ),
     "qemu-img hangs": lambda t: Fault(
         "qemu-img", "unknown", "did not finish within", env=fake_qemu(t, "exec sleep 1000")
@@ -169,14 +173,14 @@ CASES: dict[str, Callable[[Path], Fault]] = {
     "xattr directory missing": lambda t: Fault(
         "xattr",
         "available",
-        "nearest existing parent",
+        "missing/cache there",  # Glance will create it there
         settings={"image_cache_dir": str(t / "missing" / "cache")},
         watch=t,
     ),
     "xattr directory unwritable": lambda t: Fault(
         "xattr",
         "unavailable",
-        "the service user cannot write there",
+        f"EACCES (Permission denied): {pwd.getpwuid(os.geteuid()).pw_name} cannot write there",
         settings={"image_cache_dir": str(t / "ro")},
         prefix=without_dac_override(),
         watch=t / "ro",
@@ -206,10 +210,11 @@ CASES: dict[str, Callable[[Path], Fault]] = {
     "xattr symlink where the probe file goes": lambda t: Fault(
         "xattr",
         "unavailable",
-        "cannot create a file",
+        "create a file in",
         settings={"image_cache_dir": str(t / "c")},
         watch=t,
-        inject="import glance_features.detectors.xattr as x; x._random_hex = lambda: 'fixed'",
+        # The probe file's name comes from os.urandom: make it predictable.
+        inject="import os; os.urandom = lambda n: bytes(n)",
     ),
     "pydev host unresolvable": lambda t: Fault(
         "pydev",
@@ -248,6 +253,14 @@ CASES: dict[str, Callable[[Path], Fault]] = {
     "dnspython-ipv6 broken metadata": lambda t: Fault(
         "dnspython-ipv6", "available", "", env={"PYTHONPATH": str(broken_metadata(t))}
     ),
+    "plugin beside a distribution with unreadable metadata": lambda t: Fault(
+        "faulty",
+        "available",
+        "fine",
+        env=with_broken_distribution(
+            plugin(t, DETECTOR.format(init="pass", probe="pass")), t / "site"
+        ),
+    ),
     "plugin raises on import": lambda t: Fault(
         "faulty",
         "unknown",
@@ -283,6 +296,15 @@ CASES: dict[str, Callable[[Path], Fault]] = {
 }
 
 
+def with_broken_distribution(env: dict[str, str], site: Path) -> dict[str, str]:
+    """A dist-info whose METADATA and entry_points.txt are not text, beside the plugin."""
+    info = site / "aaa_broken-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_bytes(b"\xff\xfe\x00garbage\nVersion\n")
+    (info / "entry_points.txt").write_bytes(b"[glance_features.detectors]\n\xff = \xfe:x\n")
+    return env
+
+
 def broken_metadata(tmp: Path) -> Path:
     site = tmp / "site"
     for name in ("eventlet-0.33.2.dist-info", "dnspython-2.3.0.dist-info"):
@@ -298,7 +320,9 @@ def test_fault(tmp_path: Path, case: str) -> None:
     (tmp_path / "ro").mkdir()
     (tmp_path / "ro").chmod(0o555)
     if case == "xattr symlink where the probe file goes":
-        (tmp_path / "c" / ".glance-features-probe-fixed").symlink_to(tmp_path / "target")
+        (tmp_path / "c" / f".glance-features-probe-{bytes(8).hex()}").symlink_to(
+            tmp_path / "target"
+        )
     fault = CASES[case](tmp_path)
     before = listing(fault.watch) if fault.watch else None
     env = {**os.environ, **fault.env}
@@ -375,17 +399,28 @@ def _settings_as_config(tmp_path: Path, settings: dict[str, Any]) -> list[str]:
         ("empty", b"", 0),
         ("binary", bytes(range(256)) * 64, 64),
         (
-            "huge",
+            "large",  # 3.6 MB of comments: under the 4 MiB bound, read in full
             b"[DEFAULT]\n"
-            + b"# a comment line in a very large file\n" * 500_000
+            + b"# a comment line in a very large file\n" * 95_000
             + b"image_cache_driver = centralized_db\n",
             0,
         ),
+        (
+            "huge",  # 19 MB: refused rather than read into a Glance process
+            b"[DEFAULT]\n"
+            + b"# a comment line in a very large file\n" * 500_000
+            + b"image_cache_driver = centralized_db\n",
+            64,
+        ),
+        ("fifo", b"", 64),
     ],
 )
 def test_config_file_faults(tmp_path: Path, name: str, content: bytes, code: int) -> None:
     conf = tmp_path / "glance-api.conf"
-    conf.write_bytes(content)
+    if name == "fifo":
+        os.mkfifo(conf)  # a writer that never comes must not hang the read
+    else:
+        conf.write_bytes(content)
     proc = subprocess.run(
         [
             sys.executable,
@@ -404,4 +439,6 @@ def test_config_file_faults(tmp_path: Path, name: str, content: bytes, code: int
     assert "Traceback" not in proc.stderr
     if code == 64:
         assert len(proc.stderr.splitlines()) == 1 and str(conf) in proc.stderr
-    assert conf.read_bytes() == content
+        assert "Errno" not in proc.stderr
+    if name != "fifo":
+        assert conf.read_bytes() == content

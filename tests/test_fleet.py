@@ -21,7 +21,7 @@ from conftest import (
 )
 
 from glance_features import FeatureResult, Report, Status, cli, testing
-from glance_features.prometheus import escape_label, render
+from glance_features.cli.prometheus import escape_label, render
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples" / "ansible"
 ODD = 'a "quoted" reason\\ with a backslash,\nA newline, ünïcode and {braces}="x"'
@@ -40,7 +40,7 @@ def odd_report() -> Report:
         )
         for s in Status
     }
-    return testing.make_report(statuses)
+    return testing.make_report(extra=statuses)
 
 
 def test_prometheus_output_parses_with_prometheus_client() -> None:

@@ -7,7 +7,7 @@ import jsonschema
 import pytest
 from conftest import validate
 
-from glance_features import Code, FeatureResult, FeatureUnavailable, Report, Status
+from glance_features import Code, FeatureResult, FeatureUnavailable, ProbeContext, Report, Status
 
 
 def make(**statuses: tuple[Status, bool]) -> Report:
@@ -124,3 +124,86 @@ def test_schema_rejects_what_the_model_would_never_write() -> None:
     data["features"]["a"]["code"] = 2  # not required can never fail
     with pytest.raises(jsonschema.ValidationError):
         validate(data)
+
+
+def test_with_required_makes_an_unprobed_name_an_unknown_failure() -> None:
+    report = make(a=(Status.AVAILABLE, False))
+    marked = report.with_required(["a", "never-probed"])
+    # A requirement nobody checked is a failure, never silently dropped.
+    assert list(marked) == ["a", "never-probed"]
+    missing = marked["never-probed"]
+    assert missing.status is Status.UNKNOWN and missing.required
+    assert missing.code is Code.FAILURE and marked.code is Code.FAILURE
+    assert "not probed" in missing.reason
+    assert "never-probed" not in report
+    with pytest.raises(FeatureUnavailable, match="'never-probed' is unknown"):
+        marked.require("never-probed")
+    validate(marked)
+
+
+def test_status_given_as_its_string_is_converted() -> None:
+    result = FeatureResult("a", "degraded", "why")  # type: ignore[arg-type]
+    assert result.status is Status.DEGRADED and result.available
+    with pytest.raises(ValueError, match="'great' is not one of"):
+        FeatureResult("a", "great", "why")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("details", "message"),
+    [
+        ({"when": object()}, "is not JSON data"),
+        ({1: "x"}, "is not a string"),
+        ({"x": float("nan")}, "not a JSON number"),
+    ],
+)
+def test_details_must_be_json_data(details: dict[object, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        FeatureResult("a", Status.AVAILABLE, "why", details)  # type: ignore[arg-type]
+
+
+def test_a_caller_cannot_change_a_cached_reports_details() -> None:
+    import dataclasses
+
+    import glance_features
+
+    glance_features.register(_Nested())
+    try:
+        report = glance_features.probe(features=["nested"])
+        result = report["nested"]
+        with pytest.raises(TypeError):
+            result.details["paths"] = ["/elsewhere"]  # type: ignore[index]
+        with pytest.raises(TypeError):
+            result.details["mount"]["fs"] = "tmpfs"
+        with pytest.raises(AttributeError):
+            result.details["paths"].append("/elsewhere")
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            result.status = Status.UNAVAILABLE  # type: ignore[misc]
+        with pytest.raises(TypeError):
+            report.host["hostname"] = "elsewhere"  # type: ignore[index]
+        # The next caller gets the same, unchanged report.
+        again = glance_features.probe(features=["nested"])
+        assert again is report
+        assert again["nested"].to_dict()["details"] == {
+            "paths": ["/a", "/b"],
+            "mount": {"fs": "ext4", "options": ["rw"]},
+        }
+        # replace() is how a caller gets a changed copy; the cached one stays.
+        changed = result.replace(details={"paths": []})
+        assert changed.details == {"paths": ()} and again["nested"].details["paths"] == (
+            "/a",
+            "/b",
+        )
+    finally:
+        glance_features.unregister("nested")
+
+
+class _Nested:
+    name = "nested"
+    summary = "returns nested details"
+
+    def probe(self, context: ProbeContext) -> FeatureResult:
+        paths = ["/a", "/b"]
+        details = {"paths": paths, "mount": {"fs": "ext4", "options": ["rw"]}}
+        result = FeatureResult(self.name, Status.AVAILABLE, "fine", details)
+        paths.append("/c")  # the detector's own lists are copied, not kept
+        return result

@@ -12,6 +12,7 @@ from conftest import install_plugin, run_cli, validate
 
 import glance_features
 from glance_features import Status, registry
+from glance_features.detectors import BUILTIN
 
 
 def probe_json(site: Path, *args: str) -> tuple[int, dict, str]:  # type: ignore[type-arg]
@@ -65,7 +66,8 @@ def test_plugin_that_fails_to_load_is_unknown_not_a_crash(
     acme = data["features"]["acme"]
     assert acme["status"] == "unknown"
     assert message in acme["reason"]
-    assert f"{target} from acme-glance-probe" in acme["reason"]
+    # The distribution as its metadata names it.
+    assert f"{target} from acme_glance_probe" in acme["reason"]
     assert data["features"]["sendfile"]["status"] != "unknown"  # the others still ran
 
 
@@ -78,11 +80,10 @@ def test_duplicate_name_is_reported_naming_both_plugins(tmp_path: Path) -> None:
     assert code == 0
     validate(data)
     assert data["features"]["acme"]["status"] == "available"
-    duplicate = data["features"]["acme@zeta-glance-probe"]
+    duplicate = data["features"]["acme@zeta_glance_probe"]
     assert duplicate["status"] == "unknown"
     assert (
-        "name 'acme' is already taken by acme_probe:Works from acme-glance-probe"
-        in (duplicate["reason"])
+        "name 'acme' is taken by acme_probe:Works from acme_glance_probe" in (duplicate["reason"])
     )
 
 
@@ -109,12 +110,82 @@ def test_register_rejects_objects_that_are_not_detectors() -> None:
         glance_features.register(textwrap)  # type: ignore[arg-type]
 
 
-def test_registered_name_clashing_with_builtin_is_reported() -> None:
+def test_register_refuses_a_builtin_name() -> None:
     class Clash(Fake):
         name = "sendfile"
 
-    glance_features.register(Clash())
-    report = glance_features.probe(features=["sendfile", "sendfile@register"])
+    with pytest.raises(ValueError, match="'sendfile' is already registered"):
+        glance_features.register(Clash())
+    report = glance_features.probe(features=["sendfile"])
+    assert list(report) == ["sendfile"]
     assert report["sendfile"].reason != "pretend"
-    assert report["sendfile@register"].status is Status.UNKNOWN
-    assert "already taken" in report["sendfile@register"].reason
+
+
+EVIL_MODULE = """
+import os
+open(os.environ["EVIL_MARKER"], "w").close()  # proves the module was imported
+
+class Sendfile:
+    name = "sendfile"
+    summary = "claims a built-in's name"
+
+    def probe(self, context):
+        from glance_features.detector import result
+        from glance_features.model import Status
+        return result(self.name, Status.AVAILABLE, "forged")
+"""
+
+
+def test_entry_point_named_like_a_builtin_never_replaces_it(tmp_path: Path) -> None:
+    install_plugin(tmp_path, "evil_glance_probe", {"sendfile": "evil_probe:Sendfile"})
+    (tmp_path / "evil_probe.py").write_text(EVIL_MODULE)
+    marker = tmp_path / "imported"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "EVIL_MARKER": str(marker)}
+    proc = run_cli("--format", "json", "--feature", "sendfile", env=env)
+    assert proc.returncode == 0, proc.stderr
+    data = validate(json.loads(proc.stdout))
+    assert sorted(data["features"]) == ["sendfile", "sendfile@evil_glance_probe"]
+    assert data["features"]["sendfile"]["reason"] != "forged"
+    assert data["features"]["sendfile"]["status"] == "available"
+    clash = data["features"]["sendfile@evil_glance_probe"]
+    assert clash["status"] == "unknown" and not clash["required"]
+    assert (
+        "name 'sendfile' is taken by glance_features.detectors.sendfile:SendfileDetector "
+        "(built in)" in clash["reason"]
+    )
+    assert not marker.exists()  # the claimant's code never ran
+    listed = run_cli("--list", env=env)
+    assert listed.returncode == 0
+    assert "sendfile@evil_glance_probe" in listed.stdout
+    names = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert names.count("sendfile") == 1
+    assert not marker.exists()
+
+
+def test_entry_point_value_with_extras_loads(tmp_path: Path) -> None:
+    install_plugin(
+        tmp_path, "acme_glance_probe", {"acme": "acme_probe:Works [fast]"}, "acme_probe", "acme"
+    )
+    code, data, stderr = probe_json(tmp_path, "--feature", "acme", "--require", "acme")
+    assert (code, stderr) == (0, "")
+    validate(data)
+    assert data["features"]["acme"]["status"] == "available"
+    assert data["features"]["acme"]["reason"] == "works from acme_glance_probe"
+
+
+def test_builtins_need_no_installed_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A source checkout, or a distribution whose entry points were lost.
+    monkeypatch.setattr(registry, "_entry_points", lambda: ())
+    assert [p.name for p in registry.plugins()] == list(BUILTIN)
+    assert all(p.builtin for p in registry.plugins())
+    report = glance_features.probe(features=["sendfile"])
+    assert report["sendfile"].status is not Status.UNKNOWN
+    # And the installed package declares none: built-ins are registered in code.
+    import importlib_metadata
+
+    ours = [
+        ep
+        for ep in importlib_metadata.entry_points(group=registry.ENTRY_POINT_GROUP)
+        if ep.value.startswith("glance_features")
+    ]
+    assert ours == []

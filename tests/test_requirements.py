@@ -15,11 +15,10 @@ import distro
 import pytest
 from conftest import need, run_cli
 
-from glance_features import Status
+from glance_features import Status, registry
+from glance_features.cli.requirements import ConstraintsError, parse_constraints
+from glance_features.detector import Distro
 from glance_features.detectors.qemu_img import QemuImgDetector
-from glance_features.host import DistroInfo, parse_os_release
-from glance_features.needs import NEEDS
-from glance_features.requirements import ConstraintsError, parse_constraints
 
 OS_RELEASES = {
     "ubuntu-24.04": (
@@ -64,9 +63,7 @@ def test_remediation_per_distribution_via_distro(
     answer = distro.LinuxDistribution(
         include_lsb=False, include_uname=False, os_release_file=str(os_release)
     )
-    info = DistroInfo(answer.id(), answer.version(), answer.like())
-    # The fast path that the probe takes agrees with distro.
-    assert parse_os_release(text) == info
+    info = Distro(answer.id(), answer.version(), answer.like())
     monkeypatch.setenv("PATH", str(tmp_path))  # no qemu-img here
     from conftest import context
 
@@ -81,7 +78,7 @@ def test_unknown_distribution_says_so_and_gives_generic_steps(
     from conftest import context
 
     monkeypatch.setenv("PATH", str(tmp_path))
-    result = QemuImgDetector().probe(context(distro=DistroInfo("haiku", "r1", "")))
+    result = QemuImgDetector().probe(context(distro=Distro("haiku", "r1", "")))
     assert result.remediation[0].startswith("no package is known for haiku;")
     assert "SUSE: qemu-tools" in result.remediation[0]
 
@@ -90,7 +87,7 @@ def test_explain_gives_purpose_options_commands_verification_and_verdict() -> No
     proc = run_cli("explain", "qemu-img")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert NEEDS["qemu-img"].purpose in out
+    assert registry.catalog()["qemu-img"].purpose in out
     assert "  - image_conversion in [image_import_opts] image_import_plugins" in out
     assert "Debian/Ubuntu: qemu-utils" in out and "SUSE: qemu-tools" in out
     if Path("/etc/debian_version").exists():
@@ -143,7 +140,7 @@ def test_constraints_pins_markers_includes_comments_and_names(tmp_path: Path) ->
     ("text", "line", "message"),
     [
         ("ok===1.0\nnot a requirement !!\n", 2, "Expected"),
-        ("-c missing.txt\n", 1, "No such file"),
+        ("-c missing.txt\n", 1, "missing.txt: no such file"),
         ("--hash sha256:abc\n", 1, "unsupported option"),
         ("-c\n", 1, "needs a file name"),
     ],
@@ -276,7 +273,7 @@ def test_printed_apt_command_provides_the_qemu_img_binary() -> None:
     )
     qemu = os.path.realpath(shutil.which("qemu-img") or "")
     owner = subprocess.run(["dpkg", "-S", qemu], capture_output=True, text=True).stdout
-    assert owner.split(":")[0] == NEEDS["qemu-img"].packages["debian"]
+    assert owner.split(":")[0] == registry.catalog()["qemu-img"].packages["debian"]
     explained = json.loads(run_cli("explain", "qemu-img", "--format", "json").stdout)
     assert explained["install"] == ["apt-get install -y qemu-utils"]
     argv = [*explained["install"][0].split(), "--simulate"]

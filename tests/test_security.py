@@ -5,36 +5,57 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import context, run_cli
+from conftest import context, need, run_cli
 
 import glance_features
 from glance_features import Settings, Status, cli, testing
-from glance_features.detectors import xattr as xattr_detector
+from glance_features._platform import proc
 from glance_features.detectors.qemu_img import QemuImgDetector
 from glance_features.detectors.xattr import XattrDetector
 
-HELP = "qemu-img version 8.2.2\nSupported formats: raw qcow2\n"
+QEMU_IMG = "/usr/bin/qemu-img"
+GLANCE_PYTHON = os.path.abspath(
+    os.path.join(os.environ.get("GLANCE_VENV", ".venv-glance"), "bin", "python")
+)
+
+
+def wrapped_qemu_img(bin_dir: Path, before: str = "") -> Path:
+    """A qemu-img that runs the real one, after ``before`` (shell lines)."""
+    need(os.access(QEMU_IMG, os.X_OK), "qemu-img is not installed (apt-get install qemu-utils)")
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / "qemu-img"
+    script.write_text(f'#!/bin/sh\n{before}\nexec {QEMU_IMG} "$@"\n')
+    script.chmod(0o755)
+    return script
 
 
 def test_binaries_run_from_an_argument_list_never_a_shell(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A directory name a shell would execute; as an argv entry it is just a name.
-    bin_dir = tmp_path / "$(touch pwned)"
-    bin_dir.mkdir()
-    script = bin_dir / "qemu-img"
-    script.write_text(f"#!/bin/sh\ncat <<'EOF'\n{HELP}EOF\n")
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", str(bin_dir))
+    script = wrapped_qemu_img(tmp_path / "$(touch pwned)")
+    monkeypatch.setenv("PATH", str(script.parent))
     monkeypatch.chdir(tmp_path)
+    calls: list[tuple[object, object]] = []
+    real_popen = subprocess.Popen
+
+    def spy(args: object, *rest: Any, **kwargs: Any) -> Any:
+        calls.append((args, kwargs.get("shell", False)))
+        return real_popen(args, *rest, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(subprocess, "Popen", spy)
     result = QemuImgDetector().probe(context())
-    assert result.status is Status.AVAILABLE
+    assert result.status in (Status.AVAILABLE, Status.DEGRADED), result.reason
     assert result.details["path"] == str(script)
-    assert not (tmp_path / "pwned").exists()
+    assert calls and all(isinstance(a, list) and shell is False for a, shell in calls)
+    assert {a[0] for a, _ in calls if isinstance(a, list)} == {str(script)}
+    assert not (tmp_path / "pwned").exists() and not Path("/pwned").exists()
 
 
 def test_nothing_read_is_evaluated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,10 +102,11 @@ def test_probe_file_is_private_exclusive_and_removed(
 def test_probe_file_never_follows_a_planted_link(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(xattr_detector, "_random_hex", lambda: "guessed")
+    # An attacker who guessed the random name: make the guess right.
+    monkeypatch.setattr(os, "urandom", lambda n: bytes(n))
     victim = tmp_path / "victim"
     victim.write_text("precious")
-    (tmp_path / ".glance-features-probe-guessed").symlink_to(victim)
+    (tmp_path / f".glance-features-probe-{bytes(8).hex()}").symlink_to(victim)
     result = XattrDetector().probe(context(Settings(image_cache_dir=str(tmp_path))))
     assert result.status is Status.UNAVAILABLE
     assert victim.read_text() == "precious"
@@ -107,36 +129,57 @@ def test_pydev_check_sends_no_bytes() -> None:
 
 
 def test_output_file_never_follows_a_planted_link(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     victim = tmp_path / "victim"
     victim.write_text("precious")
     target = tmp_path / "out.json"
-    (tmp_path / f".out.json.{os.getpid()}.tmp").symlink_to(victim)
+    # An attacker who guessed the random temporary name every time.
+    monkeypatch.setattr(os, "urandom", lambda n: bytes(n))
+    (tmp_path / f".out.json.{bytes(8).hex()}.tmp").symlink_to(victim)
     with testing.override():
         assert cli.main(["--format", "json", "--output", str(target)]) == 64
     assert victim.read_text() == "precious"
     assert not target.exists()
-    assert "cannot write" in capsys.readouterr().err
+    assert "cannot create a temporary file" in capsys.readouterr().err
+    # A link (or device, FIFO) at the target itself is refused, never replaced.
+    target.symlink_to(victim)
+    with testing.override():
+        assert cli.main(["--format", "json", "--output", str(target)]) == 64
+    assert victim.read_text() == "precious" and target.is_symlink()
+    assert "refusing to replace" in capsys.readouterr().err
 
 
 def test_child_environment_is_clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    out = tmp_path / "env"
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "qemu-img").write_text(
-        f"#!/bin/sh\nenv > {out}\nulimit -t >> {out}\nulimit -v >> {out}\ncat <<'EOF'\n{HELP}EOF\n"
+    need(os.path.exists(GLANCE_PYTHON), "no Glance virtualenv (set GLANCE_VENV)")
+    out = tmp_path / "calls"
+    script = wrapped_qemu_img(
+        tmp_path / "bin",
+        f'{{ echo "call $1"; env; echo "cpu $(ulimit -t)"; echo "as $(ulimit -v)"; }} >> {out}',
     )
-    (bin_dir / "qemu-img").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin")
+    monkeypatch.setenv("PATH", f"{script.parent}{os.pathsep}/usr/bin")
     monkeypatch.setenv("LD_PRELOAD", "/nonexistent/evil.so")
     monkeypatch.setenv("PYTHONPATH", "/nonexistent")
-    QemuImgDetector().probe(context())
-    lines = out.read_text().splitlines()
-    env = dict(line.split("=", 1) for line in lines if "=" in line)
-    assert set(env) <= {"LC_ALL", "LANG", "PATH", "PWD", "SHLVL", "_"}
-    assert env["LC_ALL"] == "C" and env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
-    assert lines[-2:] == ["30", str((1 << 30) // 1024)]
+    # Glance runs `qemu-img info` through its interpreter's oslo_concurrency.prlimit.
+    settings = Settings(python_interpreter=GLANCE_PYTHON)
+    result = QemuImgDetector().probe(context(settings))
+    # Degraded at most for where pytest keeps the script (under /tmp).
+    assert result.status in (Status.AVAILABLE, Status.DEGRADED), result.reason
+    assert result.details["checked"] == "qemu-img info via prlimit and convert qcow2 -> raw"
+    calls: dict[str, list[str]] = {}
+    for line in out.read_text().splitlines():
+        if line.startswith("call "):
+            current = calls.setdefault(line[5:], [])
+        else:
+            current.append(line)
+    assert set(calls) == {"--version", "create", "info", "convert"}
+    for name, lines in calls.items():
+        env = dict(line.split("=", 1) for line in lines if "=" in line)
+        assert set(env) <= {"LC_ALL", "LANG", "PATH", "PWD", "SHLVL", "_"}, name
+        assert env["LC_ALL"] == "C" and env["PATH"] == proc.CLEAN_ENV["PATH"]
+    # The limits are Glance's own (glance/async_/utils.py QEMU_IMG_PROC_LIMITS),
+    # set by the same prlimit Glance uses, on the same command.
+    assert calls["info"][-2:] == ["cpu 2", f"as {(1 << 30) // 1024}"]
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="os.setxattr is Linux-only")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pwd
 import socket
 import subprocess
 import sys
@@ -18,15 +19,31 @@ from conftest import (
     can_unshare_mounts,
     need,
 )
-from oslo_config import cfg
+from oslo_config import cfg, types
 from oslo_upgradecheck import upgradecheck as oslo_upgradecheck
 from test_settings import SAMPLE
 
 import glance_features
 from glance_features import FeatureUnavailable, Settings, testing
+from glance_features.settings import known_options
 from glance_features.upgradecheck import checks
 
-GLANCE_PYTHON = os.path.join(os.environ.get("GLANCE_VENV", ".venv-glance"), "bin", "python")
+GLANCE_PYTHON = os.path.abspath(
+    os.path.join(os.environ.get("GLANCE_VENV", ".venv-glance"), "bin", "python")
+)
+NO_GLANCE = (
+    "no Glance virtualenv (set GLANCE_VENV; tests/run.sh makes .venv-glance "
+    "with 'pip install glance xattr')"
+)
+
+
+def effective(settings: Settings) -> dict[str, object]:
+    """Every declared option's value as detectors read it, and the files read.
+
+    Settings compare by the values as given: the same setting read from a file
+    (a string) and from a registered option (typed) reads the same."""
+    values: dict[str, object] = {o.keyword: settings.get(o) for o in known_options().values()}
+    return {**values, "config_files": settings.config_files}
 
 
 def register_glance_options(conf: cfg.ConfigOpts) -> None:
@@ -51,7 +68,7 @@ def register_glance_options(conf: cfg.ConfigOpts) -> None:
                 "image_import_plugins",
                 default=[],
                 bounds=True,
-                item_type=cfg.types.String(quotes=True),
+                item_type=types.String(quotes=True),
             )
         ],
         group="image_import_opts",
@@ -94,7 +111,7 @@ def test_from_oslo_config_equals_from_config_files(tmp_path: Path) -> None:
     args = [a for f in files for a in ("--config-file", f)] + ["--config-dir", str(conf_dir)]
     ours = Settings.from_config_files(files, config_dir=conf_dir)
     oslo = Settings.from_oslo_config(load(args))
-    assert oslo == ours
+    assert effective(oslo) == effective(ours)
     assert ours.image_import_plugins == ("image_conversion", "inject_image_metadata")
     assert ours.pydev_worker_debug_port == 6000
     assert ours.image_cache_dir == "/var/cache/glance"
@@ -104,11 +121,7 @@ def test_from_oslo_config_equals_from_config_files(tmp_path: Path) -> None:
 
 def test_from_oslo_config_with_glances_own_registration(tmp_path: Path) -> None:
     """In Glance's virtualenv: the options as Glance itself registers them."""
-    need(
-        os.path.exists(GLANCE_PYTHON),
-        "no Glance virtualenv (set GLANCE_VENV; tests/run.sh "
-        "makes .venv-glance with 'pip install glance xattr')",
-    )
+    need(os.path.exists(GLANCE_PYTHON), NO_GLANCE)
     files, conf_dir = write_configs(tmp_path)
     code = textwrap.dedent("""
         import json, sys, warnings
@@ -117,9 +130,11 @@ def test_from_oslo_config_with_glances_own_registration(tmp_path: Path) -> None:
         import glance.common.config, glance.image_cache
         import glance.async_.flows.api_image_import, glance.async_.flows.convert
         import glance.async_.flows.plugins.image_conversion
-        from glance_features.settings import Settings
+        from glance_features.settings import Settings, known_options
         cfg.CONF(sys.argv[1:], project="glance", default_config_files=[])
-        print(json.dumps(Settings.from_oslo_config(cfg.CONF).__dict__))
+        settings = Settings.from_oslo_config(cfg.CONF)
+        print(json.dumps({o.keyword: settings.get(o) for o in known_options().values()}
+                         | {"config_files": settings.config_files}))
     """)
     args = [a for f in files for a in ("--config-file", f)] + ["--config-dir", str(conf_dir)]
     proc = subprocess.run(
@@ -131,11 +146,8 @@ def test_from_oslo_config_with_glances_own_registration(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     from_glance = json.loads(proc.stdout)
-    ours = Settings.from_config_files(files, config_dir=conf_dir)
-    assert (
-        Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in from_glance.items()})
-        == ours
-    )
+    ours = effective(Settings.from_config_files(files, config_dir=conf_dir))
+    assert {k: tuple(v) if isinstance(v, list) else v for k, v in from_glance.items()} == ours
 
 
 def test_unregistered_options_are_unset() -> None:
@@ -150,23 +162,54 @@ def test_check_startup_logs_one_line_per_feature_at_the_right_level(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     fake = testing.make_report(
-        qemu_img="unavailable", xattr="degraded", pydev="unavailable", required=["qemu-img"]
+        qemu_img="unavailable",
+        xattr="degraded",
+        pydev="unavailable",
+        sendfile="degraded",
+        required=["qemu-img", "xattr"],
     )
     logger = logging.getLogger("glance.api")
+
+    def per_feature() -> dict[str, logging.LogRecord]:
+        return {
+            r.getMessage().split()[1]: r
+            for r in caplog.records
+            if r.getMessage().split()[2:3] == ["is"]
+        }
+
+    def summaries() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "features probed" in r.getMessage()]
+
     with testing.override(fake), caplog.at_level(logging.INFO, logger="glance.api"):
         with pytest.raises(FeatureUnavailable, match="'qemu-img' is unavailable"):
             glance_features.check_startup(Settings(), logger)
         caplog.clear()
         report = glance_features.check_startup(Settings(), logger, raise_on_failure=False)
+        quiet = per_feature()
+        # dnspython-ipv6 is required wherever eventlet and dnspython are installed.
+        required = ", ".join(n for n, r in report.items() if r.required)
+        assert required.startswith("qemu-img, xattr")
+        assert summaries() == [
+            f"glance-features: Glance not installed; 5 features probed; required: "
+            f"{required}; missing: qemu-img"
+        ]
+        caplog.clear()
+        glance_features.check_startup(Settings(), logger, raise_on_failure=False, verbose=True)
+        verbose = per_feature()
     assert report is not None and int(report.code) == 2
-    by_feature = {r.getMessage().split()[1]: r for r in caplog.records}
-    assert set(by_feature) == set(fake)
-    assert by_feature["qemu-img"].levelno == logging.ERROR
-    assert "(required)" in by_feature["qemu-img"].getMessage()
-    assert "; to fix: install or configure qemu-img" in by_feature["qemu-img"].getMessage()
-    assert by_feature["xattr"].levelno == logging.WARNING
-    assert by_feature["pydev"].levelno == logging.INFO  # not required: information only
-    assert by_feature["sendfile"].levelno == logging.INFO
+    # Only what matters to this configuration speaks up by default.
+    assert set(quiet) == {"qemu-img", "xattr"}
+    assert quiet["qemu-img"].levelno == logging.ERROR
+    assert "(required)" in quiet["qemu-img"].getMessage()
+    assert "; to fix: apt-get install -y qemu-utils" in quiet["qemu-img"].getMessage()
+    assert quiet["xattr"].levelno == logging.WARNING
+    # verbose=True says the rest, as information: none of it is required.
+    assert set(verbose) == set(fake)
+    assert {n: r.levelno for n, r in verbose.items() if n not in quiet} == {
+        "pydev": logging.INFO,
+        "sendfile": logging.INFO,
+        "dnspython-ipv6": logging.INFO,
+    }
 
 
 # One case per row of the requirement table: (config, environment tweak),
@@ -206,6 +249,9 @@ def both_verdicts(
             str(conf),
             "--format",
             "json",
+            # The service below runs as this user: the operator checks with its eyes.
+            "--user",
+            pwd.getpwuid(os.geteuid()).pw_name,
         ],
         capture_output=True,
         text=True,
@@ -259,7 +305,12 @@ def test_requirement_rows_from_cli_and_check_startup(tmp_path: Path, row: str, w
             if row == "qemu-plugin"
             else "[taskflow_executor]\nconversion_format = qcow2\n"
         )
-        if not works:
+        if works:
+            # Glance runs qemu-img under its interpreter's oslo_concurrency.prlimit;
+            # without one, the feature is only degraded.
+            need(os.path.exists(GLANCE_PYTHON), NO_GLANCE)
+            text += f"[wsgi]\npython_interpreter = {GLANCE_PYTHON}\n"
+        else:
             env["PATH"] = str(tmp_path)
     else:
         feature = "pydev"
@@ -282,13 +333,15 @@ def test_requirement_rows_from_cli_and_check_startup(tmp_path: Path, row: str, w
 
 class GlanceChecks(oslo_upgradecheck.UpgradeCommands):
     _upgrade_checks = checks(
-        Settings(image_import_plugins=("image_conversion",)), features=["qemu-img", "sendfile"]
+        Settings(image_import_plugins=("image_conversion",), python_interpreter=GLANCE_PYTHON),
+        features=["qemu-img", "sendfile"],
     )
 
 
 def test_upgradecheck_adapter_in_real_upgrade_commands(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    need(os.path.exists(GLANCE_PYTHON), NO_GLANCE)  # Glance's prlimit interpreter
     # The human table first: oslo.upgradecheck keeps main()'s --json afterwards.
     table_code = GlanceChecks().check()
     table = capsys.readouterr().out
@@ -317,7 +370,7 @@ def test_upgradecheck_reads_cfg_conf_when_it_runs() -> None:
     with testing.override(pydev="degraded", required=["pydev"]):
         result = check(None)
     assert result.code == oslo_upgradecheck.Code.WARNING
-    assert result.details.startswith("degraded: pydev is degraded")
+    assert result.details.startswith("degraded: pydevd (pydevd 3.2.3) reaches the debug server")
 
 
 FORK = textwrap.dedent("""

@@ -14,5 +14,12 @@ class ConversionPlanTest(unittest.TestCase):
             self.assertEqual(conversion_plan("qcow2"), "convert qcow2 to raw")
 
 
+# On a class, override wraps every test method, as mock.patch does.
+@testing.override(qemu_img="degraded")
+class DegradedQemuImgTest(unittest.TestCase):
+    def test_degraded_still_converts(self):
+        self.assertEqual(conversion_plan("vmdk"), "convert vmdk to raw")
+
+
 if __name__ == "__main__":
     unittest.main()

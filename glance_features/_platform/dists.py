@@ -13,20 +13,41 @@ from typing import Any
 
 @functools.cache
 def version(name: str) -> str | None:
+    """The installed version, or None when absent or its metadata is unreadable
+    (a half-written or foreign dist-info must not crash a service's probe)."""
     import importlib_metadata
 
     try:
-        found: str = importlib_metadata.version(name)
+        found: str | None = importlib_metadata.version(name)
     except importlib_metadata.PackageNotFoundError:
         return None
-    return found
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
+        return None
+    return found if isinstance(found, str) else None
 
 
 @functools.cache
 def entry_points(group: str) -> tuple[Any, ...]:
     import importlib_metadata
 
-    return tuple(importlib_metadata.entry_points(group=group))
+    try:
+        return tuple(importlib_metadata.entry_points(group=group))
+    except (OSError, ValueError):
+        pass
+    # One distribution's unreadable entry_points.txt must hide neither the
+    # others' plugins nor the built-ins: read them one by one, skipping it.
+    found: list[Any] = []
+    seen: set[str] = set()
+    for dist in importlib_metadata.distributions():
+        try:
+            name = dist.name
+            if name in seen:
+                continue  # shadowed by one earlier on sys.path, as importlib does
+            seen.add(name)
+            found.extend(ep for ep in dist.entry_points if ep.group == group)
+        except (OSError, ValueError, TypeError):
+            continue
+    return tuple(found)
 
 
 def forget() -> None:

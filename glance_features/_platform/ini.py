@@ -6,6 +6,8 @@ holds the two side by side on generated files.
 
 from __future__ import annotations
 
+import io
+
 
 def parse(text: str) -> dict[str, dict[str, list[str]]]:
     """Sections -> option -> values (one per assignment), as oslo.config's
@@ -22,7 +24,10 @@ def parse(text: str) -> dict[str, dict[str, list[str]]]:
         sections[section].setdefault(key, []).append("\n".join(value))
 
     lineno = 0
-    for lineno, raw in enumerate(text.splitlines(), 1):
+    # Lines as oslo.config reads them (open().readlines()): only \n, \r\n and
+    # \r end a line; str.splitlines() would also split at \f, \v or U+2028.
+    lines = io.StringIO(text, newline=None).readlines()
+    for lineno, raw in enumerate(lines, 1):
         line = raw.rstrip()
         if not line:
             if key:

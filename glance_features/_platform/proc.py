@@ -192,6 +192,79 @@ def kill_all(close: bool = False) -> None:
         kill_tree(pid)
 
 
+def call_as(user: str, function: Any, args: Sequence[object], timeout: float) -> Any:
+    """``function(*args)`` in a forked child holding ``user``'s uid, gid and
+    groups, for checks that must see the file system as the service does.
+
+    A fork, not a new interpreter: the service account may not be able to
+    execute this interpreter (one under root's home, say), and the check must
+    not depend on that. The child runs only ``function`` and the JSON encoding
+    of its result (modules already imported), then leaves with ``os._exit``.
+    Raises ``TimeoutError`` or ``RuntimeError``; the child never outlives it.
+    """
+    import json
+    import pwd
+
+    os_ = green.original("os")
+    select = green.original("select")
+    clock = green.original("time")
+    entry = pwd.getpwnam(user)
+    groups = _credentials(user).get("extra_groups", [])
+    read_end, write_end = os_.pipe()
+    pid = os_.fork()
+    if pid == 0:  # the child: never returns
+        status = 1
+        try:
+            os_.close(read_end)
+            os_.setgroups(groups)  # type: ignore[arg-type]
+            os_.setgid(entry.pw_gid)
+            os_.setuid(entry.pw_uid)
+            os_.chdir("/")
+            try:
+                payload = {"value": function(*args)}
+            except Exception as exc:
+                payload = {"error": f"{type(exc).__name__}: {exc}"}
+            data = json.dumps(payload).encode()
+            while data:
+                data = data[os_.write(write_end, data) :]
+            status = 0
+        finally:
+            os_._exit(status)
+    os_.close(write_end)
+    _live.add(pid)
+    deadline = clock.monotonic() + timeout
+    chunks = []
+    try:
+        while True:
+            left = deadline - clock.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"the check as {user} did not finish within {timeout:g} s")
+            ready, _, _ = select.select([read_end], [], [], left)
+            if not ready:
+                continue
+            chunk = os_.read(read_end, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if sum(len(c) for c in chunks) > MAX_OUTPUT:
+                raise RuntimeError(f"the check as {user} returned too much")
+    finally:
+        os_.close(read_end)
+        try:
+            os_.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os_.waitpid(pid, 0)
+        _live.discard(pid)
+    try:
+        payload = json.loads(b"".join(chunks))
+    except ValueError:
+        raise RuntimeError(f"the check as {user} ended without a result") from None
+    if "error" in payload:
+        raise RuntimeError(f"the check as {user} failed: {payload['error']}")
+    return payload["value"]
+
+
 def _credentials(user: str) -> dict[str, object]:
     import pwd
 

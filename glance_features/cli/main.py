@@ -405,6 +405,7 @@ def _requirements(args: argparse.Namespace) -> int:
     if args.feature:
         _check_known(args.feature)
         features = [f for f in dict.fromkeys(args.feature) if f in catalog]
+        counted = set(features)
     else:
         # With a config: what it requires; without one (or if it requires
         # nothing), every feature.
@@ -416,6 +417,8 @@ def _requirements(args: argparse.Namespace) -> int:
         )
         needed = [f for f in catalog if f in required and required[f][1] is None]
         features = needed or list(catalog)
+        # Listing every feature informs; only what the config needs can fail.
+        counted = set(needed)
     if args.format == "bindep":
         lines = [f"# System packages for Glance's advanced features: {', '.join(features)}"]
         chosen = {f: catalog[f] for f in features}
@@ -426,7 +429,7 @@ def _requirements(args: argparse.Namespace) -> int:
     except ConstraintsError as exc:
         raise UsageError(str(exc)) from None
     rows = check(features, constraints)
-    code = max((r.code for r in rows), default=0)
+    code = max((r.code for r in rows if r.feature in counted), default=0)
     if args.format == "requirements":
         _emit(as_requirements_txt([r for r in rows if r.applies]), args.output)
         return 0

@@ -6,156 +6,225 @@
 ...     glance_features.probe().available("qemu-img")
 False
 
-``make_report`` builds a complete, schema-valid :class:`~glance_features.Report`;
-``override`` makes :func:`glance_features.probe` return it, from every thread,
-until the block or decorated function ends. ``CapabilitiesFixture`` (for
-testtools/oslotest, needs ``fixtures``) and the pytest plugin
-``glance_features.testing.pytest_plugin`` wrap the same override.
+A fake is a complete :class:`~glance_features.Report` in which every known
+feature is available unless named otherwise, with the reason and details its
+detector would give. Fakes add up (an inner override or ``fixture.set()``
+changes only what it names), go through the same requirement rules as a real
+probe (``image_cache_driver = xattr`` makes a faked ``xattr`` required), and
+reject names no detector provides. ``CapabilitiesFixture`` (testtools and
+oslotest; needs ``fixtures``) can forbid real probes for a whole test class;
+``glance_features.testing.pytest_plugin`` offers the same to pytest.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
-from typing import Any
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from glance_features import registry, runner
-from glance_features._version import __version__
-from glance_features.model import FeatureResult, Report, Status
+from glance_features.model import Report
+from glance_features.settings import Settings
+from glance_features.testing import _layers, _values
+from glance_features.testing._layers import (
+    FAKE_HOST,
+    INSTALLED,
+    GlanceVersion,
+    Installed,
+    Layer,
+    LeakedFake,
+    RealProbeForbidden,
+)
+from glance_features.testing._values import (
+    Fake,
+    Features,
+    StatusLike,
+    StatusName,
+    UnknownFakeFeature,
+    result,
+)
 
-StatusLike = Status | str | bool | FeatureResult
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    # Typed for mypy and IDEs; imported on first use at run time, so that
+    # `fixtures` is needed only by those who use the fixture.
+    from glance_features.testing.fixture import CapabilitiesFixture as CapabilitiesFixture
+
+# Errors and values show under the name tests import them by.
+for _public in (Fake, LeakedFake, RealProbeForbidden, UnknownFakeFeature):
+    _public.__module__ = __name__
+del _public
 
 BUILTIN_FEATURES = ("qemu-img", "sendfile", "pydev", "xattr", "dnspython-ipv6")
-FAKE_HOST = {
-    "hostname": "fake-host",
-    "os": "linux",
-    "kernel": "0.0.0-fake",
-    "distro": {"id": "debian", "version": "12", "like": ""},
-    "python": "3.11.0",
-}
+_T = TypeVar("_T")
 
-__all__ = ["BUILTIN_FEATURES", "CapabilitiesFixture", "make_report", "override"]
+__all__ = [
+    "BUILTIN_FEATURES",
+    "FAKE_HOST",
+    "INSTALLED",
+    "CapabilitiesFixture",
+    "Fake",
+    "Features",
+    "Installed",
+    "LeakedFake",
+    "RealProbeForbidden",
+    "StatusLike",
+    "StatusName",
+    "UnknownFakeFeature",
+    "active",
+    "make_report",
+    "override",
+    "result",
+]
+
+
+def _layer(
+    statuses: Report | Mapping[str, StatusLike] | None,
+    keywords: Mapping[str, object],
+    *,
+    required: Iterable[str] = (),
+    extra: Mapping[str, StatusLike] | None = None,
+    glance_version: GlanceVersion = INSTALLED,
+) -> Layer:
+    """One layer of fakes, every name and value checked now."""
+    if glance_version is not INSTALLED and not (
+        glance_version is None or isinstance(glance_version, str)
+    ):
+        raise TypeError(f"glance_version must be a version string or None, not {glance_version!r}")
+    base = None
+    if isinstance(statuses, Report):
+        if keywords:
+            raise TypeError("pass either a Report or statuses, not both")
+        base, statuses = statuses, None
+    known = [*_layers.known_names(), *(base or {})]
+    fakes = _values.statuses_of(statuses, keywords, extra, known)
+    required_names = _values.names_list(required, "required")
+    for name in required_names:
+        _values.check_name(name, [*known, *(extra or {})], "required")
+    return Layer(
+        fakes=fakes,
+        base=base,
+        required=required_names,
+        extra=frozenset(extra or {}),
+        glance_version=glance_version,
+    )
 
 
 def make_report(
     statuses: Mapping[str, StatusLike] | None = None,
     /,
     *,
-    required: tuple[str, ...] | list[str] = (),
-    **by_keyword: StatusLike,
+    required: Iterable[str] = (),
+    extra: Mapping[str, StatusLike] | None = None,
+    glance_version: GlanceVersion = INSTALLED,
+    settings: Settings | None = None,
+    **features: Unpack[Features],
 ) -> Report:
-    """A full report: every known feature available unless named otherwise.
+    """A full fake report, as ``probe(settings)`` would return under
+    ``override(...)`` with the same arguments (on top of the fakes in force).
 
     Name features in a mapping (``{"qemu-img": "unavailable"}``) or as
     keywords with ``_`` for ``-`` (``qemu_img=False``). A value is a
-    :class:`~glance_features.Status`, its string, a bool (available or not)
-    or a complete :class:`~glance_features.FeatureResult`.
+    :class:`~glance_features.Status`, its string, a bool (available or not),
+    :func:`result` or a complete :class:`~glance_features.FeatureResult`.
+    ``required`` lists features the caller requires; ``extra`` declares and
+    fakes third-party features that are not installed; ``glance_version``
+    is the Glance whose rules apply (default: the installed one).
     """
-    wanted = {**(statuses or {}), **{k.replace("_", "-"): v for k, v in by_keyword.items()}}
-    names = list(dict.fromkeys([*BUILTIN_FEATURES, *_registered_names(), *wanted]))
-    features = {}
-    for name in names:
-        result = _result(name, wanted.get(name, Status.AVAILABLE))
-        if name in required and not result.required:
-            result = result.replace(required=True)
-        features[name] = result
-    return Report(
-        features,
-        host=FAKE_HOST,
-        config_files=(),
-        generated_at="2026-01-01T00:00:00Z",
-        glance_features_version=__version__,
-    )
+    made = _layer(statuses, features, required=required, extra=extra, glance_version=glance_version)
+    return _layers.compose([*_layers.layers(), made], settings or Settings())
 
 
 class override(contextlib.ContextDecorator):
-    """Make ``glance_features.probe()`` return a fake report, in every thread.
+    """Make ``glance_features.probe()`` answer with fakes, in every thread.
 
-    Use as ``with override(...):`` or as a decorator. Arguments are those of
-    :func:`make_report`, or one ready :class:`~glance_features.Report`.
-    Overrides nest; leaving one restores the one outside it (or the real
-    probe), also when the block raises.
+    ``with override(xattr="unavailable"):``, ``@override(...)`` on a function
+    or on a test class (each ``test*`` method is wrapped, as ``mock.patch``
+    does). Takes the arguments of :func:`make_report`, or one ready
+    :class:`~glance_features.Report`. Overrides add up: an inner one changes
+    only the features it names. Leaving one restores what was in force
+    before, also when the block raises.
     """
 
     def __init__(
-        self, report: Report | Mapping[str, StatusLike] | None = None, /, **by_keyword: Any
+        self,
+        statuses: Report | Mapping[str, StatusLike] | None = None,
+        /,
+        *,
+        required: Iterable[str] = (),
+        extra: Mapping[str, StatusLike] | None = None,
+        glance_version: GlanceVersion = INSTALLED,
+        **features: Unpack[Features],
     ) -> None:
-        if isinstance(report, Report):
-            if by_keyword:
-                raise TypeError("pass either a Report or statuses, not both")
-            self.report = report
-        else:
-            self.report = make_report(report, **by_keyword)
-        self._installed: list[tuple[Report, Any]] = []
+        self._layer = _layer(
+            statuses, features, required=required, extra=extra, glance_version=glance_version
+        )
+        self._entered: list[Layer] = []
+
+    @property
+    def report(self) -> Report:
+        """What ``probe()`` answers with this override alone, default settings."""
+        return _layers.compose([self._layer], Settings())
 
     def __enter__(self) -> Report:
-        # A fresh identity per entry, so re-entering the same override (as a
-        # decorator on a recursive function) unwinds the right entry.
-        entry = Report(
-            self.report,
-            host=self.report.host,
-            config_files=self.report.config_files,
-            generated_at=self.report.generated_at,
-            glance_features_version=self.report.glance_features_version,
-        )
-        answer = _answer(entry)
-        runner.push_override(answer)
-        self._installed.append((entry, answer))
-        return entry
+        # A fresh layer per entry, so re-entering the same override (as a
+        # decorator on a recursive function) unwinds the right one.
+        entry = self._layer.fresh(_layers.caller())
+        _layers.push(entry)
+        self._entered.append(entry)
+        return _layers.compose(_layers.layers(), Settings())
 
     def __exit__(self, *exc_info: object) -> None:
-        _, answer = self._installed.pop()
-        runner.pop_override(answer)
+        _layers.pop(self._entered.pop())
 
+    def __call__(self, func: _T) -> _T:
+        if isinstance(func, type):
+            return self._decorate_class(func)  # type: ignore[return-value]
+        if not callable(func):
+            raise TypeError(f"override() decorates a function or a class, not {func!r}")
+        if inspect.iscoroutinefunction(func):
+            return self._decorate_coroutine(func)  # type: ignore[return-value]
+        wrapped: _T = super().__call__(func)
+        return wrapped
 
-def _answer(report: Report) -> Any:
-    def answer(settings: Any, features: tuple[str, ...] | None) -> Report:
-        if features is None:
-            return report
-        missing = [n for n in features if n not in report]
-        if missing:
-            raise runner.UnknownFeature(
-                f"unknown feature {missing[0]!r} (known: {', '.join(report)})"
+    def _decorate_class(self, cls: type[_T]) -> type[_T]:
+        # As mock.patch does: every test method, inherited ones included.
+        prefix = "test"
+        wrapped = 0
+        for name in dir(cls):
+            if not name.startswith(prefix):
+                continue
+            value = getattr(cls, name)
+            if callable(value) and not isinstance(value, type):
+                setattr(cls, name, self._copy()(value))
+                wrapped += 1
+        if not wrapped:
+            raise TypeError(
+                f"override() on class {cls.__name__} found no {prefix}* method to wrap; "
+                "decorate the methods, or use CapabilitiesFixture in setUp"
             )
-        return report.replace({n: report[n] for n in features})
+        return cls
 
-    return answer
+    def _decorate_coroutine(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            with self._recreate_cm():
+                return await func(*args, **kwargs)
+
+        return run
+
+    def _copy(self) -> override:
+        twin = override.__new__(override)
+        twin._layer = self._layer
+        twin._entered = []
+        return twin
 
 
-def _registered_names() -> list[str]:
-    try:
-        return [p.name for p in registry.plugins()]
-    except Exception:  # a broken environment must not break the fakes
-        return []
-
-
-def _result(name: str, value: StatusLike) -> FeatureResult:
-    if isinstance(value, FeatureResult):
-        return value if value.name == name else value.replace(name=name)
-    if isinstance(value, bool):
-        status = Status.AVAILABLE if value else Status.UNAVAILABLE
-    elif isinstance(value, Status):
-        status = value
-    else:
-        try:
-            status = Status(str(value).lower())
-        except ValueError:
-            raise ValueError(
-                f"{name}: {value!r} is not a status (use one of "
-                f"{', '.join(s.value for s in Status)}, a bool or a FeatureResult)"
-            ) from None
-    remediation: tuple[str, ...] = ()
-    if status is not Status.AVAILABLE:
-        remediation = (
-            f"install or configure {name} (fake remediation from glance_features.testing)",
-        )
-    return FeatureResult(
-        name=name,
-        status=status,
-        reason=f"{name} is {status.value} (faked by glance_features.testing)",
-        details={"fake": True},
-        remediation=remediation,
-    )
+def active() -> bool:
+    """Whether a fake from this module answers ``glance_features.probe()`` now."""
+    return _layers.active()
 
 
 def __getattr__(name: str) -> Any:

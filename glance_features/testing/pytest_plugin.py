@@ -1,12 +1,15 @@
-"""A pytest fixture for faking capabilities. Enable it explicitly:
+"""pytest fixtures for faking capabilities. Enable the plugin explicitly:
 
 .. code-block:: python
 
    # conftest.py
    pytest_plugins = ["glance_features.testing.pytest_plugin"]
 
-then ``glance_features_override(qemu_img="unavailable")`` in a test returns
-the fake report, undone when the test ends.
+``glance_features_override(qemu_img="unavailable")`` in a test adds a fake and
+returns the report ``probe()`` now gives; calls add up and are undone when the
+test ends. ``glance_features_no_real_probe`` forbids real probes for the test
+(use it with ``autouse`` in a conftest to cover a suite) and fails a test that
+leaves a fake in force.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 import pytest
 
 from glance_features.model import Report
-from glance_features.testing import override
+from glance_features.testing import _layers, override
 
 
 @pytest.fixture
@@ -33,3 +36,11 @@ def glance_features_override() -> Iterator[Callable[..., Report]]:
     yield install
     while active:
         active.pop().__exit__(None, None, None)
+
+
+@pytest.fixture
+def glance_features_no_real_probe() -> Iterator[None]:
+    guard = _layers.Layer(guard=True, where="the glance_features_no_real_probe fixture")
+    _layers.enter_guard(guard)
+    yield
+    _layers.exit_guard(guard)

@@ -1,0 +1,99 @@
+"""image_decompression: the import plugin's optional LHA support.
+
+Glance's ``glance/async_/flows/plugins/image_decompression.py`` (since 20.0.0)
+handles zip and gzip with the standard library and LHA archives only when
+``lhafile`` imports (``NO_LHA`` otherwise, and an LHA image fails its import
+task with "No lhafile available."). No Glance release lists lhafile as a
+requirement or extra. The check imports the modules as the service user with
+the service's interpreter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from glance_features.catalog import Entry, GlanceUse, RequiredWhen
+from glance_features.detector import ProbeContext, result
+from glance_features.detectors import _stores
+from glance_features.model import FeatureResult, Status
+from glance_features.remediation import pip_install
+from glance_features.settings import ConfigError, Option
+
+PLUGINS = Option("image_import_opts", "image_import_plugins", "list", default=())
+PLUGIN = "image_decompression"
+MODULES = ("zipfile", "gzip", "lhafile")
+
+CATALOG = Entry(
+    purpose=(
+        "The image_decompression import plugin unpacks zip, gzip and LHA images during "
+        "interoperable image import; LHA needs the lhafile module, which Glance does not "
+        "install."
+    ),
+    options=(PLUGINS,),
+    required_when=(
+        RequiredWhen(
+            "[image_import_opts] image_import_plugins includes image_decompression",
+            lambda s: PLUGIN in (s.get(PLUGINS) or ()),
+        ),
+    ),
+    python=("lhafile",),
+    verify=("glance-features --feature image_decompression",),
+    glance=GlanceUse(
+        "glance/async_/flows/plugins/image_decompression.py: _DecompressImage.execute()",
+        versions=">=20.0.0",
+        unused="Glance before 20.0.0 has no image_decompression plugin",
+    ),
+)
+
+
+class ImageDecompressionDetector:
+    name = "image_decompression"
+    summary = "the image_decompression import plugin: zip, gzip and (with lhafile) LHA"
+    catalog = CATALOG
+
+    def probe(self, context: ProbeContext) -> FeatureResult:
+        try:
+            enabled = PLUGIN in (context.settings.get(PLUGINS) or ())
+        except ConfigError as exc:
+            return result(self.name, Status.UNAVAILABLE, str(exc), {})
+        user = _stores.checked_as(context)
+        try:
+            found = _stores.run_check(context, modules=MODULES, locate_only=not enabled)
+        except _stores.CheckFailed as exc:
+            return _stores.unknown(self.name, str(exc), {"checked_as": user})
+        details: dict[str, Any] = {
+            "checked_as": user,
+            "enabled": enabled,
+            **_stores.python_details(found),
+            "formats": [
+                f for f, m in (("zip", "zipfile"), ("gzip", "gzip")) if found["modules"][m]["ok"]
+            ],
+        }
+        missing = _stores.missing_modules(found, ("zipfile", "gzip"))
+        if missing:
+            return result(
+                self.name,
+                Status.UNAVAILABLE,
+                f"{', '.join(missing)} cannot be imported by {_stores.interpreter_note(found)}: "
+                "the plugin cannot load",
+                details,
+                ["reinstall the Python that runs Glance (its standard library is incomplete)"],
+            )
+        lha = found["modules"]["lhafile"]
+        if not lha.get("ok"):
+            return result(
+                self.name,
+                Status.DEGRADED,
+                "zip and gzip images are decompressed; LHA images fail their import task "
+                f'("No lhafile available."): lhafile cannot be imported by '
+                f"{_stores.interpreter_note(found)}",
+                details,
+                [pip_install("lhafile", found["python"]["executable"])],
+            )
+        details["formats"] = [*details["formats"], "lha"]
+        return result(
+            self.name,
+            Status.AVAILABLE,
+            f"zip, gzip and LHA images are decompressed (lhafile at {lha.get('file')})",
+            details,
+        )

@@ -1,0 +1,297 @@
+"""store-file: glance_store's file store can write images where it is told to.
+
+Mirrors ``glance_store._drivers.filesystem.Store.configure_add()`` (5.7):
+exactly one of ``filesystem_store_datadir`` and ``filesystem_store_datadirs``,
+a ``filesystem_store_file_perm`` the owner can read, each directory created
+when missing and ``os.access(W_OK)`` on it, and the metadata file readable.
+Where that fails glance_store only disables adding images (``configure`` runs
+with ``re_raise_bsc=False``), so Glance starts and uploads fail later. Free
+space is not checked by glance_store; ``add()`` raises ``StorageFull`` when it
+runs out, so a full directory is degraded here.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Any
+
+from glance_features.catalog import Entry, GlanceUse, RequiredWhen
+from glance_features.detector import ProbeContext, result
+from glance_features.detectors import _stores
+from glance_features.model import FeatureResult, Status
+from glance_features.settings import ConfigError, Option, Settings
+
+DRIVER = "file"
+DEFAULT_DATADIR = "/var/lib/glance/images"
+LEGACY_DATADIR = Option("glance_store", "filesystem_store_datadir", default=DEFAULT_DATADIR)
+
+# What a reserved store is for, said where it fails.
+ROLES = {
+    "os_glance_staging_store": " (Glance's reserved staging store: image import stages data there)",
+    "os_glance_tasks_store": " (Glance's reserved tasks store: import tasks keep data there)",
+}
+
+CATALOG = Entry(
+    purpose=(
+        "glance_store's file store keeps image data as files in filesystem_store_datadir; "
+        "Glance also configures two reserved file stores (staging and tasks) whenever "
+        "enabled_backends is set, and interoperable image import stages data there."
+    ),
+    options=(*_stores.SELECTION, LEGACY_DATADIR),
+    required_when=(
+        *_stores.required_when(DRIVER),
+        # Glance adds its reserved staging and tasks file stores in multi-store mode.
+        RequiredWhen(
+            "[DEFAULT] enabled_backends is set (Glance adds its reserved file stores "
+            "os_glance_staging_store and os_glance_tasks_store)",
+            _stores.multi_store,
+        ),
+    ),
+    verify=("glance-features --feature store-file",),
+    glance=GlanceUse(
+        "glance/common/wsgi_app.py: init_app() -> glance_store.create_multi_stores() -> "
+        "glance_store/_drivers/filesystem.py: Store.configure_add()"
+    ),
+)
+
+
+class StoreFileDetector:
+    name = "store-file"
+    summary = "glance_store file backends: data directories writable by the service, with space"
+    catalog = CATALOG
+
+    def probe(self, context: ProbeContext) -> FeatureResult:
+        settings = context.settings
+        try:
+            found_backends = _stores.backends(settings, DRIVER)
+        except ConfigError as exc:
+            return result(self.name, Status.UNAVAILABLE, str(exc), {})
+        plans: dict[str, tuple[_stores.Backend, list[str], str | None, _stores.Verdict | None]] = {}
+        for backend in found_backends:
+            dirs, meta, refusal = _plan(backend, settings)
+            plans[backend.id] = (backend, dirs, meta, refusal)
+        write = [d for _, dirs, _, r in plans.values() if r is None for d in dirs]
+        read = [m for _, _, m, r in plans.values() if r is None and m]
+        user = _stores.checked_as(context)
+        try:
+            found = _stores.run_check(context, write=write, read=read) if plans else {}
+        except _stores.CheckFailed as exc:
+            return _stores.unknown(self.name, str(exc), {"checked_as": user})
+        verdicts = {
+            backend_id: refusal or _judge(backend, dirs, meta, found, user)
+            for backend_id, (backend, dirs, meta, refusal) in plans.items()
+        }
+        return _stores.fold(
+            self.name,
+            DRIVER,
+            verdicts,
+            {"checked_as": user, "multi_store": _stores.multi_store(settings)},
+            lambda: _stores.Verdict(
+                Status.AVAILABLE, "no file backend is configured: nothing to check"
+            ),
+        )
+
+
+def _plan(
+    backend: _stores.Backend, settings: Settings
+) -> tuple[list[str], str | None, _stores.Verdict | None]:
+    """The directories and metadata file Glance would use, or why it refuses."""
+    default = f"/var/lib/glance/{backend.id}" if backend.reserved else DEFAULT_DATADIR
+    datadir, error = _stores.option_value(
+        backend, settings, "filesystem_store_datadir", default=default
+    )
+    datadirs, error2 = _stores.option_value(backend, settings, "filesystem_store_datadirs")
+    perm, error3 = _stores.option_value(
+        backend, settings, "filesystem_store_file_perm", "int", default=0
+    )
+    meta, error4 = _stores.option_value(backend, settings, "filesystem_store_metadata_file")
+    details: dict[str, Any] = {"reserved": backend.reserved, "datadir": datadir}
+    problem = error or error2 or error3 or error4
+    if problem:
+        return [], None, _refuse(problem, details, "fix the option's value")
+    if datadir and datadirs and not backend.reserved:
+        return (
+            [],
+            None,
+            _refuse(
+                "both filesystem_store_datadir (default "
+                f"{DEFAULT_DATADIR}) and filesystem_store_datadirs are set: glance_store "
+                "refuses (\"Specify either 'filesystem_store_datadir' or "
+                "'filesystem_store_datadirs' option\")",
+                details,
+                f"set {backend.label('filesystem_store_datadir')} = (empty) when using "
+                "filesystem_store_datadirs",
+            ),
+        )
+    if not datadir and not datadirs:
+        return [], None, _refuse("no data directory is set", details, "set it")
+    dirs = [datadir] if datadir else [_datadir_path(str(datadirs))]
+    details["datadir"] = dirs[0]
+    if perm and perm > 0:
+        try:
+            mode = int(str(perm), 8)
+        except ValueError:
+            mode = 0
+        if not mode & stat.S_IRUSR:
+            return (
+                [],
+                None,
+                _refuse(
+                    f"filesystem_store_file_perm = {perm} leaves image files unreadable by "
+                    "their owner: glance_store refuses it",
+                    details,
+                    f"set {backend.label('filesystem_store_file_perm')} = 0 or e.g. 640",
+                ),
+            )
+    for directory in dirs:
+        if not os.path.isabs(directory):
+            return (
+                [],
+                None,
+                _refuse(
+                    f"{directory!r} is a relative path: it would depend on the working "
+                    "directory of each Glance process",
+                    details,
+                    f"set {backend.label('filesystem_store_datadir')} to an absolute path",
+                ),
+            )
+    return dirs, (str(meta) if meta else None), None
+
+
+def _datadir_path(value: str) -> str:
+    # "path:priority", as glance_store's _get_datadir_path_and_priority splits it.
+    return value.rsplit(":", 1)[0].strip() if ":" in value else value.strip()
+
+
+def _refuse(reason: str, details: dict[str, Any], fix: str) -> _stores.Verdict:
+    return _stores.Verdict(
+        Status.UNAVAILABLE,
+        f"{reason}; Glance disables adding images to this store",
+        details,
+        [fix],
+    )
+
+
+def _judge(
+    backend: _stores.Backend,
+    dirs: list[str],
+    meta: str | None,
+    found: dict[str, Any],
+    user: str,
+) -> _stores.Verdict:
+    role = ROLES.get(backend.id, "") if backend.reserved else ""
+    details: dict[str, Any] = {"reserved": backend.reserved, "datadir": dirs[0]}
+    for directory in dirs:
+        seen = found["write"][directory]
+        details.update(
+            {k: seen[k] for k in ("exists", "probed_dir", "free_bytes", "free_inodes") if k in seen}
+        )
+        _mount(str(seen.get("probed_dir", directory)), details)
+        if not seen["ok"]:
+            details["errno"] = seen.get("errno")
+            return _failed(directory, seen, user, role, details)
+        if seen.get("free_bytes") == 0 or seen.get("free_inodes") == 0:
+            point = details.get("mount_point", directory)
+            return _stores.Verdict(
+                Status.DEGRADED,
+                f"{directory} is writable by {user}, but {point} is full: uploads fail "
+                f"with StorageFull{role}",
+                details,
+                [f"free space on {point} or move {backend.label('filesystem_store_datadir')}"],
+            )
+    if meta:
+        seen = found["read"][meta]
+        details["metadata_file"] = meta
+        if not seen["ok"]:
+            return _stores.Verdict(
+                Status.UNAVAILABLE,
+                f"filesystem_store_metadata_file {meta} is not readable by {user}: "
+                f"{seen.get('errno')} ({seen.get('error')}); Glance disables adding images "
+                "to this store",
+                details,
+                [f"chmod o+r {meta}  # or chgrp {user} {meta} && chmod g+r {meta}"],
+            )
+    where = dirs[0]
+    if not details.get("exists", True):
+        where = f"{details.get('probed_dir')} (Glance creates {dirs[0]} there)"
+    free = details.get("free_bytes")
+    space = f", {free // (1 << 20)} MiB free" if isinstance(free, int) else ""
+    return _stores.Verdict(Status.AVAILABLE, f"{user} can write in {where}{space}{role}", details)
+
+
+def _failed(
+    directory: str, seen: dict[str, Any], user: str, role: str, details: dict[str, Any]
+) -> _stores.Verdict:
+    code = seen.get("errno")
+    point = details.get("mount_point", directory)
+    where = seen.get("probed_dir", directory)
+    if code in ("ENOSPC", "EDQUOT"):
+        return _stores.Verdict(
+            Status.DEGRADED,
+            f"{where} accepts no new file ({code}): {point} is full or {user}'s quota is "
+            f"used up; uploads fail with StorageFull{role}",
+            details,
+            [f"free space on {point} or raise the quota of {user}"],
+        )
+    if code == "EROFS":
+        return _stores.Verdict(
+            Status.UNAVAILABLE,
+            f"{point} is mounted read-only: glance_store's write check on {where} fails "
+            f"and Glance disables adding images to this store{role}",
+            details,
+            [f"mount -o remount,rw {point}"],
+        )
+    if code in ("EACCES", "EPERM"):
+        owner = _owner(str(where))
+        if where == directory:
+            reason = (
+                f"{user} cannot write in {where} (owned by {owner}, {code}): glance_store's "
+                "write check fails and Glance disables adding images to this store"
+            )
+        else:
+            reason = (
+                f"{directory} does not exist and {user} cannot create it in {where} "
+                f"(owned by {owner}, {code}): Glance disables adding images to this store"
+            )
+        return _stores.Verdict(
+            Status.UNAVAILABLE,
+            reason + role,
+            details | {"owner": owner},
+            [
+                f"install -d -o {user} -g {user} -m 0750 {directory}  "
+                "# the data directory itself, never a parent such as /var/lib"
+            ],
+        )
+    return _stores.Verdict(
+        Status.UNAVAILABLE,
+        f"{directory}: {code} ({seen.get('error')}); Glance disables adding images to this "
+        f"store{role}",
+        details,
+        [f"point filesystem_store_datadir at a directory {user} can write"],
+    )
+
+
+def _owner(path: str) -> str:
+    import pwd
+
+    try:
+        uid = os.stat(path).st_uid
+    except OSError:
+        return "?"
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _mount(path: str, details: dict[str, Any]) -> None:
+    from glance_features._platform.mounts import mount_of
+
+    mount = mount_of(path)
+    if mount is not None:
+        details.update(
+            mount_point=mount.mount_point,
+            fs_type=mount.fs_type,
+            mount_options=list(mount.options),
+        )

@@ -1,0 +1,362 @@
+"""store-rbd: glance_store's rbd driver can import rados and rbd and read its Ceph files.
+
+Mirrors ``glance_store._drivers.rbd.Store.configure_add()`` (5.7): without the
+``rados`` and ``rbd`` modules glance_store disables adding images. Those
+modules come from the distribution (Debian's ``python3-rados`` and
+``python3-rbd``, into ``/usr/lib/python3/dist-packages``), never from PyPI, so
+a virtualenv without system site packages cannot import them even when they
+are installed: the report says exactly that. In multi-store mode
+``configure_add`` also connects to the cluster (``_set_url_prefix``), with
+``rbd_store_ceph_conf`` and the keyring it names, as the service user;
+``--deep`` opens a TCP connection to each monitor of ``mon_host``.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+from typing import Any
+
+from glance_features.catalog import Entry, GlanceUse
+from glance_features.detector import ProbeContext
+from glance_features.detectors import _stores
+from glance_features.model import FeatureResult, Status
+
+DRIVER = "rbd"
+MODULES = ("rados", "rbd")
+DEFAULT_CEPH_CONF = "/etc/ceph/ceph.conf"  # librados' search when the option is empty
+# librados' default keyring search for cluster "ceph".
+DEFAULT_KEYRINGS = (
+    "/etc/ceph/$cluster.$name.keyring",
+    "/etc/ceph/$cluster.keyring",
+    "/etc/ceph/keyring",
+    "/etc/ceph/keyring.bin",
+)
+MAX_CEPH_CONF = 1 << 20
+
+CATALOG = Entry(
+    purpose=(
+        "glance_store's rbd driver keeps image data in a Ceph pool through librados and "
+        "librbd; their Python bindings come only from the distribution's packages."
+    ),
+    options=_stores.SELECTION,
+    required_when=_stores.required_when(DRIVER),
+    packages={
+        "debian": "python3-rbd python3-rados",
+        "rhel": "python3-rbd python3-rados",
+        "suse": "python3-rbd python3-rados",
+        "arch": "ceph-libs",
+    },
+    verify=("glance-features --feature store-rbd --deep",),
+    glance=GlanceUse("glance_store/_drivers/rbd.py: Store.configure_add(), get_connection()"),
+)
+
+
+class StoreRbdDetector:
+    name = "store-rbd"
+    summary = "glance_store rbd backends: rados/rbd importable, ceph.conf and keyring readable"
+    catalog = CATALOG
+
+    def probe(self, context: ProbeContext) -> FeatureResult:
+        settings = context.settings
+        found_backends = _stores.backends(settings, DRIVER)
+        plans: dict[str, dict[str, Any]] = {}
+        read: list[str] = []
+        for backend in found_backends:
+            plan = _plan(backend, settings)
+            plans[backend.id] = plan
+            read += [p for p in (plan.get("ceph_conf"), *plan.get("keyrings", ())) if p]
+        user = _stores.checked_as(context)
+        try:
+            found = _stores.run_check(
+                context, modules=MODULES, read=read, locate_only=not found_backends
+            )
+        except _stores.CheckFailed as exc:
+            return _stores.unknown(self.name, str(exc), {"checked_as": user})
+        common: dict[str, Any] = {"checked_as": user, **_stores.python_details(found)}
+        missing = _bindings(found, context)
+        verdicts = {
+            b.id: missing or _judge(b, plans[b.id], found, user, context) for b in found_backends
+        }
+
+        def none() -> _stores.Verdict:
+            if missing is not None:
+                return _stores.Verdict(
+                    Status.UNAVAILABLE,
+                    missing.reason + " (no rbd backend is configured)",
+                    missing.details,
+                    missing.remediation,
+                )
+            return _stores.Verdict(
+                Status.AVAILABLE,
+                "rados and rbd installed (not imported: no rbd backend is configured)",
+            )
+
+        return _stores.fold(self.name, DRIVER, verdicts, common, none)
+
+
+def _bindings(found: dict[str, Any], context: ProbeContext) -> _stores.Verdict | None:
+    from glance_features.remediation import install_system_packages
+
+    missing = _stores.missing_modules(found, MODULES)
+    if not missing:
+        return None
+    python = found["python"]
+    copies = {m: _stores.system_copies(m) for m in missing}
+    details: dict[str, Any] = {"missing_modules": missing, "system_copies": copies}
+    names = " and ".join(missing)
+    where = f"{python['executable']} (Python {python['version']})"
+    installed = [p for paths in copies.values() for p in paths]
+    fix = install_system_packages(CATALOG.packages, context.distro)
+    if installed and python.get("venv") and not python.get("system_site_packages"):
+        suffix = python.get("ext_suffix") or ""
+        built_for_other = [p for p in installed if p.endswith(".so") and suffix not in p]
+        reason = (
+            f"{names} cannot be imported by the service's interpreter {where}: it is a "
+            f"virtualenv ({python['prefix']}) without system site packages, so it cannot see "
+            f"the distribution's bindings installed at {', '.join(installed)}"
+        )
+        cfg = os.path.join(str(python["prefix"]), "pyvenv.cfg")
+        fix = [
+            "sed -i 's/^include-system-site-packages *=.*/include-system-site-packages = true/' "
+            f"{cfg}  # or recreate the virtualenv with --system-site-packages"
+        ]
+        if built_for_other:
+            reason += f" (and they are built for another Python than {suffix})"
+            fix.append(
+                "run Glance on the distribution's Python, whose version the bindings are built for"
+            )
+    elif installed:
+        reason = (
+            f"{names} cannot be imported by the service's interpreter {where} although the "
+            f"distribution installed {', '.join(installed)}: "
+            + "; ".join(f"{m}: {e}" for m, e in missing.items())
+        )
+    else:
+        reason = (
+            f"{names} cannot be imported by the service's interpreter {where} and no "
+            "distribution package provides them (they are not on PyPI)"
+        )
+    return _stores.Verdict(
+        Status.UNAVAILABLE,
+        reason + ': glance_store disables adding images ("The required libraries(rbd '
+        'and rados) are not available")',
+        details,
+        fix,
+    )
+
+
+def _plan(backend: _stores.Backend, settings: _stores.Settings) -> dict[str, Any]:
+    plan: dict[str, Any] = {}
+    try:
+        conf = backend.get(settings, "rbd_store_ceph_conf", default="") or DEFAULT_CEPH_CONF
+        # glance_store 5.7 passes str(rbd_store_user) as rados_id: unset, that
+        # is the string "None", and librados authenticates as client.None.
+        user = str(backend.get(settings, "rbd_store_user"))
+        plan["pool"] = backend.get(settings, "rbd_store_pool", default="images")
+        plan["connect_timeout"] = backend.get(settings, "rados_connect_timeout", "int", default=-1)
+    except _stores.ConfigError as exc:
+        return {"error": str(exc)}
+    plan.update(ceph_conf=str(conf), rados_id=str(user))
+    parsed = _parse_ceph_conf(str(conf))
+    if parsed is None:
+        plan["keyrings"] = []
+        return plan
+    name = f"client.{user}"
+    explicit = _value(parsed, ("keyring",), (name, "client", "global"))
+    candidates = explicit.split(",") if explicit else list(DEFAULT_KEYRINGS)
+    plan["keyring_explicit"] = bool(explicit)
+    plan["keyrings"] = [
+        c.strip()
+        .replace("$cluster", "ceph")
+        .replace("${cluster}", "ceph")
+        .replace("$name", name)
+        .replace("${name}", name)
+        for c in candidates
+        if c.strip()
+    ]
+    auth = _value(parsed, ("auth_client_required", "auth_supported"), (name, "client", "global"))
+    plan["cephx"] = (auth or "cephx").strip().lower() != "none"
+    plan["mon_host"] = _value(parsed, ("mon_host",), ("global", name, "client")) or ""
+    plan["monitors"] = _monitors(plan["mon_host"])
+    return plan
+
+
+def _parse_ceph_conf(path: str) -> dict[str, dict[str, str]] | None:
+    """ceph.conf as Ceph reads it: keys with spaces, dashes or underscores alike."""
+    from glance_features._platform import files
+
+    try:
+        text = files.read_text(path, MAX_CEPH_CONF)
+    except files.ReadError:
+        return None
+    parser = configparser.ConfigParser(interpolation=None, strict=False, delimiters=("=",))
+    try:
+        parser.read_string(text.replace("\t", " "), path)
+    except configparser.Error:
+        return None
+    out: dict[str, dict[str, str]] = {}
+    for section in parser.sections():
+        out[section.strip().lower()] = {
+            re.sub(r"[ \-]+", "_", k.strip()): v.split(";")[0].split("#")[0].strip()
+            for k, v in parser.items(section)
+        }
+    return out
+
+
+def _value(
+    parsed: dict[str, dict[str, str]], keys: tuple[str, ...], sections: tuple[str, ...]
+) -> str:
+    for section in sections:
+        for key in keys:
+            value = parsed.get(section, {}).get(key)
+            if value:
+                return value
+    return ""
+
+
+def _monitors(mon_host: str) -> list[tuple[str, int]]:
+    """(host, port) of each monitor address in ``mon_host``, v1 and v2 forms."""
+    found: list[tuple[str, int]] = []
+    for item in re.split(r"[,;\s]+", mon_host.replace("[v", " v").replace("]", " ")):
+        item = item.strip().strip("[]")
+        if not item:
+            continue
+        port = 6789
+        if item.startswith("v2:"):
+            port, item = 3300, item[3:]
+        elif item.startswith("v1:"):
+            item = item[3:]
+        item = item.split("/")[0]
+        host = item
+        match = re.fullmatch(r"\[?([0-9a-fA-F:]+:[0-9a-fA-F:]*)\]?(?::(\d+))?", item)
+        if item.count(":") > 1 and match:  # IPv6, possibly [addr]:port
+            host = match.group(1)
+            if item.startswith("[") and match.group(2):
+                port = int(match.group(2))
+        elif ":" in item:
+            host, _, text = item.rpartition(":")
+            if text.isdigit():
+                port = int(text)
+        if (host, port) not in found:
+            found.append((host, port))
+    return found
+
+
+def _judge(
+    backend: _stores.Backend,
+    plan: dict[str, Any],
+    found: dict[str, Any],
+    user: str,
+    context: ProbeContext,
+) -> _stores.Verdict:
+    if "error" in plan:
+        return _stores.Verdict(Status.UNAVAILABLE, plan["error"], {}, ["fix the option's value"])
+    conf = plan["ceph_conf"]
+    details: dict[str, Any] = {
+        k: plan[k] for k in ("ceph_conf", "rados_id", "pool", "mon_host") if k in plan
+    }
+    if plan["rados_id"] == "None":
+        return _stores.Verdict(
+            Status.UNAVAILABLE,
+            f"{backend.label('rbd_store_user')} is not set: glance_store passes "
+            "str(None) as the rados id, so librados authenticates as client.None, "
+            "which no cluster has",
+            details,
+            [f"set {backend.label('rbd_store_user')} = glance  # the cephx user of Glance"],
+        )
+    seen = found["read"][conf]
+    if not seen["ok"]:
+        return _stores.Verdict(
+            Status.UNAVAILABLE,
+            f"{conf} is not readable by {user}: {seen.get('errno')} ({seen.get('error')}); "
+            "librados cannot connect to the cluster",
+            details,
+            [f"chgrp {user} {conf} && chmod g+r {conf}"],
+        )
+    keyrings = plan.get("keyrings", [])
+    readable = [k for k in keyrings if found["read"].get(k, {}).get("ok")]
+    details["keyrings"] = keyrings
+    if plan.get("cephx", True) and not readable:
+        present = [k for k in keyrings if found["read"].get(k, {}).get("errno") != "ENOENT"]
+        if present:
+            problem = "; ".join(f"{k}: {found['read'][k].get('errno')}" for k in present)
+            client = f"client.{plan['rados_id']}"
+            reason = f"the keyring for {client} is not readable by {user} ({problem})"
+            fix = [f"chgrp {user} {present[0]} && chmod g+r {present[0]}"]
+        else:
+            reason = f"no keyring for client.{plan['rados_id']} exists ({', '.join(keyrings)})"
+            fix = [f"ceph auth get client.{plan['rados_id']} -o {keyrings[0]}"]
+        return _stores.Verdict(
+            Status.UNAVAILABLE,
+            reason + ": cephx authentication fails and Glance cannot use the pool",
+            details,
+            fix,
+        )
+    details["keyring"] = readable[0] if readable else None
+    monitors = plan.get("monitors", [])
+    if not context.deep:
+        return _stores.Verdict(
+            Status.AVAILABLE,
+            f"rados and rbd import; {user} can read {conf}"
+            + (f" and {readable[0]}" if readable else "")
+            + "; --deep checks the monitors",
+            details,
+        )
+    if not monitors:
+        return _stores.Verdict(
+            Status.UNKNOWN,
+            f"{conf} names no mon_host: librados would look the monitors up in DNS, "
+            "which this probe does not do",
+            details,
+        )
+    reached, errors = _reach(monitors, context)
+    details["monitors_reached"] = [f"{h}:{p}" for h, p in reached]
+    details["monitor_errors"] = errors
+    if reached:
+        return _stores.Verdict(
+            Status.AVAILABLE,
+            f"rados and rbd import, {conf} and its keyring are readable, and the monitor at "
+            f"{reached[0][0]}:{reached[0][1]} accepts connections",
+            details,
+        )
+    if not _stores.multi_store(context.settings):
+        effect = "uploads to and downloads from this store fail"
+    elif len(_stores.user_backends(context.settings)) == 1:
+        # rbd.Store.get_connection raises BackendException when it is the only
+        # backend, and create_multi_stores() lets it through init_app().
+        effect = "glance_store connects at start-up, and with one backend Glance fails to start"
+    else:
+        effect = "glance_store connects at start-up and disables adding images to this store"
+    return _stores.Verdict(
+        Status.UNAVAILABLE,
+        f"no monitor of {conf} accepts a connection ({'; '.join(errors)}): {effect}",
+        details,
+        [f"check mon_host in {conf} and the route to the monitors"],
+    )
+
+
+def _reach(
+    monitors: list[tuple[str, int]], context: ProbeContext
+) -> tuple[list[tuple[str, int]], list[str]]:
+    """TCP connects to each monitor, sharing what remains of the deadline."""
+    from glance_features._platform import green
+
+    real_socket = green.original("socket")
+    reached: list[tuple[str, int]] = []
+    errors: list[str] = []
+    for host, port in monitors:
+        timeout = context.remaining() / max(1, len(monitors))
+        if timeout <= 0:
+            errors.append(f"{host}:{port}: no time left")
+            continue
+        try:
+            with real_socket.create_connection((host, port), timeout=min(timeout, 5.0)):
+                reached.append((host, port))
+                break
+        except TimeoutError:
+            errors.append(f"{host}:{port}: no answer within {min(timeout, 5.0):.1f} s")
+        except OSError as exc:
+            errors.append(f"{host}:{port}: {exc.strerror or exc}")
+    return reached, errors

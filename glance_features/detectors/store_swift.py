@@ -1,0 +1,103 @@
+"""store-swift: glance_store's swift driver can import swiftclient.
+
+Mirrors ``glance_store._drivers.swift.store.BaseStore.configure()`` (5.7):
+without ``swiftclient`` it raises BadStoreConfiguration outside
+``configure_add``, so ``create_multi_stores`` (and ``create_stores``) let it
+through and Glance fails to start. The account references file
+(``swift_store_config_file``) must be readable by the service user. No Swift
+or Keystone runs here, so ``--deep`` only opens a TCP connection to the
+``auth_address`` given in the options.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any
+
+from glance_features.catalog import Entry, GlanceUse
+from glance_features.detector import ProbeContext
+from glance_features.detectors import _stores
+from glance_features.model import FeatureResult, Status
+
+DRIVER = "swift"
+MODULES = ("swiftclient",)
+
+CATALOG = Entry(
+    purpose=(
+        "glance_store's swift driver keeps image data in OpenStack Swift through "
+        "python-swiftclient, which neither Glance nor glance_store installs (extra 'swift')."
+    ),
+    options=_stores.SELECTION,
+    required_when=_stores.required_when(DRIVER),
+    python=("python-swiftclient>=3.2.0",),
+    packages={"debian": "python3-swiftclient", "rhel": "python3-swiftclient"},
+    verify=("glance-features --feature store-swift",),
+    glance=GlanceUse("glance_store/_drivers/swift/store.py: BaseStore.configure()"),
+)
+
+
+class StoreSwiftDetector:
+    name = "store-swift"
+    summary = "glance_store swift backends: swiftclient importable, references file readable"
+    catalog = CATALOG
+
+    def probe(self, context: ProbeContext) -> FeatureResult:
+        settings = context.settings
+        user = _stores.checked_as(context)
+
+        def read(backend: _stores.Backend) -> list[str]:
+            path = backend.get(settings, "swift_store_config_file")
+            return [str(path)] if path else []
+
+        def missing(found: dict[str, Any]) -> _stores.Verdict | None:
+            return _stores.modules_verdict(
+                found, MODULES, CATALOG.python[0], _stores.FAILS_TO_START
+            )
+
+        def judge(backend: _stores.Backend, found: dict[str, Any]) -> _stores.Verdict:
+            try:
+                path = backend.get(settings, "swift_store_config_file")
+                auth = backend.get(settings, "swift_store_auth_address")
+            except _stores.ConfigError as exc:
+                return _stores.Verdict(Status.UNAVAILABLE, str(exc), {}, ["fix the value"])
+            details: dict[str, Any] = {"swift_store_config_file": path}
+            if path:
+                bad = _stores.readable_verdict(
+                    found,
+                    str(path),
+                    user,
+                    "swift_store_config_file",
+                    "glance_store cannot read its account references and disables the store",
+                )
+                if bad is not None:
+                    return bad
+            elif not auth:
+                return _stores.Verdict(
+                    Status.UNAVAILABLE,
+                    f"neither {backend.label('swift_store_config_file')} nor "
+                    f"{backend.label('swift_store_auth_address')} is set: glance_store "
+                    'disables adding images ("A value for swift_store_auth_address is '
+                    'required")',
+                    details,
+                    [f"set {backend.label('swift_store_config_file')} = SWIFT_REFERENCES_FILE"],
+                )
+            if context.deep and auth:
+                parsed = urllib.parse.urlsplit(str(auth))
+                port = parsed.port or (443 if parsed.scheme == "https" else 80)
+                host = parsed.hostname or ""
+                details["auth_address"] = auth
+                why = _stores.tcp_reach(host, port, context)
+                if why is not None:
+                    return _stores.Verdict(
+                        Status.UNAVAILABLE,
+                        f"the auth address {auth} does not accept connections ({why})",
+                        details,
+                        [f"check {backend.label('swift_store_auth_address')}"],
+                    )
+            return _stores.Verdict(
+                Status.AVAILABLE,
+                "swiftclient imports" + (f"; {user} can read {path}" if path else ""),
+                details,
+            )
+
+        return _stores.probe_driver(self.name, DRIVER, context, MODULES, missing, judge, read)

@@ -1,0 +1,114 @@
+"""store-vmware: glance_store's VMware datastore driver can import oslo.vmware.
+
+Mirrors ``glance_store._drivers.vmware_datastore.Store.configure()`` (5.7):
+without ``oslo_vmware`` it raises BadStoreConfiguration outside
+``configure_add`` and Glance fails to start; ``vmware_server_host``,
+``vmware_server_username``, ``vmware_server_password`` and
+``vmware_datastores`` must be set; ``vmware_ca_file`` must be readable by the
+service user. No vCenter runs here: ``--deep`` only opens a TCP connection
+to the server's HTTPS port, it never logs in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from glance_features.catalog import Entry, GlanceUse
+from glance_features.detector import ProbeContext
+from glance_features.detectors import _stores
+from glance_features.model import FeatureResult, Status
+
+DRIVER = "vmware"
+# What vmware_datastore.py imports (try/except ImportError, l.27-31).
+MODULES = (
+    "oslo_vmware.api",
+    "oslo_vmware.exceptions",
+    "oslo_vmware.objects.datacenter",
+    "oslo_vmware.objects.datastore",
+    "oslo_vmware.vim_util",
+)
+REQUIRED = (
+    "vmware_server_host",
+    "vmware_server_username",
+    "vmware_server_password",
+    "vmware_datastores",
+)
+
+CATALOG = Entry(
+    purpose=(
+        "glance_store's vmware driver keeps image data on a vSphere datastore through "
+        "oslo.vmware, which neither Glance nor glance_store installs (extra 'vmware')."
+    ),
+    options=_stores.SELECTION,
+    required_when=_stores.required_when(DRIVER),
+    python=("oslo.vmware>=3.6.0",),
+    packages={"debian": "python3-oslo.vmware", "rhel": "python3-oslo-vmware"},
+    verify=("glance-features --feature store-vmware",),
+    glance=GlanceUse("glance_store/_drivers/vmware_datastore.py: Store.configure()"),
+)
+
+
+class StoreVmwareDetector:
+    name = "store-vmware"
+    summary = "glance_store vmware backends: oslo.vmware importable, options set"
+    catalog = CATALOG
+
+    def probe(self, context: ProbeContext) -> FeatureResult:
+        settings = context.settings
+        user = _stores.checked_as(context)
+
+        def read(backend: _stores.Backend) -> list[str]:
+            path = backend.get(settings, "vmware_ca_file")
+            return [str(path)] if path else []
+
+        def missing(found: dict[str, Any]) -> _stores.Verdict | None:
+            return _stores.modules_verdict(
+                found, MODULES, CATALOG.python[0], _stores.FAILS_TO_START
+            )
+
+        def judge(backend: _stores.Backend, found: dict[str, Any]) -> _stores.Verdict:
+            try:
+                values = {n: backend.get(settings, n) for n in REQUIRED}
+                ca_file = backend.get(settings, "vmware_ca_file")
+            except _stores.ConfigError as exc:
+                return _stores.Verdict(Status.UNAVAILABLE, str(exc), {}, ["fix the value"])
+            host = str(values["vmware_server_host"] or "")
+            details: dict[str, Any] = {"vmware_server_host": host}
+            unset = [n for n in REQUIRED if not values[n]]
+            if unset:
+                # host, user and password are read in configure(), the datastores
+                # in configure_add(), whose error only disables adding images.
+                effect = (
+                    _stores.FAILS_TO_START
+                    if unset != ["vmware_datastores"]
+                    else "glance_store disables adding images"
+                )
+                return _stores.Verdict(
+                    Status.UNAVAILABLE,
+                    f"{', '.join(backend.label(n) for n in unset)} not set: {effect}",
+                    details,
+                    [f"set {backend.label(n)}" for n in unset],
+                )
+            if ca_file:
+                bad = _stores.readable_verdict(
+                    found, str(ca_file), user, "vmware_ca_file", "TLS to vCenter fails"
+                )
+                if bad is not None:
+                    return bad
+            if context.deep:
+                why = _stores.tcp_reach(host, 443, context)
+                if why is not None:
+                    return _stores.Verdict(
+                        Status.UNAVAILABLE,
+                        f"{host}:443 does not accept connections ({why})",
+                        details,
+                        [f"check {backend.label('vmware_server_host')}"],
+                    )
+            return _stores.Verdict(
+                Status.AVAILABLE,
+                f"oslo.vmware imports and the options are set (server {host}); the login "
+                "itself is not tried",
+                details,
+            )
+
+        return _stores.probe_driver(self.name, DRIVER, context, MODULES, missing, judge, read)
