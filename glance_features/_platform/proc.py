@@ -216,7 +216,7 @@ def call_as(user: str, function: Any, args: Sequence[object], timeout: float) ->
         status = 1
         try:
             os_.close(read_end)
-            os_.setgroups(groups)  # type: ignore[arg-type]
+            os_.setgroups(groups)
             os_.setgid(entry.pw_gid)
             os_.setuid(entry.pw_uid)
             os_.chdir("/")
