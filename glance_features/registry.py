@@ -117,7 +117,9 @@ def _entry_point_loader(ep: Any, dist: str) -> Callable[[], Detector]:
         try:
             obj = ep.load()  # understands "module:attr [extras]"
             detector = obj() if isinstance(obj, type) else obj
-        except Exception as exc:
+        except BaseException as exc:
+            # Loading runs in a worker thread: a KeyboardInterrupt or
+            # SystemExit raised there is the plugin's failure, not a signal.
             raise PluginError(
                 f"plugin {origin} failed to load: {type(exc).__name__}: {exc}"
             ) from exc

@@ -186,7 +186,15 @@ class _Slot:
             found: Any = detector.probe(context)
             if not isinstance(found, FeatureResult):
                 raise TypeError(f"probe() returned {type(found).__name__}, not a FeatureResult")
-            result = found.replace(name=self.plugin.name)
+            # Rebuilt as a plain FeatureResult: a subclass could skip the
+            # validation (or change to_dict) and take the whole report down.
+            result = FeatureResult(
+                name=self.plugin.name,
+                status=found.status,
+                reason=found.reason,
+                details=found.details,
+                remediation=found.remediation,
+            )
         except registry.PluginError as exc:
             result = _unknown(self.plugin.name, str(exc))
         except BaseException as exc:

@@ -1,4 +1,11 @@
-"""Reading files the operator names, safely: regular files only, bounded."""
+"""Reading files the operator names, safely: regular files only, bounded.
+
+A path given on the command line or in a config file may name a FIFO (an
+open for reading blocks until a writer comes), a device (opening
+``/dev/watchdog`` or a tape has effects of its own, ``/dev/zero`` never ends)
+or a file that grows while we read it. Nothing but a regular file is ever
+opened for reading, and never more than the caller's bound is read.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +13,63 @@ import errno
 import os
 import stat
 
+_O_PATH = getattr(os, "O_PATH", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
 
 class ReadError(OSError):
     """A file that could not be read; the message starts with its path."""
 
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _refuse(path: str, st: os.stat_result) -> None:
+    if stat.S_ISDIR(st.st_mode):
+        raise ReadError(errno.EISDIR, f"{path}: is a directory")
+    if not stat.S_ISREG(st.st_mode):
+        raise ReadError(errno.EINVAL, f"{path}: not a regular file")
+
+
+def _open_regular(path: str) -> int:
+    """A read descriptor of ``path``, opened only once it is known to be a
+    regular file (checked on the descriptor, so a swap cannot slip between)."""
+    if _O_PATH:
+        # O_PATH opens nothing: no FIFO wait, no device driver open. The
+        # reopen through /proc reaches the same inode that was checked.
+        handle = os.open(path, _O_PATH | _CLOEXEC)
+        try:
+            _refuse(path, os.fstat(handle))
+            try:
+                return os.open(f"/proc/self/fd/{handle}", os.O_RDONLY | _CLOEXEC | _NONBLOCK)
+            except FileNotFoundError:
+                pass  # no /proc: fall through to the portable way
+        finally:
+            os.close(handle)
+    _refuse(path, os.stat(path))
+    # Non-blocking, so a FIFO swapped in after the check cannot hang the open.
+    fd = os.open(path, os.O_RDONLY | _CLOEXEC | _NONBLOCK)
+    try:
+        _refuse(path, os.fstat(fd))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
 
 def read_bytes(path: str, limit: int) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes.
-
-    Opened non-blocking so a FIFO cannot hang the open, then checked on the
-    open descriptor, so a file swapped after a check is never read.
-    """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    """The bytes of a regular file of at most ``limit`` bytes."""
     try:
-        fd = os.open(path, flags)
+        fd = _open_regular(path)
+    except ReadError:
+        raise
     except FileNotFoundError:
         raise ReadError(errno.ENOENT, f"{path}: no such file") from None
     except OSError as exc:
         raise ReadError(exc.errno, f"{path}: {exc.strerror}") from None
     try:
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise ReadError(errno.EISDIR, f"{path}: is a directory")
-        if not stat.S_ISREG(st.st_mode):
-            raise ReadError(errno.EINVAL, f"{path}: not a regular file")
-        if st.st_size > limit:
+        if os.fstat(fd).st_size > limit:
             raise ReadError(errno.EFBIG, f"{path}: larger than {limit} bytes")
         chunks = []
         size = 0
@@ -39,13 +78,13 @@ def read_bytes(path: str, limit: int) -> bytes:
             if not chunk:
                 break
             size += len(chunk)
-            if size > limit:  # grew while we read it
+            if size > limit:  # grew while we read it, or /proc-like with no size
                 raise ReadError(errno.EFBIG, f"{path}: larger than {limit} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
+    except ReadError:
+        raise
     except OSError as exc:
-        if isinstance(exc, ReadError):
-            raise
         raise ReadError(exc.errno, f"{path}: {exc.strerror}") from None
     finally:
         os.close(fd)

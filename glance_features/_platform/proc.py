@@ -4,6 +4,7 @@ nothing behind: on deadline, signal or exit the whole tree it started is killed.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import signal
 import sys
@@ -83,6 +84,8 @@ def run(
     """
     if not os.path.isabs(argv[0]):
         raise ValueError(f"refusing to run {argv[0]!r}: not an absolute path")
+    if _closed:
+        raise OSError(errno.ECANCELED, "not started: the command line is exiting")
     subprocess = green.original("subprocess")
     threading = green.original("threading")
     credentials = _credentials(user) if user else {}
@@ -99,6 +102,8 @@ def run(
         **credentials,
     )
     _live.add(proc.pid)
+    if _closed:  # a signal came while it was being started
+        kill_tree(proc.pid)
     if limits:
         _limit(proc.pid, limits)
     killed = threading.Event()
@@ -141,14 +146,15 @@ def run(
         returncode = proc.wait(timeout=max(timeout, 0.0) + 1.0)
     except BaseException:
         kill_tree(proc.pid)
-        proc.wait()
+        _reap(proc)
         raise
     finally:
         timer.cancel()
         if proc.poll() is None:
             kill_tree(proc.pid)
-            proc.wait()
-        _live.discard(proc.pid)
+            _reap(proc)
+        if proc.returncode is not None:
+            _live.discard(proc.pid)  # else kill_all() tries again at exit
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
@@ -161,12 +167,27 @@ def run(
     )
 
 
+def _reap(proc: Any) -> None:
+    """Wait for a killed child, but not forever: one stuck in the kernel
+    (uninterruptible sleep on a dead NFS server) must not hold the caller."""
+    try:
+        proc.wait(timeout=REAP_TIMEOUT)
+    except Exception:  # subprocess.TimeoutExpired: leave it to kill_all()
+        pass
+
+
+REAP_TIMEOUT = 2.0
 # Children running now, so a signal to the command line can end them too.
 _live: set[int] = set()
+# Set when the command line is exiting: no child is started after that.
+_closed: list[bool] = []
 
 
-def kill_all() -> None:
-    """Kill every child tree still running (the command line's signal handler)."""
+def kill_all(close: bool = False) -> None:
+    """Kill every child tree still running (the command line's signal handler
+    and exit); with ``close``, refuse to start any more."""
+    if close:
+        _closed.append(True)
     for pid in list(_live):
         kill_tree(pid)
 
@@ -195,7 +216,7 @@ def call_as(user: str, function: Any, args: Sequence[object], timeout: float) ->
         status = 1
         try:
             os_.close(read_end)
-            os_.setgroups(groups)  # type: ignore[arg-type]
+            os_.setgroups(groups)
             os_.setgid(entry.pw_gid)
             os_.setuid(entry.pw_uid)
             os_.chdir("/")

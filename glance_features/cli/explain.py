@@ -47,7 +47,10 @@ class Explanation:
         lines += [f"  $ {step}" for step in self.verify]
         required = "required" if self.required else "not required"
         lines += ["", f"Now: {self.status} ({required}): {self.reason}"]
-        return "\n".join(lines) + "\n"
+        from glance_features.cli.table import safe
+
+        # Each line escaped: a reason quoting a config value cannot forge a step.
+        return "\n".join(safe(line) for line in lines) + "\n"
 
 
 def explain(feature: str, need: Entry, distro: Distro, verdict: FeatureResult) -> Explanation:

@@ -26,6 +26,11 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
+    def _print_message(self, message: str, file: Any = None) -> None:
+        # --help and --version belong on the kept stdout, not where stray
+        # prints of plugins are sent (see _keep_stdout_for_the_report).
+        super()._print_message(message, _out() if file is sys.stdout else file)
+
 
 def _timeout(text: str) -> float:
     try:
@@ -161,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + getattr(exc, "signum", signal.SIGINT)
     except BrokenPipeError:
         # A closed pipe (| head) is the reader's choice, not our failure.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        os.dup2(os.open(os.devnull, os.O_WRONLY), _out().fileno())
         return 0
     except Exception as exc:
         from glance_features.cli.table import safe
@@ -175,18 +180,92 @@ def run() -> NoReturn:
     plugin left running, and end every child on SIGTERM or SIGINT."""
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, _on_signal)
+    _keep_stdout_for_the_report()
     code = main()
     try:
+        _finish()
+        _out().flush()
         sys.stdout.flush()
         sys.stderr.flush()
+    except BaseException:  # a second signal, a closed stdout: exit all the same
+        pass
     finally:
         os._exit(code)
+
+
+# Where the report goes: the original stdout, kept aside so that nothing a
+# plugin (or a child it starts) prints can corrupt the JSON or metrics.
+_report: TextIO | None = None
+
+
+def _out() -> TextIO:
+    stream = _report if _report is not None else sys.stdout
+    if stream is None:
+        raise UsageError("standard output is closed: use --output FILE")
+    return stream
+
+
+def _keep_stdout_for_the_report() -> None:
+    global _report
+    # A closed 0, 1 or 2 (cron with >&-) would be handed to the next file we
+    # open, and a stray write to "stderr" would land in it: hold them open.
+    closed = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            closed.append(fd)
+            os.dup2(os.open(os.devnull, os.O_RDWR), fd)
+    if sys.stderr is None:  # print(file=None) would write to stdout
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 - fd 2 is /dev/null now
+    if 1 in closed or sys.stdout is None:
+        return  # nothing to protect; _out() says so if a report is to go there
+    try:
+        sys.stdout.flush()
+        kept = os.dup(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        return  # no stdout at all: nothing to protect
+    try:
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to stderr
+    except (OSError, ValueError, AttributeError):
+        os.close(kept)
+        return
+    _report = open(  # noqa: SIM115 - kept open until os._exit
+        kept,
+        "w",
+        encoding=sys.stdout.encoding,
+        # A lone surrogate (a non-UTF-8 name a plugin passed on) is shown as
+        # an escape rather than ending the run with UnicodeEncodeError.
+        errors="backslashreplace",
+        closefd=True,
+    )
+
+
+# How long the exit waits for detectors to clean up (remove their temporary
+# directories) once their children are killed; a hung one is left to _exit.
+EXIT_GRACE = 2.0
+
+
+def _finish() -> None:
+    import threading
+    import time
+
+    from glance_features._platform import proc
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)  # the exit is under way
+    proc.kill_all(close=True)
+    deadline = time.monotonic() + EXIT_GRACE
+    for thread in threading.enumerate():
+        if thread.name.startswith("glance-features:") and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+    proc.kill_all()  # anything a detector started while we waited
 
 
 def _on_signal(signum: int, frame: Any) -> None:
     from glance_features._platform import proc
 
-    proc.kill_all()
+    proc.kill_all(close=True)
     raise _Interrupted(signum)
 
 
@@ -213,7 +292,7 @@ def _main(argv: list[str]) -> int:
         except status.StatusError as exc:
             raise UsageError(str(exc)) from None
     if args.list:
-        return _list(sys.stdout)
+        return _list(_out())
     return _probe(args)
 
 
@@ -292,7 +371,7 @@ def _probe(args: argparse.Namespace) -> int:
     else:
         from glance_features.cli.render import render_text
 
-        colour = args.output is None and _colour(sys.stdout)
+        colour = args.output is None and _colour(_out())
         note = _config_note(args, report.config_files)
         text = render_text(report, config_note=note, colour=colour)
     _emit(text, args.output)
@@ -406,8 +485,9 @@ def _summarize(args: argparse.Namespace) -> int:
 
 def _emit(text: str, output: str | None) -> None:
     if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        stream = _out()
+        stream.write(text)
+        stream.flush()
         return
     from glance_features.cli.output import OutputError, write_atomically
 
@@ -422,24 +502,34 @@ def _list(out: TextIO) -> int:
     from glance_features._platform import green
     from glance_features.cli.table import render as table
 
-    rows = [("FEATURE", "SUMMARY")]
     threading = green.original("threading")
-    for plugin in registry.plugins():
-        found: list[str] = []
+    clock = green.original("time")
+    plugins = registry.plugins()
+    found: dict[str, str] = {}
 
-        def load(plugin: Any = plugin, found: list[str] = found) -> None:
-            try:
-                found.append(plugin.load().summary)
-            except Exception as exc:
-                found.append(f"(failed to load: {exc})")
+    def load(plugin: Any) -> None:
+        try:
+            found[plugin.name] = plugin.load().summary
+        except BaseException as exc:  # a plugin's SystemExit is its failure
+            found[plugin.name] = f"(failed to load: {exc})"
 
-        # A plugin that hangs on import must not hang --list.
-        worker = threading.Thread(target=load, daemon=True)
+    # Plugins load in parallel under one deadline: one that hangs on import
+    # (or ten of them) cannot hang --list.
+    deadline = clock.monotonic() + LIST_TIMEOUT
+    workers = [threading.Thread(target=load, args=(p,), daemon=True) for p in plugins]
+    for worker in workers:
         worker.start()
-        worker.join(5.0)
-        rows.append((plugin.name, found[0] if found else "(did not load within 5 s)"))
+    for worker in workers:
+        worker.join(max(0.0, deadline - clock.monotonic()))
+    rows = [("FEATURE", "SUMMARY")]
+    for plugin in plugins:
+        summary = found.get(plugin.name, f"(did not load within {LIST_TIMEOUT:g} s)")
+        rows.append((plugin.name, summary))
     out.write("\n".join(table(rows)[1:]) + "\n")
     return 0
+
+
+LIST_TIMEOUT = 5.0
 
 
 def _colour(stream: TextIO) -> bool:

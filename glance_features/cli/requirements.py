@@ -16,6 +16,7 @@ from glance_features._platform import dists
 from glance_features._platform.files import ReadError, read_text
 
 MAX_BYTES = 8 << 20  # upper-constraints.txt is about 25 KiB
+MAX_INCLUDE_DEPTH = 32  # -c/-r chains; OpenStack's go one or two deep
 
 
 class ConstraintsError(ValueError):
@@ -47,8 +48,14 @@ def parse_constraints(paths: Iterable[str]) -> dict[str, Constraint]:
 
 
 def _read_constraints(
-    path: str, found: dict[str, Constraint], seen: set[str], included_from: str | None
+    path: str,
+    found: dict[str, Constraint],
+    seen: set[str],
+    included_from: str | None,
+    depth: int = 0,
 ) -> None:
+    if depth > MAX_INCLUDE_DEPTH:
+        raise ConstraintsError(f"{included_from}: includes nested deeper than {MAX_INCLUDE_DEPTH}")
     real = os.path.realpath(path)
     if real in seen:
         return  # pip allows include cycles to end; so do we
@@ -69,7 +76,7 @@ def _read_constraints(
                 if not target:
                     raise ConstraintsError(f"{where}: {option} needs a file name")
                 include = os.path.join(os.path.dirname(path), target)
-                _read_constraints(include, found, seen, where)
+                _read_constraints(include, found, seen, where, depth + 1)
                 break
         else:
             if line.startswith("-"):

@@ -9,7 +9,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from glance_features._platform.files import ReadError, read_text
 from glance_features.model import Report
+
+# A report is a few KiB; an Ansible fact cache of a big host a few MiB.
+MAX_BYTES = 32 << 20
 
 _SHORT = {"available": "ok", "degraded": "DEGR", "unavailable": "MISSING", "unknown": "UNKN"}
 
@@ -57,8 +61,12 @@ class Fleet:
         }
 
     def to_text(self) -> str:
+        # Host and feature names come from files anyone may have written:
+        # every one is escaped before it reaches a terminal.
+        from glance_features.cli.table import safe
+
         features = self.features
-        rows = [["HOST", *features]]
+        rows = [["HOST", *(safe(f) for f in features)]]
         for host in self.ordered_hosts():
             report = self.reports[host]
             cells = []
@@ -66,7 +74,7 @@ class Fleet:
                 result = report.get(name)
                 cell = "-" if result is None else _SHORT[result.status.value]
                 cells.append(cell + ("*" if result is not None and result.required else ""))
-            rows.append([host, *cells])
+            rows.append([safe(host), *cells])
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines = [
             "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
@@ -74,10 +82,12 @@ class Fleet:
         lines.append("")
         lines.append(f"{len(self.reports)} hosts; * = required")
         for name, hosts in self.failing().items():
-            shown = ", ".join(hosts[:20]) + (
+            shown = ", ".join(safe(h) for h in hosts[:20]) + (
                 f" and {len(hosts) - 20} more" if len(hosts) > 20 else ""
             )
-            lines.append(f"{name}: required but not fully working on {len(hosts)} hosts: {shown}")
+            lines.append(
+                f"{safe(name)}: required but not fully working on {len(hosts)} hosts: {shown}"
+            )
         return "\n".join(lines) + "\n"
 
 
@@ -86,9 +96,14 @@ def collect(paths: Iterable[str]) -> Fleet:
     fleet = Fleet()
     for path in _files(paths, fleet):
         try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            # A regular file, bounded: a FIFO, /dev/zero or a huge file is one
+            # warning, never a hang or a MemoryError.
+            data = json.loads(read_text(path, MAX_BYTES))
+        except ReadError as exc:
+            fleet.warnings.append(f"{exc.strerror}")
+            continue
+        except (ValueError, RecursionError) as exc:
+            # RecursionError: JSON nested deeper than the parser's stack.
             fleet.warnings.append(f"{path}: not readable JSON ({_short(exc)})")
             continue
         report_data, ansible_host = _unwrap(_cached_payload(data), path)
@@ -110,15 +125,28 @@ def collect(paths: Iterable[str]) -> Fleet:
 
 
 def _files(paths: Iterable[str], fleet: Fleet) -> Iterator[str]:
+    """The files to read; what cannot be listed is a warning. Anything that is
+    not a directory is yielded, so reading it says what is wrong with it (a
+    FIFO, a device, a symbolic link loop)."""
     for path in paths:
-        if os.path.isdir(path):
-            for entry in sorted(os.scandir(path), key=lambda e: e.name):
-                if entry.is_file() and not entry.name.startswith("."):
-                    yield entry.path
-        elif os.path.exists(path):
+        if not os.path.isdir(path):
             yield path
-        else:
-            fleet.warnings.append(f"{path}: no such file or directory")
+            continue
+        try:
+            with os.scandir(path) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            fleet.warnings.append(f"{path}: {exc.strerror}")
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir():
+                    continue  # not recursive: fact caches are flat
+            except OSError:
+                pass  # a link loop: reading it says so
+            yield entry.path
 
 
 def _cached_payload(data: Any) -> Any:
