@@ -144,13 +144,31 @@ def check(cache_dir, check_file):
                 except OSError as exc:
                     return dict(out, step="open " + os.path.join(cache_dir, check_file),
                                 errno=exc.errno, error=exc.strerror, check_file_uid=st.st_uid)
-        name = ".glance-features-probe-" + os.urandom(8).hex()
-        try:
-            pfd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW |
-                          os.O_CLOEXEC, 0o600, dir_fd=fd)
-        except OSError as exc:
-            return dict(out, step="create a file in " + existing, errno=exc.errno,
-                        error=exc.strerror)
+        # A nameless file (O_TMPFILE): nothing to remove, nothing left if the
+        # probe is cut off, the directory itself unchanged. Where the file
+        # system lacks O_TMPFILE, a named file is unlinked right after its
+        # exclusive create, before anything else is done with it.
+        pfd = None
+        tmpfile = getattr(os, "O_TMPFILE", 0)
+        if tmpfile:
+            try:
+                pfd = os.open(".", tmpfile | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                    return dict(out, step="create a file in " + existing, errno=exc.errno,
+                                error=exc.strerror)
+        if pfd is None:
+            name = ".glance-features-probe-" + os.urandom(8).hex()
+            try:
+                pfd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW |
+                              os.O_CLOEXEC, 0o600, dir_fd=fd)
+            except OSError as exc:
+                return dict(out, step="create a file in " + existing, errno=exc.errno,
+                            error=exc.strerror)
+            try:
+                os.unlink(name, dir_fd=fd)
+            except OSError:
+                pass
         step = "write to a file in " + existing
         try:
             os.write(pfd, b"XXX")
@@ -164,10 +182,6 @@ def check(cache_dir, check_file):
             return dict(out, step=step, errno=exc.errno, error=exc.strerror)
         finally:
             os.close(pfd)
-            try:
-                os.unlink(name, dir_fd=fd)
-            except OSError:
-                pass
         return out
     finally:
         os.close(fd)
