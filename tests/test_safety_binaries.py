@@ -119,12 +119,6 @@ def test_a_qemu_img_in_a_directory_others_can_write_is_degraded(public: Path, mo
     assert f"{binary.parent} can be written by users other than root" in str(result["reason"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DETECTOR FIX NEEDED (detectors/qemu_img.py, not this branch's to edit): "
-    "writable_by_others() checks only the resolved path; it must also check the path "
-    "found on PATH and every link on the way, whose directories can be written by others",
-)
 def test_a_link_to_qemu_img_in_a_directory_others_can_write_is_degraded(public: Path) -> None:
     # The link, not only its target, can be replaced by any user.
     real = script(public / "safe" / "qemu-img", FAKE)

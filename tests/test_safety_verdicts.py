@@ -31,13 +31,6 @@ def test_a_full_tmpdir_makes_sendfile_unknown_not_degraded(tmp_path: Path) -> No
     assert "No space left on device" in result["reason"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DETECTOR FIX NEEDED (detectors/sendfile.py, not this branch's to edit): with "
-    "no time left, the reader socket gets timeout 0 (non-blocking), gives up at once and "
-    "the transfer is reported degraded (EIO, 0 bytes received); a spent deadline must "
-    "be unknown (raise TimeoutError when the reader did not finish, before comparing)",
-)
 def test_a_spent_deadline_makes_sendfile_unknown_not_degraded() -> None:
     code = """
 import time
@@ -57,12 +50,18 @@ def debugger_at(host: str, setup: str = "") -> dict[str, object]:
     """The pydev verdict for a debug server listening on every address of a
     private network namespace (nothing off this machine is ever contacted)."""
     code = f"""
-import json, socket, subprocess, sys
+import json, socket, subprocess, sys, threading
 family = socket.AF_INET
 server = socket.socket(family)
 server.bind(("0.0.0.0", 0))
 server.listen()
 port = server.getsockname()[1]
+def greet():  # a pydev debug server speaks first: CMD_VERSION, CMD_RUN
+    while True:
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(b"501\\t1\\t1.1\\tLINUX\\tID\\n101\\t3\\t\\n")
+threading.Thread(target=greet, daemon=True).start()
 conf = "/tmp/glance-features-pydev-%d.conf" % port
 open(conf, "w").write("[DEFAULT]\\npydev_worker_debug_host = {host}\\n"
                       "pydev_worker_debug_port = %d\\n" % port)

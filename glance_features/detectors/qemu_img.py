@@ -118,7 +118,7 @@ class QemuImgDetector:
             return result(self.name, Status.UNAVAILABLE, why, details, install)
         resolved = os.path.realpath(path)
         details["resolved_path"] = resolved
-        unsafe = writable_by_others(resolved)
+        unsafe = replaceable_by_others(path)
         if unsafe:
             details["writable_by_others"] = unsafe
         python, python_source = interpreter(context.settings)
@@ -351,6 +351,21 @@ def _may_execute(path: str, uid: int, groups: set[int]) -> bool:
         if parent == current:
             return True
         current = parent
+
+
+def replaceable_by_others(found: str) -> str | None:
+    """Where a user other than root could swap what runs as qemu-img: the
+    path found on PATH, each symbolic link on the way to the binary and the
+    directories above each, or None."""
+    current = found
+    for _ in range(40):  # the kernel's own limit on links followed
+        unsafe = writable_by_others(current)
+        if unsafe is not None or not os.path.islink(current):
+            return unsafe
+        if os.lstat(current).st_uid != 0:
+            return current  # its owner can point it elsewhere
+        current = os.path.join(os.path.dirname(current), os.readlink(current))
+    return current  # a loop of links: nothing trustworthy runs here
 
 
 def writable_by_others(path: str) -> str | None:
