@@ -29,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
     def _print_message(self, message: str, file: Any = None) -> None:
         # --help and --version belong on the kept stdout, not where stray
         # prints of plugins are sent (see _keep_stdout_for_the_report).
-        super()._print_message(message, _out() if file is sys.stdout else file)
+        super()._print_message(message, report_stream() if file is sys.stdout else file)
 
 
 def _timeout(text: str) -> float:
@@ -166,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + getattr(exc, "signum", signal.SIGINT)
     except BrokenPipeError:
         # A closed pipe (| head) is the reader's choice, not our failure.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), _out().fileno())
+        os.dup2(os.open(os.devnull, os.O_WRONLY), report_stream().fileno())
         return 0
     except Exception as exc:
         from glance_features.cli.table import safe
@@ -184,7 +184,7 @@ def run() -> NoReturn:
     code = main()
     try:
         _finish()
-        _out().flush()
+        report_stream().flush()
         sys.stdout.flush()
         sys.stderr.flush()
     except BaseException:  # a second signal, a closed stdout: exit all the same
@@ -198,7 +198,7 @@ def run() -> NoReturn:
 _report: TextIO | None = None
 
 
-def _out() -> TextIO:
+def report_stream() -> TextIO:
     stream = _report if _report is not None else sys.stdout
     if stream is None:
         raise UsageError("standard output is closed: use --output FILE")
@@ -219,7 +219,7 @@ def _keep_stdout_for_the_report() -> None:
     if sys.stderr is None:  # print(file=None) would write to stdout
         sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 - fd 2 is /dev/null now
     if 1 in closed or sys.stdout is None:
-        return  # nothing to protect; _out() says so if a report is to go there
+        return  # nothing to protect; report_stream() says so if a report is to go there
     try:
         sys.stdout.flush()
         kept = os.dup(sys.stdout.fileno())
@@ -292,7 +292,7 @@ def _main(argv: list[str]) -> int:
         except status.StatusError as exc:
             raise UsageError(str(exc)) from None
     if args.list:
-        return _list(_out())
+        return _list(report_stream())
     return _probe(args)
 
 
@@ -371,7 +371,7 @@ def _probe(args: argparse.Namespace) -> int:
     else:
         from glance_features.cli.render import render_text
 
-        colour = args.output is None and _colour(_out())
+        colour = args.output is None and _colour(report_stream())
         note = _config_note(args, report.config_files)
         text = render_text(report, config_note=note, colour=colour)
     _emit(text, args.output)
@@ -485,7 +485,7 @@ def _summarize(args: argparse.Namespace) -> int:
 
 def _emit(text: str, output: str | None) -> None:
     if output is None:
-        stream = _out()
+        stream = report_stream()
         stream.write(text)
         stream.flush()
         return

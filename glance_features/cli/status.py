@@ -95,7 +95,13 @@ def run(args: argparse.Namespace, user: str | None) -> int:
         # would read as oslo.upgradecheck's "failure".
         raise StatusError("oslo.config rejected the arguments (see above)") from None
     upgradecheck.CONF = conf  # where check() looks for --json, as main() sets it
-    code: int = upgradecheck.run(conf)
+    import contextlib
+
+    from glance_features.cli.main import report_stream
+
+    # oslo.upgradecheck prints; stdout itself carries only what plugins print.
+    with contextlib.redirect_stdout(report_stream()):
+        code: int = upgradecheck.run(conf)
     return code
 
 

@@ -259,17 +259,46 @@ def run_check(
             "exec": {},
             "python": python_facts(),
         }
-    wanted = {
-        "modules": list(modules),
-        "read": sorted(set(read)),
-        "write": sorted(set(write)),
-        "exec": sorted(set(executables)),
-    }
-    # Imports alone read nothing the operator configured: this process's own
-    # account answers them, even where the service user could not run a
-    # root-only interpreter (a developer's virtualenv under /root).
-    files = wanted["read"] or wanted["write"] or wanted["exec"]
-    return run_python(context if files else dataclasses.replace(context, user=None), CHECK, wanted)
+    # Imports read nothing the operator configured: a child of this process's
+    # own account answers them, with this interpreter's import path.
+    found = run_python(
+        dataclasses.replace(context, user=None),
+        CHECK,
+        {"modules": list(modules), "read": [], "write": [], "exec": []},
+    )
+    # Files are looked at with the service user's eyes, in a fork: that user
+    # need not be able to execute this interpreter (one under root's home).
+    found.update(
+        run_files(context, sorted(set(read)), sorted(set(write)), sorted(set(executables)))
+    )
+    return found
+
+
+def run_files(
+    context: ProbeContext, read: list[str], write: list[str], executables: list[str]
+) -> dict[str, Any]:
+    from glance_features._platform import proc
+
+    namespace: dict[str, Any] = {"__name__": "glance_features_store_check"}
+    exec(compile(CHECK.replace("\nmain()\n", "\n"), "<store check>", "exec"), namespace)
+
+    def look() -> dict[str, Any]:
+        return {
+            "read": {p: namespace["readable"](p) for p in read},
+            "write": {p: namespace["writable_dir"](p) for p in write},
+            "exec": {p: namespace["executable"](p) for p in executables},
+        }
+
+    if not (read or write or executables):
+        return {"read": {}, "write": {}, "exec": {}}
+    user = context.user if context.user and context.user != current_user() else None
+    if user is None:
+        return look()
+    try:
+        found: dict[str, Any] = proc.call_as(user, look, (), context.remaining())
+    except (TimeoutError, RuntimeError, KeyError, OSError) as exc:
+        raise CheckFailed(str(exc)) from None
+    return found
 
 
 def _locate(module: str) -> dict[str, Any]:
