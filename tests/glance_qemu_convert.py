@@ -32,10 +32,10 @@ class Action:
     image_disk_format = "qcow2"
     image_id = "00000000-0000-0000-0000-000000000000"
 
-    def __init__(self):
-        self.attributes = {}
+    def __init__(self) -> None:
+        self.attributes: dict[str, object] = {}
 
-    def set_image_attribute(self, **kwargs):
+    def set_image_attribute(self, **kwargs: object) -> None:
         self.attributes.update(kwargs)
 
 
