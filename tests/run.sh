@@ -77,5 +77,7 @@ echo "== sphinx-build -W"
 .venv/bin/sphinx-build -q -W -b html docs docs/_build/html
 echo "== soak (lower count than the full run: benchmarks/soak.py --probes 1000)"
 .venv/bin/python benchmarks/soak.py --probes 320 --threads 16 --forks 8
-echo "== pytest"
+echo "== stestr (tests/glance_style, as Glance runs its unit tests)"
+.venv/bin/stestr run --concurrency 4 --random
+echo "== pytest (unit, agreement with Glance, and end to end under uWSGI)"
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
