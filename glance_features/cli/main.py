@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn, TextIO
 
 from glance_features._version import __version__
+from glance_features.cli.streams import ClosedOutput, keep_stdout_for_the_report, report_stream
 
 EXIT_USAGE = 64  # sysexits.h EX_USAGE: bad invocation or unreadable input
 EXIT_INTERNAL = 255
@@ -28,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
     def _print_message(self, message: str, file: Any = None) -> None:
         # --help and --version belong on the kept stdout, not where stray
-        # prints of plugins are sent (see _keep_stdout_for_the_report).
+        # prints of plugins are sent (see cli/streams.py).
         super()._print_message(message, report_stream() if file is sys.stdout else file)
 
 
@@ -157,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(sys.argv[1:] if argv is None else list(argv))
-    except UsageError as exc:
+    except (UsageError, ClosedOutput) as exc:
         from glance_features.cli.table import safe
 
         print(f"{PROG}: error: {safe(exc)}", file=sys.stderr)
@@ -180,7 +181,7 @@ def run() -> NoReturn:
     plugin left running, and end every child on SIGTERM or SIGINT."""
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, _on_signal)
-    _keep_stdout_for_the_report()
+    keep_stdout_for_the_report()
     code = main()
     try:
         _finish()
@@ -191,54 +192,6 @@ def run() -> NoReturn:
         pass
     finally:
         os._exit(code)
-
-
-# Where the report goes: the original stdout, kept aside so that nothing a
-# plugin (or a child it starts) prints can corrupt the JSON or metrics.
-_report: TextIO | None = None
-
-
-def report_stream() -> TextIO:
-    stream = _report if _report is not None else sys.stdout
-    if stream is None:
-        raise UsageError("standard output is closed: use --output FILE")
-    return stream
-
-
-def _keep_stdout_for_the_report() -> None:
-    global _report
-    # A closed 0, 1 or 2 (cron with >&-) would be handed to the next file we
-    # open, and a stray write to "stderr" would land in it: hold them open.
-    closed = []
-    for fd in (0, 1, 2):
-        try:
-            os.fstat(fd)
-        except OSError:
-            closed.append(fd)
-            os.dup2(os.open(os.devnull, os.O_RDWR), fd)
-    if sys.stderr is None:  # print(file=None) would write to stdout
-        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 - fd 2 is /dev/null now
-    if 1 in closed or sys.stdout is None:
-        return  # nothing to protect; report_stream() says so if a report is to go there
-    try:
-        sys.stdout.flush()
-        kept = os.dup(sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        return  # no stdout at all: nothing to protect
-    try:
-        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to stderr
-    except (OSError, ValueError, AttributeError):
-        os.close(kept)
-        return
-    _report = open(  # noqa: SIM115 - kept open until os._exit
-        kept,
-        "w",
-        encoding=sys.stdout.encoding,
-        # A lone surrogate (a non-UTF-8 name a plugin passed on) is shown as
-        # an escape rather than ending the run with UnicodeEncodeError.
-        errors="backslashreplace",
-        closefd=True,
-    )
 
 
 # How long the exit waits for detectors to clean up (remove their temporary

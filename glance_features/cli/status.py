@@ -97,7 +97,7 @@ def run(args: argparse.Namespace, user: str | None) -> int:
     upgradecheck.CONF = conf  # where check() looks for --json, as main() sets it
     import contextlib
 
-    from glance_features.cli.main import report_stream
+    from glance_features.cli.streams import report_stream
 
     # oslo.upgradecheck prints; stdout itself carries only what plugins print.
     with contextlib.redirect_stdout(report_stream()):
