@@ -217,8 +217,9 @@ def test_binary_in_a_directory_others_can_write_is_degraded(
     assert f"{bin_dir} can be written by users other than root" in result.reason
     bin_dir.chmod(0o755)
     result = probe_with_path(monkeypatch, f"{bin_dir}:/usr/bin", settings=settings)
-    assert result.status is Status.DEGRADED  # /tmp above it is world-writable
-    assert result.details["writable_by_others"] != str(bin_dir)
+    # Root's own directories under the sticky /tmp: only root can replace them.
+    assert result.status is Status.AVAILABLE, result.reason
+    assert "writable_by_others" not in result.details
 
 
 FULL_TEMP = """

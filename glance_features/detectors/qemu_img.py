@@ -369,19 +369,37 @@ def replaceable_by_others(found: str) -> str | None:
 
 
 def writable_by_others(path: str) -> str | None:
-    """The binary or a directory above it, if a user other than root can replace it."""
+    """The binary or a directory above it, if a user other than root can change
+    or replace it.
+
+    The binary's own directory must be writable by root alone: in a shared one,
+    sticky or not, anyone may plant a qemu-img there the moment this one is
+    gone. Above it, a directory is replaceable by whoever may write its parent,
+    except that in a sticky parent (``/tmp``) only the owner may: a root-owned
+    0755 directory under ``/tmp`` is as safe as one under ``/usr``.
+    """
     current = path
+    first = True
     while True:
         try:
-            st = os.stat(current)
+            st = os.lstat(current)
         except OSError:
             return None
-        sticky = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
-        if st.st_uid != 0 or (st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not sticky):
+        if st.st_uid != 0:
             return current
-        if sticky and st.st_mode & stat.S_IWOTH and current != path:
-            return current  # a world-writable sticky dir lets anyone plant a binary
+        writable = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        if not stat.S_ISLNK(st.st_mode) and writable:
+            if not (stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX):
+                return current
         parent = os.path.dirname(current)
         if parent == current:
             return None
+        try:
+            parent_st = os.stat(parent)
+        except OSError:
+            return None
+        shared = parent_st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        if shared and (first or not parent_st.st_mode & stat.S_ISVTX):
+            return parent
+        first = False
         current = parent
