@@ -388,9 +388,9 @@ def writable_by_others(path: str) -> str | None:
         if st.st_uid != 0:
             return current
         writable = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        if not stat.S_ISLNK(st.st_mode) and writable:
-            if not (stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX):
-                return current
+        sticky_dir = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
+        if writable and not stat.S_ISLNK(st.st_mode) and not sticky_dir:
+            return current
         parent = os.path.dirname(current)
         if parent == current:
             return None
