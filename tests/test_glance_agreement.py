@@ -342,7 +342,7 @@ CONVERSIONS = [
         f'case "$1" in create|--version) echo note >&2;; esac\n{PASS_THROUGH}',
         "glance",
         True,
-        "converts to raw",
+        "converts qcow2 to raw",
     ),
     Conversion(
         "convert broken",
@@ -382,7 +382,7 @@ CONVERSIONS = [
         "MULTICALL",
         "glance",
         True,
-        "converts to raw",
+        "converts qcow2 to raw",
     ),
 ]
 MULTICALL = (
