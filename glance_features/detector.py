@@ -7,7 +7,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from glance_features.catalog import Entry
 from glance_features.model import FeatureResult, Status
 from glance_features.settings import Settings
 
@@ -57,9 +56,6 @@ class Detector(Protocol):
 
     def probe(self, context: ProbeContext) -> FeatureResult: ...
 
-
-class CataloguedDetector(Detector, Protocol):
-    catalog: Entry
 
 
 def result(

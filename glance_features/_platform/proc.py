@@ -7,7 +7,6 @@ import dataclasses
 import errno
 import os
 import signal
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -326,5 +325,3 @@ def which(name: str, path: str | None = None) -> str | None:
             return candidate
     return None
 
-
-HAS_PRLIMIT = sys.platform.startswith("linux")
