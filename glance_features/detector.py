@@ -57,7 +57,6 @@ class Detector(Protocol):
     def probe(self, context: ProbeContext) -> FeatureResult: ...
 
 
-
 def result(
     name: str,
     status: Status,

@@ -175,7 +175,7 @@ GLANCE_PYTHON = os.path.join(os.environ.get("GLANCE_VENV", "/nonexistent"), "bin
 # Real states of each detector on this host, side by side with the fake of that state.
 STATES = [
     ("qemu-img", Status.AVAILABLE, {"python_interpreter": GLANCE_PYTHON}, None),
-    ("qemu-img", Status.DEGRADED, {}, None),
+    ("qemu-img", Status.DEGRADED, {"image_import_plugins": ["image_conversion"]}, None),
     ("qemu-img", Status.UNAVAILABLE, {}, "/nonexistent"),
     ("sendfile", Status.AVAILABLE, {}, None),
     ("xattr", Status.AVAILABLE, {"image_cache_dir": "/var/tmp"}, None),

@@ -324,4 +324,3 @@ def which(name: str, path: str | None = None) -> str | None:
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     return None
-

@@ -67,6 +67,12 @@ CATALOG = Entry(
 )
 
 
+def conversion_enabled(settings: Any) -> bool:
+    return "image_conversion" in settings.get(IMPORT_PLUGINS) or bool(
+        settings.get(CONVERSION_FORMAT)
+    )
+
+
 def wanted_format(settings: Any) -> tuple[str, str]:
     """The output format Glance converts to, and the option that asks for it."""
     if "image_conversion" in settings.get(IMPORT_PLUGINS):
@@ -127,14 +133,18 @@ class QemuImgDetector:
         details["output_format"] = target
         # Run it by the path Glance's lookup finds, not the resolved one: the
         # name it is called by (argv[0]) is what a multi-call binary goes by.
-        failure = self._as_glance_does(path, python, target, context, details)
+        # Glance runs qemu-img only for image conversion: its whole path (about
+        # 50 ms, mostly the prlimit interpreter) is run when the configuration
+        # enables conversion or --deep asks; otherwise qemu-img only has to run.
+        full = context.deep or conversion_enabled(context.settings)
+        failure = self._as_glance_does(path, python, target, context, details, full)
         if failure is not None:
             status, reason, fix = failure
             return result(self.name, status, reason, details, fix or install)
         caveats = []
         if unsafe:
             caveats.append(f"{unsafe} can be written by users other than root")
-        if python is None:
+        if python is None and full:
             caveats.append(
                 "[wsgi] python_interpreter is unset: under uwsgi or mod_wsgi Glance then "
                 "runs prlimit with the server's binary and every conversion fails"
@@ -142,16 +152,25 @@ class QemuImgDetector:
         version = details.get("version", "?")
         if caveats:
             fix = []
-            if python is None:
+            if python is None and full:
                 fix.append("set [wsgi] python_interpreter = /path/to/the/venv/bin/python")
             if unsafe:
                 fix.append(f"chown root: {unsafe} && chmod go-w {unsafe}")
             return result(
                 self.name,
                 Status.DEGRADED,
-                f"qemu-img {version} at {resolved} converts to {target}, but " + "; ".join(caveats),
+                f"qemu-img {version} at {resolved} {'converts to ' + target if full else 'runs'}, "
+                "but " + "; ".join(caveats),
                 details,
                 fix,
+            )
+        if not full:
+            return result(
+                self.name,
+                Status.AVAILABLE,
+                f"qemu-img {version} at {resolved} runs; no option enables image conversion, "
+                "so Glance's conversion path was not tried (--deep tries it)",
+                details,
             )
         return result(
             self.name,
@@ -168,6 +187,7 @@ class QemuImgDetector:
         target: str,
         context: ProbeContext,
         details: dict[str, Any],
+        full: bool,
     ) -> tuple[Status, str, list[str]] | None:
         import shutil
         import tempfile
@@ -181,19 +201,6 @@ class QemuImgDetector:
                 os.chown(workdir, entry.pw_uid, entry.pw_gid)
             source = os.path.join(workdir, "source.qcow2")
             converted = os.path.join(workdir, "converted")
-            # Glance never runs --version: only its exit status counts here,
-            # not what it prints on stderr.
-            version_run = self._run([qemu_img, "--version"], context, workdir, judge_stderr=False)
-            if isinstance(version_run, tuple):
-                return version_run
-            match = _VERSION_RE.search(version_run.text)
-            if match is None:
-                return (
-                    Status.UNAVAILABLE,
-                    f"{qemu_img} --version did not print a qemu-img version",
-                    [],
-                )
-            details["version"] = match.group(1)
             # Written here, not by `qemu-img create` (which Glance never runs):
             # a failure to write it is the check's own, never qemu-img's.
             write_tiny_qcow2(source)
@@ -205,7 +212,32 @@ class QemuImgDetector:
                 # it), whatever the interpreter is called: a name proves
                 # nothing, running it does.
                 info = [python, "-m", "oslo_concurrency.prlimit", *PRLIMIT_ARGS, "--", *info]
-            inspected = self._run(info, context, workdir)
+            convert = [qemu_img, "convert", "-f", "qcow2", "-O", QEMU_FORMAT.get(target, target)]
+            jobs = {
+                # Glance never runs --version: only its exit status counts.
+                "version": ([qemu_img, "--version"], False),
+                "info": (info, True),
+                "convert": ([*convert, source, converted], True),
+            }
+            if not full:
+                jobs = {"version": jobs["version"]}
+            # Independent of each other: run side by side, judged in Glance's order.
+            runs = self._side_by_side(jobs, context, workdir)
+            version_run = runs["version"]
+            if isinstance(version_run, tuple):
+                return version_run
+            match = _VERSION_RE.search(version_run.text)
+            if match is None:
+                return (
+                    Status.UNAVAILABLE,
+                    f"{qemu_img} --version did not print a qemu-img version",
+                    [],
+                )
+            details["version"] = match.group(1)
+            if not full:
+                details["checked"] = "qemu-img --version (no option enables image conversion)"
+                return None
+            inspected = runs["info"]
             if isinstance(inspected, tuple):
                 return self._blame_interpreter(inspected, python)
             try:
@@ -220,8 +252,7 @@ class QemuImgDetector:
                         "Python that runs Glance?)"
                     )
                 return (Status.UNAVAILABLE, why, [INTERPRETER_FIX] if python else [])
-            convert = [qemu_img, "convert", "-f", "qcow2", "-O", QEMU_FORMAT.get(target, target)]
-            converted_run = self._run([*convert, source, converted], context, workdir)
+            converted_run = runs["convert"]
             if isinstance(converted_run, tuple):
                 return converted_run
             details["checked"] = (
@@ -247,6 +278,29 @@ class QemuImgDetector:
             f"{why} ([wsgi] python_interpreter {python} cannot run oslo_concurrency.prlimit)",
             fix or [INTERPRETER_FIX],
         )
+
+    def _side_by_side(
+        self, jobs: dict[str, tuple[list[str], bool]], context: ProbeContext, workdir: str
+    ) -> dict[str, Any]:
+        from glance_features._platform import green
+
+        threading = green.original("threading")
+        runs: dict[str, Any] = {}
+
+        def run(name: str, argv: list[str], judge_stderr: bool) -> None:
+            runs[name] = self._run(argv, context, workdir, judge_stderr)
+
+        workers = [
+            threading.Thread(target=run, args=(name, *job), daemon=True)
+            for name, job in jobs.items()
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(context.remaining() + 1.0)
+        for name in jobs:
+            runs.setdefault(name, (Status.UNKNOWN, f"qemu-img {name} did not finish in time", []))
+        return runs
 
     def _run(
         self, argv: list[str], context: ProbeContext, workdir: str, judge_stderr: bool = True
