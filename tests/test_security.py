@@ -165,9 +165,7 @@ def test_child_environment_is_clean(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("LD_PRELOAD", "/nonexistent/evil.so")
     monkeypatch.setenv("PYTHONPATH", "/nonexistent")
     # Glance runs `qemu-img info` through its interpreter's oslo_concurrency.prlimit.
-    settings = Settings(
-        python_interpreter=GLANCE_PYTHON, image_import_plugins=["image_conversion"]
-    )
+    settings = Settings(python_interpreter=GLANCE_PYTHON, image_import_plugins=["image_conversion"])
     result = QemuImgDetector().probe(context(settings))
     # Degraded at most for where pytest keeps the script (under /tmp).
     assert result.status in (Status.AVAILABLE, Status.DEGRADED), result.reason
