@@ -159,7 +159,8 @@ def test_child_environment_is_clean(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     out = tmp_path / "calls"
     script = wrapped_qemu_img(
         tmp_path / "bin",
-        f'{{ echo "call $1"; env; echo "cpu $(ulimit -t)"; echo "as $(ulimit -v)"; }} >> {out}',
+        # One file per call: the probe runs its qemu-img commands side by side.
+        f'{{ env; echo "cpu $(ulimit -t)"; echo "as $(ulimit -v)"; }} > {out}.$1',
     )
     monkeypatch.setenv("PATH", f"{script.parent}{os.pathsep}/usr/bin")
     monkeypatch.setenv("LD_PRELOAD", "/nonexistent/evil.so")
@@ -170,12 +171,10 @@ def test_child_environment_is_clean(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     # Degraded at most for where pytest keeps the script (under /tmp).
     assert result.status in (Status.AVAILABLE, Status.DEGRADED), result.reason
     assert result.details["checked"] == "qemu-img info via prlimit and convert qcow2 -> raw"
-    calls: dict[str, list[str]] = {}
-    for line in out.read_text().splitlines():
-        if line.startswith("call "):
-            current = calls.setdefault(line[5:], [])
-        else:
-            current.append(line)
+    calls = {
+        path.name.removeprefix(out.name + "."): path.read_text().splitlines()
+        for path in tmp_path.glob(out.name + ".*")
+    }
     # The probe writes its qcow2 itself: Glance never runs `qemu-img create`.
     assert set(calls) == {"--version", "info", "convert"}
     for name, lines in calls.items():
