@@ -298,7 +298,14 @@ def test_qemu_img_missing_guard_refuses(
     code = g.run_until_exit(timeout=120)
     report_time(f"guard_refuses_{server}_{lazy_apps}", g.timings["start_to_exit"])
 
-    assert code == status, "\n".join(ln for ln in g.log_text().splitlines() if "DEBUG" not in ln)
+    log = "\n".join(ln for ln in g.log_text().splitlines() if "DEBUG" not in ln)
+    if server == "gunicorn" and lazy_apps and code == 1:
+        # Both workers refused at once: gunicorn's master raises HaltServer a
+        # second time inside its own halt() and exits 1 (its exit status, not
+        # ours; each worker's 4 is in its log).
+        assert log.count("exited with code 4") == processes, log
+    else:
+        assert code == status, log
     critical = log_lines(g, CRITICAL)
     # Loaded once in the master: one line. Loaded per worker: at most one each
     # (the master may stop a worker before it logs).
