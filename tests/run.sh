@@ -54,8 +54,9 @@ if [ ! -x .venv-glance/bin/uwsgi ]; then
   echo "   took $((SECONDS - start)) s"
 fi
 # glance-features itself in Glance's venv, as an operator installs it: the
-# health-check entry point and the WSGI guard are loaded from there.
-.venv-glance/bin/python -m pip install "${PIP[@]}" -e .
+# health-check entry point and the WSGI guard are loaded from there. psycopg2:
+# the functional tests give Glance a PostgreSQL database (tests/functional/postgres.py).
+.venv-glance/bin/python -m pip install "${PIP[@]}" -e . psycopg2-binary
 export GLANCE_VENV="$PWD/.venv-glance"
 
 # Glance with the store drivers' extras (tests/test_stores.py), on the

@@ -6,6 +6,7 @@ when asked for: ``pytest -m functional`` or ``GLANCE_FUNCTIONAL=1``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -18,6 +19,7 @@ import pytest
 from conftest import need
 
 from .glance_deploy import GlanceUnavailable, glance_venv
+from .postgres import POSTGRES_ENV, PostgreSQLUnavailable, postgresql_server
 
 SERVICE_USER = "glance"
 
@@ -39,6 +41,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("functional"):
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def glance_database() -> Iterator[None]:
+    """Glance's databases on a PostgreSQL server of the session's own (see
+    postgres.py for why not SQLite). Where there is none, outside CI, the
+    deployments fall back to SQLite, whose imports now and then fail with
+    "database is locked"."""
+    with contextlib.ExitStack() as stack:
+        try:
+            _need_psycopg2()
+            server = stack.enter_context(postgresql_server())
+        except PostgreSQLUnavailable as err:
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail(f"CI must provide PostgreSQL for Glance: {err}")
+            yield
+            return
+        os.environ[POSTGRES_ENV] = str(server.socket_dir)
+        try:
+            yield
+        finally:
+            del os.environ[POSTGRES_ENV]
+
+
+def _need_psycopg2() -> None:
+    try:
+        python = glance_venv() / "bin" / "python"
+    except GlanceUnavailable as err:
+        raise PostgreSQLUnavailable(str(err)) from None
+    check = subprocess.run([python, "-c", "import psycopg2"], capture_output=True, timeout=60)
+    if check.returncode != 0:
+        raise PostgreSQLUnavailable(f"{python} has no psycopg2 (pip install psycopg2-binary)")
 
 
 @pytest.fixture(scope="session")

@@ -26,12 +26,14 @@ whole process group, so no uWSGI worker or qemu-img child outlives a test.
 from __future__ import annotations
 
 import configparser
+import contextlib
 import enum
 import json
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 import urllib.error
@@ -41,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
+
+from .postgres import POSTGRES_ENV, PostgreSQL
 
 __all__ = [
     "GlanceClient",
@@ -391,6 +395,7 @@ class GlanceDeployment:
         self.process: subprocess.Popen[bytes] | None = None
         self.timings: dict[str, float] = {}
         self._launched = 0.0
+        self._database_url: str | None = None
 
     @property
     def url(self) -> str:
@@ -401,6 +406,17 @@ class GlanceDeployment:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_errors(self, limit: int = 30) -> str:
+        """The log's last ERROR lines, for an assertion's message: why an import failed.
+        stevedore's complaints about store drivers whose libraries are absent are
+        expected here and left out."""
+        lines = [
+            line
+            for line in self.log_text().splitlines()
+            if " ERROR " in line and " ERROR stevedore." not in line
+        ]
+        return "\n".join(lines[-limit:])
 
     # -- configuration -------------------------------------------------------
 
@@ -418,7 +434,7 @@ class GlanceDeployment:
             default["image_cache_driver"] = c.image_cache_driver
         conf = {
             "DEFAULT": default,
-            "database": {"connection": f"sqlite:///{data}/glance.sqlite"},
+            "database": {"connection": self.database_url()},
             "glance_store": {"default_backend": "fs"},
             "fs": {"filesystem_store_datadir": f"{data}/images"},
             "os_glance_staging_store": {"filesystem_store_datadir": f"{data}/staging"},
@@ -486,6 +502,17 @@ class GlanceDeployment:
         lines += [f"{key} = {value}\n" for key, value in c.healthcheck_options.items()]
         return text.replace(shipped, "".join(lines), 1)
 
+    def database_url(self) -> str:
+        """PostgreSQL when the tests started a server (see postgres.py and
+        $GLANCE_DEPLOY_POSTGRES), else a SQLite file in the data dir."""
+        if self._database_url is None:
+            socket_dir = os.environ.get(POSTGRES_ENV)
+            if socket_dir:
+                self._database_url = PostgreSQL.at(Path(socket_dir)).create_database()
+            else:
+                self._database_url = f"sqlite:///{self.data_dir}/glance.sqlite"
+        return self._database_url
+
     def write_config(self) -> None:
         for d in (self.config_dir, self.data_dir, *self._store_dirs()):
             d.mkdir(parents=True, exist_ok=True)
@@ -537,6 +564,11 @@ class GlanceDeployment:
         self.timings["db_sync"] = time.monotonic() - start
         if proc.returncode != 0:
             raise RuntimeError(f"glance-manage db_sync failed ({proc.returncode}):\n{proc.stderr}")
+        if self.database_url().startswith("sqlite:"):
+            # Readers then never block a writer (the mode is kept in the file); writers
+            # can still collide, hence PostgreSQL where it is installed (postgres.py).
+            with contextlib.closing(sqlite3.connect(self.data_dir / "glance.sqlite")) as db:
+                db.execute("PRAGMA journal_mode=WAL")
 
     def _chown(self, user: str) -> None:
         if shutil.which("setpriv") is None:

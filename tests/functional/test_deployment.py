@@ -193,7 +193,7 @@ def test_all_present(
         assert any(line.startswith(f"{feature}: ") for line in lines), lines
     assert "qemu-img: available (required)" in ours(body)["details"]
 
-    assert outcome.image.status == "active", outcome
+    assert outcome.image.status == "active", (outcome, g.log_errors())
     assert outcome.image.disk_format == "raw"
     assert outcome.image.size == ONE_MIB
 

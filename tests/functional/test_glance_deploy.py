@@ -58,7 +58,7 @@ def test_qcow2_becomes_raw_with_qemu_img(tmp_path: Path, venv: Path, qemu_img: s
         assert g.process is not None
         pgid = g.process.pid
         outcome = import_qcow2(g, tmp_path)
-        assert outcome.image.status == "active", outcome
+        assert outcome.image.status == "active", (outcome, g.log_errors())
         assert outcome.image.disk_format == "raw"
         assert outcome.image.size == ONE_MIB
         assert g.client().download(outcome.image.id) == bytes(ONE_MIB)
@@ -98,7 +98,7 @@ def test_runs_as_service_user(open_tmp: Path, venv: Path, qemu_img: str, service
     try:
         with GlanceDeployment(open_tmp / "glance", config) as g:
             assert g.process is not None
-            data = (g.data_dir / "images", g.data_dir / "glance.sqlite")
+            data = (g.data_dir / "images", g.data_dir / "staging")
             owners = {p.stat().st_uid for p in data}
             outcome = import_qcow2(g, open_tmp)
             status = Path(f"/proc/{g.process.pid}/status").read_text()
@@ -106,7 +106,7 @@ def test_runs_as_service_user(open_tmp: Path, venv: Path, qemu_img: str, service
         # e.g. the user cannot run a venv made from pyenv's Python in root's 0700 home
         need(False, str(err))
         return
-    assert outcome.image.status == "active", outcome
+    assert outcome.image.status == "active", (outcome, g.log_errors())
     uid = next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:"))
     assert owners == {int(uid)} != {0}
 
