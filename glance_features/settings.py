@@ -9,7 +9,6 @@ themselves are declared by the detectors' catalogs, not here.
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -405,28 +404,17 @@ def parse_file(path: str) -> dict[tuple[str, str], str]:
 
 
 def parse_text(text: str, source: str = "<string>") -> dict[tuple[str, str], str]:
-    """(group, option) -> value; oslo.config's parser when it is installed."""
+    """(group, option) -> value; oslo.config's grammar when it is installed."""
     if "\x00" in text:
         raise ConfigError(f"{source}: binary data, not INI text")
     try:
-        from oslo_config import cfg
+        from glance_features._platform import oslo_ini as parser
     except ImportError:
-        from glance_features._platform import ini as _ini
-
-        try:
-            sections = _ini.parse(text)
-        except ValueError as exc:
-            raise ConfigError(f"{source}:{exc}") from None
-    else:
-        sections = {}
-        parser = cfg.ConfigParser(source, sections)
-        try:
-            # The base parser takes lines; ConfigParser.parse() would open the
-            # path again, past the regular-file and size checks made above.
-            # Lines as open() reads them: only \n, \r\n and \r end one.
-            super(cfg.ConfigParser, parser).parse(io.StringIO(text, newline=None).readlines())
-        except cfg.ParseError as exc:
-            raise ConfigError(str(exc)) from None
+        from glance_features._platform import ini as parser  # type: ignore[no-redef]
+    try:
+        sections = parser.parse(text)
+    except ValueError as exc:
+        raise ConfigError(f"at {source}:{exc}") from None
     values: dict[tuple[str, str], str] = {}
     for section, options in sections.items():
         for name, found in options.items():

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oslo_config import cfg, types
 
-from glance_features._platform import ini
+from glance_features._platform import ini, oslo_ini
 from glance_features.settings import (
     ConfigError,
     Option,
@@ -480,18 +482,26 @@ def _oslo_parse(text: str) -> tuple[dict[str, dict[str, list[str]]] | None, int 
     return sections, None
 
 
-def _ours(text: str) -> tuple[dict[str, dict[str, list[str]]] | None, int | None]:
+ParseFn = Callable[[str], dict[str, dict[str, list[str]]]]
+
+
+def _ours(
+    text: str, parse: ParseFn = ini.parse
+) -> tuple[dict[str, dict[str, list[str]]] | None, int | None]:
     try:
-        return ini.parse(text), None
+        return parse(text), None
     except ValueError as exc:
-        return None, int(str(exc).split(":", 1)[0])
+        return None, int(re.split("[:,]", str(exc), maxsplit=1)[0])
 
 
+# The fallback grammar, and the one used where oslo.config is installed (its
+# iniparser without importing cfg): both must fill sections as cfg.ConfigParser does.
+@pytest.mark.parametrize("parse", [ini.parse, oslo_ini.parse], ids=["fallback", "iniparser"])
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_INI)
-def test_fallback_parser_gives_exactly_what_oslo_config_gives(text: str) -> None:
+@given(text=_INI)
+def test_parsers_give_exactly_what_oslo_config_gives(parse: ParseFn, text: str) -> None:
     oslo_sections, oslo_error_line = _oslo_parse(text)
-    ours_sections, ours_error_line = _ours(text)
+    ours_sections, ours_error_line = _ours(text, parse)
     assert ours_sections == oslo_sections
     assert ours_error_line == oslo_error_line  # the same line is blamed
 

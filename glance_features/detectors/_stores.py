@@ -260,12 +260,16 @@ def run_check(
             "python": python_facts(),
         }
     # Imports read nothing the operator configured: a child of this process's
-    # own account answers them, with this interpreter's import path.
-    found = run_python(
-        dataclasses.replace(context, user=None),
-        CHECK,
-        {"modules": list(modules), "read": [], "write": [], "exec": []},
-    )
+    # own account answers them, with this interpreter's import path. With none
+    # to try (the file store) no child is started: it cost a CLI run 25-40 ms.
+    if modules:
+        found = run_python(
+            dataclasses.replace(context, user=None),
+            CHECK,
+            {"modules": list(modules), "read": [], "write": [], "exec": []},
+        )
+    else:
+        found = {"modules": {}, "python": python_facts()}
     # Files are looked at with the service user's eyes, in a fork: that user
     # need not be able to execute this interpreter (one under root's home).
     found.update(
