@@ -12,6 +12,7 @@ local connections, and is killed with its whole process group on stop.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -153,18 +154,10 @@ def _wait_ready(
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    # SIGQUIT: immediate shutdown, nothing to keep. Then the whole group, whatever is left.
-    for sig, wait in ((signal.SIGQUIT, 15.0), (signal.SIGKILL, 15.0)):
-        try:
+    # SIGQUIT: immediate shutdown, nothing to keep; then SIGKILL for whatever
+    # of the group is left.
+    for sig in (signal.SIGQUIT, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            process.wait(timeout=wait)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=15)
