@@ -536,6 +536,19 @@ def modules_verdict(
     )
 
 
+def unimportable(
+    modules: Sequence[str], requirement: str, consequence: str
+) -> Callable[[dict[str, Any]], Verdict | None]:
+    """The usual ``missing`` for :func:`probe_driver`: :func:`modules_verdict`."""
+    return lambda found: modules_verdict(found, modules, requirement, consequence)
+
+
+def option_files(settings: Settings, *options: str) -> Callable[[Backend], list[str]]:
+    """The usual ``read`` for :func:`probe_driver`: the files a backend's
+    ``options`` name, those that are set."""
+    return lambda backend: [str(v) for o in options if (v := backend.get(settings, o))]
+
+
 def probe_driver(
     name: str,
     driver: str,
@@ -545,9 +558,11 @@ def probe_driver(
     judge: Callable[[Backend, dict[str, Any]], Verdict],
     read: Callable[[Backend], list[str]] = lambda backend: [],
     executables: Sequence[str] = (),
+    facts: Callable[[dict[str, Any]], dict[str, Any]] = lambda found: {},
 ) -> FeatureResult:
     """The common shape: one check child for every backend of ``driver``, the
-    bindings' verdict first, then each backend judged on its own."""
+    bindings' verdict first, then each backend judged on its own. ``facts``
+    adds the driver's own entries to the result's details."""
     found_backends = backends(context.settings, driver)
     wanted: list[str] = []
     for backend in found_backends:
@@ -566,7 +581,7 @@ def probe_driver(
         )
     except CheckFailed as exc:
         return unknown(name, str(exc), {"checked_as": user})
-    common: dict[str, Any] = {"checked_as": user, **python_details(found)}
+    common: dict[str, Any] = {"checked_as": user, **python_details(found), **facts(found)}
     absent = missing(found)
     verdicts = {b.id: absent or judge(b, found) for b in found_backends}
 
@@ -578,10 +593,11 @@ def probe_driver(
                 absent.details,
                 absent.remediation,
             )
+        tops = sorted({m.split(".")[0] for m in modules})
+        listed = " and ".join([", ".join(tops[:-1]), tops[-1]] if len(tops) > 1 else tops)
         return Verdict(
             Status.AVAILABLE,
-            f"{', '.join(sorted({m.split('.')[0] for m in modules}))} installed (not "
-            f"imported: no {driver} backend is configured)",
+            f"{listed} installed (not imported: no {driver} backend is configured)",
         )
 
     return fold(name, driver, verdicts, common, none)

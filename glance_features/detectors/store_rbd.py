@@ -60,40 +60,22 @@ class StoreRbdDetector:
 
     def probe(self, context: ProbeContext) -> FeatureResult:
         settings = context.settings
-        found_backends = _stores.backends(settings, DRIVER)
-        plans: dict[str, dict[str, Any]] = {}
-        read: list[str] = []
-        for backend in found_backends:
-            plan = _plan(backend, settings)
-            plans[backend.id] = plan
-            read += [p for p in (plan.get("ceph_conf"), *plan.get("keyrings", ())) if p]
         user = _stores.checked_as(context)
-        try:
-            found = _stores.run_check(
-                context, modules=MODULES, read=read, locate_only=not found_backends
-            )
-        except _stores.CheckFailed as exc:
-            return _stores.unknown(self.name, str(exc), {"checked_as": user})
-        common: dict[str, Any] = {"checked_as": user, **_stores.python_details(found)}
-        missing = _bindings(found, context)
-        verdicts = {
-            b.id: missing or _judge(b, plans[b.id], found, user, context) for b in found_backends
-        }
+        plans: dict[str, dict[str, Any]] = {}
 
-        def none() -> _stores.Verdict:
-            if missing is not None:
-                return _stores.Verdict(
-                    Status.UNAVAILABLE,
-                    missing.reason + " (no rbd backend is configured)",
-                    missing.details,
-                    missing.remediation,
-                )
-            return _stores.Verdict(
-                Status.AVAILABLE,
-                "rados and rbd installed (not imported: no rbd backend is configured)",
-            )
+        def read(backend: _stores.Backend) -> list[str]:
+            plan = plans[backend.id] = _plan(backend, settings)
+            return [p for p in (plan.get("ceph_conf"), *plan.get("keyrings", ())) if p]
 
-        return _stores.fold(self.name, DRIVER, verdicts, common, none)
+        return _stores.probe_driver(
+            self.name,
+            DRIVER,
+            context,
+            MODULES,
+            lambda found: _bindings(found, context),
+            lambda backend, found: _judge(backend, plans[backend.id], found, user, context),
+            read,
+        )
 
 
 def _bindings(found: dict[str, Any], context: ProbeContext) -> _stores.Verdict | None:

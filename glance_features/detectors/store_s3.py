@@ -79,43 +79,29 @@ class StoreS3Detector:
     catalog = CATALOG
 
     def probe(self, context: ProbeContext) -> FeatureResult:
-        settings = context.settings
-        found_backends = _stores.backends(settings, DRIVER)
-        cacerts = [
-            str(b.get(settings, "s3_store_cacert"))
-            for b in found_backends
-            if _safe(b, settings, "s3_store_cacert")
-        ]
         user = _stores.checked_as(context)
-        try:
-            found = _stores.run_check(
-                context, modules=MODULES, read=cacerts, locate_only=not found_backends
-            )
-        except _stores.CheckFailed as exc:
-            return _stores.unknown(self.name, str(exc), {"checked_as": user})
-        common: dict[str, Any] = {"checked_as": user, **_stores.python_details(found)}
-        boto = found["modules"]["boto3.session"]
-        common["boto3"] = boto.get("file") if boto.get("ok") else None
-        consequence = "glance_store disables adding images to s3 stores"
-        missing = _stores.modules_verdict(found, MODULES, CATALOG.python[0], consequence)
-        if missing is not None:
-            missing.remediation += _system(context)
-        verdicts = {b.id: missing or self._backend(b, context, found, user) for b in found_backends}
 
-        def none() -> _stores.Verdict:
-            if missing is not None:
-                return _stores.Verdict(
-                    Status.UNAVAILABLE,
-                    missing.reason + " (no s3 backend is configured)",
-                    missing.details,
-                    missing.remediation,
-                )
-            return _stores.Verdict(
-                Status.AVAILABLE,
-                "boto3 and botocore installed (not imported: no s3 backend is configured)",
-            )
+        def missing(found: dict[str, Any]) -> _stores.Verdict | None:
+            consequence = "glance_store disables adding images to s3 stores"
+            verdict = _stores.modules_verdict(found, MODULES, CATALOG.python[0], consequence)
+            if verdict is not None:
+                verdict.remediation += _system(context)
+            return verdict
 
-        return _stores.fold(self.name, DRIVER, verdicts, common, none)
+        def boto3_file(found: dict[str, Any]) -> dict[str, Any]:
+            boto = found["modules"]["boto3.session"]
+            return {"boto3": boto.get("file") if boto.get("ok") else None}
+
+        return _stores.probe_driver(
+            self.name,
+            DRIVER,
+            context,
+            MODULES,
+            missing,
+            lambda backend, found: self._backend(backend, context, found, user),
+            _stores.option_files(context.settings, "s3_store_cacert"),
+            facts=boto3_file,
+        )
 
     def _backend(
         self,
@@ -253,13 +239,6 @@ def _deep(
         details,
         [f"check {backend.label('s3_store_access_key')} and the bucket's policy"],
     )
-
-
-def _safe(backend: _stores.Backend, settings: _stores.Settings, name: str) -> bool:
-    try:
-        return bool(backend.get(settings, name))
-    except _stores.ConfigError:
-        return False
 
 
 def _system(context: ProbeContext) -> list[str]:

@@ -45,15 +45,6 @@ class StoreSwiftDetector:
         settings = context.settings
         user = _stores.checked_as(context)
 
-        def read(backend: _stores.Backend) -> list[str]:
-            path = backend.get(settings, "swift_store_config_file")
-            return [str(path)] if path else []
-
-        def missing(found: dict[str, Any]) -> _stores.Verdict | None:
-            return _stores.modules_verdict(
-                found, MODULES, CATALOG.python[0], _stores.FAILS_TO_START
-            )
-
         def judge(backend: _stores.Backend, found: dict[str, Any]) -> _stores.Verdict:
             try:
                 path = backend.get(settings, "swift_store_config_file")
@@ -100,4 +91,12 @@ class StoreSwiftDetector:
                 details,
             )
 
-        return _stores.probe_driver(self.name, DRIVER, context, MODULES, missing, judge, read)
+        return _stores.probe_driver(
+            self.name,
+            DRIVER,
+            context,
+            MODULES,
+            _stores.unimportable(MODULES, CATALOG.python[0], _stores.FAILS_TO_START),
+            judge,
+            _stores.option_files(settings, "swift_store_config_file"),
+        )

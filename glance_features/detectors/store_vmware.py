@@ -57,15 +57,6 @@ class StoreVmwareDetector:
         settings = context.settings
         user = _stores.checked_as(context)
 
-        def read(backend: _stores.Backend) -> list[str]:
-            path = backend.get(settings, "vmware_ca_file")
-            return [str(path)] if path else []
-
-        def missing(found: dict[str, Any]) -> _stores.Verdict | None:
-            return _stores.modules_verdict(
-                found, MODULES, CATALOG.python[0], _stores.FAILS_TO_START
-            )
-
         def judge(backend: _stores.Backend, found: dict[str, Any]) -> _stores.Verdict:
             try:
                 values = {n: backend.get(settings, n) for n in REQUIRED}
@@ -111,4 +102,12 @@ class StoreVmwareDetector:
                 details,
             )
 
-        return _stores.probe_driver(self.name, DRIVER, context, MODULES, missing, judge, read)
+        return _stores.probe_driver(
+            self.name,
+            DRIVER,
+            context,
+            MODULES,
+            _stores.unimportable(MODULES, CATALOG.python[0], _stores.FAILS_TO_START),
+            judge,
+            _stores.option_files(settings, "vmware_ca_file"),
+        )
