@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,3 +28,16 @@ def mount_of(path: str) -> Mount | None:
         if inside and (best is None or len(point) >= len(best.mount_point)):
             best = Mount(point, part.fstype, part.device, tuple(part.opts.split(",")))
     return best
+
+
+def describe_mount(path: str, details: dict[str, Any]) -> Mount | None:
+    """:func:`mount_of` ``path``, its facts added to a result's ``details``."""
+    mount = mount_of(path)
+    if mount is not None:
+        details.update(
+            mount_point=mount.mount_point,
+            fs_type=mount.fs_type,
+            mount_source=mount.source,
+            mount_options=list(mount.options),
+        )
+    return mount

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from glance_features._platform.proc import current_user
 from glance_features.catalog import RequiredWhen as RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
@@ -384,15 +385,6 @@ def interpreter() -> str:
             if os.access(candidate, os.X_OK):
                 return candidate
     return sys.executable
-
-
-def current_user() -> str:
-    import pwd
-
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        return str(os.geteuid())
 
 
 def checked_as(context: ProbeContext) -> str:

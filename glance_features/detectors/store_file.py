@@ -16,6 +16,7 @@ import os
 import stat
 from typing import Any
 
+from glance_features._platform.mounts import describe_mount
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.detectors import _stores
@@ -187,7 +188,7 @@ def _judge(
         details.update(
             {k: seen[k] for k in ("exists", "probed_dir", "free_bytes", "free_inodes") if k in seen}
         )
-        _mount(str(seen.get("probed_dir", directory)), details)
+        describe_mount(str(seen.get("probed_dir", directory)), details)
         if not seen["ok"]:
             details["errno"] = seen.get("errno")
             return _failed(directory, seen, user, role, details)
@@ -283,15 +284,3 @@ def _owner(path: str) -> str:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return str(uid)
-
-
-def _mount(path: str, details: dict[str, Any]) -> None:
-    from glance_features._platform.mounts import mount_of
-
-    mount = mount_of(path)
-    if mount is not None:
-        details.update(
-            mount_point=mount.mount_point,
-            fs_type=mount.fs_type,
-            mount_options=list(mount.options),
-        )

@@ -14,6 +14,8 @@ import os
 import sys
 from typing import Any
 
+from glance_features._platform.mounts import describe_mount
+from glance_features._platform.proc import current_user
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
@@ -208,7 +210,7 @@ class XattrDetector:
                 ["use image_cache_driver = centralized_db on Windows"],
             )
         cache_dir = context.settings.get(IMAGE_CACHE_DIR)
-        user = context.user or _current_user()
+        user = context.user or current_user()
         details: dict[str, Any] = {"image_cache_dir": cache_dir, "checked_as": user}
         if not cache_dir:
             return result(
@@ -237,7 +239,7 @@ class XattrDetector:
             reason, fix = _explain(found, cache_dir, user, details)
             return result(self.name, Status.UNAVAILABLE, reason, details, fix)
         if binding is not None:
-            _mount(str(found.get("probed_dir", cache_dir)), details)
+            describe_mount(str(found.get("probed_dir", cache_dir)), details)
             return result(
                 self.name,
                 Status.UNAVAILABLE,
@@ -259,7 +261,7 @@ class XattrDetector:
             )
         if not found.get("cache_dir_exists", True):
             where = f"{where} (Glance will create {cache_dir} there)"
-        mount = _mount(str(found.get("probed_dir", cache_dir)), details)
+        mount = describe_mount(str(found.get("probed_dir", cache_dir)), details)
         if mount is not None and "noatime" in mount.options:
             return result(
                 self.name,
@@ -296,7 +298,7 @@ def run_check(cache_dir: str, context: ProbeContext) -> dict[str, Any]:
     from glance_features._platform import proc
 
     check = _check_function()
-    if context.user is None or context.user == _current_user():
+    if context.user is None or context.user == current_user():
         found: dict[str, Any] = check(cache_dir, GLANCE_CHECK_FILE)
         return found
     try:
@@ -325,29 +327,6 @@ def _binding(details: dict[str, Any]) -> str | None:
     return "the Python xattr binding that Glance's cache driver imports is not installed"
 
 
-def _current_user() -> str:
-    import pwd
-
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        return str(os.geteuid())
-
-
-def _mount(path: str, details: dict[str, Any]) -> Any:
-    from glance_features._platform.mounts import mount_of
-
-    mount = mount_of(path)
-    if mount is not None:
-        details.update(
-            mount_point=mount.mount_point,
-            fs_type=mount.fs_type,
-            mount_source=mount.source,
-            mount_options=list(mount.options),
-        )
-    return mount
-
-
 def _explain(
     found: dict[str, Any], cache_dir: str, user: str, details: dict[str, Any]
 ) -> tuple[str, list[str]]:
@@ -359,7 +338,7 @@ def _explain(
         code = "EOPNOTSUPP"  # one number on Linux; Glance checks EOPNOTSUPP
     details["errno"] = code
     reason = f"{found.get('step')}: {code} ({found.get('error')})"
-    mount = _mount(str(found.get("probed_dir") or os.path.dirname(cache_dir)), details)
+    mount = describe_mount(str(found.get("probed_dir") or os.path.dirname(cache_dir)), details)
     point = mount.mount_point if mount else cache_dir
     fs_type = mount.fs_type if mount else "?"
     if number == errno.ENOTSUP:
