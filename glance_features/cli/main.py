@@ -65,6 +65,10 @@ def _probe_options(parser: argparse.ArgumentParser, formats: tuple[str, ...]) ->
         metavar="SECONDS",
         help="bound on the whole probe (default: 10)",
     )
+    _user_option(parser)
+
+
+def _user_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--user",
         metavar="NAME",
@@ -151,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from glance_features.cli import status
 
-    status.add_parser(commands)
+    status_parser = status.add_parser(commands)
+    _config_options(status_parser)
+    _user_option(status_parser)
     return parser
 
 

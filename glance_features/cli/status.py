@@ -19,8 +19,10 @@ from typing import Any
 PROJECT = "glance"
 
 
-def add_parser(commands: Any) -> None:
-    status = commands.add_parser(
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """The subcommand's parser; the caller adds the config and user options
+    every command shares."""
+    status: argparse.ArgumentParser = commands.add_parser(
         "status",
         help="Glance's own upgrade checks plus one per feature, as glance-status prints them",
         description="Run Glance's upgrade checks (glance-status upgrade check) with "
@@ -28,22 +30,8 @@ def add_parser(commands: Any) -> None:
         "service's configuration. Exit status: 0 success, 1 warning, 2 failure, "
         "64 bad invocation or configuration, 255 a check crashed.",
     )
-    status.add_argument(
-        "--config-file",
-        action="append",
-        default=None,
-        metavar="PATH",
-        help="a Glance config file (repeatable); default: the files the Glance API "
-        "service reads (OS_GLANCE_CONFIG_DIR, else /etc/glance)",
-    )
-    status.add_argument("--config-dir", metavar="DIR", help="every *.conf in DIR too")
     status.add_argument("--json", action="store_true", help="oslo.upgradecheck's JSON output")
-    status.add_argument(
-        "--user",
-        metavar="NAME",
-        help="check files and binaries as this user (default as root: the glance "
-        "account when it exists)",
-    )
+    return status
 
 
 class StatusError(Exception):
