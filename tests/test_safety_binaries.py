@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from safety_helpers import DEEP_QEMU_IMG_AS_ROOT
 from safety_support import (
     clean_env,
     cli,
@@ -36,27 +37,25 @@ def verdict(run_stdout: str) -> dict[str, object]:
     return result
 
 
+def probe_at(path: str | Path, *args: str, cwd: Path | None = None) -> dict[str, object]:
+    """The deep qemu-img check's verdict, as root, with ``PATH=path``."""
+    run = cli(
+        *DEEP_QEMU_IMG_AS_ROOT, *args, "--format", "json", cwd=cwd, env=clean_env(PATH=str(path))
+    )
+    assert run.returncode in (0, 1, 2), run.stderr
+    return verdict(run.stdout)
+
+
 @pytest.mark.parametrize("path", ["", ".", "bin", "./bin", ":", "bin:"])
 def test_relative_and_empty_path_entries_are_never_searched(tmp_path: Path, path: str) -> None:
     work = tmp_path / "cwd"
     marker = tmp_path / "pwned"
     for where in (work / "qemu-img", work / "bin" / "qemu-img"):
         script(where, f"touch {marker}\n{FAKE}")
-    run = cli(
-        "--feature",
-        "qemu-img",
-        "--deep",
-        "--user",
-        "root",
-        "--format",
-        "json",
-        cwd=work,
-        env=clean_env(PATH=path),
-    )
-    assert run.returncode in (0, 1, 2), run.stderr
+    result = probe_at(path, cwd=work)
     assert not marker.exists()
-    assert verdict(run.stdout)["status"] == "unavailable"
-    assert verdict(run.stdout)["reason"] == "qemu-img not found on PATH"
+    assert result["status"] == "unavailable"
+    assert result["reason"] == "qemu-img not found on PATH"
 
 
 def test_an_absolute_entry_after_a_relative_one_is_used(tmp_path: Path) -> None:
@@ -84,21 +83,6 @@ def public() -> Iterator[Path]:
     # world-writable directory above it.
     with world_traversable_dir("/run") as path:
         yield path
-
-
-def probe_at(bin_dir: Path) -> dict[str, object]:
-    run = cli(
-        "--feature",
-        "qemu-img",
-        "--deep",
-        "--user",
-        "root",
-        "--format",
-        "json",
-        env=clean_env(PATH=str(bin_dir)),
-    )
-    assert run.returncode in (0, 1, 2), run.stderr
-    return verdict(run.stdout)
 
 
 def test_a_qemu_img_owned_by_another_user_is_degraded(public: Path) -> None:
@@ -185,19 +169,6 @@ def test_a_relative_python_interpreter_is_never_run_from_the_cwd(tmp_path: Path)
     script(work / "python3", f'touch {marker}\nexec {sys.executable} "$@"\n')
     conf = tmp_path / "glance-api.conf"
     conf.write_text("[wsgi]\npython_interpreter = python3\n")
-    run = cli(
-        "--feature",
-        "qemu-img",
-        "--deep",
-        "--user",
-        "root",
-        "--config-file",
-        str(conf),
-        "--format",
-        "json",
-        cwd=work,
-        env=clean_env(PATH=f".:{work}:/usr/bin:/bin"),
-    )
-    assert run.returncode in (0, 1, 2), run.stderr
+    result = probe_at(f".:{work}:/usr/bin:/bin", "--config-file", str(conf), cwd=work)
     assert not marker.exists()
-    assert verdict(run.stdout)["status"] != "available"
+    assert result["status"] != "available"

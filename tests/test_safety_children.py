@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from safety_helpers import DEEP_QEMU_IMG_AS_ROOT
 from safety_support import (
     BOUND,
     HUNG,
@@ -48,7 +49,7 @@ def test_a_signal_ends_the_command_line_its_children_and_their_temporary_directo
     argv = [*python(), "-c", "from glance_features.cli.main import run; run()"]
     start = time.monotonic()
     proc = subprocess.Popen(
-        [*argv, "--feature", "qemu-img", "--deep", "--user", "root", "--timeout", str(HUNG)],
+        [*argv, *DEEP_QEMU_IMG_AS_ROOT, "--timeout", str(HUNG)],
         env=clean_env(PATH=f"{bin_dir}:/usr/bin:/bin", TMPDIR=str(scratch)),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -75,11 +76,7 @@ def test_a_grandchild_that_calls_setsid_is_killed_at_the_deadline(tmp_path: Path
     # The grandchild leaves the process group and keeps the output pipe open.
     hung_qemu_img(bin_dir, started, f"setsid sleep {HUNG + 1} & sleep {HUNG}")
     run = cli(
-        "--feature",
-        "qemu-img",
-        "--deep",
-        "--user",
-        "root",
+        *DEEP_QEMU_IMG_AS_ROOT,
         "--timeout",
         "3",
         "--format",

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from safety_helpers import xattr_json_as_root
 from safety_support import cli, tree
 
 
@@ -21,17 +22,7 @@ def xattr_with(tmp_path: Path, value: str, extra: str = "") -> tuple[dict[str, o
         f"[DEFAULT]\nstate_path = {tmp_path / 'state'}\nimage_cache_dir = {value}\n{extra}"
     )
     before = tree(work)
-    run = cli(
-        "--config-file",
-        str(conf),
-        "--feature",
-        "xattr",
-        "--user",
-        "root",
-        "--format",
-        "json",
-        cwd=work,
-    )
+    run = cli(*xattr_json_as_root(conf), cwd=work)
     assert run.returncode in (0, 1, 2), run.stderr
     assert tree(work) == before  # nothing probed or written in the working directory
     result: dict[str, object] = json.loads(run.stdout)["features"]["xattr"]

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from conftest import need
-from safety_support import BOUND, HUNG, cli, need_tool, snippet, tree
+from safety_helpers import fsync_held, xattr_json_as_root
+from safety_support import BOUND, HUNG, cli, snippet, tree
 
 PROBES = 300
 
@@ -100,18 +101,7 @@ def test_a_checkme_fifo_holds_the_probe_no_longer_than_its_deadline(tmp_path: Pa
     os.mkfifo(cache / "checkme")
     conf = tmp_path / "glance-api.conf"
     conf.write_text(f"[DEFAULT]\nimage_cache_dir = {cache}\n")
-    run = cli(
-        "--config-file",
-        str(conf),
-        "--feature",
-        "xattr",
-        "--user",
-        "root",
-        "--timeout",
-        "3",
-        "--format",
-        "json",
-    )
+    run = cli(*xattr_json_as_root(conf), "--timeout", "3")
     assert run.elapsed < BOUND, run
     assert run.returncode in (0, 1, 2), run.stderr
     assert json.loads(run.stdout)["features"]["xattr"]["status"] != "available"
@@ -119,41 +109,18 @@ def test_a_checkme_fifo_holds_the_probe_no_longer_than_its_deadline(tmp_path: Pa
 
 
 def test_a_probe_cut_off_by_its_deadline_leaves_no_file(tmp_path: Path) -> None:
-    strace = need_tool("strace")
     cache = tmp_path / "cache"
     cache.mkdir()
     conf = tmp_path / "glance-api.conf"
     conf.write_text(f"[DEFAULT]\nimage_cache_dir = {cache}\n")
     # The probe's fsync is held past the deadline: the deadline cuts it off.
-    proc = subprocess.run(
-        [
-            strace,
-            "-f",
-            "-qq",
-            "-o",
-            "/dev/null",
-            "-e",
-            "trace=fsync",
-            "-e",
-            "inject=fsync:delay_enter=8000000",
-            sys.executable,
-            "-I",
-            "-c",
-            "from glance_features.cli.main import run; run()",
-            "--config-file",
-            str(conf),
-            "--feature",
-            "xattr",
-            "--user",
-            "root",
-            "--timeout",
-            "2",
-            "--format",
-            "json",
-        ],
-        capture_output=True,
+    run = cli(
+        *xattr_json_as_root(conf),
+        "--timeout",
+        "2",
+        prefix=fsync_held(8),
+        env=dict(os.environ),
         timeout=HUNG,
-        stdin=subprocess.DEVNULL,
     )
-    assert proc.returncode in (0, 1, 2), proc.stderr
+    assert run.returncode in (0, 1, 2), run.stderr
     assert probe_files(cache) == []

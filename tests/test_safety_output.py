@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from safety_helpers import fsync_held
 from safety_support import (
     BOUND,
     as_user,
@@ -26,7 +27,6 @@ from safety_support import (
     cli,
     in_namespaces,
     need_root,
-    need_tool,
     other_user,
     private_dev,
     python,
@@ -107,44 +107,46 @@ def sticky_shared_dir(tmp_path: Path) -> Path:
     return shared
 
 
-def test_a_symlink_planted_by_another_user_is_not_followed_or_replaced(public: Path) -> None:
-    tmp_path = public
-    user = other_user()
-    shared = sticky_shared_dir(tmp_path)
-    victim = tmp_path / "victim"
+def precious_file(directory: Path) -> Path:
+    """A file of root's that a planted link would have the output overwrite."""
+    victim = directory / "victim"
     victim.write_text("precious")
-    before = tree(tmp_path)
+    return victim
+
+
+def test_a_symlink_planted_by_another_user_is_not_followed_or_replaced(public: Path) -> None:
+    user = other_user()
+    shared = sticky_shared_dir(public)
+    victim = precious_file(public)
+    before = tree(public)
     subprocess.run([*as_user(user), "ln", "-s", str(victim), str(shared / "out.json")], check=True)
-    planted = tree(tmp_path)
+    planted = tree(public)
     run = cli(*ARGS, "--output", str(shared / "out.json"))
     assert run.returncode == 64
     assert run.message.endswith("it is a symbolic link")
     assert victim.read_text() == "precious"
-    assert tree(tmp_path) == planted and before["victim"] == planted["victim"]
+    assert tree(public) == planted and before["victim"] == planted["victim"]
 
 
 def test_a_file_planted_by_another_user_in_a_shared_directory_is_not_replaced(
     public: Path,
 ) -> None:
-    tmp_path = public
     user = other_user()
-    shared = sticky_shared_dir(tmp_path)
+    shared = sticky_shared_dir(public)
     subprocess.run([*as_user(user), "sh", "-c", f"echo theirs > {shared / 'out.json'}"], check=True)
-    planted = tree(tmp_path)
+    planted = tree(public)
     run = cli(*ARGS, "--output", str(shared / "out.json"))
     assert run.returncode == 64
     assert "belongs to another user" in run.message
-    assert tree(tmp_path) == planted
+    assert tree(public) == planted
 
 
 def test_predictable_temporary_names_planted_by_another_user_change_nothing(
     public: Path,
 ) -> None:
-    tmp_path = public
     user = other_user()
-    shared = sticky_shared_dir(tmp_path)
-    victim = tmp_path / "victim"
-    victim.write_text("precious")
+    shared = sticky_shared_dir(public)
+    victim = precious_file(public)
     target = old_output(shared)
     # The names the old writer used (.NAME.PID.tmp) for the pids to come.
     last = int(Path("/proc/sys/kernel/ns_last_pid").read_text())
@@ -201,18 +203,9 @@ def test_a_read_only_directory_keeps_the_old_output(tmp_path: Path) -> None:
 
 def fsync_stalled(target: Path) -> tuple[subprocess.Popen[bytes], psutil.Process]:
     """The command line writing ``target``, held inside its fsync for STALL s."""
-    strace = need_tool("strace")
     tracer = subprocess.Popen(
         [
-            strace,
-            "-f",
-            "-qq",
-            "-o",
-            "/dev/null",
-            "-e",
-            "trace=fsync",
-            "-e",
-            f"inject=fsync:delay_enter={STALL * 1_000_000}",
+            *fsync_held(STALL),
             *python(),
             "-c",
             "from glance_features.cli.main import run; run()",
