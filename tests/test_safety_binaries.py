@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from safety_helpers import DEEP_QEMU_IMG_AS_ROOT
 from safety_support import (
+    DEEP_QEMU_IMG_AS_ROOT,
     clean_env,
     cli,
     other_user,

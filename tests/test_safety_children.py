@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from safety_helpers import DEEP_QEMU_IMG_AS_ROOT
 from safety_support import (
     BOUND,
+    DEEP_QEMU_IMG_AS_ROOT,
     HUNG,
     clean_env,
     cli,

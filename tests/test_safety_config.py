@@ -9,8 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from safety_helpers import xattr_json_as_root
-from safety_support import cli, tree
+from safety_support import cli, tree, xattr_json_as_root
 
 
 def xattr_with(tmp_path: Path, value: str, extra: str = "") -> tuple[dict[str, object], int]:

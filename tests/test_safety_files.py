@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 
 from conftest import need
-from safety_helpers import fsync_held, xattr_json_as_root
-from safety_support import BOUND, HUNG, cli, snippet, tree
+from safety_support import BOUND, HUNG, cli, fsync_held, snippet, tree, xattr_json_as_root
 
 PROBES = 300
 

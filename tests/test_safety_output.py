@@ -19,12 +19,12 @@ from pathlib import Path
 
 import psutil
 import pytest
-from safety_helpers import fsync_held
 from safety_support import (
     BOUND,
     as_user,
     clean_env,
     cli,
+    fsync_held,
     in_namespaces,
     need_root,
     other_user,
