@@ -196,34 +196,34 @@ def can_unshare_mounts() -> bool:
 SOURCE_ROOT = str(Path(__file__).resolve().parents[1])
 
 
-def isolated_python(tmp_path: Path, *extra_paths: str) -> tuple[list[str], dict[str, str]]:
-    """An interpreter without site-packages that sees only the glance_features
-    source, its runtime dependencies and ``extra_paths``: a machine where
-    nothing else is installed (built-in detectors need no installed metadata)."""
+def copy_runtime_dependencies(directory: Path) -> None:
+    """Copy the test environment's glance_features runtime dependencies
+    (modules and packages) into ``directory``, for a ``sys.path`` entry."""
     import importlib
     import importlib.util
     import shutil
 
+    directory.mkdir(exist_ok=True)
+    for name in ("packaging", "psutil", "distro", "importlib_metadata", "zipp", "lazy_importer"):
+        if importlib.util.find_spec(name) is None:
+            continue  # lazy_importer: only newer importlib_metadata need it
+        module = importlib.import_module(name)
+        origin = Path(module.__file__ or "")
+        source = origin.parent if origin.name == "__init__.py" else origin
+        target = directory / source.name
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copy2(source, target)
+
+
+def isolated_python(tmp_path: Path, *extra_paths: str) -> tuple[list[str], dict[str, str]]:
+    """An interpreter without site-packages that sees only the glance_features
+    source, its runtime dependencies and ``extra_paths``: a machine where
+    nothing else is installed (built-in detectors need no installed metadata)."""
     meta_dir = tmp_path / "runtime-dependencies"
     if not meta_dir.exists():
-        for name in (
-            "packaging",
-            "psutil",
-            "distro",
-            "importlib_metadata",
-            "zipp",
-            "lazy_importer",
-        ):
-            if importlib.util.find_spec(name) is None:
-                continue  # lazy_importer: only newer importlib_metadata need it
-            module = importlib.import_module(name)
-            origin = Path(module.__file__ or "")
-            source = origin.parent if origin.name == "__init__.py" else origin
-            target = meta_dir / source.name
-            if source.is_dir():
-                shutil.copytree(source, target)
-            else:
-                shutil.copy2(source, target)
+        copy_runtime_dependencies(meta_dir)
     path = os.pathsep.join([*extra_paths, str(meta_dir), SOURCE_ROOT])
     return [sys.executable, "-S"], {**os.environ, "PYTHONPATH": path}
 

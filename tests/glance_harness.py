@@ -12,8 +12,6 @@ sides then run.
 from __future__ import annotations
 
 import functools
-import importlib
-import importlib.util
 import json
 import os
 import shutil
@@ -24,7 +22,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from conftest import SOURCE_ROOT, as_root_in_mount_namespace, can_unshare_mounts, need
+from conftest import (
+    SOURCE_ROOT,
+    as_root_in_mount_namespace,
+    can_unshare_mounts,
+    copy_runtime_dependencies,
+    need,
+)
 
 SERVICE_USER = "glance"
 GLANCE_VENV = os.environ.get("GLANCE_VENV") or os.path.join(SOURCE_ROOT, ".venv-glance")
@@ -91,17 +95,7 @@ def probe_paths() -> str:
     deps = Path(tempfile.mkdtemp(prefix="glance-features-deps-"))
     deps.chmod(0o755)
     atexit.register(shutil.rmtree, deps, True)
-    for name in ("packaging", "psutil", "distro", "importlib_metadata", "zipp", "lazy_importer"):
-        if importlib.util.find_spec(name) is None:
-            continue
-        module = importlib.import_module(name)
-        origin = Path(module.__file__ or "")
-        source = origin.parent if origin.name == "__init__.py" else origin
-        target = deps / source.name
-        if source.is_dir():
-            shutil.copytree(source, target)
-        else:
-            shutil.copy2(source, target)
+    copy_runtime_dependencies(deps)
     return json.dumps([SOURCE_ROOT, str(deps)])
 
 
@@ -149,6 +143,26 @@ print(json.dumps({
 """
 
 
+def run_script(
+    script: str, spec: Mapping[str, Any], *, mounts: str | None = None, timeout: float
+) -> str:
+    """Run Python ``script`` in this interpreter with ``spec`` as JSON in
+    ``sys.argv[1]``, after ``mounts`` (sh) in a private mount namespace when
+    given; returns its output (the script must exit 0)."""
+    prefix: list[str] = []
+    if mounts is not None:
+        need(can_unshare_mounts(), "needs unshare (util-linux) and root or user namespaces")
+        prefix = as_root_in_mount_namespace(mounts)
+    proc = subprocess.run(
+        [*prefix, sys.executable, "-c", script, json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
 def run_both(
     feature: str,
     settings: Mapping[str, Any],
@@ -184,18 +198,7 @@ def run_both(
         ],
         "glance": [*as_user(user), python, *glance_argv],
     }
-    prefix: list[str] = []
-    if mounts is not None:
-        need(can_unshare_mounts(), "needs unshare (util-linux) and root or user namespaces")
-        prefix = as_root_in_mount_namespace(mounts)
-    proc = subprocess.run(
-        [*prefix, sys.executable, "-c", BOTH, json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    out: dict[str, Any] = json.loads(proc.stdout)
+    out: dict[str, Any] = json.loads(run_script(BOTH, spec, mounts=mounts, timeout=300))
     assert out["probe"] is not None, out["probe_stderr"]
     assert out["glance"] is not None, out["glance_stderr"]
     out["result"] = out["probe"]["features"][feature]

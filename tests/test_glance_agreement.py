@@ -28,6 +28,7 @@ from glance_harness import (
     glance_script,
     need_glance,
     run_both,
+    run_script,
     shared_directory,
 )
 
@@ -569,28 +570,18 @@ def has_ipv6_loopback() -> bool:
 def test_pydev_available_exactly_when_settrace_gets_through(case: Debugger, base: Path) -> None:
     import importlib.util
     import json
-    import sys
 
     need(importlib.util.find_spec("pydevd") is not None, "pydevd is not installed")
     need(has_ipv6_loopback(), "no IPv6 loopback (::1) on this host")
-    prefix: list[str] = []
+    mounts: str | None = None
     if case.hosts_file:
         need(os.geteuid() == 0, "replaces /etc/hosts in a mount namespace: needs root")
         hosts = base / "hosts"
         hosts.write_text(HOSTS)
-        from conftest import as_root_in_mount_namespace, can_unshare_mounts
-
-        need(can_unshare_mounts(), "needs unshare (util-linux) and root or user namespaces")
-        prefix = as_root_in_mount_namespace(f"mount --bind {hosts} /etc/hosts")
+        mounts = f"mount --bind {hosts} /etc/hosts"
     spec = {"host": case.host, "listen": list(case.listen), "peer": case.peer}
-    proc = subprocess.run(
-        [*prefix, sys.executable, "-c", PYDEV_BOTH, json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    stdout = run_script(PYDEV_BOTH, spec, mounts=mounts, timeout=60)
+    out = json.loads(stdout.strip().splitlines()[-1])
     pydevd, result = out["pydevd"], out["probe"]
     assert pydevd["returned"] is case.returns, pydevd
     assert result["available"] is pydevd["returned"], (pydevd, result)

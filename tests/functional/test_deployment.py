@@ -39,6 +39,7 @@ from .glance_deploy import (
     GlanceConfig,
     GlanceDeployment,
     HttpResult,
+    ImportOutcome,
     make_qcow2,
     tool_path,
 )
@@ -63,19 +64,18 @@ def features_venv(venv: Path) -> Path:
     return venv
 
 
-@pytest.fixture
-def as_service(service_user: str) -> list[str]:
-    # Absolute paths throughout: the service's PATH (which commands get) may be empty.
-    setpriv = shutil.which("setpriv")
-    need(setpriv is not None, "setpriv (util-linux) is not installed")
-    return [str(setpriv), f"--reuid={service_user}", f"--regid={service_user}", "--clear-groups"]
-
-
 def tool(name: str) -> str:
     found = shutil.which(name)
     need(found is not None, f"{name} (util-linux) is not installed")
     assert found is not None
     return found
+
+
+@pytest.fixture
+def as_service(service_user: str) -> list[str]:
+    # Absolute paths throughout: the service's PATH (which commands get) may be empty.
+    setpriv = tool("setpriv")
+    return [setpriv, f"--reuid={service_user}", f"--regid={service_user}", "--clear-groups"]
 
 
 def config(path: str, user: str, **changes: Any) -> GlanceConfig:
@@ -91,22 +91,31 @@ def config(path: str, user: str, **changes: Any) -> GlanceConfig:
     return replace(base, **changes)
 
 
+def run_in_service_env(
+    g: GlanceDeployment, argv: Sequence[str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``argv`` with the service's environment (so its OS_GLANCE_CONFIG_DIR and PATH)."""
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=g.service_env(),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
+
+
 def cli(
     g: GlanceDeployment,
     as_service: Sequence[str],
     *args: str,
     enter: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """glance-features as the service user, with the service's environment (so its
-    OS_GLANCE_CONFIG_DIR and PATH); ``enter`` puts it in the service's namespaces."""
-    return subprocess.run(
-        [*enter, *as_service, str(g.venv / "bin" / "glance-features"), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=g.service_env(),
-        stdin=subprocess.DEVNULL,
-    )
+    """glance-features as the service user, with the service's environment;
+    ``enter`` puts it in the service's namespaces."""
+    executable = str(g.venv / "bin" / "glance-features")
+    return run_in_service_env(g, [*enter, *as_service, executable, *args])
 
 
 def probe_json(g: GlanceDeployment, as_service: Sequence[str], **kw: Any) -> dict[str, Any]:
@@ -124,6 +133,33 @@ def status_json(g: GlanceDeployment, as_service: Sequence[str], **kw: Any) -> di
     data["exit"] = proc.returncode
     data["by_check"] = {c["check"]: c for c in data["checks"]}
     return data
+
+
+def probe_and_status(
+    g: GlanceDeployment, as_service: Sequence[str], enter: Sequence[str] = ()
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The CLI's two verdicts: the probe's report and ``status``'s upgrade checks."""
+    return probe_json(g, as_service, enter=enter), status_json(g, as_service, enter=enter)
+
+
+def assert_cli_verdict(
+    probe: dict[str, Any], status: dict[str, Any], feature: str, verdict: str, code: int
+) -> None:
+    """Both CLI commands call required ``feature`` ``verdict`` and exit ``code``."""
+    assert probe["features"][feature]["status"] == verdict
+    assert probe["features"][feature]["required"] is True
+    assert probe["exit"] == code
+    assert status["exit"] == code
+    assert status["by_check"][f"glance-features: {feature}"]["result"] == code
+
+
+def import_qcow2(g: GlanceDeployment, workdir: Path, name: str) -> ImportOutcome:
+    """A 1 MiB qcow2 image staged and imported by glance-direct, once it has settled."""
+    client = g.client()
+    image = client.create_image(name, disk_format="qcow2")
+    client.stage(image.id, make_qcow2(workdir / "disk.qcow2").read_bytes())
+    client.import_image(image.id, "glance-direct")
+    return client.wait_for_import(image.id, timeout=120)
 
 
 def detailed(g: GlanceDeployment) -> tuple[HttpResult, dict[str, Any]]:
@@ -172,13 +208,8 @@ def test_all_present(
     with GlanceDeployment(open_tmp / "glance", cfg) as g:
         health = g.client().healthcheck()
         result, body = detailed(g)
-        client = g.client()
-        image = client.create_image("all-present", disk_format="qcow2")
-        client.stage(image.id, make_qcow2(open_tmp / "disk.qcow2").read_bytes())
-        client.import_image(image.id, "glance-direct")
-        outcome = client.wait_for_import(image.id, timeout=120)
-        probe = probe_json(g, as_service)
-        status = status_json(g, as_service)
+        outcome = import_qcow2(g, open_tmp, "all-present")
+        probe, status = probe_and_status(g, as_service)
         glance_status = g.glance_command("glance-status", "upgrade", "check")
     report_time("all_present", time.monotonic() - start)
     for step, seconds in g.timings.items():
@@ -199,11 +230,7 @@ def test_all_present(
 
     # The CLI, as the service user on the same config, agrees.
     assert probe["checked_as"] in (None, service_user)
-    assert probe["features"]["qemu-img"]["status"] == "available"
-    assert probe["features"]["qemu-img"]["required"] is True
-    assert probe["exit"] == 0
-    assert status["exit"] == 0
-    assert status["by_check"]["glance-features: qemu-img"]["result"] == 0
+    assert_cli_verdict(probe, status, "qemu-img", "available", 0)
     # Glance's own checks ran too, and did not crash on unregistered options,
     # as Glance's glance-status does on the same config (why status exists).
     assert status["by_check"]["Sheepdog Driver Removal"]["result"] == 0
@@ -231,13 +258,8 @@ def test_qemu_img_missing_unguarded(
     with GlanceDeployment(open_tmp / "glance", cfg) as g:
         health = g.client().healthcheck()
         _, body = detailed(g)
-        client = g.client()
-        image = client.create_image("no-qemu-img", disk_format="qcow2")
-        client.stage(image.id, make_qcow2(open_tmp / "disk.qcow2").read_bytes())
-        client.import_image(image.id, "glance-direct")
-        outcome = client.wait_for_import(image.id, timeout=120)
-        probe = probe_json(g, as_service)
-        status = status_json(g, as_service)
+        outcome = import_qcow2(g, open_tmp, "no-qemu-img")
+        probe, status = probe_and_status(g, as_service)
         text = cli(g, as_service, "status")
     report_time("qemu_img_missing_unguarded", time.monotonic() - start)
 
@@ -252,11 +274,7 @@ def test_qemu_img_missing_unguarded(
     assert outcome.failure_message == "Task failed due to Internal Error"
     assert "prlimit: failed to execute qemu-img" in g.log_text()
 
-    assert probe["features"]["qemu-img"]["status"] == "unavailable"
-    assert probe["features"]["qemu-img"]["required"] is True
-    assert probe["exit"] == 2
-    assert status["exit"] == 2
-    assert status["by_check"]["glance-features: qemu-img"]["result"] == 2
+    assert_cli_verdict(probe, status, "qemu-img", "unavailable", 2)
     assert text.returncode == 2
     assert "Result: Failure" in text.stdout
     # A feature this configuration does not use reads as a note, never a failure.
@@ -355,8 +373,7 @@ def test_xattr_cache_on_ramfs(
         _, body = detailed(g)
         # The CLI in the service's own mount namespace: the same ramfs.
         enter = [tool("nsenter"), "-t", str(g.process.pid), "-m", "--"]
-        probe = probe_json(g, as_service, enter=enter)
-        status = status_json(g, as_service, enter=enter)
+        probe, status = probe_and_status(g, as_service, enter=enter)
     guarded = GlanceDeployment(open_tmp / "guarded", replace(cfg, application=GUARDED))
     code = guarded.run_until_exit(timeout=120)
     report_time("xattr_on_ramfs", time.monotonic() - start)
@@ -369,11 +386,7 @@ def test_xattr_cache_on_ramfs(
     assert f"The device housing the image cache directory {cache} does not support xattr" in log
     assert "Defaulting to SQLite driver." in log
 
-    assert probe["features"]["xattr"]["status"] == "unavailable"
-    assert probe["features"]["xattr"]["required"] is True
-    assert probe["exit"] == 2
-    assert status["exit"] == 2
-    assert status["by_check"]["glance-features: xattr"]["result"] == 2
+    assert_cli_verdict(probe, status, "xattr", "unavailable", 2)
 
     assert code == 22, guarded.log_text()[-3000:]
     critical = log_lines(guarded, CRITICAL)
@@ -440,15 +453,8 @@ def load_seconds(
     g: GlanceDeployment, as_service: Sequence[str], variant: str
 ) -> tuple[float, float]:
     """(Glance's application load, the guard after it) in a fresh interpreter."""
-    proc = subprocess.run(
-        [*as_service, str(g.venv / "bin" / "python"), "-I", "-c", LOAD, variant],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=g.service_env(),
-        cwd=g.workdir,
-        stdin=subprocess.DEVNULL,
-    )
+    python = str(g.venv / "bin" / "python")
+    proc = run_in_service_env(g, [*as_service, python, "-I", "-c", LOAD, variant], cwd=g.workdir)
     found = re.search(r"^LOADED (\S+) (\S+)$", proc.stdout, re.M)
     assert found, proc.stdout[-2000:] + proc.stderr[-2000:]
     return float(found.group(1)), float(found.group(2))
@@ -571,14 +577,7 @@ def test_systemd_exec_start_pre_blocks_only_on_required(
     )
     argv = shlex.split(command)
     # As systemd runs it: the unit's user and environment (OS_GLANCE_CONFIG_DIR, PATH).
-    proc = subprocess.run(
-        [*as_service, *argv],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=g.service_env(),
-        stdin=subprocess.DEVNULL,
-    )
+    proc = run_in_service_env(g, [*as_service, *argv])
     assert (proc.returncode != 0) is blocks, proc.stdout + proc.stderr
     if blocks:  # the reason reaches the journal
         assert re.search(r"^qemu-img +unavailable", proc.stdout, re.M), proc.stdout
