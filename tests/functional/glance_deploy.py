@@ -13,11 +13,7 @@ Typical use::
     config = GlanceConfig(image_import_plugins=["image_conversion"],
                           service_path=tool_path(tmp_path, "qemu-img"))
     with GlanceDeployment(tmp_path / "glance", config) as g:
-        client = g.client()
-        image = client.create_image("cirros", disk_format="qcow2")
-        client.stage(image.id, make_qcow2(tmp_path / "disk.qcow2").read_bytes())
-        client.import_image(image.id)
-        outcome = client.wait_for_import(image.id)
+        outcome = g.client().import_qcow2("cirros", make_qcow2(tmp_path / "disk.qcow2"))
 
 Every wait has a deadline; leaving the ``with`` block kills the service's
 whole process group, so no uWSGI worker or qemu-img child outlives a test.
@@ -306,6 +302,14 @@ class GlanceClient:
         result = self.request("GET", f"/v2/images/{image_id}/file")
         self._expect(result, 200, f"download {image_id}")
         return result.body
+
+    def import_qcow2(self, name: str, qcow2: Path, timeout: float = 120) -> ImportOutcome:
+        """Create an image, stage ``qcow2`` (see :func:`make_qcow2`), import it
+        with glance-direct and wait until the import has settled."""
+        image = self.create_image(name, disk_format="qcow2")
+        self.stage(image.id, qcow2.read_bytes())
+        self.import_image(image.id, "glance-direct")
+        return self.wait_for_import(image.id, timeout=timeout)
 
     def wait_for_import(
         self, image_id: str, timeout: float = 120, interval: float = 0.2

@@ -39,7 +39,6 @@ from .glance_deploy import (
     GlanceConfig,
     GlanceDeployment,
     HttpResult,
-    ImportOutcome,
     make_qcow2,
     tool_path,
 )
@@ -153,15 +152,6 @@ def assert_cli_verdict(
     assert status["by_check"][f"glance-features: {feature}"]["result"] == code
 
 
-def import_qcow2(g: GlanceDeployment, workdir: Path, name: str) -> ImportOutcome:
-    """A 1 MiB qcow2 image staged and imported by glance-direct, once it has settled."""
-    client = g.client()
-    image = client.create_image(name, disk_format="qcow2")
-    client.stage(image.id, make_qcow2(workdir / "disk.qcow2").read_bytes())
-    client.import_image(image.id, "glance-direct")
-    return client.wait_for_import(image.id, timeout=120)
-
-
 def detailed(g: GlanceDeployment) -> tuple[HttpResult, dict[str, Any]]:
     result = g.client().request("GET", "/healthcheck", headers={"Accept": "application/json"})
     return result, result.json()
@@ -208,7 +198,7 @@ def test_all_present(
     with GlanceDeployment(open_tmp / "glance", cfg) as g:
         health = g.client().healthcheck()
         result, body = detailed(g)
-        outcome = import_qcow2(g, open_tmp, "all-present")
+        outcome = g.client().import_qcow2("all-present", make_qcow2(open_tmp / "disk.qcow2"))
         probe, status = probe_and_status(g, as_service)
         glance_status = g.glance_command("glance-status", "upgrade", "check")
     report_time("all_present", time.monotonic() - start)
@@ -258,7 +248,7 @@ def test_qemu_img_missing_unguarded(
     with GlanceDeployment(open_tmp / "glance", cfg) as g:
         health = g.client().healthcheck()
         _, body = detailed(g)
-        outcome = import_qcow2(g, open_tmp, "no-qemu-img")
+        outcome = g.client().import_qcow2("no-qemu-img", make_qcow2(open_tmp / "disk.qcow2"))
         probe, status = probe_and_status(g, as_service)
         text = cli(g, as_service, "status")
     report_time("qemu_img_missing_unguarded", time.monotonic() - start)
