@@ -72,9 +72,14 @@ def run(
     env: Mapping[str, str] | None = None,
     user: str | None = None,
     limits: Mapping[int, int] | None = None,
+    stdin: bytes | None = None,
 ) -> Outcome:
     """Run ``argv`` (no shell, ``argv[0]`` an absolute path) with its own stdout
     and stderr, each at most MAX_OUTPUT bytes.
+
+    ``stdin`` is written to the child's standard input (which is otherwise
+    /dev/null): the way a request reaches a child without appearing in its
+    argv or environment, which other local users can read.
 
     ``user`` runs it with that account's uid, gid and groups (as root).
     ``limits`` are resource limits (``resource.RLIMIT_*`` -> value) set on
@@ -90,7 +95,7 @@ def run(
     credentials = _credentials(user) if user else {}
     proc = subprocess.Popen(
         list(argv),
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**CLEAN_ENV, **(env or {})},
@@ -131,10 +136,24 @@ def run(
             chunks.append(chunk)
         outputs[name] = b"".join(chunks)
 
+    def feed(data: bytes) -> None:
+        # A child that exits (or is killed) without reading it all is no error.
+        try:
+            proc.stdin.write(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+
     readers = [
         threading.Thread(target=drain, args=(name, stream), daemon=True)
         for name, stream in (("stdout", proc.stdout), ("stderr", proc.stderr))
     ]
+    if stdin is not None:
+        readers.append(threading.Thread(target=feed, args=(stdin,), daemon=True))
     try:
         for reader in readers:
             reader.start()
@@ -270,9 +289,7 @@ def _credentials(user: str) -> dict[str, object]:
     entry = pwd.getpwnam(user)
     if os.geteuid() == entry.pw_uid:
         return {}
-    import grp
-
-    groups = [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
+    groups = [g for g in os.getgrouplist(user, entry.pw_gid) if g != entry.pw_gid]
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": groups}
 
 
@@ -315,15 +332,12 @@ def python_argv(python: str, *args: str) -> list[str]:
 def which(name: str, path: str | None = None) -> str | None:
     """The absolute path ``name`` resolves to on ``path``; relative and empty
     entries (the current directory) are never searched."""
-    for directory in (path if path is not None else os.environ.get("PATH", os.defpath)).split(
-        os.pathsep
-    ):
-        if not directory or not os.path.isabs(directory):
-            continue
-        candidate = os.path.join(directory, name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
+    import shutil
+
+    search = path if path is not None else os.environ.get("PATH", os.defpath)
+    absolute = os.pathsep.join(d for d in search.split(os.pathsep) if os.path.isabs(d))
+    found = shutil.which(name, path=absolute) if absolute and os.sep not in name else None
+    return found
 
 
 def current_user() -> str:

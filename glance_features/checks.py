@@ -1,0 +1,714 @@
+"""The checks that must look with the service's eyes, as plain functions.
+
+Each function here reads the host as the account and interpreter Glance runs
+with would, and returns a ``TypedDict`` naming every field it found, its
+failure included. :mod:`glance_features.runas` calls them in this process,
+in a fork holding the service account's credentials, or runs this file as
+``python -I checks.py`` in the service's interpreter with the request as JSON
+on stdin. That last way is why the module imports only the standard library,
+keeps to the Python 3.8 Glance 29 still supports, and never imports the rest
+of the package: the service's interpreter may not have it installed.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import importlib.util
+import json
+import os
+import stat
+import sys
+import sysconfig
+from collections.abc import Callable
+from typing import Any, TypedDict
+
+MAX_REQUEST = 1 << 20
+PROBE_PREFIX = ".glance-features-probe-"
+# Where the interpreter child finds the workaround's environment variable:
+# passed in the request, never inherited (the child runs with a clean one).
+NO_GREENDNS = "EVENTLET_NO_GREENDNS"
+
+
+def _errno_name(number: int | None) -> str:
+    return errno.errorcode.get(number or 0, str(number))
+
+
+# --- imports, in the service's interpreter ---------------------------------
+
+
+class ImportFound(TypedDict):
+    ok: bool
+    file: str | None
+    version: str | None
+    error: str | None
+
+
+class PythonFound(TypedDict):
+    executable: str
+    version: str
+    prefix: str
+    base_prefix: str
+    venv: bool
+    system_site_packages: bool | None
+    ext_suffix: str | None
+
+
+def python() -> PythonFound:
+    """This interpreter: a virtualenv or not, and whether it sees the system's
+    site-packages (where distribution packages such as python3-rbd go)."""
+    system_site = None
+    try:
+        with open(os.path.join(sys.prefix, "pyvenv.cfg"), encoding="utf-8") as f:
+            for line in f.read(65536).splitlines():
+                key, _, value = line.partition("=")
+                if key.strip() == "include-system-site-packages":
+                    system_site = value.strip().lower() == "true"
+    except OSError:
+        pass
+    return PythonFound(
+        executable=sys.executable,
+        version=sys.version.split()[0],
+        prefix=sys.prefix,
+        base_prefix=sys.base_prefix,
+        venv=sys.prefix != sys.base_prefix,
+        system_site_packages=system_site,
+        ext_suffix=sysconfig.get_config_var("EXT_SUFFIX"),
+    )
+
+
+class ImportsFound(TypedDict):
+    python: PythonFound
+    modules: dict[str, ImportFound]
+
+
+def imports(modules: list[str], locate_only: bool) -> ImportsFound:
+    """Import each of ``modules`` as Glance's own ``import`` would; with
+    ``locate_only``, only find each one's top-level package on the path."""
+    found: dict[str, ImportFound] = {}
+    for name in modules:
+        try:
+            if locate_only:
+                spec = importlib.util.find_spec(name.split(".")[0])
+                if spec is None:
+                    raise ModuleNotFoundError(f"No module named {name.split('.')[0]!r}")
+                found[name] = ImportFound(ok=True, file=spec.origin, version=None, error=None)
+                continue
+            module = importlib.import_module(name)
+        except BaseException as exc:  # a binding's import may raise anything
+            found[name] = ImportFound(
+                ok=False, file=None, version=None, error=f"{type(exc).__name__}: {exc}"[:300]
+            )
+            continue
+        version = str(getattr(module, "__version__", "") or "") or None
+        found[name] = ImportFound(
+            ok=True, file=getattr(module, "__file__", None), version=version, error=None
+        )
+    return ImportsFound(python=python(), modules=found)
+
+
+class DistributionFound(TypedDict):
+    version: str
+    location: str
+    installer: str | None
+
+
+class InterpreterFound(TypedDict):
+    python: PythonFound
+    distributions: dict[str, DistributionFound | None]
+
+
+def interpreter(distributions: list[str]) -> InterpreterFound:
+    """This interpreter and the installed versions of ``distributions``
+    (``glance`` among them: which Glance this interpreter runs)."""
+    from importlib import metadata
+
+    found: dict[str, DistributionFound | None] = {}
+    for name in distributions:
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+            continue
+        installer = (dist.read_text("INSTALLER") or "").strip() or None
+        found[name] = DistributionFound(
+            version=dist.version,
+            location=str(dist.locate_file("")),
+            installer=installer,
+        )
+    return InterpreterFound(python=python(), distributions=found)
+
+
+class DebuggerFound(TypedDict):
+    module: str | None  # "pydev.pydevd" or "pydevd", as Glance tries them
+    path: str | None
+    distribution: str | None
+    version: str | None
+
+
+def debugger(distributions: list[str]) -> DebuggerFound:
+    """The pydev debugger Glance would import, found without importing it.
+
+    Glance tries ``from pydev import pydevd`` and then ``import pydevd``.
+    ``find_spec("pydev.pydevd")`` would import the ``pydev`` package, so the
+    submodule is looked for in that package's directories instead.
+    """
+    from importlib import metadata
+
+    found = DebuggerFound(module=None, path=None, distribution=None, version=None)
+    try:
+        spec = importlib.util.find_spec("pydev")
+    except (ImportError, ValueError):
+        spec = None
+    for directory in (spec.submodule_search_locations or []) if spec else []:
+        for candidate in ("pydevd.py", os.path.join("pydevd", "__init__.py")):
+            if os.path.isfile(os.path.join(directory, candidate)):
+                found["module"] = "pydev.pydevd"
+                found["path"] = os.path.join(directory, candidate)
+                break
+        if found["module"]:
+            break
+    if found["module"] is None:
+        try:
+            spec = importlib.util.find_spec("pydevd")
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None:
+            found["module"], found["path"] = "pydevd", spec.origin or "?"
+    for dist in distributions:
+        version = _version_of(metadata, dist)
+        if version is not None:
+            found["distribution"], found["version"] = dist, version
+            break
+    return found
+
+
+# --- files, as the service account -------------------------------------------
+
+
+class PathFound(TypedDict):
+    ok: bool
+    errno: str | None
+    error: str | None
+
+
+def readable(path: str) -> PathFound:
+    """Whether ``path`` is a regular file this account can read a byte of.
+
+    Never opens for reading anything but a regular file: a device or FIFO
+    named in the config is refused, not read (O_PATH first, then fstat).
+    """
+    flags = getattr(os, "O_PATH", os.O_RDONLY) | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        return PathFound(ok=False, errno=_errno_name(exc.errno), error=exc.strerror)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            return PathFound(ok=False, errno="EISDIR", error="is a directory")
+        if not stat.S_ISREG(mode):
+            return PathFound(ok=False, errno="EINVAL", error="not a regular file")
+        try:
+            data_fd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            data_fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            os.read(data_fd, 1)
+        finally:
+            os.close(data_fd)
+    except OSError as exc:
+        return PathFound(ok=False, errno=_errno_name(exc.errno), error=exc.strerror)
+    finally:
+        os.close(fd)
+    return PathFound(ok=True, errno=None, error=None)
+
+
+class DirFound(TypedDict):
+    ok: bool
+    errno: str | None
+    error: str | None
+    step: str | None
+    exists: bool
+    probed_dir: str
+    free_bytes: int | None
+    free_inodes: int | None
+    read_only_mount: bool | None
+
+
+def writable_dir(path: str) -> DirFound:
+    """glance_store's file store check: ``os.access(W_OK)`` on the directory,
+    ``os.makedirs`` when it is missing; then one real file, to see a full or
+    read-only file system that the access check alone cannot."""
+    found = DirFound(
+        ok=False,
+        errno=None,
+        error=None,
+        step=None,
+        exists=os.path.isdir(path),
+        probed_dir=path,
+        free_bytes=None,
+        free_inodes=None,
+        read_only_mount=None,
+    )
+    probe = path
+    if not found["exists"]:
+        if os.path.lexists(path):
+            found["errno"] = "ENOTDIR"
+            found["error"] = "exists and is not a directory"
+            return found
+        while not os.path.isdir(probe):
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                break
+            probe = parent
+        found["probed_dir"] = probe
+    try:
+        vfs = os.statvfs(probe)
+        found["free_bytes"] = vfs.f_bavail * vfs.f_frsize
+        found["free_inodes"] = vfs.f_favail
+        found["read_only_mount"] = bool(vfs.f_flag & os.ST_RDONLY)
+    except OSError:
+        pass
+    if not os.access(probe, os.W_OK | os.X_OK):
+        number = errno.EROFS if found["read_only_mount"] else errno.EACCES
+        found["errno"] = _errno_name(number)
+        found["error"] = os.strerror(number)
+        found["step"] = "access"
+        return found
+    name = os.path.join(probe, PROBE_PREFIX + os.urandom(8).hex())
+    step = "create a file"
+    try:
+        fd = os.open(
+            name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
+        try:
+            step = "write a file"
+            os.write(fd, b"x")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            try:
+                os.unlink(name)
+            except OSError:
+                pass
+    except OSError as exc:
+        found["errno"] = _errno_name(exc.errno)
+        found["error"] = exc.strerror
+        found["step"] = step
+        return found
+    found["ok"] = True
+    return found
+
+
+class FilesFound(TypedDict):
+    uid: int
+    read: dict[str, PathFound]
+    write: dict[str, DirFound]
+    exec: dict[str, bool]
+
+
+def files(read: list[str], write: list[str], executables: list[str]) -> FilesFound:
+    """Read, write into and run what a store's configuration names."""
+    return FilesFound(
+        uid=os.geteuid(),
+        read={p: readable(p) for p in read},
+        write={p: writable_dir(p) for p in write},
+        exec={p: os.access(p, os.X_OK) for p in executables},
+    )
+
+
+class CacheFound(TypedDict):
+    """What Glance's xattr cache driver would meet in ``image_cache_dir``."""
+
+    ok: bool
+    step: str | None
+    errno: int | None
+    error: str | None
+    cache_dir_exists: bool
+    probed_dir: str | None
+    links: list[str]
+    stale_check_file: bool
+    check_file_link: str | None
+    check_file_uid: int | None
+    # Glance's subdirectories this account cannot write in (each write of
+    # the cache goes to incomplete/ first), with their owners' uids.
+    unwritable_subdirs: dict[str, int]
+
+
+CACHE_SUBDIRS = ("incomplete", "invalid", "queue")
+
+
+def xattr_cache(cache_dir: str, check_file: str) -> CacheFound:
+    """``glance.image_cache.drivers.xattr.Driver.configure()``, relative to
+    directory descriptors opened without following planted links: the cache
+    directory (made when missing), a file written with three bytes, a user
+    xattr set and read back on it; and the subdirectories every cached image
+    is written through."""
+    found = CacheFound(
+        ok=False,
+        step=None,
+        errno=None,
+        error=None,
+        cache_dir_exists=False,
+        probed_dir=None,
+        links=[],
+        stale_check_file=False,
+        check_file_link=None,
+        check_file_uid=None,
+        unwritable_subdirs={},
+    )
+
+    def fail(step: str, number: int | None, error: str | None) -> CacheFound:
+        found["step"] = step
+        found["errno"] = number
+        found["error"] = error
+        return found
+
+    parts = [p for p in cache_dir.split("/") if p]
+    # O_PATH: walking needs search permission only, as Glance's path lookups
+    # do; a directory the user may traverse but not list must not stop us.
+    flags = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open("/", flags)
+    except OSError as exc:
+        return fail("open /", exc.errno, exc.strerror)
+    missing: list[str] = []
+    try:
+        for i, part in enumerate(parts):
+            here = "/" + "/".join(parts[: i + 1])
+            try:
+                st = os.stat(part, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                missing = parts[i:]
+                break
+            except OSError as exc:
+                return fail("stat " + here, exc.errno, exc.strerror)
+            target = here
+            if stat.S_ISLNK(st.st_mode):
+                # Follow a link only where Glance's makedirs and open would:
+                # to an existing directory; say where it led.
+                target = os.path.realpath(here)
+                if not os.path.isdir(target):
+                    gone = not os.path.exists(target)
+                    return fail(
+                        "resolve " + here,
+                        errno.ENOENT if gone else errno.ENOTDIR,
+                        "a symbolic link to "
+                        + target
+                        + (" which does not exist" if gone else " which is not a directory"),
+                    )
+                found["links"].append(here + " -> " + target)
+            elif not stat.S_ISDIR(st.st_mode):
+                return fail("open " + here, errno.ENOTDIR, "not a directory")
+            try:
+                nfd = (
+                    os.open(target, flags)
+                    if stat.S_ISLNK(st.st_mode)
+                    else os.open(part, flags, dir_fd=fd)
+                )
+            except OSError as exc:
+                return fail("open " + here, exc.errno, exc.strerror)
+            os.close(fd)
+            fd = nfd
+        existing = "/" + "/".join(parts[: len(parts) - len(missing)])
+        found["cache_dir_exists"] = not missing
+        found["probed_dir"] = existing
+        failure = _cache_layout(fd, existing, cache_dir, check_file, missing, found)
+        if failure is not None:
+            return fail(*failure)
+        failure = _set_xattr(fd, existing)
+        if failure is not None:
+            return fail(*failure)
+        found["ok"] = True
+        return found
+    finally:
+        os.close(fd)
+
+
+def _cache_layout(
+    fd: int,
+    existing: str,
+    cache_dir: str,
+    check_file: str,
+    missing: list[str],
+    found: CacheFound,
+) -> tuple[str, int, str] | None:
+    """What stops Glance's set_paths() and configure() before the xattr call."""
+    # set_paths() makes incomplete/, invalid/ and queue/ (and the cache dir
+    # itself when missing), then configure() creates checkme: each takes an
+    # inode. A file system with inodes to count must have them free.
+    needed = len(missing) + len(CACHE_SUBDIRS) + 1 if missing else 0
+    if not missing:
+        for sub in (*CACHE_SUBDIRS, check_file):
+            try:
+                st = os.stat(sub, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                needed += 1
+                continue
+            except OSError:
+                continue
+            if sub in CACHE_SUBDIRS and not _writable_at(fd, sub):
+                found["unwritable_subdirs"][sub] = st.st_uid
+    vfs = os.fstatvfs(fd)
+    if vfs.f_files and vfs.f_favail < needed:
+        return (
+            "create Glance's cache layout in " + existing,
+            errno.ENOSPC,
+            f"{vfs.f_favail} free inodes, {needed} needed",
+        )
+    if missing:
+        # Glance creates the directory; it can when it may write the parent.
+        if not _writable(fd):
+            return "create " + cache_dir, errno.EACCES, "cannot create it under " + existing
+        return None
+    here = os.path.join(cache_dir, check_file)
+    try:
+        st = os.stat(check_file, dir_fd=fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:  # a directory this account may not search
+        return "stat " + here, exc.errno or 0, exc.strerror or ""
+    found["stale_check_file"] = True
+    if stat.S_ISLNK(st.st_mode):
+        # Glance's open() follows it and writes through it; never here.
+        target = os.path.realpath(here)
+        found["check_file_link"] = target
+        parent = os.path.dirname(target)
+        if not (
+            os.access(target, os.W_OK)
+            if os.path.lexists(target)
+            else os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK)
+        ):
+            found["check_file_uid"] = st.st_uid
+            return (
+                "open " + here,
+                errno.EACCES,
+                "a symbolic link to " + target + " that this user cannot write",
+            )
+        return None
+    try:
+        os.close(os.open(check_file, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd))
+    except OSError as exc:
+        found["check_file_uid"] = st.st_uid
+        return "open " + here, exc.errno or 0, exc.strerror or ""
+    return None
+
+
+def _set_xattr(fd: int, existing: str) -> tuple[str, int, str] | None:
+    # A nameless file (O_TMPFILE): nothing to remove, nothing left if the
+    # probe is cut off, the directory itself unchanged. Where the file
+    # system lacks O_TMPFILE, a named file is unlinked right after its
+    # exclusive create, before anything else is done with it.
+    pfd = None
+    tmpfile = getattr(os, "O_TMPFILE", 0)
+    if tmpfile:
+        try:
+            pfd = os.open(".", tmpfile | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=fd)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                return "create a file in " + existing, exc.errno or 0, exc.strerror or ""
+    if pfd is None:
+        name = PROBE_PREFIX + os.urandom(8).hex()
+        try:
+            pfd = os.open(
+                name,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=fd,
+            )
+        except OSError as exc:
+            return "create a file in " + existing, exc.errno or 0, exc.strerror or ""
+        try:
+            os.unlink(name, dir_fd=fd)
+        except OSError:
+            pass
+    step = "write to a file in " + existing
+    try:
+        os.write(pfd, b"XXX")
+        os.fsync(pfd)
+        step = "set a user xattr"
+        value = os.urandom(8)
+        os.setxattr(pfd, "user.glance-features.probe", value)
+        if os.getxattr(pfd, "user.glance-features.probe") != value:
+            return step, errno.EIO, "the attribute read back differs"
+    except OSError as exc:
+        return step, exc.errno or 0, exc.strerror or ""
+    finally:
+        os.close(pfd)
+    return None
+
+
+def _writable(fd: int) -> bool:
+    return os.access(f"/proc/self/fd/{fd}", os.W_OK | os.X_OK)
+
+
+def _writable_at(fd: int, name: str) -> bool:
+    try:
+        return os.access(name, os.W_OK | os.X_OK, dir_fd=fd)
+    except (OSError, NotImplementedError):
+        return False
+
+
+# --- eventlet and IPv6 resolution, in a fresh service interpreter -----------
+
+
+class ResolutionFound(TypedDict):
+    system: dict[str, list[str] | str]
+    eventlet: dict[str, list[str] | str] | None
+    # `import eventlet` or eventlet.monkey_patch() failing: Glance's start fails.
+    import_error: str | None
+    patch_error: str | None
+    eventlet_version: str | None
+    dnspython_version: str | None
+    greendns: bool | None
+
+
+def _resolve(name: str) -> list[str] | str:
+    """The addresses ``name`` resolves to for IPv6, or why it did not."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(name, 80, socket.AF_INET6, socket.SOCK_STREAM)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def _version_of(metadata: Any, dist: str) -> str | None:
+    try:
+        return str(metadata.version(dist))
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def eventlet_resolution(names: list[str], no_greendns: str | None) -> ResolutionFound:
+    """Resolve ``names`` for IPv6, then ``import eventlet``,
+    ``eventlet.monkey_patch()`` and resolve them again, as a monkey-patched
+    Glance does: what the installed pair really does, whatever its versions
+    say. Only ever run in a fresh interpreter: it patches this one."""
+    from importlib import metadata
+
+    found = ResolutionFound(
+        system={n: _resolve(n) for n in names},
+        eventlet=None,
+        import_error=None,
+        patch_error=None,
+        eventlet_version=None,
+        dnspython_version=None,
+        greendns=None,
+    )
+    found["eventlet_version"] = _version_of(metadata, "eventlet")
+    found["dnspython_version"] = _version_of(metadata, "dnspython")
+    if no_greendns is not None:
+        os.environ[NO_GREENDNS] = no_greendns
+    try:
+        import eventlet
+    except BaseException as exc:
+        found["import_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        return found
+    try:
+        eventlet.monkey_patch()
+    except BaseException as exc:
+        found["patch_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        return found
+    found["greendns"] = "eventlet.support.greendns" in sys.modules
+    found["eventlet"] = {n: _resolve(n) for n in names}
+    return found
+
+
+# --- S3, with the client glance_store builds ---------------------------------
+
+
+class S3Request(TypedDict):
+    endpoint: str
+    https: bool
+    access_key: str
+    secret_key: str
+    bucket: str
+    region: str
+    url_format: str
+    cacert: str
+    timeout: float
+
+
+class S3Found(TypedDict):
+    reached: bool
+    bucket_exists: bool | None
+    code: str | None
+    error: str | None
+
+
+def s3_bucket(request: S3Request) -> S3Found:
+    """glance_store's ``_create_s3_client``, then ``head_bucket`` as its
+    ``_bucket_exists`` asks. The keys arrive in the request (stdin), never
+    on a command line."""
+    from boto3 import session as boto_session
+    from botocore import client as boto_client
+    from botocore import exceptions as boto_exceptions
+
+    try:
+        session = boto_session.Session(
+            aws_access_key_id=request["access_key"],
+            aws_secret_access_key=request["secret_key"],
+        )
+        config = boto_client.Config(
+            s3={"addressing_style": request["url_format"]},
+            connect_timeout=request["timeout"],
+            read_timeout=request["timeout"],
+            retries={"total_max_attempts": 1},
+        )
+        client = session.client(
+            service_name="s3",
+            endpoint_url=request["endpoint"],
+            region_name=request["region"] or None,
+            use_ssl=request["https"],
+            verify=request["cacert"] or None,
+            config=config,
+        )
+        client.head_bucket(Bucket=request["bucket"])
+    except boto_exceptions.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        return S3Found(
+            reached=True,
+            bucket_exists=False if code == "404" else None,
+            code=code,
+            error=str(exc)[:300],
+        )
+    except Exception as exc:
+        return S3Found(
+            reached=False, bucket_exists=None, code=None, error=f"{type(exc).__name__}: {exc}"[:300]
+        )
+    return S3Found(reached=True, bucket_exists=True, code=None, error=None)
+
+
+# --- the interpreter child's entry point -------------------------------------
+
+CHECKS = (imports, interpreter, debugger, files, xattr_cache, eventlet_resolution, s3_bucket)
+CALLS: dict[str, Callable[..., Any]] = {f.__name__: f for f in CHECKS}
+
+
+def main() -> int:
+    """Read ``{"call", "args", "path"}`` from stdin, answer ``{"value"}`` or
+    ``{"error"}`` as JSON on the stdout this process started with.
+
+    What the check's imports print goes to stderr, so nothing they say can
+    be taken for the answer."""
+    answer = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        request = json.loads(sys.stdin.buffer.read(MAX_REQUEST))
+        path = request.get("path")
+        if path is not None:
+            sys.path[:] = [p for p in path if isinstance(p, str) and os.path.isabs(p)]
+        reply: dict[str, Any] = {"value": CALLS[request["call"]](*request["args"])}
+    except Exception as exc:
+        reply = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    data = json.dumps(reply).encode()
+    while data:
+        data = data[os.write(answer, data) :]
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Run a check of :mod:`glance_features.checks` with the service's eyes.
+
+One entry point, in the manner of oslo.privsep: the caller names an ordinary
+function and where it must run, and gets its typed answer back.
+
+- :attr:`Where.ACCOUNT` (files): in this process when it already is the
+  service account, else in a fork holding that account's uid, gid and groups
+  (a fork, so the check never depends on that account being able to execute
+  this interpreter).
+- :attr:`Where.INTERPRETER` (imports): in this process when it is the service's
+  interpreter and account (inside Glance), else ``python -I checks.py`` in the
+  service's interpreter.
+- :attr:`Where.NEW_INTERPRETER`: always that child (a check that patches the
+  interpreter it runs in, such as ``eventlet.monkey_patch()``).
+
+A child gets the function's name and arguments as JSON on stdin, never on its
+command line or in its environment (other local users read both in /proc),
+and has the context's deadline and a bounded answer. Interpreter children run
+as this process's account: importing reads only installed files, and the
+service account may be unable to read this package's own files.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from glance_features import checks
+from glance_features._platform.proc import current_user
+
+if TYPE_CHECKING:
+    from glance_features.detector import ProbeContext
+
+T = TypeVar("T")
+
+
+class Where(enum.Enum):
+    ACCOUNT = "the service account"
+    INTERPRETER = "the service's interpreter"
+    NEW_INTERPRETER = "a new service interpreter"
+
+
+class CheckFailed(Exception):
+    """The check could not be run, or gave no answer."""
+
+
+def run(context: ProbeContext, where: Where, check: Callable[..., T], *args: object) -> T:
+    """``check(*args)`` where ``where`` says; raises :class:`CheckFailed`."""
+    if checks.CALLS.get(check.__name__) is not check:
+        raise ValueError(f"{check.__name__} is not a check of glance_features.checks")
+    if where is Where.ACCOUNT:
+        return _as_account(context, check, args)
+    python = service_python(context)
+    if where is Where.INTERPRETER and is_this_interpreter(python) and not _other_account(context):
+        return check(*args)
+    return _in_interpreter(context, python, check, args)
+
+
+def service_python(context: ProbeContext) -> str:
+    """The interpreter Glance runs in: the context's, else this process's."""
+    return context.python or this_interpreter()
+
+
+def is_service_interpreter(context: ProbeContext) -> bool:
+    """Whether this process runs the interpreter the service runs in."""
+    return is_this_interpreter(service_python(context))
+
+
+def this_interpreter() -> str:
+    """This process's Python binary. Inside uWSGI or mod_wsgi ``sys.executable``
+    is the server's binary, so take the interpreter of the same prefix and
+    version instead."""
+    if os.path.basename(sys.executable).startswith("python"):
+        return sys.executable
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for prefix in (sys.prefix, sys.base_prefix):
+        for name in (version, "python3"):
+            candidate = os.path.join(prefix, "bin", name)
+            if os.access(candidate, os.X_OK):
+                return candidate
+    return sys.executable
+
+
+def checked_as(context: ProbeContext) -> str:
+    return context.user or current_user()
+
+
+def _other_account(context: ProbeContext) -> str | None:
+    return context.user if context.user and context.user != current_user() else None
+
+
+def is_this_interpreter(python: str) -> bool:
+    try:
+        return os.path.samefile(python, this_interpreter())
+    except OSError:
+        return False
+
+
+def _as_account(context: ProbeContext, check: Callable[..., T], args: tuple[object, ...]) -> T:
+    from glance_features._platform import proc
+
+    user = _other_account(context)
+    if user is None:
+        return check(*args)
+    try:
+        return cast(T, proc.call_as(user, check, args, context.remaining()))
+    except KeyError:
+        raise CheckFailed(f"no account named {user!r}") from None
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        raise CheckFailed(str(exc)) from None
+
+
+def _in_interpreter(
+    context: ProbeContext, python: str, check: Callable[..., T], args: tuple[object, ...]
+) -> T:
+    return in_interpreter(python, check, args, context.remaining())
+
+
+def in_interpreter(
+    python: str, check: Callable[..., T], args: tuple[object, ...], timeout: float
+) -> T:
+    """``check(*args)`` in ``python -I checks.py``, the request on stdin."""
+    from glance_features._platform import proc
+
+    request: dict[str, Any] = {"call": check.__name__, "args": list(args), "path": None}
+    if is_this_interpreter(python):
+        # This interpreter stands for the service's: give the child the import
+        # path this process runs with (a WSGI server's virtualenv and
+        # pythonpath settings live only here), absolute entries only.
+        request["path"] = [p for p in sys.path if p and os.path.isabs(p)]
+    what = f"the {check.__name__} check in {python}"
+    try:
+        outcome = proc.run(
+            proc.python_argv(python, checks.__file__),
+            timeout,
+            stdin=json.dumps(request).encode(),
+        )
+    except OSError as exc:
+        raise CheckFailed(f"cannot run {python}: {exc.strerror or exc}") from None
+    failure = outcome.describe_failure(what, timeout)
+    if failure is not None:
+        raise CheckFailed(failure)
+    try:
+        reply = json.loads(outcome.stdout)
+    except ValueError:
+        raise CheckFailed(f"{what} gave no answer") from None
+    if not isinstance(reply, dict) or not ("value" in reply or "error" in reply):
+        raise CheckFailed(f"{what} gave no answer")
+    if "error" in reply:
+        raise CheckFailed(f"{what} failed: {reply['error']}")
+    return cast(T, reply["value"])

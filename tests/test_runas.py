@@ -1,0 +1,201 @@
+"""One way to run a check with the service's eyes (glance_features.runas):
+in this process, in a fork as the service account, or in the service's
+interpreter with the request on stdin; never source text, never a payload on
+a command line."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import pwd
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from conftest import context, need
+
+import glance_features
+from glance_features import checks, runas
+from glance_features.detector import ProbeContext
+
+PACKAGE = Path(glance_features.__file__).parent
+SERVICE_USER = "glance"
+
+
+def has_service_account() -> bool:
+    try:
+        pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        return False
+    return os.geteuid() == 0
+
+
+def as_service(ctx: ProbeContext) -> ProbeContext:
+    import dataclasses
+
+    return dataclasses.replace(ctx, user=SERVICE_USER)
+
+
+def is_program(text: str) -> bool:
+    """A string that parses as Python and imports or defines something."""
+    try:
+        body = ast.parse(text).body
+    except (SyntaxError, ValueError):
+        return False
+    kinds = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
+    return any(isinstance(statement, kinds) for statement in body)
+
+
+def test_a_program_in_a_string_is_recognised() -> None:
+    assert is_program("import json, sys\nprint(json.dumps(sys.path))\n")
+    assert not is_program("Runtime probe.\n\n>>> import glance_features\n")
+
+
+def test_the_package_holds_no_code_in_strings() -> None:
+    """No exec()/eval()/compile() of source text, and no string that is a
+    Python program (what a `python -c` child would run)."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                assert node.func.id not in ("exec", "eval", "compile"), f"{path}:{node.lineno}"
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                assert not is_program(node.value), f"{path}:{node.lineno}: a program in a string"
+
+
+def test_checks_runs_alone_in_an_isolated_interpreter(tmp_path: Path) -> None:
+    """checks.py needs nothing of the package: the service's interpreter
+    may not have glance_features installed."""
+    request = {"call": "files", "args": [[str(tmp_path)], [str(tmp_path)], []], "path": None}
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", str(PACKAGE / "checks.py")],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    reply = json.loads(proc.stdout)
+    assert reply["value"]["write"][str(tmp_path)]["ok"] is True
+    # A directory is never read as a file.
+    assert reply["value"]["read"][str(tmp_path)]["errno"] == "EISDIR"
+
+
+def test_a_failing_check_is_an_answer_not_a_crash() -> None:
+    request: dict[str, object] = {"call": "no-such-check", "args": [], "path": None}
+    proc = subprocess.run(
+        [sys.executable, "-I", str(PACKAGE / "checks.py")],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout)["error"].startswith("KeyError")
+
+
+def test_what_imports_print_never_becomes_the_answer(tmp_path: Path) -> None:
+    noisy = tmp_path / "noisy_module.py"
+    noisy.write_text('print(\'{"value": "forged"}\')\n')
+    path = [str(tmp_path), *(p for p in sys.path if os.path.isabs(p))]
+    request = {"call": "imports", "args": [["noisy_module"], False], "path": path}
+    proc = subprocess.run(
+        [sys.executable, "-I", str(PACKAGE / "checks.py")],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    reply = json.loads(proc.stdout)
+    assert reply["value"]["modules"]["noisy_module"]["ok"] is True
+    assert "forged" in proc.stderr
+
+
+def test_only_checks_of_the_checks_module_run() -> None:
+    with pytest.raises(ValueError):
+        runas.run(context(), runas.Where.INTERPRETER, os.getcwd)
+
+
+def test_the_three_ways_agree(tmp_path: Path) -> None:
+    """The same check gives the same answer in this process, in a fork as
+    another account, and in the service's interpreter."""
+    need(has_service_account(), "needs root and a glance account (useradd --system glance)")
+    mine = tmp_path / "root-only"
+    mine.mkdir(mode=0o700)
+    shared = Path(tempfile.mkdtemp(prefix="glance-features-shared-"))
+    try:
+        shared.chmod(0o777)
+        args = ([str(mine / "x"), "/etc/hostname"], [str(mine), str(shared)], ["/bin/sh"])
+        here = runas.run(context(), runas.Where.ACCOUNT, checks.files, *args)
+        forked = runas.run(as_service(context()), runas.Where.ACCOUNT, checks.files, *args)
+        child = runas.run(context(), runas.Where.NEW_INTERPRETER, checks.files, *args)
+        assert here["uid"] == child["uid"] == 0
+        assert forked["uid"] == pwd.getpwnam(SERVICE_USER).pw_uid
+        assert here["write"][str(mine)]["ok"] is True
+        assert forked["write"][str(mine)]["ok"] is False
+        assert forked["write"][str(mine)]["errno"] == "EACCES"
+        assert forked["read"][str(mine / "x")]["errno"] == "EACCES"
+        assert here["read"][str(mine / "x")]["errno"] == "ENOENT"
+        for found in (here, forked, child):
+            assert found["write"][str(shared)]["ok"] is True
+            assert found["exec"]["/bin/sh"] is True
+
+        def steady(found: checks.FilesFound) -> object:
+            # Free space moves while the checks run; every other fact must agree.
+            write = {
+                p: {k: v for k, v in d.items() if not k.startswith("free_")}
+                for p, d in found["write"].items()
+            }
+            return found["read"], write, found["exec"]
+
+        assert steady(here) == steady(child)
+        assert os.listdir(shared) == []  # the probe files are gone
+    finally:
+        os.rmdir(shared)
+
+
+def test_devices_and_fifos_are_never_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    found = checks.files([str(fifo), "/dev/zero"], [], [])  # opening the FIFO would block
+    assert found["read"][str(fifo)]["errno"] == "EINVAL"
+    assert found["read"]["/dev/zero"]["errno"] == "EINVAL"
+
+
+def test_an_interpreter_that_cannot_run_is_a_clear_failure(tmp_path: Path) -> None:
+    import dataclasses
+
+    ctx = dataclasses.replace(context(), python=str(tmp_path / "python3"))
+    with pytest.raises(runas.CheckFailed, match="cannot run"):
+        runas.run(ctx, runas.Where.INTERPRETER, checks.imports, ["os"], False)
+
+
+def test_a_hanging_check_meets_its_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "hangs.py").write_text("import time\ntime.sleep(600)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # the child gets this process's path
+    start = time.monotonic()
+    with pytest.raises(runas.CheckFailed, match="did not finish"):
+        runas.run(
+            context(timeout=1.5), runas.Where.NEW_INTERPRETER, checks.imports, ["hangs"], False
+        )
+    assert time.monotonic() - start < 10
+
+
+def test_the_service_interpreter_is_asked_not_this_one(tmp_path: Path) -> None:
+    """Another interpreter answers with its own import path and version."""
+    import dataclasses
+
+    python = "/usr/bin/python3"
+    need(os.access(python, os.X_OK), "needs the distribution's /usr/bin/python3")
+    ctx = dataclasses.replace(context(), python=python)
+    found = runas.run(ctx, runas.Where.INTERPRETER, checks.imports, ["glance_features"], False)
+    assert found["python"]["executable"] == python
+    # This package is not installed in the distribution's interpreter.
+    assert found["modules"]["glance_features"]["ok"] is False
