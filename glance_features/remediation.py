@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from glance_features.detector import Distro
 
@@ -72,9 +72,33 @@ def install_system_packages(packages: Mapping[str, str], distro: Distro) -> list
     ]
 
 
-def pip_install(requirement: str, python: str | None = None) -> str:
+def pip_install(requirement: str | Sequence[str], python: str | None = None) -> str:
     """A pip command for the interpreter Glance runs in, not whichever is on PATH."""
-    return f"{shlex.quote(python or sys.executable)} -m pip install {shlex.quote(requirement)}"
+    wanted = [requirement] if isinstance(requirement, str) else list(requirement)
+    return f"{shlex.quote(python or sys.executable)} -m pip install " + " ".join(
+        shlex.quote(r) for r in wanted
+    )
+
+
+def install_python_packages(
+    requirements: Sequence[str],
+    packages: Mapping[str, str],
+    python: str,
+    distro: Distro,
+) -> list[str]:
+    """How to give the service's interpreter these libraries, in its
+    operator's language: the distribution's package for the distribution's
+    own Python (pip into it is refused, PEP 668, and fights the package
+    manager), pip for a virtualenv, with the package as an alternative."""
+    system = install_system_packages(packages, distro) if packages else []
+    if system and _distribution_python(python):
+        return system
+    steps = [pip_install(requirements, python)] if requirements else []
+    return steps + [f"or, for a Glance from distribution packages: {step}" for step in system]
+
+
+def _distribution_python(python: str) -> bool:
+    return python.startswith(("/usr/bin/", "/bin/", "/usr/libexec/"))
 
 
 def requirement_name(requirement: str) -> str:

@@ -11,16 +11,16 @@ stores for staging and tasks), or, when that is empty, the legacy
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from glance_features._platform.proc import current_user
+from glance_features import checks, runas
+from glance_features.catalog import Entry
 from glance_features.catalog import RequiredWhen as RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
+from glance_features.runas import checked_as as checked_as
 from glance_features.settings import ConfigError as ConfigError
 from glance_features.settings import Option
 from glance_features.settings import Settings as Settings
@@ -129,281 +129,64 @@ def required_when(driver: str) -> tuple[RequiredWhen, ...]:
     return tuple(rows)
 
 
-# Runs as the service user, in `python -I -c`, with the probing process's own
-# sys.path: the modules the service can import are the ones its interpreter
-# finds there. Site still runs (not -S), so the import hooks that .pth files
-# of the same environment install (editable installs, as devstack makes them)
-# are there too. Standard library only.
-CHECK = r"""
-import errno, importlib, json, os, sys
+@dataclasses.dataclass(frozen=True)
+class Found:
+    """What the service's interpreter imported and its account could reach."""
 
-def try_import(name):
-    try:
-        module = importlib.import_module(name)
-    except BaseException as exc:
-        return {"ok": False, "error": type(exc).__name__ + ": " + str(exc)[:300]}
-    return {"ok": True, "file": getattr(module, "__file__", None),
-            "version": str(getattr(module, "__version__", "") or "") or None}
+    python: checks.PythonFound
+    modules: Mapping[str, checks.ImportFound]
+    files: checks.FilesFound
+    located_only: bool = False  # modules found on the path, not imported
 
-def readable(path):
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        return {"ok": False, "errno": errno.errorcode.get(exc.errno, str(exc.errno)),
-                "error": exc.strerror}
-    try:
-        os.read(fd, 1)
-    except IsADirectoryError:
-        return {"ok": False, "errno": "EISDIR", "error": "is a directory"}
-    except OSError as exc:
-        return {"ok": False, "errno": errno.errorcode.get(exc.errno, str(exc.errno)),
-                "error": exc.strerror}
-    finally:
-        os.close(fd)
-    return {"ok": True}
+    def missing(self, modules: Iterable[str]) -> dict[str, str]:
+        """Module -> import error, for the modules that did not import."""
+        return {
+            m: str(self.modules[m]["error"])
+            for m in modules
+            if m in self.modules and not self.modules[m]["ok"]
+        }
 
-def writable_dir(path):
-    # glance_store's file store: os.access(W_OK) on an existing directory,
-    # os.makedirs when it is missing. Then one real file, to see a full or
-    # read-only file system the access check alone cannot.
-    out = {"exists": os.path.isdir(path)}
-    probe = path
-    if not out["exists"]:
-        if os.path.lexists(path):
-            return dict(out, ok=False, errno="ENOTDIR", error="exists and is not a directory")
-        while not os.path.isdir(probe):
-            parent = os.path.dirname(probe)
-            if parent == probe:
-                break
-            probe = parent
-        out["probed_dir"] = probe
-    try:
-        st = os.statvfs(probe)
-        out["free_bytes"] = st.f_bavail * st.f_frsize
-        out["free_inodes"] = st.f_favail
-        out["read_only_mount"] = bool(st.f_flag & os.ST_RDONLY)
-    except OSError:
-        pass
-    if not os.access(probe, os.W_OK | os.X_OK):
-        number = errno.EROFS if out.get("read_only_mount") else errno.EACCES
-        return dict(out, ok=False, errno=errno.errorcode[number], error=os.strerror(number),
-                    glance_access=False)
-    out["glance_access"] = True
-    name = os.path.join(probe, ".glance-features-probe-" + os.urandom(8).hex())
-    try:
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600)
-    except OSError as exc:
-        return dict(out, ok=False, errno=errno.errorcode.get(exc.errno, str(exc.errno)),
-                    error=exc.strerror, step="create a file")
-    try:
-        os.write(fd, b"x")
-        os.fsync(fd)
-    except OSError as exc:
-        return dict(out, ok=False, errno=errno.errorcode.get(exc.errno, str(exc.errno)),
-                    error=exc.strerror, step="write a file")
-    finally:
-        os.close(fd)
-        try:
-            os.unlink(name)
-        except OSError:
-            pass
-    return dict(out, ok=True)
+    def read(self, path: str) -> checks.PathFound:
+        return self.files["read"][path]
 
-def executable(path):
-    return {"ok": os.access(path, os.X_OK)}
-
-def main():
-    wanted = json.loads(sys.argv[1])
-    sys.path[:] = wanted["path"]
-    out = {"uid": os.geteuid()}
-    out["modules"] = {m: try_import(m) for m in wanted.get("modules", [])}
-    out["read"] = {p: readable(p) for p in wanted.get("read", [])}
-    out["write"] = {p: writable_dir(p) for p in wanted.get("write", [])}
-    out["exec"] = {p: executable(p) for p in wanted.get("exec", [])}
-    print(json.dumps(out))
-
-main()
-"""
+    @property
+    def where(self) -> str:
+        return f"{self.python['executable']} (Python {self.python['version']})"
 
 
-class CheckFailed(Exception):
-    """The check child could not run or printed no result."""
+NO_FILES = checks.FilesFound(uid=-1, read={}, write={}, exec={})
 
 
-def service_path() -> list[str]:
-    """This interpreter's import path, absolute entries only (never a cwd)."""
-    return [p for p in sys.path if p and os.path.isabs(p)]
-
-
-def run_check(
+def find(
     context: ProbeContext,
     modules: Sequence[str] = (),
     read: Iterable[str] = (),
     write: Iterable[str] = (),
     executables: Iterable[str] = (),
     locate_only: bool = False,
-) -> dict[str, Any]:
-    """Import ``modules``, read ``read``, write into ``write`` and check that
-    ``executables`` may be run, as the service user, with this interpreter.
+) -> Found:
+    """Import ``modules`` in the service's interpreter, then read ``read``,
+    write into ``write`` and check that ``executables`` may be run, as the
+    service's account. Raises :class:`runas.CheckFailed`.
 
     ``locate_only`` (nothing of the driver is configured): only find the
-    modules' top-level packages on this interpreter's path, in this process,
-    without importing them; a probe of a host that uses no such store stays
-    cheap (boto3 alone takes over half a second to import).
+    modules' top-level packages on the interpreter's path, without importing
+    them, so a probe of a host that uses no such store stays cheap (boto3
+    alone takes over half a second to import).
     """
-    if locate_only:
-        return {
-            "modules": {m: _locate(m) for m in modules},
-            "read": {},
-            "write": {},
-            "exec": {},
-            "python": python_facts(),
-        }
-    # Imports read nothing the operator configured: a child of this process's
-    # own account answers them, with this interpreter's import path. With none
-    # to try (the file store) no child is started: it cost a CLI run 25-40 ms.
-    if modules:
-        found = run_python(
-            dataclasses.replace(context, user=None),
-            CHECK,
-            {"modules": list(modules), "read": [], "write": [], "exec": []},
-        )
+    if runas.is_service_interpreter(context) and (locate_only or not modules):
+        # Finding packages, unlike importing them, reads nothing as the account
+        # would, and with nothing to import no child is worth its 25-40 ms.
+        imported = checks.imports(list(modules), locate_only)
     else:
-        found = {"modules": {}, "python": python_facts()}
-    # Files are looked at with the service user's eyes, in a fork: that user
-    # need not be able to execute this interpreter (one under root's home).
-    found.update(
-        run_files(context, sorted(set(read)), sorted(set(write)), sorted(set(executables)))
-    )
-    return found
-
-
-def run_files(
-    context: ProbeContext, read: list[str], write: list[str], executables: list[str]
-) -> dict[str, Any]:
-    from glance_features._platform import proc
-
-    namespace: dict[str, Any] = {"__name__": "glance_features_store_check"}
-    exec(compile(CHECK.replace("\nmain()\n", "\n"), "<store check>", "exec"), namespace)
-
-    def look() -> dict[str, Any]:
-        return {
-            "read": {p: namespace["readable"](p) for p in read},
-            "write": {p: namespace["writable_dir"](p) for p in write},
-            "exec": {p: namespace["executable"](p) for p in executables},
-        }
-
-    if not (read or write or executables):
-        return {"read": {}, "write": {}, "exec": {}}
-    user = context.user if context.user and context.user != current_user() else None
-    if user is None:
-        return look()
-    try:
-        found: dict[str, Any] = proc.call_as(user, look, (), context.remaining())
-    except (TimeoutError, RuntimeError, KeyError, OSError) as exc:
-        raise CheckFailed(str(exc)) from None
-    return found
-
-
-def _locate(module: str) -> dict[str, Any]:
-    from glance_features._platform import dists
-
-    top = module.split(".")[0]
-    spec = dists.find_spec(top)
-    if spec is None:
-        return {"ok": False, "error": f"ModuleNotFoundError: No module named {top!r}"}
-    return {"ok": True, "file": getattr(spec, "origin", None), "located_only": True}
-
-
-def run_python(context: ProbeContext, code: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Run ``code`` in ``python -I`` as the service user, with this
-    interpreter's import path in ``payload["path"]``; its stdout is JSON."""
-    from glance_features._platform import proc
-
-    timeout = context.remaining()
-    user = context.user if context.user and context.user != current_user() else None
-    who = user or current_user()
-    try:
-        outcome = proc.run(
-            proc.python_argv(
-                interpreter(), "-c", code, json.dumps({**payload, "path": service_path()})
-            ),
-            timeout,
-            user=user,
+        imported = runas.run(
+            context, runas.Where.INTERPRETER, checks.imports, list(modules), locate_only
         )
-    except (OSError, KeyError) as exc:
-        # As the service user: an interpreter it cannot run, it could not run Glance with.
-        raise CheckFailed(f"cannot run {interpreter()} as {who}: {exc}") from None
-    failure = outcome.describe_failure(f"the check as {who}", timeout)
-    if failure is not None:
-        raise CheckFailed(failure)
-    try:
-        found: dict[str, Any] = json.loads(outcome.text)
-    except ValueError:
-        raise CheckFailed("the check printed no result") from None
-    found["python"] = python_facts()
-    return found
-
-
-def python_facts() -> dict[str, Any]:
-    """The service's interpreter: a virtualenv or not, and whether it sees the
-    system's site-packages (where distribution packages such as python3-rbd go)."""
-    import sysconfig
-
-    system_site = None
-    cfg = os.path.join(sys.prefix, "pyvenv.cfg")
-    try:
-        with open(cfg, encoding="utf-8") as f:
-            for line in f:
-                key, _, value = line.partition("=")
-                if key.strip() == "include-system-site-packages":
-                    system_site = value.strip().lower() == "true"
-    except OSError:
-        pass
-    return {
-        "executable": sys.executable,
-        "version": sys.version.split()[0],
-        "prefix": sys.prefix,
-        "base_prefix": sys.base_prefix,
-        "venv": sys.prefix != sys.base_prefix,
-        "system_site_packages": system_site,
-        "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
-    }
-
-
-def interpreter() -> str:
-    """A Python binary for the check child. Inside uWSGI or mod_wsgi
-    ``sys.executable`` is the server's binary, so take the interpreter of the
-    same prefix and version; the child gets this process's import path anyway."""
-    if os.path.basename(sys.executable).startswith("python"):
-        return sys.executable
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    for prefix in (sys.prefix, sys.base_prefix):
-        for name in (version, "python3"):
-            candidate = os.path.join(prefix, "bin", name)
-            if os.access(candidate, os.X_OK):
-                return candidate
-    return sys.executable
-
-
-def checked_as(context: ProbeContext) -> str:
-    return context.user or current_user()
-
-
-def missing_modules(found: Mapping[str, Any], modules: Iterable[str]) -> dict[str, str]:
-    """Module -> import error, for the modules that did not import."""
-    return {
-        m: str(found["modules"][m].get("error"))
-        for m in modules
-        if not found["modules"].get(m, {}).get("ok")
-    }
-
-
-def interpreter_note(found: Mapping[str, Any]) -> str:
-    python = found.get("python", {})
-    where = f"{python.get('executable')} (Python {python.get('version')})"
-    return where
+    wanted = (sorted(set(read)), sorted(set(write)), sorted(set(executables)))
+    files = NO_FILES
+    if any(wanted):
+        files = runas.run(context, runas.Where.ACCOUNT, checks.files, *wanted)
+    return Found(imported["python"], imported["modules"], files, locate_only)
 
 
 @dataclasses.dataclass
@@ -494,107 +277,6 @@ def system_copies(module: str) -> list[str]:
     return found
 
 
-def python_details(found: Mapping[str, Any]) -> dict[str, Any]:
-    python = dict(found.get("python", {}))
-    return {
-        "python": python.get("executable"),
-        "python_version": python.get("version"),
-        "venv": python.get("venv"),
-        "system_site_packages": python.get("system_site_packages"),
-    }
-
-
-def modules_verdict(
-    found: Mapping[str, Any],
-    modules: Sequence[str],
-    requirement: str,
-    consequence: str,
-) -> Verdict | None:
-    """Unavailable when any of ``modules`` does not import, else None."""
-    from glance_features.remediation import pip_install
-
-    missing = missing_modules(found, modules)
-    if not missing:
-        return None
-    python = interpreter_note(found)
-    first = next(iter(missing.items()))
-    names = ", ".join(dict.fromkeys(m.split(".")[0] for m in missing))
-    return Verdict(
-        Status.UNAVAILABLE,
-        f"{names} cannot be imported by the service's interpreter {python} "
-        f"({first[1]}): {consequence}",
-        {"missing_modules": missing},
-        [pip_install(requirement, found.get("python", {}).get("executable"))],
-    )
-
-
-def unimportable(
-    modules: Sequence[str], requirement: str, consequence: str
-) -> Callable[[dict[str, Any]], Verdict | None]:
-    """The usual ``missing`` for :func:`probe_driver`: :func:`modules_verdict`."""
-    return lambda found: modules_verdict(found, modules, requirement, consequence)
-
-
-def option_files(settings: Settings, *options: str) -> Callable[[Backend], list[str]]:
-    """The usual ``read`` for :func:`probe_driver`: the files a backend's
-    ``options`` name, those that are set."""
-    return lambda backend: [str(v) for o in options if (v := backend.get(settings, o))]
-
-
-def probe_driver(
-    name: str,
-    driver: str,
-    context: ProbeContext,
-    modules: Sequence[str],
-    missing: Callable[[dict[str, Any]], Verdict | None],
-    judge: Callable[[Backend, dict[str, Any]], Verdict],
-    read: Callable[[Backend], list[str]] = lambda backend: [],
-    executables: Sequence[str] = (),
-    facts: Callable[[dict[str, Any]], dict[str, Any]] = lambda found: {},
-) -> FeatureResult:
-    """The common shape: one check child for every backend of ``driver``, the
-    bindings' verdict first, then each backend judged on its own. ``facts``
-    adds the driver's own entries to the result's details."""
-    found_backends = backends(context.settings, driver)
-    wanted: list[str] = []
-    for backend in found_backends:
-        try:
-            wanted += read(backend)
-        except ConfigError:
-            pass  # judge() reports it
-    user = checked_as(context)
-    try:
-        found = run_check(
-            context,
-            modules=modules,
-            read=wanted,
-            executables=executables,
-            locate_only=not found_backends,
-        )
-    except CheckFailed as exc:
-        return unknown(name, str(exc), {"checked_as": user})
-    common: dict[str, Any] = {"checked_as": user, **python_details(found), **facts(found)}
-    absent = missing(found)
-    verdicts = {b.id: absent or judge(b, found) for b in found_backends}
-
-    def none() -> Verdict:
-        if absent is not None:
-            return Verdict(
-                Status.UNAVAILABLE,
-                absent.reason + f" (no {driver} backend is configured)",
-                absent.details,
-                absent.remediation,
-            )
-        tops = sorted({m.split(".")[0] for m in modules})
-        listed = " and ".join([", ".join(tops[:-1]), tops[-1]] if len(tops) > 1 else tops)
-        return Verdict(
-            Status.AVAILABLE,
-            f"{listed} installed (not imported: no {driver} backend is configured)",
-        )
-
-    return fold(name, driver, verdicts, common, none)
-
-
 # What glance_store's configure() raising BadStoreConfiguration outside
 # configure_add() does (swift, vmware), or a driver module that fails to import
 # (cinder without os-brick): create_(multi_)stores lets it through init_app().
@@ -603,16 +285,123 @@ FAILS_TO_START = (
 )
 
 
-def readable_verdict(
-    found: Mapping[str, Any], path: str, user: str, label: str, effect: str
-) -> Verdict | None:
-    seen = found["read"].get(path, {})
-    if seen.get("ok"):
+class StoreDetector:
+    """One glance_store driver: what it imports and reads, as class attributes,
+    and one :meth:`judge` of each configured backend (threadpoolctl's
+    ``LibController`` is the model). A new store is a subclass and a line in
+    :data:`glance_features.detectors.BUILTIN`.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    catalog: ClassVar[Entry]
+    driver: ClassVar[str]
+    # What the driver module imports, and what glance_store does without them.
+    modules: ClassVar[tuple[str, ...]] = ()
+    without_modules: ClassVar[str] = "glance_store disables adding images to these stores"
+    # Options naming files the service account must be able to read.
+    file_options: ClassVar[tuple[str, ...]] = ()
+
+    def probe(self, context: ProbeContext) -> FeatureResult:
+        """The bindings' verdict first, then each backend judged on its own."""
+        found_backends = backends(context.settings, self.driver)
+        wanted: list[str] = []
+        for backend in found_backends:
+            try:
+                wanted += self.files_to_read(backend, context)
+            except ConfigError:
+                pass  # judge() says so, for this backend alone
+        user = checked_as(context)
+        try:
+            found = find(
+                context,
+                self.modules,
+                read=wanted,
+                executables=self.executables(context),
+                locate_only=not found_backends,
+            )
+        except runas.CheckFailed as exc:
+            return unknown(self.name, str(exc), {"checked_as": user})
+        common = {"checked_as": user, **python_details(found), **self.facts(found)}
+        absent = self.missing(found, context)
+        verdicts = {b.id: absent or self._judged(b, found, context) for b in found_backends}
+        return fold(self.name, self.driver, verdicts, common, lambda: self.nothing(absent))
+
+    def files_to_read(self, backend: Backend, context: ProbeContext) -> list[str]:
+        return [str(v) for o in self.file_options if (v := backend.get(context.settings, o))]
+
+    def executables(self, context: ProbeContext) -> list[str]:
+        return []
+
+    def facts(self, found: Found) -> dict[str, Any]:
+        """The driver's own entries in the result's details."""
+        return {}
+
+    def missing(self, found: Found, context: ProbeContext) -> Verdict | None:
+        """Unavailable when any of :attr:`modules` does not import, else None."""
+        from glance_features.remediation import install_python_packages
+
+        missing = found.missing(self.modules)
+        if not missing:
+            return None
+        first = next(iter(missing.values()))
+        names = ", ".join(dict.fromkeys(m.split(".")[0] for m in missing))
+        return Verdict(
+            Status.UNAVAILABLE,
+            f"{names} cannot be imported by the service's interpreter {found.where} "
+            f"({first}): {self.without_modules}",
+            {"missing_modules": missing},
+            install_python_packages(
+                self.catalog.python,
+                self.catalog.packages,
+                found.python["executable"],
+                context.distro,
+            ),
+        )
+
+    def judge(self, backend: Backend, found: Found, context: ProbeContext) -> Verdict:
+        raise NotImplementedError
+
+    def nothing(self, absent: Verdict | None) -> Verdict:
+        """The verdict when the configuration names no backend of this driver."""
+        if absent is not None:
+            return Verdict(
+                Status.UNAVAILABLE,
+                absent.reason + f" (no {self.driver} backend is configured)",
+                absent.details,
+                absent.remediation,
+            )
+        tops = sorted({m.split(".")[0] for m in self.modules})
+        listed = " and ".join([", ".join(tops[:-1]), tops[-1]] if len(tops) > 1 else tops)
+        return Verdict(
+            Status.AVAILABLE,
+            f"{listed} installed (not imported: no {self.driver} backend is configured)",
+        )
+
+    def _judged(self, backend: Backend, found: Found, context: ProbeContext) -> Verdict:
+        try:
+            return self.judge(backend, found, context)
+        except ConfigError as exc:  # an option Glance cannot read refuses this backend
+            return Verdict(Status.UNAVAILABLE, str(exc), {}, ["fix the option's value"])
+
+
+def python_details(found: Found) -> dict[str, Any]:
+    return {
+        "python": found.python["executable"],
+        "python_version": found.python["version"],
+        "venv": found.python["venv"],
+        "system_site_packages": found.python["system_site_packages"],
+    }
+
+
+def unreadable(found: Found, path: str, user: str, label: str, effect: str) -> Verdict | None:
+    """Unavailable when the service account cannot read ``path``, else None."""
+    seen = found.read(path)
+    if seen["ok"]:
         return None
     return Verdict(
         Status.UNAVAILABLE,
-        f"{label} {path} is not readable by {user}: {seen.get('errno')} ({seen.get('error')})"
-        f": {effect}",
+        f"{label} {path} is not readable by {user}: {seen['errno']} ({seen['error']}): {effect}",
         {label: path},
         [f"chgrp {user} {path} && chmod g+r {path}"],
     )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import socket
 import sys
+from collections.abc import Callable, Mapping
+from typing import Any
 
+from glance_features import checks, runas
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
@@ -18,7 +20,6 @@ WORKAROUND = f"export {ENV_VAR}=yes  # in the environment of every Glance servic
 IF_INET6 = "/proc/net/if_inet6"
 # Up to 32.x the glance-api console script (glance/cmd/api.py) monkey-patches;
 # 33.0.0 made it a stub and serves only through WSGI, which never patched.
-NO_MONKEY_PATCH_FROM = "33.0.0"
 EVENTLET_FIX = "eventlet>=0.33.3"
 DNSPYTHON_FIX = "dnspython!=2.0.0,!=2.2.0"
 
@@ -38,6 +39,17 @@ CATALOG = Entry(
     python=(EVENTLET_FIX, DNSPYTHON_FIX),
     verify=("glance-features --feature dnspython-ipv6 --deep",),
     glance=GlanceUse("eventlet.monkey_patch() in glance/cmd/*.py, futurist's eventlet import"),
+)
+
+# Who resolves names through eventlet's green DNS: the monkey-patched
+# standalone API server (glance/cmd/api.py); 33.0.0 made glance-api a stub.
+CATALOG_PATCHING = GlanceUse(
+    "glance/cmd/api.py: eventlet.monkey_patch() before the eventlet server starts",
+    versions="<33",
+    served_by=("eventlet",),
+    unused="does not monkey-patch",
+    measured="29.2.1-32.0.0 and Debian's 25.1.0 standalone, and under uWSGI: "
+    "tests/test_releases.py",
 )
 
 
@@ -92,9 +104,13 @@ def _matches(version: str, specifier: str) -> bool:
     return Version(version) in SpecifierSet(specifier)
 
 
-def known_problems(eventlet: str, dnspython: str) -> list[KnownProblem]:
+def known_problems(eventlet: str | None, dnspython: str | None) -> list[KnownProblem]:
+    """What the version numbers alone say of this pair (used to explain and
+    to fix, never to judge: distributions backport fixes)."""
     from packaging.version import InvalidVersion
 
+    if eventlet is None or dnspython is None:
+        return []
     try:
         return [
             p
@@ -105,19 +121,16 @@ def known_problems(eventlet: str, dnspython: str) -> list[KnownProblem]:
         return []
 
 
-def monkey_patches(glance_version: str | None) -> bool:
-    """Whether the installed Glance's API service patches (None: no Glance: assume so)."""
+def monkey_patches(glance_version: str | None, served_by: str | None = None) -> bool | None:
+    """Whether the Glance API service patches: its standalone eventlet server
+    does (glance/cmd/api.py), a WSGI server's application never does. None
+    when the way it is served is not known; True with no Glance (assume so)."""
     if glance_version is None:
         return True
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        return Version(glance_version) < Version(NO_MONKEY_PATCH_FROM)
-    except InvalidVersion:
-        return True
+    return CATALOG_PATCHING.used_by(glance_version, served_by)
 
 
-def workaround_active(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
+def workaround_active(environ: Mapping[str, str] = os.environ) -> bool:
     # eventlet.green.socket compares the value, lower-cased, with "yes" only.
     return environ.get(ENV_VAR, "").lower() == "yes"
 
@@ -138,23 +151,7 @@ def ipv6_interfaces() -> list[str]:
     )
 
 
-# Runs in a child interpreter so eventlet's monkey-patching never touches ours.
-RESOLVE_SCRIPT = """
-import json, socket
-
-def resolve(name):
-    try:
-        infos = socket.getaddrinfo(name, 80, socket.AF_INET6, socket.SOCK_STREAM)
-        return sorted({i[4][0] for i in infos})
-    except Exception as exc:
-        return "%s: %s" % (type(exc).__name__, exc)
-
-names = ("::1", "localhost")
-system = {n: resolve(n) for n in names}
-import eventlet
-eventlet.monkey_patch()
-print(json.dumps({"system": system, "eventlet": {n: resolve(n) for n in names}}))
-"""
+NAMES = ("::1", "localhost")
 
 
 class DnspythonIpv6Detector:
@@ -163,144 +160,182 @@ class DnspythonIpv6Detector:
     catalog = CATALOG
 
     def probe(self, context: ProbeContext) -> FeatureResult:
-        from glance_features._platform import dists
-
-        eventlet = dists.version("eventlet")
-        dnspython = dists.version("dnspython")
+        environ = context.service_environ
+        patched = monkey_patches(context.glance_version, context.served_by)
+        inside = context.deployment is not None and context.deployment.inside
         details: dict[str, object] = {
-            "eventlet": eventlet,
-            "dnspython": dnspython,
             "has_ipv6": socket.has_ipv6,
             "ipv6_interfaces": ipv6_interfaces(),
-            ENV_VAR: os.environ.get(ENV_VAR),
-            "workaround_active": workaround_active(),
+            ENV_VAR: environ.get(ENV_VAR),
+            "workaround_active": workaround_active(environ),
             "eventlet_imported": "eventlet" in sys.modules,
+            "glance_monkey_patches": patched,
         }
-        if eventlet is None or dnspython is None:
-            missing = "eventlet" if eventlet is None else "dnspython"
-            return result(
-                self.name,
-                Status.AVAILABLE,
-                f"nothing to work around: {missing} is not installed",
-                details,
-            )
-        if context.deep:
-            details["resolution"] = self._resolve(context)
-        problems = known_problems(eventlet, dnspython)
-        details["known_problems"] = [p.why for p in problems]
-        pair = f"eventlet {eventlet} with dnspython {dnspython}"
-        failed = _failed_lookups(details.get("resolution"))
-        patched = monkey_patches(context.glance_version)
-        details["glance_monkey_patches"] = patched
-        if not patched:
-            # Glance without monkey-patching never resolves through green DNS;
-            # only a pair that breaks `import eventlet` still matters to it.
-            broken = [p for p in problems if p.breaks_import]
-            if broken and workaround_active():
-                # EVENTLET_NO_GREENDNS=yes keeps eventlet off dnspython at
-                # import, so Glance loads (in an environment that sets it).
-                return result(
-                    self.name,
-                    Status.AVAILABLE,
-                    f"{pair}: {broken[0].why}; worked around by {ENV_VAR}=yes, which must "
-                    "stay in the environment of every Glance service",
-                    details,
-                    [pip_install(broken[0].upgrade)],
-                )
-            if not broken:
-                return result(
-                    self.name,
-                    Status.AVAILABLE,
-                    f"{pair}: Glance {context.glance_version} does not monkey-patch, so "
-                    "eventlet's green DNS is not used",
-                    details,
-                )
-            return result(
-                self.name,
-                Status.UNAVAILABLE,
-                f"{pair}: {broken[0].why}; Glance {context.glance_version} imports eventlet "
-                "through futurist and fails to load",
-                details,
-                [pip_install(broken[0].upgrade), WORKAROUND],
-            )
-        if any(p.breaks_import for p in problems) and not workaround_active():
-            broken = [p for p in problems if p.breaks_import]
-            return result(
-                self.name,
-                Status.UNAVAILABLE,
-                f"{pair}: {broken[0].why}",
-                details,
-                [pip_install(broken[0].upgrade), WORKAROUND],
-            )
-        if not problems and not failed:
-            return result(
-                self.name,
-                Status.AVAILABLE,
-                f"{pair}: no known IPv6 resolution problem",
-                details,
-            )
-        why = "; ".join([p.why for p in problems] + failed)
-        upgrade = [pip_install(p.upgrade) for p in problems]
-        if workaround_active():
-            if failed:
-                return result(
-                    self.name,
-                    Status.UNAVAILABLE,
-                    f"{pair}: {why}, even with {ENV_VAR}=yes",
-                    details,
-                    upgrade,
-                )
-            return result(
-                self.name,
-                Status.AVAILABLE,
-                f"{pair}: {why}; worked around by {ENV_VAR}=yes",
-                details,
-                upgrade,
-            )
-        if details["eventlet_imported"]:
-            return result(
-                self.name,
-                Status.UNAVAILABLE,
-                f"{pair}: {why}; eventlet is already imported in this process without "
-                f"{ENV_VAR}=yes, so the workaround can no longer apply",
-                details,
-                [WORKAROUND + " before the service starts", *upgrade],
-            )
-        return result(self.name, Status.DEGRADED, f"{pair}: {why}", details, [WORKAROUND, *upgrade])
-
-    def _resolve(self, context: ProbeContext) -> object:
-        from glance_features._platform import proc
-
-        timeout = context.remaining()
-        # Isolated (-I), yet seeing the distributions we see: the paths are
-        # passed as an argument, never taken from the environment or the cwd.
-        env = {ENV_VAR: os.environ[ENV_VAR]} if ENV_VAR in os.environ else {}
-        paths = json.dumps([p for p in sys.path if os.path.isabs(p)])
-        script = "import json, sys\nsys.path[:] = json.loads(sys.argv[1])\n" + RESOLVE_SCRIPT
-        argv = proc.python_argv(sys.executable, "-W", "ignore", "-c", script, paths)
-        outcome = proc.run(argv, timeout, env=env)
-        failure = outcome.describe_failure("the eventlet resolution check", timeout)
-        if failure is not None:
-            return failure
         try:
-            return json.loads(outcome.text.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            return f"the eventlet resolution check printed no result: {outcome.text[:200]}"
+            found = self._try(context, environ.get(ENV_VAR), inside)
+        except runas.CheckFailed as exc:
+            return result(self.name, Status.UNKNOWN, f"the eventlet check failed: {exc}", details)
+        details.update(
+            eventlet=found["eventlet_version"],
+            dnspython=found["dnspython_version"],
+            resolution={"system": found["system"], "eventlet": found["eventlet"]},
+            import_error=found["import_error"],
+        )
+        retry = None
+        if found["import_error"] and found["eventlet_version"] and not workaround_active(environ):
+            # Would the workaround make eventlet import? Try it, as the fix says.
+            try:
+                retry = self._try(context, "yes", False)
+            except runas.CheckFailed:
+                retry = None
+            details["imports_with_workaround"] = retry is not None and not retry["import_error"]
+        status, reason, fixes = judge(
+            found,
+            patched=patched,
+            workaround=workaround_active(environ),
+            inside=inside,
+            eventlet_imported="eventlet" in sys.modules,
+            retry=retry,
+            glance=context.glance_version,
+            served_by=context.served_by,
+        )
+        details["known_problems"] = [
+            p.why for p in known_problems(found["eventlet_version"], found["dnspython_version"])
+        ]
+        return result(self.name, status, reason, details, fixes)
+
+    def _try(
+        self, context: ProbeContext, no_greendns: str | None, inside: bool
+    ) -> checks.ResolutionFound:
+        """What ``import eventlet; eventlet.monkey_patch()`` and IPv6 lookups do
+        in the service's interpreter: in this process when it is the service
+        and already patched, else in a new interpreter (patching this one
+        would change the host's process)."""
+        if inside and _patched_here():
+            return _here()
+        return runas.run(
+            context, runas.Where.NEW_INTERPRETER, checks.eventlet_resolution, list(NAMES),
+            no_greendns,
+        )  # fmt: skip
 
 
-def _failed_lookups(resolution: object) -> list[str]:
+def _patched_here() -> bool:
+    patcher = sys.modules.get("eventlet.patcher")
+    try:
+        return bool(patcher is not None and patcher.is_monkey_patched("socket"))
+    except Exception:
+        return False
+
+
+def _here() -> checks.ResolutionFound:
+    """The lookups of this already patched service, beside the unpatched socket's."""
+    from glance_features._platform import green
+
+    real = green.original("socket")
+
+    def lookup(resolve: Callable[..., Any], name: str) -> list[str] | str:
+        try:
+            infos = resolve(name, 80, socket.AF_INET6, socket.SOCK_STREAM)
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"[:300]
+        return sorted({str(i[4][0]) for i in infos})
+
+    from glance_features._platform import dists
+
+    return checks.ResolutionFound(
+        system={n: lookup(real.getaddrinfo, n) for n in NAMES},
+        eventlet={n: lookup(socket.getaddrinfo, n) for n in NAMES},
+        import_error=None,
+        patch_error=None,
+        eventlet_version=dists.version("eventlet"),
+        dnspython_version=dists.version("dnspython"),
+        greendns="eventlet.support.greendns" in sys.modules,
+    )
+
+
+def judge(
+    found: checks.ResolutionFound,
+    *,
+    patched: bool | None,
+    workaround: bool,
+    inside: bool,
+    eventlet_imported: bool,
+    retry: checks.ResolutionFound | None,
+    glance: str | None,
+    served_by: str | None,
+) -> tuple[Status, str, list[str]]:
+    """The verdict on what the service's interpreter really did."""
+    eventlet, dnspython = found["eventlet_version"], found["dnspython_version"]
+    if eventlet is None or dnspython is None:
+        missing = "eventlet" if eventlet is None else "dnspython"
+        return Status.AVAILABLE, f"nothing to work around: {missing} is not installed", []
+    pair = f"eventlet {eventlet} with dnspython {dnspython}"
+    problems = known_problems(eventlet, dnspython)
+    upgrade = [pip_install(p.upgrade) for p in problems] or [pip_install(EVENTLET_FIX)]
+    if found["import_error"]:
+        why = f"`import eventlet` fails in the service's interpreter ({found['import_error']})"
+        if problems:
+            why += f": {problems[0].why}"
+        effect = "Glance imports eventlet (futurist, its task executor) and fails to load"
+        if workaround:
+            return Status.UNAVAILABLE, f"{pair}: {why}, even with {ENV_VAR}=yes; {effect}", upgrade
+        fixes = list(upgrade)
+        if retry is not None and not retry["import_error"]:
+            fixes.append(WORKAROUND + "  # makes it import here")
+        return Status.UNAVAILABLE, f"{pair}: {why}; {effect}", fixes
+    if found["patch_error"] and patched is not False:
+        return (
+            Status.UNAVAILABLE,
+            f"{pair}: eventlet.monkey_patch() fails ({found['patch_error']}): the standalone "
+            "glance-api patches first and fails to start",
+            upgrade,
+        )
+    worked_around = f"; worked around by {ENV_VAR}=yes" if workaround else ""
+    if patched is False:
+        how = f" served by {served_by}" if served_by else ""
+        return (
+            Status.AVAILABLE,
+            f"{pair}: eventlet imports{worked_around}; Glance {glance}{how} does not "
+            "monkey-patch, so eventlet's green DNS is not used",
+            [],
+        )
+    failed = _failed_lookups(found)
+    mode = "" if patched else " (if Glance is served by the standalone eventlet glance-api)"
+    if not failed:
+        backported = (
+            f" (by its version this pair has a known problem, {problems[0].why}, but this "
+            "build works: distributions backport fixes)"
+            if problems
+            else ""
+        )
+        return (
+            Status.AVAILABLE,
+            f"{pair}: IPv6 names resolve under eventlet.monkey_patch() as without it"
+            f"{worked_around}{backported}",
+            [],
+        )
+    why = "; ".join(failed) + mode
+    if workaround:
+        return Status.UNAVAILABLE, f"{pair}: {why}, even with {ENV_VAR}=yes", upgrade
+    if inside and eventlet_imported:
+        return (
+            Status.UNAVAILABLE,
+            f"{pair}: {why}; eventlet is already imported in this process without "
+            f"{ENV_VAR}=yes, so the workaround can no longer apply",
+            [WORKAROUND + " before the service starts", *upgrade],
+        )
+    return Status.DEGRADED, f"{pair}: {why}", [WORKAROUND, *upgrade]
+
+
+def _failed_lookups(found: checks.ResolutionFound) -> list[str]:
     """Names the host resolves for IPv6 but eventlet does not.
 
     A name the host itself cannot resolve (no ``::1 localhost`` line in
     /etc/hosts, say) is the host's business, not eventlet's.
     """
-    if resolution is None:
-        return []
-    if not isinstance(resolution, dict):
-        return [f"resolution check: {resolution}"]
-    system, green = resolution.get("system", {}), resolution.get("eventlet", {})
+    green = found["eventlet"] or {}
     return [
         f"resolving {name!r} for IPv6 under eventlet failed: {value}"
         for name, value in green.items()
-        if not isinstance(value, list) and isinstance(system.get(name), list)
+        if not isinstance(value, list) and isinstance(found["system"].get(name), list)
     ]

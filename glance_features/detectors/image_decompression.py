@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from glance_features import runas
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.detectors import _stores
@@ -58,42 +59,41 @@ class ImageDecompressionDetector:
             return result(self.name, Status.UNAVAILABLE, str(exc), {})
         user = _stores.checked_as(context)
         try:
-            found = _stores.run_check(context, modules=MODULES, locate_only=not enabled)
-        except _stores.CheckFailed as exc:
+            found = _stores.find(context, MODULES, locate_only=not enabled)
+        except runas.CheckFailed as exc:
             return _stores.unknown(self.name, str(exc), {"checked_as": user})
         details: dict[str, Any] = {
             "checked_as": user,
             "enabled": enabled,
             **_stores.python_details(found),
             "formats": [
-                f for f, m in (("zip", "zipfile"), ("gzip", "gzip")) if found["modules"][m]["ok"]
+                f for f, m in (("zip", "zipfile"), ("gzip", "gzip")) if found.modules[m]["ok"]
             ],
         }
-        missing = _stores.missing_modules(found, ("zipfile", "gzip"))
+        missing = found.missing(("zipfile", "gzip"))
         if missing:
             return result(
                 self.name,
                 Status.UNAVAILABLE,
-                f"{', '.join(missing)} cannot be imported by {_stores.interpreter_note(found)}: "
-                "the plugin cannot load",
+                f"{', '.join(missing)} cannot be imported by {found.where}: the plugin cannot load",
                 details,
                 ["reinstall the Python that runs Glance (its standard library is incomplete)"],
             )
-        lha = found["modules"]["lhafile"]
-        if not lha.get("ok"):
+        lha = found.modules["lhafile"]
+        if not lha["ok"]:
             return result(
                 self.name,
                 Status.DEGRADED,
                 "zip and gzip images are decompressed; LHA images fail their import task "
                 f'("No lhafile available."): lhafile cannot be imported by '
-                f"{_stores.interpreter_note(found)}",
+                f"{found.where}",
                 details,
-                [pip_install("lhafile", found["python"]["executable"])],
+                [pip_install("lhafile", found.python["executable"])],
             )
         details["formats"] = [*details["formats"], "lha"]
         return result(
             self.name,
             Status.AVAILABLE,
-            f"zip, gzip and LHA images are decompressed (lhafile at {lha.get('file')})",
+            f"zip, gzip and LHA images are decompressed (lhafile at {lha['file']})",
             details,
         )

@@ -6,7 +6,7 @@ import os
 import re
 from typing import Any
 
-from glance_features._platform.dists import find_spec
+from glance_features import checks, runas
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
@@ -32,30 +32,26 @@ CATALOG = Entry(
     python=("pydevd",),
     verify=("glance-features --feature pydev",),
     glance=GlanceUse(
-        "eventlet server workers: glance.common.utils.setup_remote_pydev_debug()",
+        "glance/common/wsgi.py: Server.run_server() -> "
+        "glance.common.utils.setup_remote_pydev_debug() (the eventlet server's workers)",
         versions="<33",
-        unused="no longer calls its pydev hook (the WSGI application never reads it)",
+        served_by=("eventlet",),
+        unused=(
+            "never calls its pydev hook served this way: only the standalone eventlet "
+            "glance-api of releases before 33 does (glance.common.wsgi_app.init_app never does)"
+        ),
+        measured="29.2.1, 30.2.0, 31.1.0, 32.0.0, 33.0.0 standalone and under uWSGI: "
+        "tests/test_releases.py",
     ),
 )
 
 
 def find_debugger() -> tuple[str, str] | None:
-    """(module, file) of the debugger Glance would import, without importing it.
-
-    Glance tries ``from pydev import pydevd`` and then ``import pydevd``.
-    ``find_spec("pydev.pydevd")`` would import the ``pydev`` package, so the
-    submodule is looked for in that package's directories instead.
-    """
-    spec = find_spec("pydev")
-    for directory in (spec.submodule_search_locations or []) if spec else []:
-        for candidate in ("pydevd.py", os.path.join("pydevd", "__init__.py")):
-            path = os.path.join(directory, candidate)
-            if os.path.isfile(path):
-                return "pydev.pydevd", path
-    spec = find_spec("pydevd")
-    if spec is not None:
-        return "pydevd", spec.origin or "?"
-    return None
+    """(module, file) of the debugger this interpreter's Glance would import."""
+    found = checks.debugger(list(DISTRIBUTIONS))
+    if found["module"] is None or found["path"] is None:
+        return None
+    return found["module"], found["path"]
 
 
 def is_loopback(address: str) -> bool:
@@ -134,9 +130,17 @@ class PydevDetector:
         host = context.settings.get(DEBUG_HOST)
         port = context.settings.get(DEBUG_PORT)
         details: dict[str, object] = {"debug_host": host, "debug_port": port}
-        install = [pip_install("pydevd") + "  # or pydevd-pycharm for your IDE"]
-        found = find_debugger()
-        if found is None:
+        install = [
+            pip_install("pydevd", runas.service_python(context))
+            + "  # or pydevd-pycharm for your IDE"
+        ]
+        try:
+            found = runas.run(
+                context, runas.Where.INTERPRETER, checks.debugger, list(DISTRIBUTIONS)
+            )
+        except runas.CheckFailed as exc:
+            return result(self.name, Status.UNKNOWN, str(exc), details)
+        if found["module"] is None:
             return result(
                 self.name,
                 Status.UNAVAILABLE,
@@ -144,15 +148,10 @@ class PydevDetector:
                 details,
                 install,
             )
-        module, path = found
+        module, path = found["module"], str(found["path"])
         details.update(module=module, module_path=path)
-        from glance_features._platform import dists
-
-        for dist in DISTRIBUTIONS:
-            version = dists.version(dist)
-            if version is not None:
-                details.update(distribution=dist, version=version)
-                break
+        if found["distribution"]:
+            details.update(distribution=found["distribution"], version=found["version"])
         provider = (
             f"{module} ({details.get('distribution', 'unknown distribution')} "
             f"{details.get('version', '')})".replace(" )", ")")

@@ -83,18 +83,25 @@ def wanted_format(settings: Any) -> tuple[str, str]:
     return "raw", "the default output format"
 
 
-def interpreter(settings: Any) -> tuple[str | None, str]:
+def interpreter(context: ProbeContext) -> tuple[str | None, str]:
     """The Python Glance runs prlimit with, and where that choice comes from."""
-    configured = settings.get(PYTHON_INTERPRETER)
+    from glance_features import runas
+
+    configured = context.settings.get(PYTHON_INTERPRETER)
     if configured:
         return configured, "[wsgi] python_interpreter"
-    if any(server in sys.modules for server in ("uwsgi", "mod_wsgi")):
-        # Glance falls back to sys.executable: here the server's binary.
-        return sys.executable, "sys.executable of this WSGI server"
-    from glance_features import glance
-
-    if glance.installed_version() is not None:
-        return sys.executable, "sys.executable (the interpreter Glance is installed in)"
+    served_by = context.served_by
+    if (served_by is None and context.deployment is None) or (
+        context.deployment is not None and context.deployment.inside
+    ):
+        served_by = next((s for s in ("uwsgi", "mod_wsgi") if s in sys.modules), served_by)
+    if served_by in ("uwsgi", "mod_wsgi"):
+        # Glance falls back to sys.executable: there the server's binary.
+        if context.deployment is not None and context.deployment.inside:
+            return sys.executable, f"sys.executable of this {served_by} server"
+        return None, f"sys.executable of {served_by}, the server's binary"
+    if context.glance_version is not None:
+        return runas.service_python(context), "sys.executable (the interpreter Glance runs in)"
     return None, "[wsgi] python_interpreter is unset"
 
 
@@ -107,7 +114,8 @@ class QemuImgDetector:
         from glance_features._platform import proc
 
         install = install_system_packages(CATALOG.packages, context.distro)
-        search = os.environ.get("PATH", os.defpath)
+        # The service's PATH (its unit's or init script's), not this shell's.
+        search = context.service_path
         # The first qemu-img on PATH that the service user may execute, as
         # Glance's exec (and prlimit's shutil.which) find it: an entry that
         # user cannot run is skipped, not fatal.
@@ -127,7 +135,7 @@ class QemuImgDetector:
         unsafe = replaceable_by_others(path)
         if unsafe:
             details["writable_by_others"] = unsafe
-        python, python_source = interpreter(context.settings)
+        python, python_source = interpreter(context)
         details.update(python_interpreter=python, python_interpreter_from=python_source)
         target, asked_by = wanted_format(context.settings)
         details["output_format"] = target

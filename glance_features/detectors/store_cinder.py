@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import configparser
 import os
-import sys
 from typing import Any
 
 from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext
 from glance_features.detectors import _stores
-from glance_features.model import FeatureResult, Status
+from glance_features.model import Status
+from glance_features.remediation import pip_install
 
 DRIVER = "cinder"
 # What cinder/base.py and cinder/store.py import (l.45-50 and base.py l.18).
@@ -61,153 +61,159 @@ CATALOG = Entry(
         "glance_store/_drivers/cinder/base.py (import os_brick), "
         "cinder/store.py: Store.configure_add(), Store._open_cinder_volume()"
     ),
+    # glance_store 5.7 registers it without secret=True; a password all the same.
+    secrets=("cinder_store_password",),
 )
 
 
-class StoreCinderDetector:
+class StoreCinderDetector(_stores.StoreDetector):
     name = "store-cinder"
     summary = "glance_store cinder backends: os-brick, cinderclient, privsep, rootwrap, iscsiadm"
     catalog = CATALOG
+    driver = DRIVER
+    modules = MODULES
 
-    def probe(self, context: ProbeContext) -> FeatureResult:
+    def executables(self, context: ProbeContext) -> list[str]:
+        from glance_features import runas
+
+        binaries = _binaries(runas.service_python(context))
+        return [path for path in binaries.values() if path]
+
+    def missing(self, found: _stores.Found, context: ProbeContext) -> _stores.Verdict | None:
+        absent = found.missing(MODULES)
+        if not absent:
+            return None
+        brick = any(m.startswith("os_brick") for m in absent)
+        effect = (
+            "glance_store's cinder driver module imports os_brick unconditionally, so "
+            + _stores.FAILS_TO_START
+            if brick
+            else "glance_store disables adding images to cinder stores"
+        )
+        first = next(iter(absent.values()))
+        names = ", ".join(dict.fromkeys(m.split(".")[0] for m in absent))
+        return _stores.Verdict(
+            Status.UNAVAILABLE,
+            f"{names} cannot be imported by the service's interpreter {found.where} "
+            f"({first}): {effect}",
+            {"missing_modules": absent},
+            [pip_install(CATALOG.python, found.python["executable"])],
+        )
+
+    def judge(
+        self, backend: _stores.Backend, found: _stores.Found, context: ProbeContext
+    ) -> _stores.Verdict:
         from glance_features._platform import proc
 
         settings = context.settings
         user = _stores.checked_as(context)
-        binaries = {
-            name: proc.which(name, SYSTEM_PATH)
-            for name in ("sudo", "iscsiadm", "multipath", "multipathd")
+        python = found.python["executable"]
+        binaries = _binaries(python)
+        rootwrap = backend.get(settings, "rootwrap_config", default=DEFAULT_ROOTWRAP)
+        multipath = backend.get(settings, "cinder_use_multipath", "bool", default=False)
+        enforce = backend.get(settings, "cinder_enforce_multipath", "bool", default=False)
+        details: dict[str, Any] = {
+            "rootwrap_config": rootwrap,
+            "binaries": dict(binaries),
+            "cinder_use_multipath": multipath,
         }
-        # sudo finds glance-rootwrap on its secure_path; pip puts it beside the interpreter.
-        binaries["glance-rootwrap"] = proc.which(
-            "glance-rootwrap", os.pathsep.join([os.path.dirname(sys.executable), SYSTEM_PATH])
-        )
-        executables = [path for path in binaries.values() if path]
-
-        def missing(found: dict[str, Any]) -> _stores.Verdict | None:
-            absent = _stores.missing_modules(found, MODULES)
-            if not absent:
-                return None
-            brick = any(m.startswith("os_brick") for m in absent)
-            effect = (
-                "glance_store's cinder driver module imports os_brick unconditionally, so "
-                + _stores.FAILS_TO_START
-                if brick
-                else "glance_store disables adding images to cinder stores"
-            )
-            verdict = _stores.modules_verdict(
-                found,
-                [m for m in MODULES if m in absent],
-                " ".join(f"'{r}'" for r in CATALOG.python),
-                effect,
-            )
-            if verdict is not None:
-                # pip_install quoted the whole list as one argument; give it unquoted.
-                python = found["python"]["executable"]
-                verdict.remediation = [
-                    f"{python} -m pip install " + " ".join(f"'{r}'" for r in CATALOG.python)
-                ]
-            return verdict
-
-        def judge(backend: _stores.Backend, found: dict[str, Any]) -> _stores.Verdict:
-            try:
-                rootwrap = backend.get(settings, "rootwrap_config", default=DEFAULT_ROOTWRAP)
-                multipath = backend.get(settings, "cinder_use_multipath", "bool", default=False)
-                enforce = backend.get(settings, "cinder_enforce_multipath", "bool", default=False)
-            except _stores.ConfigError as exc:
-                return _stores.Verdict(Status.UNAVAILABLE, str(exc), {}, ["fix the value"])
-            details: dict[str, Any] = {
-                "rootwrap_config": rootwrap,
-                "binaries": dict(binaries),
-                "cinder_use_multipath": multipath,
-            }
-            for name in ("sudo", "glance-rootwrap"):
-                path = binaries[name]
-                if path is None or not found["exec"].get(path, {}).get("ok"):
-                    fix = (
-                        _system(context, "sudo")
-                        if name == "sudo"
-                        else [f"{sys.executable} -m pip install 'oslo.rootwrap>=5.8.0'"]
-                    )
-                    return _stores.Verdict(
-                        Status.UNAVAILABLE,
-                        f"{name} is not found or not executable by {user}: glance_store "
-                        f"cannot run 'sudo glance-rootwrap {rootwrap}' to attach volumes",
-                        details,
-                        fix,
-                    )
-            rootwrap_conf = _rootwrap_conf(str(rootwrap))
-            filters = rootwrap_conf["filters_path"] if rootwrap_conf else None
-            details["filters_path"] = filters
-            if rootwrap_conf is None or not filters:
+        for name in ("sudo", "glance-rootwrap"):
+            path = binaries[name]
+            if path is None or not found.files["exec"].get(path):
+                fix = (
+                    _system(context, "sudo")
+                    if name == "sudo"
+                    else [pip_install("oslo.rootwrap>=5.8.0", python)]
+                )
                 return _stores.Verdict(
                     Status.UNAVAILABLE,
-                    f"rootwrap_config {rootwrap} is missing or has no filters_path: "
-                    "glance-rootwrap refuses every command, so no volume attaches",
+                    f"{name} is not found or not executable by {user}: glance_store "
+                    f"cannot run 'sudo glance-rootwrap {rootwrap}' to attach volumes",
                     details,
-                    [_install_rootwrap(str(rootwrap))],
+                    fix,
                 )
-            # os-brick's privileged calls run in a privsep daemon that glance-rootwrap
-            # starts: a filter must allow privsep-helper, and rootwrap must find it.
-            if not _privsep_filter(filters):
-                return _stores.Verdict(
-                    Status.UNAVAILABLE,
-                    f"no filter in {', '.join(filters)} lets glance-rootwrap start "
-                    "privsep-helper for os_brick.privileged.default: os-brick's privileged "
-                    "daemon never starts, so no volume attaches",
-                    details,
-                    [_install_rootwrap(str(rootwrap))],
-                )
-            exec_dirs = rootwrap_conf["exec_dirs"]
-            details["exec_dirs"] = exec_dirs
-            helper = proc.which("privsep-helper", os.pathsep.join(exec_dirs))
-            details["privsep_helper"] = helper
-            if helper is None:
-                here = proc.which("privsep-helper", os.path.dirname(sys.executable))
-                return _stores.Verdict(
-                    Status.UNAVAILABLE,
-                    "privsep-helper is not in rootwrap's exec_dirs "
-                    f"({', '.join(exec_dirs)}): glance-rootwrap cannot start os-brick's "
-                    "privileged daemon",
-                    details,
-                    [
-                        f"add {os.path.dirname(here)} to exec_dirs in {rootwrap}"
-                        if here
-                        else f"{sys.executable} -m pip install 'oslo.privsep>=1.23.0'"
-                    ],
-                )
-            if multipath and not binaries["multipathd"]:
-                status = Status.UNAVAILABLE if enforce else Status.DEGRADED
-                return _stores.Verdict(
-                    status,
-                    "cinder_use_multipath is set but multipathd is not installed: "
-                    + (
-                        "cinder_enforce_multipath makes every attach fail"
-                        if enforce
-                        else "os-brick falls back to single paths"
-                    ),
-                    details,
-                    _system(context, "multipath"),
-                )
-            if not binaries["iscsiadm"]:
-                return _stores.Verdict(
-                    Status.DEGRADED,
-                    "iscsiadm is not installed: volumes on iSCSI backends cannot attach "
-                    "(other protocols may)",
-                    details,
-                    _system(context, "iscsi"),
-                )
+        rootwrap_conf = _rootwrap_conf(str(rootwrap))
+        filters = rootwrap_conf["filters_path"] if rootwrap_conf else None
+        details["filters_path"] = filters
+        if rootwrap_conf is None or not filters:
             return _stores.Verdict(
-                Status.AVAILABLE,
-                "os-brick, cinderclient, privsep and rootwrap import; sudo, glance-rootwrap "
-                f"and iscsiadm are installed; {rootwrap} lets glance-rootwrap start "
-                f"{helper} for os-brick",
+                Status.UNAVAILABLE,
+                f"rootwrap_config {rootwrap} is missing or has no filters_path: "
+                "glance-rootwrap refuses every command, so no volume attaches",
                 details,
+                [_install_rootwrap(str(rootwrap), found.python["prefix"])],
             )
-
-        return _stores.probe_driver(
-            self.name, DRIVER, context, MODULES, missing, judge, executables=executables
+        # os-brick's privileged calls run in a privsep daemon that glance-rootwrap
+        # starts: a filter must allow privsep-helper, and rootwrap must find it.
+        if not _privsep_filter(filters):
+            return _stores.Verdict(
+                Status.UNAVAILABLE,
+                f"no filter in {', '.join(filters)} lets glance-rootwrap start "
+                "privsep-helper for os_brick.privileged.default: os-brick's privileged "
+                "daemon never starts, so no volume attaches",
+                details,
+                [_install_rootwrap(str(rootwrap), found.python["prefix"])],
+            )
+        exec_dirs = rootwrap_conf["exec_dirs"]
+        details["exec_dirs"] = exec_dirs
+        helper = proc.which("privsep-helper", os.pathsep.join(exec_dirs))
+        details["privsep_helper"] = helper
+        if helper is None:
+            here = proc.which("privsep-helper", os.path.dirname(python))
+            return _stores.Verdict(
+                Status.UNAVAILABLE,
+                "privsep-helper is not in rootwrap's exec_dirs "
+                f"({', '.join(exec_dirs)}): glance-rootwrap cannot start os-brick's "
+                "privileged daemon",
+                details,
+                [
+                    f"add {os.path.dirname(here)} to exec_dirs in {rootwrap}"
+                    if here
+                    else pip_install("oslo.privsep>=1.23.0", python)
+                ],
+            )
+        if multipath and not binaries["multipathd"]:
+            status = Status.UNAVAILABLE if enforce else Status.DEGRADED
+            return _stores.Verdict(
+                status,
+                "cinder_use_multipath is set but multipathd is not installed: "
+                + (
+                    "cinder_enforce_multipath makes every attach fail"
+                    if enforce
+                    else "os-brick falls back to single paths"
+                ),
+                details,
+                _system(context, "multipath"),
+            )
+        if not binaries["iscsiadm"]:
+            return _stores.Verdict(
+                Status.DEGRADED,
+                "iscsiadm is not installed: volumes on iSCSI backends cannot attach "
+                "(other protocols may)",
+                details,
+                _system(context, "iscsi"),
+            )
+        return _stores.Verdict(
+            Status.AVAILABLE,
+            "os-brick, cinderclient, privsep and rootwrap import; sudo, glance-rootwrap "
+            f"and iscsiadm are installed; {rootwrap} lets glance-rootwrap start "
+            f"{helper} for os-brick",
+            details,
         )
+
+
+def _binaries(python: str) -> dict[str, str | None]:
+    from glance_features._platform import proc
+
+    binaries = {
+        name: proc.which(name, SYSTEM_PATH)
+        for name in ("sudo", "iscsiadm", "multipath", "multipathd")
+    }
+    # sudo finds glance-rootwrap on its secure_path; pip puts it beside the interpreter.
+    binaries["glance-rootwrap"] = proc.which(
+        "glance-rootwrap", os.pathsep.join([os.path.dirname(python), SYSTEM_PATH])
+    )
+    return binaries
 
 
 def _rootwrap_conf(path: str) -> dict[str, list[str]] | None:
@@ -259,9 +265,9 @@ def _privsep_filter(directories: list[str]) -> bool:
     return False
 
 
-def _install_rootwrap(target: str) -> str:
+def _install_rootwrap(target: str, prefix: str) -> str:
     # pip installs glance_store's rootwrap config and filters under the venv's etc/.
-    shipped = os.path.join(sys.prefix, "etc", "glance")
+    shipped = os.path.join(prefix, "etc", "glance")
     if os.path.isfile(os.path.join(shipped, "rootwrap.conf")):
         return (
             f"install -m 0644 {shipped}/rootwrap.conf {target} && "

@@ -16,6 +16,7 @@ import os
 import stat
 from typing import Any
 
+from glance_features import checks, runas
 from glance_features._platform.mounts import describe_mount
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
@@ -75,14 +76,16 @@ class StoreFileDetector:
         write = [d for _, dirs, _, r in plans.values() if r is None for d in dirs]
         read = [m for _, _, m, r in plans.values() if r is None and m]
         user = _stores.checked_as(context)
-        try:
-            found = _stores.run_check(context, write=write, read=read) if plans else {}
-        except _stores.CheckFailed as exc:
-            return _stores.unknown(self.name, str(exc), {"checked_as": user})
-        verdicts = {
-            backend_id: refusal or _judge(backend, dirs, meta, found, user)
-            for backend_id, (backend, dirs, meta, refusal) in plans.items()
-        }
+        verdicts: dict[str, _stores.Verdict] = {}
+        if plans:
+            try:
+                found = _stores.find(context, write=write, read=read)
+            except runas.CheckFailed as exc:
+                return _stores.unknown(self.name, str(exc), {"checked_as": user})
+            verdicts = {
+                backend_id: refusal or _judge(backend, dirs, meta, found, user)
+                for backend_id, (backend, dirs, meta, refusal) in plans.items()
+            }
         return _stores.fold(
             self.name,
             DRIVER,
@@ -178,21 +181,24 @@ def _judge(
     backend: _stores.Backend,
     dirs: list[str],
     meta: str | None,
-    found: dict[str, Any],
+    found: _stores.Found,
     user: str,
 ) -> _stores.Verdict:
     role = ROLES.get(backend.id, "") if backend.reserved else ""
     details: dict[str, Any] = {"reserved": backend.reserved, "datadir": dirs[0]}
     for directory in dirs:
-        seen = found["write"][directory]
+        seen = found.files["write"][directory]
         details.update(
-            {k: seen[k] for k in ("exists", "probed_dir", "free_bytes", "free_inodes") if k in seen}
+            exists=seen["exists"],
+            probed_dir=seen["probed_dir"],
+            free_bytes=seen["free_bytes"],
+            free_inodes=seen["free_inodes"],
         )
-        describe_mount(str(seen.get("probed_dir", directory)), details)
+        describe_mount(seen["probed_dir"], details)
         if not seen["ok"]:
-            details["errno"] = seen.get("errno")
+            details["errno"] = seen["errno"]
             return _failed(directory, seen, user, role, details)
-        if seen.get("free_bytes") == 0 or seen.get("free_inodes") == 0:
+        if seen["free_bytes"] == 0 or seen["free_inodes"] == 0:
             point = details.get("mount_point", directory)
             return _stores.Verdict(
                 Status.DEGRADED,
@@ -202,13 +208,13 @@ def _judge(
                 [f"free space on {point} or move {backend.label('filesystem_store_datadir')}"],
             )
     if meta:
-        seen = found["read"][meta]
+        readable = found.read(meta)
         details["metadata_file"] = meta
-        if not seen["ok"]:
+        if not readable["ok"]:
             return _stores.Verdict(
                 Status.UNAVAILABLE,
                 f"filesystem_store_metadata_file {meta} is not readable by {user}: "
-                f"{seen.get('errno')} ({seen.get('error')}); Glance disables adding images "
+                f"{readable['errno']} ({readable['error']}); Glance disables adding images "
                 "to this store",
                 details,
                 [f"chmod o+r {meta}  # or chgrp {user} {meta} && chmod g+r {meta}"],
@@ -222,11 +228,11 @@ def _judge(
 
 
 def _failed(
-    directory: str, seen: dict[str, Any], user: str, role: str, details: dict[str, Any]
+    directory: str, seen: checks.DirFound, user: str, role: str, details: dict[str, Any]
 ) -> _stores.Verdict:
-    code = seen.get("errno")
+    code = seen["errno"]
     point = details.get("mount_point", directory)
-    where = seen.get("probed_dir", directory)
+    where = seen["probed_dir"]
     if code in ("ENOSPC", "EDQUOT"):
         return _stores.Verdict(
             Status.DEGRADED,
@@ -266,8 +272,7 @@ def _failed(
         )
     return _stores.Verdict(
         Status.UNAVAILABLE,
-        f"{directory}: {code} ({seen.get('error')}); Glance disables adding images to this "
-        f"store{role}",
+        f"{directory}: {code} ({seen['error']}); Glance disables adding images to this store{role}",
         details,
         [f"point filesystem_store_datadir at a directory {user} can write"],
     )

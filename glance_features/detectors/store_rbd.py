@@ -21,7 +21,7 @@ from typing import Any
 from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext
 from glance_features.detectors import _stores
-from glance_features.model import FeatureResult, Status
+from glance_features.model import Status
 
 DRIVER = "rbd"
 MODULES = ("rados", "rbd")
@@ -53,53 +53,49 @@ CATALOG = Entry(
 )
 
 
-class StoreRbdDetector:
+class StoreRbdDetector(_stores.StoreDetector):
     name = "store-rbd"
     summary = "glance_store rbd backends: rados/rbd importable, ceph.conf and keyring readable"
     catalog = CATALOG
+    driver = DRIVER
+    modules = MODULES
 
-    def probe(self, context: ProbeContext) -> FeatureResult:
-        settings = context.settings
-        user = _stores.checked_as(context)
-        plans: dict[str, dict[str, Any]] = {}
+    def files_to_read(self, backend: _stores.Backend, context: ProbeContext) -> list[str]:
+        plan = _plan(backend, context.settings)
+        return [p for p in (plan.get("ceph_conf"), *plan.get("keyrings", ())) if p]
 
-        def read(backend: _stores.Backend) -> list[str]:
-            plan = plans[backend.id] = _plan(backend, settings)
-            return [p for p in (plan.get("ceph_conf"), *plan.get("keyrings", ())) if p]
+    def missing(self, found: _stores.Found, context: ProbeContext) -> _stores.Verdict | None:
+        return _bindings(found, context)
 
-        return _stores.probe_driver(
-            self.name,
-            DRIVER,
-            context,
-            MODULES,
-            lambda found: _bindings(found, context),
-            lambda backend, found: _judge(backend, plans[backend.id], found, user, context),
-            read,
-        )
+    def judge(
+        self, backend: _stores.Backend, found: _stores.Found, context: ProbeContext
+    ) -> _stores.Verdict:
+        plan = _plan(backend, context.settings)
+        return _judge(backend, plan, found, _stores.checked_as(context), context)
 
 
-def _bindings(found: dict[str, Any], context: ProbeContext) -> _stores.Verdict | None:
+def _bindings(found: _stores.Found, context: ProbeContext) -> _stores.Verdict | None:
     from glance_features.remediation import install_system_packages
 
-    missing = _stores.missing_modules(found, MODULES)
+    missing = found.missing(MODULES)
     if not missing:
         return None
-    python = found["python"]
+    python = found.python
     copies = {m: _stores.system_copies(m) for m in missing}
     details: dict[str, Any] = {"missing_modules": missing, "system_copies": copies}
     names = " and ".join(missing)
-    where = f"{python['executable']} (Python {python['version']})"
+    where = found.where
     installed = [p for paths in copies.values() for p in paths]
     fix = install_system_packages(CATALOG.packages, context.distro)
-    if installed and python.get("venv") and not python.get("system_site_packages"):
-        suffix = python.get("ext_suffix") or ""
+    if installed and python["venv"] and not python["system_site_packages"]:
+        suffix = python["ext_suffix"] or ""
         built_for_other = [p for p in installed if p.endswith(".so") and suffix not in p]
         reason = (
             f"{names} cannot be imported by the service's interpreter {where}: it is a "
             f"virtualenv ({python['prefix']}) without system site packages, so it cannot see "
             f"the distribution's bindings installed at {', '.join(installed)}"
         )
-        cfg = os.path.join(str(python["prefix"]), "pyvenv.cfg")
+        cfg = os.path.join(python["prefix"], "pyvenv.cfg")
         fix = [
             "sed -i 's/^include-system-site-packages *=.*/include-system-site-packages = true/' "
             f"{cfg}  # or recreate the virtualenv with --system-site-packages"
@@ -229,7 +225,7 @@ def _monitors(mon_host: str) -> list[tuple[str, int]]:
 def _judge(
     backend: _stores.Backend,
     plan: dict[str, Any],
-    found: dict[str, Any],
+    found: _stores.Found,
     user: str,
     context: ProbeContext,
 ) -> _stores.Verdict:
@@ -248,22 +244,22 @@ def _judge(
             details,
             [f"set {backend.label('rbd_store_user')} = glance  # the cephx user of Glance"],
         )
-    seen = found["read"][conf]
+    seen = found.read(conf)
     if not seen["ok"]:
         return _stores.Verdict(
             Status.UNAVAILABLE,
-            f"{conf} is not readable by {user}: {seen.get('errno')} ({seen.get('error')}); "
+            f"{conf} is not readable by {user}: {seen['errno']} ({seen['error']}); "
             "librados cannot connect to the cluster",
             details,
             [f"chgrp {user} {conf} && chmod g+r {conf}"],
         )
     keyrings = plan.get("keyrings", [])
-    readable = [k for k in keyrings if found["read"].get(k, {}).get("ok")]
+    readable = [k for k in keyrings if found.read(k)["ok"]]
     details["keyrings"] = keyrings
     if plan.get("cephx", True) and not readable:
-        present = [k for k in keyrings if found["read"].get(k, {}).get("errno") != "ENOENT"]
+        present = [k for k in keyrings if found.read(k)["errno"] != "ENOENT"]
         if present:
-            problem = "; ".join(f"{k}: {found['read'][k].get('errno')}" for k in present)
+            problem = "; ".join(f"{k}: {found.read(k)['errno']}" for k in present)
             client = f"client.{plan['rados_id']}"
             reason = f"the keyring for {client} is not readable by {user} ({problem})"
             fix = [f"chgrp {user} {present[0]} && chmod g+r {present[0]}"]

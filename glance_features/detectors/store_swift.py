@@ -17,7 +17,7 @@ from typing import Any
 from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext
 from glance_features.detectors import _stores
-from glance_features.model import FeatureResult, Status
+from glance_features.model import Status
 
 DRIVER = "swift"
 MODULES = ("swiftclient",)
@@ -33,70 +33,65 @@ CATALOG = Entry(
     packages={"debian": "python3-swiftclient", "rhel": "python3-swiftclient"},
     verify=("glance-features --feature store-swift",),
     glance=GlanceUse("glance_store/_drivers/swift/store.py: BaseStore.configure()"),
+    secrets=(
+        "swift_store_key",
+        "swift_store_user",
+        "swift_store_application_credential_id",
+        "swift_store_application_credential_secret",
+    ),
 )
 
 
-class StoreSwiftDetector:
+class StoreSwiftDetector(_stores.StoreDetector):
     name = "store-swift"
     summary = "glance_store swift backends: swiftclient importable, references file readable"
     catalog = CATALOG
+    driver = DRIVER
+    modules = MODULES
+    without_modules = _stores.FAILS_TO_START
+    file_options = ("swift_store_config_file",)
 
-    def probe(self, context: ProbeContext) -> FeatureResult:
-        settings = context.settings
+    def judge(
+        self, backend: _stores.Backend, found: _stores.Found, context: ProbeContext
+    ) -> _stores.Verdict:
         user = _stores.checked_as(context)
-
-        def judge(backend: _stores.Backend, found: dict[str, Any]) -> _stores.Verdict:
-            try:
-                path = backend.get(settings, "swift_store_config_file")
-                auth = backend.get(settings, "swift_store_auth_address")
-            except _stores.ConfigError as exc:
-                return _stores.Verdict(Status.UNAVAILABLE, str(exc), {}, ["fix the value"])
-            details: dict[str, Any] = {"swift_store_config_file": path}
-            if path:
-                bad = _stores.readable_verdict(
-                    found,
-                    str(path),
-                    user,
-                    "swift_store_config_file",
-                    "glance_store cannot read its account references and disables the store",
-                )
-                if bad is not None:
-                    return bad
-            elif not auth:
+        path = backend.get(context.settings, "swift_store_config_file")
+        auth = backend.get(context.settings, "swift_store_auth_address")
+        details: dict[str, Any] = {"swift_store_config_file": path}
+        if path:
+            bad = _stores.unreadable(
+                found,
+                str(path),
+                user,
+                "swift_store_config_file",
+                "glance_store cannot read its account references and disables the store",
+            )
+            if bad is not None:
+                return bad
+        elif not auth:
+            return _stores.Verdict(
+                Status.UNAVAILABLE,
+                f"neither {backend.label('swift_store_config_file')} nor "
+                f"{backend.label('swift_store_auth_address')} is set: glance_store "
+                'disables adding images ("A value for swift_store_auth_address is '
+                'required")',
+                details,
+                [f"set {backend.label('swift_store_config_file')} = SWIFT_REFERENCES_FILE"],
+            )
+        if context.deep and auth:
+            parsed = urllib.parse.urlsplit(str(auth))
+            port = parsed.port or (443 if parsed.scheme == "https" else 80)
+            details["auth_address"] = auth
+            why = _stores.tcp_reach(parsed.hostname or "", port, context)
+            if why is not None:
                 return _stores.Verdict(
                     Status.UNAVAILABLE,
-                    f"neither {backend.label('swift_store_config_file')} nor "
-                    f"{backend.label('swift_store_auth_address')} is set: glance_store "
-                    'disables adding images ("A value for swift_store_auth_address is '
-                    'required")',
+                    f"the auth address {auth} does not accept connections ({why})",
                     details,
-                    [f"set {backend.label('swift_store_config_file')} = SWIFT_REFERENCES_FILE"],
+                    [f"check {backend.label('swift_store_auth_address')}"],
                 )
-            if context.deep and auth:
-                parsed = urllib.parse.urlsplit(str(auth))
-                port = parsed.port or (443 if parsed.scheme == "https" else 80)
-                host = parsed.hostname or ""
-                details["auth_address"] = auth
-                why = _stores.tcp_reach(host, port, context)
-                if why is not None:
-                    return _stores.Verdict(
-                        Status.UNAVAILABLE,
-                        f"the auth address {auth} does not accept connections ({why})",
-                        details,
-                        [f"check {backend.label('swift_store_auth_address')}"],
-                    )
-            return _stores.Verdict(
-                Status.AVAILABLE,
-                "swiftclient imports" + (f"; {user} can read {path}" if path else ""),
-                details,
-            )
-
-        return _stores.probe_driver(
-            self.name,
-            DRIVER,
-            context,
-            MODULES,
-            _stores.unimportable(MODULES, CATALOG.python[0], _stores.FAILS_TO_START),
-            judge,
-            _stores.option_files(settings, "swift_store_config_file"),
+        return _stores.Verdict(
+            Status.AVAILABLE,
+            "swiftclient imports" + (f"; {user} can read {path}" if path else ""),
+            details,
         )

@@ -16,7 +16,7 @@ from typing import Any
 from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext
 from glance_features.detectors import _stores
-from glance_features.model import FeatureResult, Status
+from glance_features.model import Status
 
 DRIVER = "vmware"
 # What vmware_datastore.py imports (try/except ImportError, l.27-31).
@@ -45,69 +45,61 @@ CATALOG = Entry(
     packages={"debian": "python3-oslo.vmware", "rhel": "python3-oslo-vmware"},
     verify=("glance-features --feature store-vmware",),
     glance=GlanceUse("glance_store/_drivers/vmware_datastore.py: Store.configure()"),
+    secrets=("vmware_server_password",),
 )
 
 
-class StoreVmwareDetector:
+class StoreVmwareDetector(_stores.StoreDetector):
     name = "store-vmware"
     summary = "glance_store vmware backends: oslo.vmware importable, options set"
     catalog = CATALOG
+    driver = DRIVER
+    modules = MODULES
+    without_modules = _stores.FAILS_TO_START
+    file_options = ("vmware_ca_file",)
 
-    def probe(self, context: ProbeContext) -> FeatureResult:
+    def judge(
+        self, backend: _stores.Backend, found: _stores.Found, context: ProbeContext
+    ) -> _stores.Verdict:
         settings = context.settings
         user = _stores.checked_as(context)
-
-        def judge(backend: _stores.Backend, found: dict[str, Any]) -> _stores.Verdict:
-            try:
-                values = {n: backend.get(settings, n) for n in REQUIRED}
-                ca_file = backend.get(settings, "vmware_ca_file")
-            except _stores.ConfigError as exc:
-                return _stores.Verdict(Status.UNAVAILABLE, str(exc), {}, ["fix the value"])
-            host = str(values["vmware_server_host"] or "")
-            details: dict[str, Any] = {"vmware_server_host": host}
-            unset = [n for n in REQUIRED if not values[n]]
-            if unset:
-                # host, user and password are read in configure(), the datastores
-                # in configure_add(), whose error only disables adding images.
-                effect = (
-                    _stores.FAILS_TO_START
-                    if unset != ["vmware_datastores"]
-                    else "glance_store disables adding images"
-                )
+        values = {n: backend.get(settings, n) for n in REQUIRED}
+        ca_file = backend.get(settings, "vmware_ca_file")
+        host = str(values["vmware_server_host"] or "")
+        details: dict[str, Any] = {"vmware_server_host": host}
+        unset = [n for n in REQUIRED if not values[n]]
+        if unset:
+            # host, user and password are read in configure(), the datastores
+            # in configure_add(), whose error only disables adding images.
+            effect = (
+                _stores.FAILS_TO_START
+                if unset != ["vmware_datastores"]
+                else "glance_store disables adding images"
+            )
+            return _stores.Verdict(
+                Status.UNAVAILABLE,
+                f"{', '.join(backend.label(n) for n in unset)} not set: {effect}",
+                details,
+                [f"set {backend.label(n)}" for n in unset],
+            )
+        if ca_file:
+            bad = _stores.unreadable(
+                found, str(ca_file), user, "vmware_ca_file", "TLS to vCenter fails"
+            )
+            if bad is not None:
+                return bad
+        if context.deep:
+            why = _stores.tcp_reach(host, 443, context)
+            if why is not None:
                 return _stores.Verdict(
                     Status.UNAVAILABLE,
-                    f"{', '.join(backend.label(n) for n in unset)} not set: {effect}",
+                    f"{host}:443 does not accept connections ({why})",
                     details,
-                    [f"set {backend.label(n)}" for n in unset],
+                    [f"check {backend.label('vmware_server_host')}"],
                 )
-            if ca_file:
-                bad = _stores.readable_verdict(
-                    found, str(ca_file), user, "vmware_ca_file", "TLS to vCenter fails"
-                )
-                if bad is not None:
-                    return bad
-            if context.deep:
-                why = _stores.tcp_reach(host, 443, context)
-                if why is not None:
-                    return _stores.Verdict(
-                        Status.UNAVAILABLE,
-                        f"{host}:443 does not accept connections ({why})",
-                        details,
-                        [f"check {backend.label('vmware_server_host')}"],
-                    )
-            return _stores.Verdict(
-                Status.AVAILABLE,
-                f"oslo.vmware imports and the options are set (server {host}); the login "
-                "itself is not tried",
-                details,
-            )
-
-        return _stores.probe_driver(
-            self.name,
-            DRIVER,
-            context,
-            MODULES,
-            _stores.unimportable(MODULES, CATALOG.python[0], _stores.FAILS_TO_START),
-            judge,
-            _stores.option_files(settings, "vmware_ca_file"),
+        return _stores.Verdict(
+            Status.AVAILABLE,
+            f"oslo.vmware imports and the options are set (server {host}); the login "
+            "itself is not tried",
+            details,
         )
