@@ -26,24 +26,48 @@ class RequiredWhen:
 
 @dataclasses.dataclass(frozen=True)
 class GlanceUse:
-    """Which Glance releases use the feature, and through which code."""
+    """Which Glance releases use the feature, served how, and through which code."""
 
     code_path: str
-    # PEP 440 specifier on the installed Glance version; "" means every release.
+    # PEP 440 specifier on the Glance release; "" means every release.
     versions: str = ""
+    # How the service must be run for that code to run; () means every way.
+    served_by: tuple[str, ...] = ()
     # What the operator is told when the installed Glance does not use it.
     unused: str = ""
+    # The releases and modes the rule was measured on, and the test that shows it.
+    measured: str = ""
 
-    def used_by(self, glance_version: str | None) -> bool | None:
+    def used_by(self, glance_version: str | None, served_by: str | None = None) -> bool | None:
+        """True or False for that Glance served that way; None when it cannot
+        be known (no Glance, or a mode that decides and is not known)."""
         if glance_version is None:
             return None
+        if served_by is None and self.served_by:
+            modes = self.by_mode(glance_version)
+            answers = set(modes.values())
+            return answers.pop() if len(answers) == 1 else None
+        if self.served_by and served_by not in self.served_by:
+            return False
+        return self._release_uses(glance_version)
+
+    def by_mode(self, glance_version: str) -> dict[str, bool | None]:
+        """Whether each way of serving that release uses the feature."""
+        from glance_features.deployment import SERVERS
+
+        return {mode: self.used_by(glance_version, mode) for mode in SERVERS}
+
+    def _release_uses(self, glance_version: str) -> bool | None:
         if not self.versions:
             return True
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
         from packaging.version import InvalidVersion, Version
 
         try:
-            return Version(glance_version) in SpecifierSet(self.versions)
+            # A dev or pre-release build (devstack's 31.1.1.dev3) is judged
+            # like its release, whatever prerelease rules this packaging has.
+            release = Version(Version(glance_version).base_version)
+            return release in SpecifierSet(self.versions)
         except (InvalidSpecifier, InvalidVersion):
             return None
 
@@ -57,6 +81,9 @@ class Entry:
     packages: Mapping[str, str] = dataclasses.field(default_factory=dict)  # family -> package
     verify: tuple[str, ...] = ()  # commands that show it works
     glance: GlanceUse | None = None
+    # Options read (in any group) that Glance or glance_store declare
+    # secret=True: their values are never shown (glance_features.redaction).
+    secrets: tuple[str, ...] = ()
 
 
 UNCATALOGUED = Entry("A third-party detector: see its documentation.")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from glance_features.model import FeatureResult, Status
 from glance_features.settings import Settings
+
+if TYPE_CHECKING:
+    from glance_features.deployment import Deployment
 
 # Seconds kept back from a detector's deadline, so that a subprocess killed at
 # its timeout is reported with its own reason before the runner gives up.
@@ -38,6 +42,26 @@ class ProbeContext:
     glance_version: str | None = None  # the installed Glance, None when there is none
     # The account whose eyes file-system and binary checks use; None: this process's.
     user: str | None = None
+    # The interpreter Glance runs in; None: this process's.
+    python: str | None = None
+    # How the service is run (server, account, PATH, environment); None: this process.
+    deployment: Deployment | None = None
+
+    @property
+    def served_by(self) -> str | None:
+        return self.deployment.served_by if self.deployment else None
+
+    @property
+    def service_environ(self) -> Mapping[str, str]:
+        """The environment the service runs with, as far as verdicts need it."""
+        if self.deployment is None or self.deployment.inside:
+            return os.environ
+        return self.deployment.environ
+
+    @property
+    def service_path(self) -> str:
+        """The PATH the service looks binaries up on."""
+        return self.service_environ.get("PATH") or os.environ.get("PATH", os.defpath)
 
     def remaining(self) -> float:
         """Seconds a detector may still wait."""

@@ -9,17 +9,22 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from glance_features import host, registry
+from glance_features import deployment, host, registry
 from glance_features._platform import green as _green
 from glance_features._version import __version__
 from glance_features.catalog import entry_of, required_by
+from glance_features.deployment import Deployment
 from glance_features.detector import Distro, ProbeContext
 from glance_features.model import FeatureResult, Report, Status
+from glance_features.redaction import redact
 from glance_features.settings import Settings
 
 DEFAULT_TIMEOUT = 10.0
 
-_CacheKey = tuple[Settings, "tuple[str, ...] | None", bool, "str | None"]
+# settings, features, deep, user, served_by, python, from_host
+_CacheKey = tuple[
+    Settings, "tuple[str, ...] | None", bool, "str | None", "str | None", "str | None", bool
+]
 
 # The one piece of process-wide state: reports already made, the probes under
 # way (so concurrent callers share one run), and test doubles in force.
@@ -27,7 +32,7 @@ _cache: dict[_CacheKey, Report] = {}
 _inflight: dict[_CacheKey, Any] = {}
 _lock = threading.Lock()
 _DEFAULT_SETTINGS = Settings()
-_DEFAULT_KEY: _CacheKey = (_DEFAULT_SETTINGS, None, False, None)
+_DEFAULT_KEY: _CacheKey = (_DEFAULT_SETTINGS, None, False, None, None, None, False)
 _overrides: list[Any] = []
 
 
@@ -42,8 +47,16 @@ def probe(
     timeout: float = DEFAULT_TIMEOUT,
     refresh: bool = False,
     user: str | None = None,
+    served_by: str | None = None,
+    python: str | None = None,
+    from_host: bool = False,
 ) -> Report:
     """Probe this host; the same arguments return the cached report.
+
+    Inside a Glance process, this process is the service. Elsewhere
+    ``from_host`` reads how the service is run from the host (its systemd
+    unit, init script, WSGI server config or process, as the command line
+    does); ``served_by`` and ``python`` say it where the host does not.
 
     Never raises because a detector failed: such a feature is ``unknown``.
     Raises :class:`UnknownFeature` for a feature no detector provides and
@@ -53,6 +66,9 @@ def probe(
         settings is None
         and features is None
         and user is None
+        and served_by is None
+        and python is None
+        and not from_host
         and not deep
         and not refresh
         and not _overrides
@@ -68,7 +84,7 @@ def probe(
     if _overrides:
         answer: Report = _overrides[-1](settings, names)
         return answer
-    key = (settings, names, deep, user)
+    key = (settings, names, deep, user, served_by, python, from_host)
     if not refresh:
         cached = _cache.get(key)
         if cached is not None:
@@ -94,7 +110,8 @@ def probe(
             return _timed_out(settings, names, timeout)
         refresh = False  # the run we waited for is as fresh as one of our own
     try:
-        report = _run(settings, names, deep, deadline, timeout, user)
+        service = deployment.discover(served_by, python, from_host)
+        report = _run(settings, names, deep, deadline, timeout, user, service)
         with _lock:
             _cache[key] = report
         return report
@@ -112,6 +129,8 @@ def clear_cache() -> None:
 
     _dists.forget()
     glance.installed_version.cache_clear()
+    glance.version_in.cache_clear()
+    deployment.discover.cache_clear()
 
 
 def push_override(make: Any) -> None:
@@ -147,7 +166,10 @@ if hasattr(os, "register_at_fork"):
 
 
 def required_features(
-    settings: Settings, glance_version: str | None, names: Iterable[str] | None = None
+    settings: Settings,
+    glance_version: str | None,
+    names: Iterable[str] | None = None,
+    served_by: str | None = None,
 ) -> dict[str, tuple[list[str], str | None]]:
     """Feature -> (conditions that require it, note when Glance ignores them)."""
     found: dict[str, tuple[list[str], str | None]] = {}
@@ -157,15 +179,31 @@ def required_features(
         conditions = required_by(entry, settings)
         if not conditions:
             continue
-        used = entry.glance.used_by(glance_version) if entry.glance else None
+        use = entry.glance
+        used = use.used_by(glance_version, served_by) if use else None
         note = None
-        if used is False and entry.glance is not None:
+        if used is False and use is not None:
+            how = f" served by {served_by}" if served_by and use.served_by else ""
             note = (
-                f"{'; '.join(conditions)}, but Glance {glance_version} "
-                f"{entry.glance.unused or 'does not use this feature'}"
+                f"{'; '.join(conditions)}, but Glance {glance_version}{how} "
+                f"{use.unused or 'does not use this feature'}"
             )
+        elif used is None and use is not None and glance_version and use.served_by:
+            conditions = [*conditions, mode_note(use, glance_version)]
         found[name] = (conditions, note)
     return found
+
+
+def mode_note(use: Any, glance_version: str) -> str:
+    """Which ways of serving Glance use the feature, when the way is not known."""
+    modes = use.by_mode(glance_version)
+    users = [m for m, used in modes.items() if used]
+    others = [m for m, used in modes.items() if used is False]
+    return (
+        f"how Glance {glance_version} is served is not known: it is used when served by "
+        f"{', '.join(users) or 'none'}, not by {', '.join(others) or 'none'} "
+        "(--served-by says which)"
+    )
 
 
 class _Slot:
@@ -182,7 +220,9 @@ class _Slot:
             detector = self.plugin.load()
             entry = entry_of(detector)
             if entry.glance is not None:
-                self.used_by_glance = entry.glance.used_by(context.glance_version)
+                self.used_by_glance = entry.glance.used_by(
+                    context.glance_version, context.served_by
+                )
             found: Any = detector.probe(context)
             if not isinstance(found, FeatureResult):
                 raise TypeError(f"probe() returned {type(found).__name__}, not a FeatureResult")
@@ -210,6 +250,7 @@ def _run(
     deadline: float,
     timeout: float,
     user: str | None,
+    service: Deployment,
 ) -> Report:
     from glance_features import glance
 
@@ -220,7 +261,7 @@ def _run(
             known = ", ".join(sorted(p.name for p in registry.plugins())) or "none"
             raise UnknownFeature(f"unknown feature {missing[0]!r} (known: {known})")
     distro = host.distro()
-    glance_version = glance.installed_version()
+    glance_version = glance.version_in(service.python)
     context = ProbeContext(
         settings=settings,
         deep=deep,
@@ -228,6 +269,8 @@ def _run(
         distro=distro,
         glance_version=glance_version,
         user=user,
+        python=service.python,
+        deployment=service,
     )
     threading_ = _green.original("threading")
     clock = _green.original("time")
@@ -241,7 +284,8 @@ def _run(
             name=f"glance-features:{slot.plugin.name}",
             daemon=True,
         ).start()
-    required = required_features(settings, glance_version)
+    required = required_features(settings, glance_version, served_by=service.served_by)
+    secrets = settings.secret_values()
     results: dict[str, FeatureResult] = {}
     for slot in slots:
         slot.done.wait(max(0.0, deadline - clock.monotonic()))
@@ -251,6 +295,7 @@ def _run(
             result = _unknown(name, f"timed out after {timeout:g} s").replace(
                 elapsed_ms=_ms(timeout)
             )
+        result = redact(result, secrets)
         results[name] = _with_requirement(result, required.get(name), slot.used_by_glance)
     return Report(
         results,
@@ -258,7 +303,7 @@ def _run(
         config_files=settings.config_files,
         generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         glance_features_version=__version__,
-        glance=glance.describe(glance_version),
+        glance=glance.describe(glance_version, service),
         checked_as=user,
     )
 

@@ -12,9 +12,12 @@ import dataclasses
 import os
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glance_features._platform import files as _files
+
+if TYPE_CHECKING:
+    from glance_features.deployment import Deployment
 
 # Glance 33's WSGI application (glance.common.wsgi_app._get_config_files):
 # OS_GLANCE_CONFIG_DIR, else /etc/glance; the import file first, so that
@@ -160,13 +163,14 @@ class Settings:
     with Glance's default when it is not set.
     """
 
-    __slots__ = ("_hash", "_values", "config_files")
+    __slots__ = ("_hash", "_values", "config_files", "secret_names")
 
     def __init__(
         self,
         values: Mapping[tuple[str, str], object] | None = None,
         *,
         config_files: Iterable[str] = (),
+        secret_names: Iterable[str] = (),
         **by_keyword: object,
     ) -> None:
         merged = {(_group(g), n): v for (g, n), v in (values or {}).items()}
@@ -181,6 +185,8 @@ class Settings:
                 )
         object.__setattr__(self, "_values", merged)
         object.__setattr__(self, "config_files", tuple(config_files))
+        # Options a running Glance registers secret=True, beyond the catalogs' own.
+        object.__setattr__(self, "secret_names", frozenset(secret_names))
         object.__setattr__(self, "_hash", None)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -200,6 +206,13 @@ class Settings:
         if isinstance(raw, str):
             raw = self._expand(raw, option.group)
         return option.convert(raw)
+
+    def secret_values(self) -> frozenset[str]:
+        """The values of options declared secret, never to be shown."""
+        from glance_features import registry
+        from glance_features.redaction import secret_values
+
+        return secret_values(self._values, registry.declared_secrets() | self.secret_names)
 
     def is_set(self, option: Option) -> bool:
         return self._values.get((option.group, option.name)) is not None
@@ -260,14 +273,17 @@ class Settings:
         cls,
         paths: Iterable[str | os.PathLike[str]] | None = None,
         config_dir: str | os.PathLike[str] | None = None,
+        *,
+        deployment: Deployment | None = None,
     ) -> Settings:
         """Read Glance config files the way oslo.config does: later files win,
         then every ``*.conf`` of ``config_dir`` in sorted order.
 
-        With neither, find them as the Glance service does (:func:`service_config_files`).
+        With neither, find them as the Glance service does, served the way
+        ``deployment`` says (:func:`service_config_files`).
         """
         if paths is None and config_dir is None:
-            files = service_config_files()
+            files = service_config_files(deployment)
         else:
             files = [os.fspath(p) for p in paths or ()]
             if config_dir is not None:
@@ -312,7 +328,21 @@ class Settings:
                 registered != option.default or (option.group, option.name) not in values
             ):
                 values[(option.group, option.name)] = registered
-        return cls(values, config_files=files)
+        return cls(values, config_files=files, secret_names=_declared_secret(conf))
+
+
+def _declared_secret(conf: Any) -> set[str]:
+    """The names of the options ``conf`` registers with ``secret=True``."""
+    names: set[str] = set()
+    try:
+        tables = [conf._opts, *(group._opts for group in conf._groups.values())]
+    except Exception:  # not an oslo.config ConfigOpts
+        return names
+    for table in tables:
+        for name, info in table.items():
+            if getattr(info.get("opt"), "secret", False):
+                names.add(name)
+    return names
 
 
 _UNREGISTERED = object()
@@ -339,10 +369,10 @@ def _group(name: str) -> str:
     return name if name == "DEFAULT" else name.lower()
 
 
-def service_config_dir() -> str | None:
-    """The directory the Glance service reads: ``OS_GLANCE_CONFIG_DIR``, else
-    the first of oslo.config's search directories holding ``glance-api.conf``."""
-    env = os.environ.get(CONFIG_DIR_ENV, "").strip()
+def service_config_dir(environ: Mapping[str, str] | None = None) -> str | None:
+    """The directory the Glance WSGI application reads: ``OS_GLANCE_CONFIG_DIR``,
+    else the first of oslo.config's search directories holding ``glance-api.conf``."""
+    env = (os.environ if environ is None else environ).get(CONFIG_DIR_ENV, "").strip()
     if env:
         return env
     for directory in DEFAULT_SEARCH_DIRS:
@@ -352,20 +382,52 @@ def service_config_dir() -> str | None:
     return None
 
 
-def service_config_files() -> list[str]:
-    """The files a Glance 33 API service reads: the import file when present,
-    ``glance-api.conf``, then the ``*.conf`` of oslo.config's ``.conf.d`` directories."""
-    directory = service_config_dir()
-    if directory is None:
+def service_config_files(deployment: Deployment | None = None) -> list[str]:
+    """The files the Glance API service reads, served as ``deployment`` says.
+
+    The standalone eventlet ``glance-api`` parses its command line with
+    oslo.config: its ``--config-file`` arguments, else ``glance.conf`` and
+    ``glance-api.conf`` where oslo.config looks; never the import file. The
+    WSGI application (and an unknown way of serving, as Glance 33 serves
+    only so) reads the import file when present and ``glance-api.conf`` of
+    one directory. Both then read oslo.config's ``.conf.d`` directories.
+    """
+    if deployment is not None and deployment.served_by == "eventlet":
+        files, directory = deployment.config_args()
+        if not files:
+            files = _oslo_default_files(("glance.conf", "glance-api.conf"))
+        if directory is not None:
+            return [*files, *conf_files_in(directory)]
+        return files + _conf_d_files()
+    environ = deployment.environ if deployment is not None and deployment.environ else None
+    found = service_config_dir(environ)
+    if found is None:
         return []
     files = [
-        os.path.join(directory, name)
+        os.path.join(found, name)
         for name in SERVICE_FILES
-        if os.path.exists(os.path.join(directory, name)) or name == "glance-api.conf"
+        if os.path.exists(os.path.join(found, name)) or name == "glance-api.conf"
     ]
+    return files + _conf_d_files()
+
+
+def _oslo_default_files(names: Iterable[str]) -> list[str]:
+    """oslo.config's find_config_files: each name where it is first found."""
+    found = []
+    for name in names:
+        for search in DEFAULT_SEARCH_DIRS:
+            path = os.path.join(os.path.expanduser(search), name)
+            if os.path.isfile(path):
+                found.append(path)
+                break
+    return found
+
+
+def _conf_d_files() -> list[str]:
     # oslo.config's default config dirs (find_config_dirs("glance", "glance-api")):
     # each name where it is first found in its search path, whatever directory
-    # the files came from; Glance 33 does not look for them beside the files.
+    # the files came from; Glance does not look for them beside the files.
+    files: list[str] = []
     for name in ("glance.conf.d", "glance-api.conf.d"):
         for search in DEFAULT_SEARCH_DIRS:
             conf_d = os.path.join(os.path.expanduser(search), name)

@@ -69,12 +69,34 @@ def _probe_options(parser: argparse.ArgumentParser, formats: tuple[str, ...]) ->
 
 
 def _user_option(parser: argparse.ArgumentParser) -> None:
+    """How the service runs: its account, its server, its interpreter."""
+    from glance_features.deployment import SERVERS
+
     parser.add_argument(
         "--user",
         metavar="NAME",
         help="check files and binaries as this user (default as root: the glance "
         "account when it exists)",
     )
+    parser.add_argument(
+        "--served-by",
+        choices=SERVERS,
+        help="how the Glance API service is run, when the host does not show it",
+    )
+    parser.add_argument(
+        "--python",
+        type=_interpreter,
+        metavar="PATH",
+        help="the interpreter Glance runs in, when the host does not show it",
+    )
+
+
+def _interpreter(text: str) -> str:
+    if not os.path.isabs(text):
+        raise argparse.ArgumentTypeError(f"not an absolute path: {text!r}")
+    if not (os.path.isfile(text) and os.access(text, os.X_OK)):
+        raise argparse.ArgumentTypeError(f"not an executable file: {text!r}")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,12 +277,21 @@ def _main(argv: list[str]) -> int:
     return _probe(args)
 
 
+def _deployment(args: argparse.Namespace) -> Any:
+    """How the service is run, from the host and --served-by/--python."""
+    from glance_features import deployment
+
+    return deployment.discover(
+        getattr(args, "served_by", None), getattr(args, "python", None), True
+    )
+
+
 def _settings(args: argparse.Namespace) -> Any:
     from glance_features.settings import ConfigError, Settings
 
     try:
         if args.config_file is None and args.config_dir is None:
-            return Settings.from_config_files()
+            return Settings.from_config_files(deployment=_deployment(args))
         return Settings.from_config_files(args.config_file or [], args.config_dir)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
@@ -277,10 +308,12 @@ def _config_note(args: argparse.Namespace, files: tuple[str, ...]) -> str:
     return f"config: none found ({safe(search_description())})"
 
 
-def service_user(requested: str | None) -> str | None:
-    """Whose eyes the checks use: --user, else the glance account when root."""
+def service_user(requested: str | None, named: str | None = None) -> str | None:
+    """Whose eyes the checks use: --user, else (as root) the account the
+    service definition names, else the glance account."""
     import pwd
 
+    requested = requested or (named if os.geteuid() == 0 else None)
     if requested:
         try:
             pwd.getpwnam(requested)
@@ -316,7 +349,10 @@ def _probe(args: argparse.Namespace) -> int:
             features=args.feature,
             deep=args.deep,
             timeout=args.timeout or runner.DEFAULT_TIMEOUT,
-            user=service_user(args.user),
+            user=service_user(args.user, _deployment(args).user),
+            served_by=args.served_by,
+            python=args.python,
+            from_host=True,
         )
     except runner.UnknownFeature as exc:
         raise UsageError(str(exc)) from None
@@ -347,7 +383,10 @@ def _explain(args: argparse.Namespace) -> int:
         _settings(args),
         features=[args.feature],
         timeout=args.timeout or runner.DEFAULT_TIMEOUT,
-        user=service_user(args.user),
+        user=service_user(args.user, _deployment(args).user),
+        served_by=args.served_by,
+        python=args.python,
+        from_host=True,
     )
     entry = registry.catalog().get(args.feature, UNCATALOGUED)
     explanation = explain(args.feature, entry, host.distro(), report[args.feature])
