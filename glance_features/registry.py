@@ -107,6 +107,11 @@ def declared_options() -> list[Any]:
     return [option for entry in catalog().values() for option in entry.options]
 
 
+def declared_secrets() -> frozenset[str]:
+    """The option names the detectors' catalogs declare secret."""
+    return frozenset(name for entry in catalog().values() for name in entry.secrets)
+
+
 def _builtin_loader(name: str, target: str) -> Callable[[], Detector]:
     return lambda: builtin_detector(name)
 
