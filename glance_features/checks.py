@@ -127,12 +127,13 @@ def interpreter(distributions: list[str]) -> InterpreterFound:
     for name in distributions:
         try:
             dist = metadata.distribution(name)
-        except metadata.PackageNotFoundError:
+            version = dist.version
+            installer = (dist.read_text("INSTALLER") or "").strip() or None
+        except Exception:  # not installed, or metadata that cannot be read
             found[name] = None
             continue
-        installer = (dist.read_text("INSTALLER") or "").strip() or None
         found[name] = DistributionFound(
-            version=dist.version,
+            version=version,
             location=str(dist.locate_file("")),
             installer=installer,
         )
@@ -578,7 +579,7 @@ def _resolve(name: str) -> list[str] | str:
 def _version_of(metadata: Any, dist: str) -> str | None:
     try:
         return str(metadata.version(dist))
-    except metadata.PackageNotFoundError:
+    except Exception:  # not installed, or metadata that cannot be read
         return None
 
 

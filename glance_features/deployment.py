@@ -362,8 +362,7 @@ def _process() -> Deployment | None:
 
     for proc in psutil.process_iter(["cmdline", "username"]):
         cmdline = proc.info.get("cmdline") or []
-        words = " ".join(cmdline)
-        if "glance-api" not in words and "glance.wsgi" not in words and "glance-wsgi" not in words:
+        if not _serves_glance(cmdline):
             continue
         found = _from_command(shlex.join(cmdline), f"running process {proc.pid}")
         if found is None or found.served_by is None:
@@ -374,6 +373,19 @@ def _process() -> Deployment | None:
             environ = {}
         return dataclasses.replace(found, user=proc.info.get("username"), environ=environ)
     return None
+
+
+def _serves_glance(cmdline: list[str]) -> bool:
+    """A Glance API server's command line: the glance-api script (run or as
+    an interpreter's argument), or a WSGI server loading Glance's application."""
+    names = [os.path.basename(word) for word in cmdline[:2]]
+    if "glance-api" in names:
+        return True
+    if not names or not (
+        names[0].startswith(("uwsgi", "pyuwsgi", "gunicorn")) or "gunicorn" in names
+    ):
+        return False
+    return any("glance.wsgi" in word or "glance-wsgi-api" in word for word in cmdline)
 
 
 def _from_command(

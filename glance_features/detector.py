@@ -54,7 +54,9 @@ class ProbeContext:
     @property
     def service_environ(self) -> Mapping[str, str]:
         """The environment the service runs with, as far as verdicts need it."""
-        if self.deployment is None or self.deployment.inside:
+        # Nothing shows the service's own (no unit, script or process): this
+        # process's environment is the best account of it.
+        if self.deployment is None or self.deployment.inside or not self.deployment.environ:
             return os.environ
         return self.deployment.environ
 

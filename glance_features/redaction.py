@@ -16,9 +16,10 @@ from typing import Any
 from glance_features.model import FeatureResult
 
 MASK = "***"
-# Values shorter than this are not masked: "1" or "no" in a reason is not
-# the secret, and masking it would garble every text it appears in.
-MIN_LENGTH = 4
+# Values shorter than this are not masked: a user name such as "glance"
+# (glance_store declares swift_store_user secret) would garble every path and
+# account name in a report, and a secret that short is no secret anyway.
+MIN_LENGTH = 8
 
 
 def secret_values(values: Mapping[tuple[str, str], object], names: Iterable[str]) -> frozenset[str]:

@@ -93,7 +93,9 @@ def install_python_packages(
     system = install_system_packages(packages, distro) if packages else []
     if system and _distribution_python(python):
         return system
-    steps = [pip_install(requirements, python)] if requirements else []
+    # The markers say where a requirement applies; this host is one of those.
+    wanted = [r.split(";")[0].strip() for r in requirements]
+    steps = [pip_install(wanted, python)] if wanted else []
     return steps + [f"or, for a Glance from distribution packages: {step}" for step in system]
 
 

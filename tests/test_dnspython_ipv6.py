@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 import subprocess
 import sys
@@ -13,7 +12,9 @@ from typing import Any
 import pytest
 from conftest import isolated_python, need, probe_in_subprocess
 
-from glance_features.detectors.dnspython_ipv6 import known_problems
+from glance_features import checks
+from glance_features.detectors.dnspython_ipv6 import judge, known_problems
+from glance_features.model import Status
 
 
 def installed(name: str) -> str | None:
@@ -43,8 +44,11 @@ def test_real_pair_installed_here() -> None:
     assert result["details"]["eventlet_imported"] is False
     assert result["status"] == "available"
     assert result["reason"] == (
-        f"eventlet {eventlet} with dnspython {dnspython}: no known IPv6 resolution problem"
+        f"eventlet {eventlet} with dnspython {dnspython}: IPv6 names resolve under "
+        "eventlet.monkey_patch() as without it"
     )
+    # Tried, not looked up: the lookups ran under the real, patched eventlet.
+    assert result["details"]["resolution"]["eventlet"]["::1"] == ["::1"]
     import socket
 
     assert result["details"]["has_ipv6"] is socket.has_ipv6
@@ -72,55 +76,38 @@ def test_nothing_installed_means_nothing_to_work_around(tmp_path: Path) -> None:
     assert result["reason"] == "nothing to work around: dnspython is not installed"
 
 
-@pytest.mark.parametrize(
-    ("value", "status"),
-    [
-        (None, "unavailable"),
-        ("yes", "available"),
-        ("YES", "available"),
-        ("1", "unavailable"),
-        ("true", "unavailable"),
-    ],
-)
-def test_known_bad_pair_and_the_workaround(tmp_path: Path, value: str | None, status: str) -> None:
-    site = tmp_path / "site"
-    fake_distribution(site, "eventlet", "0.33.2")
-    fake_distribution(site, "dnspython", "2.3.0")
-    python, env = isolated_python(tmp_path, str(site))
-    env.pop("EVENTLET_NO_GREENDNS", None)
-    if value is not None:
-        env["EVENTLET_NO_GREENDNS"] = value
-    result = probe_in_subprocess("dnspython-ipv6", python=python, env=env)
-    assert result["status"] == status
-    # `import eventlet` itself fails: nothing works, so never "degraded".
-    assert "eventlet before 0.33.3 fails to import with dnspython 2.3.0" in result["reason"]
-    assert result["details"]["workaround_active"] is (status == "available")
-    assert any("'eventlet>=0.33.3'" in step for step in result["remediation"])
-    if status == "unavailable":
-        assert any(s.startswith("export EVENTLET_NO_GREENDNS=yes") for s in result["remediation"])
-
-
-def test_eventlet_imported_before_the_probe_is_too_late(tmp_path: Path) -> None:
-    need(installed("eventlet") is not None, "eventlet is not installed (pip install eventlet)")
-    site = tmp_path / "site"
-    # A pair whose problem is resolution, not the import (which worked here).
-    fake_distribution(site, "eventlet", "0.16.1")
-    fake_distribution(site, "dnspython", "1.16.0")
-    code = (
-        "import warnings; warnings.simplefilter('ignore')\n"
-        "import eventlet, glance_features\n"
-        "print(glance_features.probe(features=['dnspython-ipv6']).to_json())"
+def test_a_failed_lookup_once_eventlet_is_imported_is_past_the_workaround() -> None:
+    """Inside a service already patched without the workaround, a lookup
+    eventlet fails cannot be fixed by setting it now (fault injected: no
+    eventlet that runs on this Python fails ::1)."""
+    found = checks.ResolutionFound(
+        system={"::1": ["::1"]},
+        eventlet={"::1": "gaierror: [Errno -2] Name or service not known"},
+        import_error=None,
+        patch_error=None,
+        eventlet_version="0.33.1",
+        dnspython_version="2.3.0",
+        greendns=True,
     )
-    env = {**os.environ, "PYTHONPATH": str(site)}
-    env.pop("EVENTLET_NO_GREENDNS", None)
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
-    )
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)["features"]["dnspython-ipv6"]
-    assert result["status"] == "unavailable"
-    assert result["details"]["eventlet_imported"] is True
-    assert "the workaround can no longer apply" in result["reason"]
+    kwargs: dict[str, Any] = {
+        "patched": True,
+        "workaround": False,
+        "retry": None,
+        "glance": "32.0.0",
+        "served_by": "eventlet",
+    }
+    status, reason, fixes = judge(found, inside=True, eventlet_imported=True, **kwargs)
+    assert status is Status.UNAVAILABLE
+    assert "the workaround can no longer apply" in reason
+    assert fixes[0].startswith("export EVENTLET_NO_GREENDNS=yes")
+    # From the command line the workaround still helps: degraded, fix first.
+    status, reason, fixes = judge(found, inside=False, eventlet_imported=False, **kwargs)
+    assert status is Status.DEGRADED
+    assert fixes[0].startswith("export EVENTLET_NO_GREENDNS=yes")
+    # The same under a WSGI server, which never patches: green DNS is not used.
+    kwargs.update(patched=False, served_by="uwsgi")
+    status, reason, _ = judge(found, inside=False, eventlet_imported=False, **kwargs)
+    assert status is Status.AVAILABLE and "does not monkey-patch" in reason
 
 
 def test_known_problem_table() -> None:
@@ -180,5 +167,12 @@ def test_encoded_pair_really_breaks_and_the_workaround_really_helps(eventlet_0_3
     result: dict[str, Any] = probe_in_subprocess("dnspython-ipv6", env=env)
     assert result["status"] == "unavailable"
     assert result["details"]["eventlet"] == "0.33.2"
-    result = probe_in_subprocess("dnspython-ipv6", env={**env, "EVENTLET_NO_GREENDNS": "yes"})
-    assert result["status"] == "available"
+    assert "`import eventlet` fails in the service's interpreter" in result["reason"]
+    assert any("'eventlet>=0.33.3'" in step for step in result["remediation"])
+    # The probe tried the workaround too, and says that it helps.
+    assert result["details"]["imports_with_workaround"] is True
+    assert any(s.startswith("export EVENTLET_NO_GREENDNS=yes") for s in result["remediation"])
+    for value, status in (("yes", "available"), ("YES", "available"), ("1", "unavailable")):
+        result = probe_in_subprocess("dnspython-ipv6", env={**env, "EVENTLET_NO_GREENDNS": value})
+        assert result["status"] == status, (value, result["reason"])
+        assert result["details"]["workaround_active"] is (status == "available")

@@ -47,10 +47,9 @@ def test_a_cache_dir_swapped_for_a_link_mid_probe_leaves_no_file_anywhere(
     )
     try:
         code = f"""
-from glance_features.detectors.xattr import run_check
-from conftest import context
+from glance_features.checks import xattr_cache
 for _ in range({PROBES}):
-    run_check({str(cache)!r}, context())
+    xattr_cache({str(cache)!r}, "checkme")
 print("done")
 """
         tests_dir = str(Path(__file__).parent)

@@ -181,8 +181,9 @@ def test_binding_missing_still_reports_the_file_system(tmp_path: Path) -> None:
     result = probe_in_subprocess("xattr", {"image_cache_dir": str(cache)}, python=python, env=env)
     assert result["status"] == "unavailable"
     assert result["reason"] == (
-        "the Python xattr binding that Glance's cache driver imports is not installed; "
-        "Glance falls back to its sqlite cache driver"
+        "the Python xattr binding that Glance's cache driver imports is not installed "
+        f"for the service's interpreter {python[0]}; Glance falls back to its sqlite "
+        "cache driver"
     )
     assert result["remediation"][0].endswith("-m pip install xattr")
     assert result["details"]["binding"] is None

@@ -134,8 +134,10 @@ def _xattr(status: Status, settings: Settings) -> Parts:
     details: dict[str, Any] = {
         "image_cache_dir": cache_dir,
         "binding": "xattr 1.1.0",
+        "python": "/usr/bin/python3",
         "cache_dir_exists": True,
         "probed_dir": cache_dir,
+        "stale_check_file": False,
         "checked_as": "glance",
         "mount_point": "/var/lib/glance",
         "fs_type": "ext4",
@@ -148,7 +150,7 @@ def _xattr(status: Status, settings: Settings) -> Parts:
             fs_type="nfs",
             mount_source="filer:/export/glance",
             mount_options=["rw", "relatime", "vers=3"],
-            step=f"set user.glance_features on a file in {cache_dir}",
+            step="set a user xattr",
             errno="EOPNOTSUPP",
         )
         return (
@@ -185,12 +187,23 @@ def _dnspython_ipv6(status: Status, settings: Settings) -> Parts:
         "eventlet_imported": False,
         "known_problems": [],
         "glance_monkey_patches": True,
+        "import_error": None,
+        "resolution": {
+            "system": {"::1": ["::1"], "localhost": ["::1"]},
+            "eventlet": {"::1": ["::1"], "localhost": ["::1"]},
+        },
     }
     pair = "eventlet 0.36.1 with dnspython 2.6.1"
     workaround = "export EVENTLET_NO_GREENDNS=yes  # in the environment of every Glance service"
     if status is Status.AVAILABLE:
-        return f"{pair}: no known IPv6 resolution problem", details, []
-    why = "resolving '::1' through eventlet's green DNS failed"
+        return (
+            f"{pair}: IPv6 names resolve under eventlet.monkey_patch() as without it",
+            details,
+            [],
+        )
+    failure = "gaierror: [Errno -2] Name or service not known"
+    why = f"resolving '::1' for IPv6 under eventlet failed: {failure}"
+    details["resolution"]["eventlet"]["::1"] = failure
     details["known_problems"] = []
     if status is Status.DEGRADED:
         return f"{pair}: {why}", details, [workaround]
