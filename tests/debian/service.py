@@ -176,7 +176,9 @@ class Glance:
 def request(
     method: str, url: str, body: bytes | None = None, timeout: float = 10
 ) -> tuple[int, bytes]:
-    headers = {"Content-Type": "application/octet-stream"} if body is not None else {}
+    headers = dict(IDENTITY)
+    if body is not None:
+        headers["Content-Type"] = "application/octet-stream"
     req = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -186,11 +188,29 @@ def request(
         return exc.code, exc.read()
 
 
+# Identity headers for the TRUSTED flavor: what keystonemiddleware would set.
+IDENTITY = {
+    "X-Identity-Status": "Confirmed",
+    "X-Project-Id": "0123456789abcdef0123456789abcdef",
+    "X-User-Id": "fedcba9876543210fedcba9876543210",
+    "X-Roles": "admin,member,reader",
+}
+# There is no Keystone here, and the shipped noauth flavors give requests no
+# project, so Glance cannot record an import task. This pipeline is the
+# keystone flavor without authtoken: the context comes from IDENTITY.
+TRUSTED = {
+    "pipeline:glance-api-trusted": {
+        "pipeline": "cors healthcheck http_proxy_to_wsgi versionnegotiation osprofiler context "
+        "rootapp"
+    }
+}
+
+
 def json_request(
     method: str, url: str, data: object = None, content_type: str = "application/json"
 ) -> tuple[int, object]:
     body = None if data is None else json.dumps(data).encode()
-    req = urllib.request.Request(url, data=body, method=method)
+    req = urllib.request.Request(url, data=body, method=method, headers=IDENTITY)
     if body is not None:
         req.add_header("Content-Type", content_type)
     try:
@@ -277,10 +297,16 @@ def _wait_served(glance: Glance, deadline: float) -> None:
 
 
 def _private_config(
-    base: Path, options: Mapping[str, Mapping[str, str]], port: int
+    base: Path,
+    options: Mapping[str, Mapping[str, str]],
+    port: int,
+    database: bool,
+    paste: Mapping[str, Mapping[str, str]],
 ) -> tuple[Path, Path]:
     """A copy of /etc/glance (owners and modes kept) with ``options`` appended
-    to its glance-api.conf, and a log directory the glance account may write."""
+    to its glance-api.conf, and a directory the glance account may write for
+    its log and, with ``database``, an SQLite database and the import staging
+    area (the package configures neither: debconf's configure_db is false)."""
     gid = grp.getgrnam(GROUP).gr_gid
     uid = pwd.getpwnam(USER).pw_uid
     etc = base / "etc"
@@ -292,9 +318,34 @@ def _private_config(
     logs.mkdir()
     os.chown(logs, uid, gid)
     config = etc / "glance-api.conf"
-    own = {"DEFAULT": {"bind_host": "127.0.0.1", "bind_port": str(port)}}
+    own: dict[str, dict[str, str]] = {"DEFAULT": {"bind_host": "127.0.0.1", "bind_port": str(port)}}
+    if database:
+        own["database"] = {"connection": f"sqlite:///{logs}/glance.sqlite"}
+        own["DEFAULT"]["node_staging_uri"] = f"file://{logs}/staging"
+        (logs / "staging").mkdir()
+        os.chown(logs / "staging", uid, gid)
     with config.open("a") as f:
         f.write(ini_text(own) + ini_text(options))
+    if paste:  # new sections only: paste.deploy's parser refuses a repeated one
+        with (etc / "glance-api-paste.ini").open("a") as f:
+            f.write(ini_text(paste))
+    if database:
+        subprocess.run(
+            [
+                "runuser",
+                "-u",
+                USER,
+                "--",
+                "/usr/bin/glance-manage",
+                f"--config-file={config}",
+                "db_sync",
+            ],
+            env=service_env(),
+            cwd=STATE_DIR,
+            capture_output=True,
+            check=True,
+            timeout=120,
+        )
     return config, logs / "glance-api.log"
 
 
@@ -346,6 +397,8 @@ def glance_api(
     stock: bool = False,
     hide: Sequence[str] = (),
     local_bin: Sequence[str] = (),
+    database: bool = False,
+    paste: Mapping[str, Mapping[str, str]] | None = None,
     deadline: float = 120.0,
 ) -> Iterator[Glance]:
     """Debian's glance-api, started as its init script starts it, serving /versions.
@@ -359,7 +412,7 @@ def glance_api(
     reason = missing()
     if reason:
         raise GlanceError(reason)
-    if stock and (options or hide or local_bin):
+    if stock and (options or hide or local_bin or database or paste):
         raise ValueError("stock=True runs the init script unchanged")
     end = time.monotonic() + deadline
     env = service_env()
@@ -386,7 +439,9 @@ def glance_api(
             ]
         else:
             port = free_port()
-            config_file, log_file = _private_config(base, options or {}, port)
+            config_file, log_file = _private_config(
+                base, options or {}, port, database, paste or {}
+            )
             # start-stop-daemon writes it after taking the glance account's ids.
             pidfile = log_file.parent / "glance-api.pid"
             argv = _replace(argv, "config-file", str(config_file))
