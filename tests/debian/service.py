@@ -318,7 +318,13 @@ def _private_config(
     logs.mkdir()
     os.chown(logs, uid, gid)
     config = etc / "glance-api.conf"
-    own: dict[str, dict[str, str]] = {"DEFAULT": {"bind_host": "127.0.0.1", "bind_port": str(port)}}
+    images = logs / "images"  # the file store: not the stock /var/lib/glance/images
+    images.mkdir()
+    os.chown(images, uid, gid)
+    own: dict[str, dict[str, str]] = {
+        "DEFAULT": {"bind_host": "127.0.0.1", "bind_port": str(port)},
+        "glance_store": {"filesystem_store_datadir": str(images)},
+    }
     if database:
         own["database"] = {"connection": f"sqlite:///{logs}/glance.sqlite"}
         own["DEFAULT"]["node_staging_uri"] = f"file://{logs}/staging"
