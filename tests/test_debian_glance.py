@@ -16,6 +16,7 @@ Install the package with tests/debian/install.sh. Under CI=true its absence fail
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -26,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SOURCE_ROOT, need, validate
+from conftest import IN_CI, SOURCE_ROOT, need, validate
 from debian import service
 from debian.service import Glance, json_request, request
+from functional.postgres import PostgreSQL, PostgreSQLUnavailable, postgresql_server
 
 pytestmark = pytest.mark.functional
 
@@ -47,6 +49,28 @@ ROOT_ENV = {
 @pytest.fixture(scope="module", autouse=True)
 def debian_glance() -> None:
     need(service.missing() is None, service.missing() or "")
+
+
+@pytest.fixture(scope="module")
+def postgres(debian_glance: None) -> Iterator[PostgreSQL | None]:
+    """A PostgreSQL server for Glance's databases (Debian's glance depends on
+    python3-psycopg2): imports on SQLite now and then fail with "database is
+    locked" (tests/functional/postgres.py). SQLite where there is none, but
+    not under CI."""
+    with contextlib.ExitStack() as stack:
+        server: PostgreSQL | None = None
+        try:
+            server = stack.enter_context(postgresql_server())
+        except PostgreSQLUnavailable as err:
+            if IN_CI:
+                pytest.fail(f"CI must provide PostgreSQL for Glance's database: {err}")
+        yield server
+
+
+@pytest.fixture
+def database(postgres: PostgreSQL | None) -> str | bool:
+    """A fresh database for one Glance: its URL, or True for SQLite."""
+    return True if postgres is None else postgres.create_database()
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +261,9 @@ def test_dnspython_ipv6_verdict_is_what_eventlet_does_as_glance(probe_venv: Path
         assert result["status"] != "available", (evidence, result["reason"])
 
 
-def test_image_conversion_in_the_import_file_is_not_read(probe_venv: Path, tmp_path: Path) -> None:
+def test_image_conversion_in_the_import_file_is_not_read(
+    probe_venv: Path, tmp_path: Path, database: str | bool
+) -> None:
     """(c) image_conversion only in /etc/glance/glance-image-import.conf: the
     standalone server never reads that file (only the WSGI app does), so
     imports are not converted and qemu-img is not required."""
@@ -245,7 +271,7 @@ def test_image_conversion_in_the_import_file_is_not_read(probe_venv: Path, tmp_p
         # The private copy of /etc/glance has the edited file beside its
         # glance-api.conf too; the database and trusted pipeline make an import possible.
         options = {"paste_deploy": {"flavor": "trusted"}}
-        with service.glance_api(options, database=True, paste=service.TRUSTED) as glance:
+        with service.glance_api(options, database=database, paste=service.TRUSTED) as glance:
             image = glance_direct(glance, qcow2(tmp_path), until="")
         assert image["disk_format"] == "qcow2", image
         _, report = probe(probe_venv, "--feature", "qemu-img")
@@ -253,11 +279,13 @@ def test_image_conversion_in_the_import_file_is_not_read(probe_venv: Path, tmp_p
     assert str(IMPORT_CONF) not in report["config_files"]
 
 
-def test_image_conversion_in_glance_api_conf_converts(probe_venv: Path, tmp_path: Path) -> None:
+def test_image_conversion_in_glance_api_conf_converts(
+    probe_venv: Path, tmp_path: Path, database: str | bool
+) -> None:
     """(c, the control) The same line in glance-api.conf: Glance converts, and
     the probe requires qemu-img."""
     options = {"paste_deploy": {"flavor": "trusted"}, **CONVERSION}
-    with service.glance_api(options, database=True, paste=service.TRUSTED) as glance:
+    with service.glance_api(options, database=database, paste=service.TRUSTED) as glance:
         image = glance_direct(glance, qcow2(tmp_path), until="")
         _, report = probe(probe_venv, "--config-file", str(glance.config_file))
     assert image["disk_format"] == "raw", image
@@ -273,7 +301,7 @@ def untouched_cache() -> Iterator[None]:
 
 
 def test_xattr_cache_with_the_packaged_root_owned_subdirs(
-    probe_venv: Path, untouched_cache: None
+    probe_venv: Path, untouched_cache: None, database: str | bool
 ) -> None:
     """(d) glance-common ships incomplete/, invalid/ and queue/ root:root 0755
     and chowns only their parent: with the xattr driver and the cache in the
@@ -286,7 +314,7 @@ def test_xattr_cache_with_the_packaged_root_owned_subdirs(
         "DEFAULT": {"image_cache_dir": str(CACHE_DIR), "image_cache_driver": "xattr"},
         "paste_deploy": {"flavor": "caching"},  # the shipped noauth flavor with the cache
     }
-    with service.glance_api(options, database=True) as glance:
+    with service.glance_api(options, database=database) as glance:
         image_id = create_image(glance, "raw")
         assert request("PUT", f"{glance.url}/v2/images/{image_id}/file", b"x" * 4096)[0] == 204
         status, data = request("GET", f"{glance.url}/v2/images/{image_id}/file")
@@ -307,7 +335,9 @@ def test_xattr_cache_with_the_packaged_root_owned_subdirs(
     assert code == 2
 
 
-def test_qemu_img_only_in_usr_local_bin(probe_venv: Path, tmp_path: Path) -> None:
+def test_qemu_img_only_in_usr_local_bin(
+    probe_venv: Path, tmp_path: Path, database: str | bool
+) -> None:
     """(e) qemu-img only in /usr/local/bin (a mount namespace hides
     /usr/bin/qemu-img) with image_conversion in glance-api.conf: root's shell
     finds it, the service's PATH does not, and conversion fails."""
@@ -315,7 +345,7 @@ def test_qemu_img_only_in_usr_local_bin(probe_venv: Path, tmp_path: Path) -> Non
     options = {"paste_deploy": {"flavor": "trusted"}, **CONVERSION}
     with service.glance_api(
         options,
-        database=True,
+        database=database,
         paste=service.TRUSTED,
         hide=["/usr/bin/qemu-img"],
         local_bin=["/usr/bin/qemu-img"],

@@ -300,13 +300,14 @@ def _private_config(
     base: Path,
     options: Mapping[str, Mapping[str, str]],
     port: int,
-    database: bool,
+    database: bool | str,
     paste: Mapping[str, Mapping[str, str]],
 ) -> tuple[Path, Path]:
     """A copy of /etc/glance (owners and modes kept) with ``options`` appended
     to its glance-api.conf, and a directory the glance account may write for
-    its log and, with ``database``, an SQLite database and the import staging
-    area (the package configures neither: debconf's configure_db is false)."""
+    its log, its file store and, with ``database``, a database (that URL, or
+    SQLite in that directory) and the import staging area: the package
+    configures neither (debconf's glance/configure_db is false)."""
     gid = grp.getgrnam(GROUP).gr_gid
     uid = pwd.getpwnam(USER).pw_uid
     etc = base / "etc"
@@ -326,7 +327,8 @@ def _private_config(
         "glance_store": {"filesystem_store_datadir": str(images)},
     }
     if database:
-        own["database"] = {"connection": f"sqlite:///{logs}/glance.sqlite"}
+        url = database if isinstance(database, str) else f"sqlite:///{logs}/glance.sqlite"
+        own["database"] = {"connection": url}
         own["DEFAULT"]["node_staging_uri"] = f"file://{logs}/staging"
         (logs / "staging").mkdir()
         os.chown(logs / "staging", uid, gid)
@@ -403,7 +405,7 @@ def glance_api(
     stock: bool = False,
     hide: Sequence[str] = (),
     local_bin: Sequence[str] = (),
-    database: bool = False,
+    database: bool | str = False,
     paste: Mapping[str, Mapping[str, str]] | None = None,
     deadline: float = 120.0,
 ) -> Iterator[Glance]:
@@ -414,6 +416,8 @@ def glance_api(
     /etc/glance, and it listens on a free port of 127.0.0.1. ``hide`` and
     ``local_bin`` change what it sees in a mount namespace of its own
     (:func:`_namespace_script`); :meth:`Glance.in_namespace` runs a command there.
+    ``database``: a database synced with glance-manage (True: SQLite; a string:
+    that SQLAlchemy URL). ``paste``: sections added to its glance-api-paste.ini.
     """
     reason = missing()
     if reason:
