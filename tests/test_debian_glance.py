@@ -83,7 +83,11 @@ def probe_venv(debian_glance: None) -> Path:
         if (python.exists())
         else None
     )
-    if found is None or not found.stdout.startswith(SOURCE_ROOT + "/"):
+    cfg = VENV / "pyvenv.cfg"
+    over_debian = cfg.exists() and {"home = /usr/bin", "include-system-site-packages = true"} <= {
+        line.strip() for line in cfg.read_text().splitlines()
+    }
+    if found is None or not found.stdout.startswith(SOURCE_ROOT + "/") or not over_debian:
         subprocess.run(
             ["/usr/bin/python3", "-m", "venv", "--system-site-packages", "--clear", str(VENV)],
             check=True,
@@ -267,6 +271,7 @@ def test_image_conversion_in_the_import_file_is_not_read(
     """(c) image_conversion only in /etc/glance/glance-image-import.conf: the
     standalone server never reads that file (only the WSGI app does), so
     imports are not converted and qemu-img is not required."""
+    shipped = IMPORT_CONF.read_bytes()
     with service.edited(IMPORT_CONF, service.ini_text(CONVERSION)):
         # The private copy of /etc/glance has the edited file beside its
         # glance-api.conf too; the database and trusted pipeline make an import possible.
@@ -275,6 +280,7 @@ def test_image_conversion_in_the_import_file_is_not_read(
             image = glance_direct(glance, qcow2(tmp_path), until="")
         assert image["disk_format"] == "qcow2", image
         _, report = probe(probe_venv, "--feature", "qemu-img")
+    assert IMPORT_CONF.read_bytes() == shipped
     assert not feature(report, "qemu-img")["required"], feature(report, "qemu-img")
     assert str(IMPORT_CONF) not in report["config_files"]
 
