@@ -284,7 +284,10 @@ def _wait_served(glance: Glance, deadline: float) -> None:
     last = "no answer"
     while time.monotonic() < deadline:
         if not alive(glance.pid):
-            raise GlanceError(f"glance-api exited before serving:\n{glance.log()[-3000:]}")
+            # Its stderr went to /dev/null (--background): run argv as glance to see it.
+            raise GlanceError(
+                f"{shlex.join(glance.argv)} exited before serving:\n{glance.log()[-3000:]}"
+            )
         try:
             status, _ = glance.get("/versions", timeout=2)
             if status in (200, 300):
@@ -435,6 +438,11 @@ def glance_api(
             if _port_in_use(STOCK_PORT):
                 raise GlanceError(f"port {STOCK_PORT} is taken: is glance-api running already?")
             port, pidfile = STOCK_PORT, STOCK_PIDFILE
+            if pidfile.exists():  # a stale one would be read before the new one is written
+                old = pidfile.read_text().strip()
+                if old.isdigit() and alive(int(old)):
+                    raise GlanceError(f"glance-api is running already (pid {old})")
+                pidfile.unlink()
             config_file = Path(
                 next(a for a in argv if a.startswith("--config-file=")).split("=")[1]
             )
