@@ -77,9 +77,10 @@ def database(postgres: PostgreSQL | None) -> str | bool:
 def probe_venv(debian_glance: None) -> Path:
     """The operator's install of this checkout, made once."""
     python = VENV / "bin" / "python"
-    check = [str(python), "-c", "import glance_features; print(glance_features.__file__)"]
+    # -I, from /: the check must not find this checkout through the working directory.
+    check = [str(python), "-I", "-c", "import glance_features; print(glance_features.__file__)"]
     found = (
-        subprocess.run(check, capture_output=True, text=True, check=False)
+        subprocess.run(check, capture_output=True, text=True, check=False, cwd="/")
         if (python.exists())
         else None
     )
