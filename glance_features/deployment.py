@@ -101,7 +101,7 @@ def discover(
         found = dataclasses.replace(found, served_by=served_by, served_by_from="--served-by")
     if python is not None:
         found = dataclasses.replace(found, python=python, python_from="--python")
-    elif found.python is None and not found.inside:
+    elif found.python is None and not found.inside and from_host:
         found = _with_known_python(found)
     return found
 

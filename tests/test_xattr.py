@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -233,3 +234,73 @@ def test_a_check_that_cannot_run_as_the_user_is_unknown(tmp_path: Path) -> None:
     assert result.status is Status.UNKNOWN
     assert result.reason.startswith("could not run the check as no-such-user-here")
     assert list(tmp_path.iterdir()) == []
+
+
+def service_account() -> str | None:
+    import pwd
+
+    try:
+        return pwd.getpwnam("glance").pw_name if os.geteuid() == 0 else None
+    except KeyError:
+        return None
+
+
+@pytest.fixture
+def shared() -> Iterator[Path]:
+    """A directory the glance account can reach (pytest's tmp_path is root's, 0700)."""
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="glance-features-xattr-"))
+    base.chmod(0o755)
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_root_only_cache_dir_is_the_accounts_problem_not_the_probes(shared: Path) -> None:
+    """A 0700 root-owned cache dir, checked as glance: unavailable, saying who
+    cannot reach what, never unknown."""
+    user = service_account()
+    need(user is not None, "needs root and a glance account (useradd --system glance)")
+    assert user is not None
+    cache = shared / "cache"
+    cache.mkdir(mode=0o700)
+    (cache / "checkme").write_bytes(b"XXX")
+    settings = glance_features.Settings(image_cache_dir=str(cache), image_cache_driver="xattr")
+    result = glance_features.probe(settings, features=["xattr"], user=user, refresh=True)["xattr"]
+    assert result.status is glance_features.Status.UNAVAILABLE, result.reason
+    assert f"{user} cannot write there" in result.reason
+    assert result.details["step"] == f"stat {cache}/checkme"  # inside the cache dir
+    assert result.details["errno"] == "EACCES"
+    assert result.remediation[0].startswith(f"install -d -o {user} -g {user}")
+
+
+def test_cache_subdirectories_the_account_cannot_write(shared: Path) -> None:
+    """Debian ships incomplete/, invalid/ and queue/ owned by root: the driver
+    configures, then every cache write fails. Glance's own write shows it."""
+    user = service_account()
+    need(user is not None, "needs root and a glance account (useradd --system glance)")
+    assert user is not None
+    import shutil
+
+    cache = shared / "cache"
+    cache.mkdir()
+    shutil.chown(cache, user, user)
+    for sub in ("incomplete", "invalid", "queue"):
+        (cache / sub).mkdir(mode=0o755)  # root's, as the package leaves them
+    shutil.chown(cache / "queue", user, user)
+    settings = glance_features.Settings(image_cache_dir=str(cache), image_cache_driver="xattr")
+    result = glance_features.probe(settings, features=["xattr"], user=user, refresh=True)["xattr"]
+    # What Glance's cache does first with every image, as that account.
+    write = subprocess.run(
+        ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--",
+         "sh", "-c", f"echo x > {cache}/incomplete/image-id"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert write.returncode != 0 and "Permission denied" in write.stderr
+    need(result.details.get("binding") is not None, "the xattr binding is not installed")
+    assert result.status is glance_features.Status.UNAVAILABLE, result.reason
+    assert sorted(result.details["unwritable_subdirs"]) == ["incomplete", "invalid"]
+    assert result.remediation == (f"chown {user}:{user} {cache}/incomplete {cache}/invalid",)

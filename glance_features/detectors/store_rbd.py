@@ -274,12 +274,15 @@ def _judge(
         )
     details["keyring"] = readable[0] if readable else None
     monitors = plan.get("monitors", [])
-    if not context.deep:
+    # In multi-store mode glance_store connects at start-up (a monitor that is
+    # down holds the start for rados_connect_timeout, librados' 300 s by
+    # default): so does the probe. The legacy store connects on first use.
+    if not context.deep and not _stores.multi_store(context.settings):
         return _stores.Verdict(
             Status.AVAILABLE,
             f"rados and rbd import; {user} can read {conf}"
             + (f" and {readable[0]}" if readable else "")
-            + "; --deep checks the monitors",
+            + "; glance_store connects on first use (--deep checks the monitors)",
             details,
         )
     if not monitors:
@@ -304,9 +307,15 @@ def _judge(
     elif len(_stores.user_backends(context.settings)) == 1:
         # rbd.Store.get_connection raises BackendException when it is the only
         # backend, and create_multi_stores() lets it through init_app().
-        effect = "glance_store connects at start-up, and with one backend Glance fails to start"
+        effect = (
+            "glance_store connects at start-up (waiting rados_connect_timeout), and with "
+            "one backend Glance fails to start"
+        )
     else:
-        effect = "glance_store connects at start-up and disables adding images to this store"
+        effect = (
+            "glance_store connects at start-up (Glance's start waits rados_connect_timeout, "
+            "librados' 300 s by default) and then disables adding images to this store"
+        )
     return _stores.Verdict(
         Status.UNAVAILABLE,
         f"no monitor of {conf} accepts a connection ({'; '.join(errors)}): {effect}",

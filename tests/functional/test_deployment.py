@@ -563,7 +563,7 @@ def test_systemd_exec_start_pre_blocks_only_on_required(
     g.write_config()
     g._chown(service_user)
     command = exec_start_pre().replace(
-        "/usr/bin/glance-features", str(g.venv / "bin/glance-features")
+        "/opt/glance-features/bin/glance-features", str(g.venv / "bin/glance-features")
     )
     argv = shlex.split(command)
     # As systemd runs it: the unit's user and environment (OS_GLANCE_CONFIG_DIR, PATH).
