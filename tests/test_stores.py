@@ -618,7 +618,11 @@ def test_cinder_rootwrap_and_privsep_config_missing_then_present(base: Path) -> 
     filters = base / "rootwrap.d"
     filters.mkdir()
     (filters / "glance_cinder_store.filters").write_text("[Filters]\n")
-    rootwrap.write_text(f"[DEFAULT]\nfilters_path = {filters}\nexec_dirs = /usr/bin,/bin\n")
+    # exec_dirs without the system's bin directories: Debian's glance-api
+    # package (tests/debian) puts a privsep-helper in /usr/bin.
+    nothing = base / "no-helpers"
+    nothing.mkdir()
+    rootwrap.write_text(f"[DEFAULT]\nfilters_path = {filters}\nexec_dirs = {nothing}\n")
     no_privsep = ours(conf, "store-cinder", python)
     assert no_privsep["status"] == "unavailable"
     assert "lets glance-rootwrap start privsep-helper" in no_privsep["reason"]
@@ -627,10 +631,10 @@ def test_cinder_rootwrap_and_privsep_config_missing_then_present(base: Path) -> 
     shutil.copy(shipped, filters / "glance_cinder_store.filters")
     not_found = ours(conf, "store-cinder", python)
     assert not_found["status"] == "unavailable"
-    assert "privsep-helper is not in rootwrap's exec_dirs (/usr/bin, /bin)" in not_found["reason"]
+    assert f"privsep-helper is not in rootwrap's exec_dirs ({nothing})" in not_found["reason"]
     assert not_found["remediation"] == [f"add {STORES_VENV}/bin to exec_dirs in {rootwrap}"]
     rootwrap.write_text(
-        f"[DEFAULT]\nfilters_path = {filters}\nexec_dirs = /usr/bin,{STORES_VENV}/bin\n"
+        f"[DEFAULT]\nfilters_path = {filters}\nexec_dirs = {nothing},{STORES_VENV}/bin\n"
     )
     present = ours(conf, "store-cinder", python)
     expected = "available" if shutil.which("iscsiadm", path=_stores_path()) else "degraded"

@@ -44,8 +44,9 @@ def run(args: argparse.Namespace, user: str | None) -> int:
         from oslo_upgradecheck import upgradecheck
     except ImportError as exc:
         raise StatusError(
-            f"status needs oslo.config and oslo.upgradecheck ({exc}); "
-            "pip install 'glance-features[oslo]' or run it from Glance's environment"
+            f"status needs oslo.config and oslo.upgradecheck ({exc}); run it from Glance's "
+            "environment: Glance's virtualenv, or for a distribution's Glance a virtualenv "
+            "made with /usr/bin/python3 -m venv --system-site-packages"
         ) from None
     from glance_features import upgradecheck as features
 

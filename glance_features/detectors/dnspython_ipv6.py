@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from glance_features import checks, runas
+from glance_features._platform.proc import current_user
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
@@ -172,7 +173,7 @@ class DnspythonIpv6Detector:
             "glance_monkey_patches": patched,
         }
         try:
-            found = self._try(context, environ.get(ENV_VAR), inside)
+            found = self._try(context, environ.get(ENV_VAR), inside, patched)
         except runas.CheckFailed as exc:
             return result(self.name, Status.UNKNOWN, f"the eventlet check failed: {exc}", details)
         details.update(
@@ -185,7 +186,7 @@ class DnspythonIpv6Detector:
         if found["import_error"] and found["eventlet_version"] and not workaround_active(environ):
             # Would the workaround make eventlet import? Try it, as the fix says.
             try:
-                retry = self._try(context, "yes", False)
+                retry = self._try(context, "yes", False, True)
             except runas.CheckFailed:
                 retry = None
             details["imports_with_workaround"] = retry is not None and not retry["import_error"]
@@ -205,18 +206,46 @@ class DnspythonIpv6Detector:
         return result(self.name, status, reason, details, fixes)
 
     def _try(
-        self, context: ProbeContext, no_greendns: str | None, inside: bool
+        self, context: ProbeContext, no_greendns: str | None, inside: bool, patched: bool | None
     ) -> checks.ResolutionFound:
         """What ``import eventlet; eventlet.monkey_patch()`` and IPv6 lookups do
-        in the service's interpreter: in this process when it is the service
-        and already patched, else in a new interpreter (patching this one
+        in the service's interpreter, with its environment: in this process
+        when it is the service (already patched, or not patching at all, when
+        only the import matters), else in a new interpreter (patching this one
         would change the host's process)."""
         if inside and _patched_here():
             return _here()
+        if patched is False and no_greendns == os.environ.get(ENV_VAR) and _is_service(context):
+            return _imported_here()
         return runas.run(
             context, runas.Where.NEW_INTERPRETER, checks.eventlet_resolution, list(NAMES),
             no_greendns,
         )  # fmt: skip
+
+
+def _is_service(context: ProbeContext) -> bool:
+    """This process has the service's interpreter, account and environment."""
+    if context.deployment is not None and context.deployment.inside:
+        return True
+    unknown = context.deployment is None or not context.deployment.environ
+    same_account = context.user is None or context.user == current_user()
+    return unknown and same_account and runas.is_service_interpreter(context)
+
+
+def _imported_here() -> checks.ResolutionFound:
+    """``import eventlet`` here, as a Glance that never patches imports it."""
+    from glance_features._platform import dists
+
+    module = checks.imports(["eventlet"], False)["modules"]["eventlet"]
+    return checks.ResolutionFound(
+        system={},
+        eventlet=None,
+        import_error=None if module["ok"] else module["error"],
+        patch_error=None,
+        eventlet_version=dists.version("eventlet"),
+        dnspython_version=dists.version("dnspython"),
+        greendns=None,
+    )
 
 
 def _patched_here() -> bool:
