@@ -275,6 +275,7 @@ class Settings:
         config_dir: str | os.PathLike[str] | None = None,
         *,
         deployment: Deployment | None = None,
+        glance_version: str | None = None,
     ) -> Settings:
         """Read Glance config files the way oslo.config does: later files win,
         then every ``*.conf`` of ``config_dir`` in sorted order.
@@ -283,7 +284,7 @@ class Settings:
         ``deployment`` says (:func:`service_config_files`).
         """
         if paths is None and config_dir is None:
-            files = service_config_files(deployment)
+            files = service_config_files(deployment, glance_version)
         else:
             files = [os.fspath(p) for p in paths or ()]
             if config_dir is not None:
@@ -382,7 +383,9 @@ def service_config_dir(environ: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
-def service_config_files(deployment: Deployment | None = None) -> list[str]:
+def service_config_files(
+    deployment: Deployment | None = None, glance_version: str | None = None
+) -> list[str]:
     """The files the Glance API service reads, served as ``deployment`` says.
 
     The standalone eventlet ``glance-api`` parses its command line with
@@ -398,7 +401,7 @@ def service_config_files(deployment: Deployment | None = None) -> list[str]:
             files = _oslo_default_files(("glance.conf", "glance-api.conf"))
         if directory is not None:
             return [*files, *conf_files_in(directory)]
-        return files + _conf_d_files()
+        return files + _conf_d_files("glance-api")
     environ = deployment.environ if deployment is not None and deployment.environ else None
     found = service_config_dir(environ)
     if found is None:
@@ -408,7 +411,21 @@ def service_config_files(deployment: Deployment | None = None) -> list[str]:
         for name in SERVICE_FILES
         if os.path.exists(os.path.join(found, name)) or name == "glance-api.conf"
     ]
-    return files + _conf_d_files()
+    return files + _conf_d_files(_wsgi_prog(deployment, glance_version))
+
+
+def _wsgi_prog(deployment: Deployment | None, glance_version: str | None) -> str:
+    """The program name oslo.config gives the WSGI application's config: 33
+    says glance-api; 29-32 call CONF([], project="glance"), so it is the
+    server's own argv[0] (uwsgi.conf.d under uWSGI, measured on 29-32)."""
+    from glance_features.catalog import GlanceUse
+
+    if glance_version is None or GlanceUse("", versions=">=33").used_by(glance_version):
+        return "glance-api"
+    if deployment is not None and deployment.command:
+        return os.path.basename(deployment.command[0])
+    served_by = deployment.served_by if deployment is not None else None
+    return {"uwsgi": "uwsgi", "gunicorn": "gunicorn"}.get(served_by or "", "glance-api")
 
 
 def _oslo_default_files(names: Iterable[str]) -> list[str]:
@@ -423,12 +440,12 @@ def _oslo_default_files(names: Iterable[str]) -> list[str]:
     return found
 
 
-def _conf_d_files() -> list[str]:
-    # oslo.config's default config dirs (find_config_dirs("glance", "glance-api")):
+def _conf_d_files(prog: str) -> list[str]:
+    # oslo.config's default config dirs (find_config_dirs("glance", prog)):
     # each name where it is first found in its search path, whatever directory
     # the files came from; Glance does not look for them beside the files.
     files: list[str] = []
-    for name in ("glance.conf.d", "glance-api.conf.d"):
+    for name in ("glance.conf.d", f"{prog}.conf.d"):
         for search in DEFAULT_SEARCH_DIRS:
             conf_d = os.path.join(os.path.expanduser(search), name)
             if os.path.exists(conf_d):

@@ -291,7 +291,12 @@ def _settings(args: argparse.Namespace) -> Any:
 
     try:
         if args.config_file is None and args.config_dir is None:
-            return Settings.from_config_files(deployment=_deployment(args))
+            from glance_features import glance
+
+            service = _deployment(args)
+            return Settings.from_config_files(
+                deployment=service, glance_version=glance.version_in(service.python)
+            )
         return Settings.from_config_files(args.config_file or [], args.config_dir)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None

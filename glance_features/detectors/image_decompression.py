@@ -47,6 +47,27 @@ CATALOG = Entry(
 )
 
 
+# Which releases' plugin fails every zip and LHA import, whatever is installed:
+# _zipfile extracts into the destination path as a directory (os.replace then
+# raises NotADirectoryError) and _lhafile uses lhafile.LhaFile as a context
+# manager, which it is not. 32.0.0 fixed both. Measured on 29.2.1, 30.2.0 and
+# 31.1.0 (zip), and read in each release's code (LHA): tests/test_releases.py.
+BROKEN_ARCHIVES = "<32.0.0"
+
+
+def _broken_archives(glance_version: str | None) -> str | None:
+    if glance_version is None:
+        return None
+    from glance_features.catalog import GlanceUse
+
+    if not GlanceUse("", versions=BROKEN_ARCHIVES).used_by(glance_version):
+        return None
+    return (
+        "its _zipfile extracts into the destination as a directory (NotADirectoryError) "
+        "and its _lhafile uses lhafile.LhaFile as a context manager, which it is not"
+    )
+
+
 class ImageDecompressionDetector:
     name = "image_decompression"
     summary = "the image_decompression import plugin: zip, gzip and (with lhafile) LHA"
@@ -70,6 +91,17 @@ class ImageDecompressionDetector:
                 f for f, m in (("zip", "zipfile"), ("gzip", "gzip")) if found.modules[m]["ok"]
             ],
         }
+        broken = _broken_archives(context.glance_version)
+        if broken is not None:
+            details["formats"] = ["gzip"]
+            return result(
+                self.name,
+                Status.DEGRADED,
+                f"gzip images are decompressed; zip and LHA images fail their import task "
+                f"in Glance {context.glance_version}: {broken}",
+                details,
+                ["upgrade Glance to 32.0.0 or later (its image_decompression plugin fixed both)"],
+            )
         missing = found.missing(("zipfile", "gzip"))
         if missing:
             return result(

@@ -19,15 +19,21 @@ CONNECT_TIMEOUT = 3.0
 PYDEV_GREETING = re.compile(rb"\d{3}\t\d+\t")
 DEBUG_HOST = Option("DEFAULT", "pydev_worker_debug_host")
 DEBUG_PORT = Option("DEFAULT", "pydev_worker_debug_port", "port", default=5678)
+# The standalone server with workers = 0 serves from its parent alone
+# (start_wsgi -> _single_run), which never calls the hook (measured 29-32).
+WORKERS = Option("DEFAULT", "workers", "int")
 
 CATALOG = Entry(
     purpose=(
         "With pydev_worker_debug_host set, Glance workers attach to a remote pydev "
         "debug server at start-up, for debugging a running service from an IDE."
     ),
-    options=(DEBUG_HOST, DEBUG_PORT),
+    options=(DEBUG_HOST, DEBUG_PORT, WORKERS),
     required_when=(
-        RequiredWhen("[DEFAULT] pydev_worker_debug_host is set", lambda s: bool(s.get(DEBUG_HOST))),
+        RequiredWhen(
+            "[DEFAULT] pydev_worker_debug_host is set (and workers is not 0)",
+            lambda s: bool(s.get(DEBUG_HOST)) and s.get(WORKERS) != 0,
+        ),
     ),
     python=("pydevd",),
     verify=("glance-features --feature pydev",),
