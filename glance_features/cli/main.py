@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--deep", action="store_true", help="also run the slower functional checks")
     parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="text: every feature with its reason, also those nothing enables",
+    )
+    parser.add_argument(
         "--list", action="store_true", help="list the registered detectors and exit"
     )
     parser.add_argument(
@@ -139,21 +144,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="an upper-constraints.txt style file (repeatable)",
     )
     requirements.add_argument(
+        "--global-requirements",
+        metavar="FILE",
+        help="with --propose: openstack/requirements' global-requirements.txt",
+    )
+    requirements.add_argument(
+        "--propose",
+        metavar="FEATURE",
+        help="the lines and commit message that move FEATURE's Python dependencies into "
+        "global-requirements.txt, upper-constraints.txt and Glance's requirements.txt",
+    )
+    requirements.add_argument(
         "--format", choices=("text", "json", "requirements", "bindep"), default="text"
     )
     requirements.add_argument("--output", metavar="FILE", help="write to FILE atomically")
 
     summarize = commands.add_parser(
         "summarize",
-        help="one table of hosts x features from many JSON reports",
+        help="hosts x features from many reports, and the adoption table of census files",
         description="One table of hosts x features from many JSON reports "
-        "(files, directories, or an Ansible fact cache).",
+        "(files, directories, or an Ansible fact cache), and the adoption of each feature "
+        "across census files and reports: deployments enabling it, how many work, the "
+        "dependency versions in use, by Glance release and distribution.",
     )
-    summarize.add_argument("paths", nargs="+", metavar="REPORT", help="report file or directory")
-    summarize.add_argument("--format", choices=("text", "json"), default="text")
+    summarize.add_argument(
+        "paths", nargs="+", metavar="REPORT", help="report or census file, or a directory"
+    )
+    summarize.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     summarize.add_argument("--output", metavar="FILE", help="write to FILE atomically")
 
-    from glance_features.cli import status
+    from glance_features.cli import census, status
+
+    census_parser = census.add_parser(commands)
+    _config_options(census_parser)
+    _user_option(census_parser)
 
     status_parser = status.add_parser(commands)
     _config_options(status_parser)
@@ -243,6 +267,10 @@ def _main(argv: list[str]) -> int:
         return _requirements(args)
     if command == "explain":
         return _explain(args)
+    if command == "census":
+        from glance_features.cli import census
+
+        return census.run(args)
     if command == "status":
         from glance_features.cli import status
 
