@@ -464,6 +464,8 @@ def _summarize(args: argparse.Namespace) -> int:
         import json
 
         text = json.dumps(fleet.to_dict(), indent=2) + "\n"
+    elif args.format == "markdown":
+        text = fleet.to_markdown()
     else:
         text = fleet.to_text()
     _emit(text, args.output)
