@@ -400,6 +400,10 @@ def _requirements(args: argparse.Namespace) -> int:
     from glance_features.cli.table import render as table
 
     catalog = registry.catalog()
+    if args.propose is not None:
+        return _propose(args)
+    if args.global_requirements is not None:
+        raise UsageError("--global-requirements goes with --propose FEATURE")
     if args.feature:
         _check_known(args.feature)
         features = [f for f in dict.fromkeys(args.feature) if f in catalog]
@@ -451,6 +455,30 @@ def _requirements(args: argparse.Namespace) -> int:
         lines.append("(these features need no Python distribution)")
     _emit("\n".join(lines) + "\n", args.output)
     return code
+
+
+def _propose(args: argparse.Namespace) -> int:
+    from glance_features import registry
+    from glance_features.cli.requirements import ConstraintsError, proposal_text, propose
+
+    _check_known([args.propose])
+    if args.feature or args.format not in ("text", "json"):
+        raise UsageError("--propose takes one FEATURE and --format text or json")
+    if args.propose not in registry.catalog():
+        raise UsageError(f"{args.propose!r} is a third-party detector: no catalog to propose from")
+    try:
+        rows = propose(args.propose, args.global_requirements, args.constraints)
+    except ConstraintsError as exc:
+        raise UsageError(str(exc)) from None
+    if args.format == "json":
+        import json
+
+        data = {"feature": args.propose, "requirements": [r.to_dict() for r in rows]}
+        _emit(json.dumps(data, indent=2) + "\n", args.output)
+    else:
+        text = proposal_text(args.propose, rows, gr=args.global_requirements, uc=args.constraints)
+        _emit(text, args.output)
+    return 0
 
 
 def _summarize(args: argparse.Namespace) -> int:
