@@ -358,9 +358,17 @@ def _probe(args: argparse.Namespace) -> int:
     else:
         from glance_features.cli.render import render_text
 
-        colour = args.output is None and _colour(report_stream())
+        stream = None if args.output is not None else report_stream()
+        tty = stream is not None and stream.isatty()
         note = _config_note(args, report.config_files)
-        text = render_text(report, config_note=note, colour=colour)
+        text = render_text(
+            report,
+            config_note=note,
+            colour=stream is not None and _colour(stream),
+            verbose=args.verbose,
+            asked=args.feature or (),
+            width=_width() if tty else None,
+        )
     _emit(text, args.output)
     return int(report.code)
 
@@ -547,6 +555,12 @@ def _list(out: TextIO) -> int:
 
 
 LIST_TIMEOUT = 5.0
+
+
+def _width() -> int:
+    import shutil
+
+    return max(40, shutil.get_terminal_size().columns)
 
 
 def _colour(stream: TextIO) -> bool:
