@@ -269,3 +269,15 @@ def test_census_command_on_a_config_full_of_secrets(tmp_path: Path) -> None:
 def test_census_command_refuses_an_unknown_feature() -> None:
     proc = run_cli("census", "--feature", "no-such-feature")
     assert proc.returncode == 64 and proc.stderr.count("\n") == 1
+
+
+def test_summarize_of_identifying_reports_shares_none_of_it(tmp_path: Path) -> None:
+    (tmp_path / "report.json").write_text(identifying_report().to_json())
+    markdown = run_cli("summarize", "--format", "markdown", str(tmp_path))
+    assert markdown.returncode == 2, markdown.stderr  # xattr is required and missing
+    assert_anonymous(markdown.stdout)
+    assert "| xattr | 1/1 | 0/1 |" in markdown.stdout
+    as_json = json.loads(run_cli("summarize", "--format", "json", str(tmp_path)).stdout)
+    assert_anonymous(json.dumps(as_json["adoption"]))
+    # The host table (text and JSON) names the host: it is the operator's own view.
+    assert HOSTNAME in as_json["hosts"]
