@@ -343,3 +343,48 @@ def test_ansible_playbook_lists_hosts_missing_a_required_feature(tmp_path: Path)
     assert "MISSING localhost xattr: unavailable:" in proc.stdout, proc.stdout + proc.stderr
     assert "localhost lacks a required Glance feature" in proc.stdout
     assert proc.returncode != 0  # enforce=true fails the play
+
+
+def test_ansible_playbooks_pass_syntax_check(tmp_path: Path) -> None:
+    _, env = fact_env(tmp_path)
+    for playbook in sorted(EXAMPLES.glob("*.yml")):
+        proc = ansible(
+            "ansible-playbook", "-i", "localhost,", "--syntax-check", str(playbook), env=env
+        )
+        assert proc.returncode == 0, playbook.name + proc.stdout + proc.stderr
+
+
+def test_ansible_census_playbook_collects_and_summarizes(tmp_path: Path) -> None:
+    from glance_features import census
+
+    _, env = fact_env(tmp_path)
+    # The code under test, also where the console script is an editable
+    # install of another checkout.
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    out = tmp_path / "census"
+    proc = ansible(
+        "ansible-playbook",
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-e",
+        "glance_hosts=localhost",
+        "-e",
+        f"census_dir={out}",
+        "-e",
+        f"glance_features_command={Path(sys.executable).with_name('glance-features')}",
+        "-e",
+        "glance_features_options='--feature xattr --feature sendfile'",
+        str(EXAMPLES / "census.yml"),
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    document = json.loads((out / "localhost.json").read_text())
+    census.validate(document)
+    assert sorted(document["features"]) == ["sendfile", "xattr"]
+    table = (out / "adoption.md").read_text()
+    assert table.startswith("### Adoption across 1 deployments")
+    assert "| xattr |" in table and "| sendfile |" in table
+    assert "Adoption across 1 deployments" in proc.stdout

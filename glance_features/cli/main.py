@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--deep", action="store_true", help="also run the slower functional checks")
     parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="text: every feature with its reason, also those nothing enables",
+    )
+    parser.add_argument(
         "--list", action="store_true", help="list the registered detectors and exit"
     )
     parser.add_argument(
@@ -161,21 +166,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="an upper-constraints.txt style file (repeatable)",
     )
     requirements.add_argument(
+        "--global-requirements",
+        metavar="FILE",
+        help="with --propose: openstack/requirements' global-requirements.txt",
+    )
+    requirements.add_argument(
+        "--propose",
+        metavar="FEATURE",
+        help="the lines and commit message that move FEATURE's Python dependencies into "
+        "global-requirements.txt, upper-constraints.txt and Glance's requirements.txt",
+    )
+    requirements.add_argument(
         "--format", choices=("text", "json", "requirements", "bindep"), default="text"
     )
     requirements.add_argument("--output", metavar="FILE", help="write to FILE atomically")
 
     summarize = commands.add_parser(
         "summarize",
-        help="one table of hosts x features from many JSON reports",
+        help="hosts x features from many reports, and the adoption table of census files",
         description="One table of hosts x features from many JSON reports "
-        "(files, directories, or an Ansible fact cache).",
+        "(files, directories, or an Ansible fact cache), and the adoption of each feature "
+        "across census files and reports: deployments enabling it, how many work, the "
+        "dependency versions in use, by Glance release and distribution.",
     )
-    summarize.add_argument("paths", nargs="+", metavar="REPORT", help="report file or directory")
-    summarize.add_argument("--format", choices=("text", "json"), default="text")
+    summarize.add_argument(
+        "paths", nargs="+", metavar="REPORT", help="report or census file, or a directory"
+    )
+    summarize.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     summarize.add_argument("--output", metavar="FILE", help="write to FILE atomically")
 
-    from glance_features.cli import status
+    from glance_features.cli import census, status
+
+    census_parser = census.add_parser(commands)
+    _config_options(census_parser)
+    _user_option(census_parser)
 
     status_parser = status.add_parser(commands)
     _config_options(status_parser)
@@ -265,6 +289,10 @@ def _main(argv: list[str]) -> int:
         return _requirements(args)
     if command == "explain":
         return _explain(args)
+    if command == "census":
+        from glance_features.cli import census
+
+        return census.run(args)
     if command == "status":
         from glance_features.cli import status
 
@@ -371,9 +399,17 @@ def _probe(args: argparse.Namespace) -> int:
     else:
         from glance_features.cli.render import render_text
 
-        colour = args.output is None and _colour(report_stream())
+        stream = None if args.output is not None else report_stream()
+        tty = stream is not None and stream.isatty()
         note = _config_note(args, report.config_files)
-        text = render_text(report, config_note=note, colour=colour)
+        text = render_text(
+            report,
+            config_note=note,
+            colour=stream is not None and _colour(stream),
+            verbose=args.verbose,
+            asked=args.feature or (),
+            width=_width() if tty else None,
+        )
     _emit(text, args.output)
     return int(report.code)
 
@@ -416,6 +452,10 @@ def _requirements(args: argparse.Namespace) -> int:
     from glance_features.cli.table import render as table
 
     catalog = registry.catalog()
+    if args.propose is not None:
+        return _propose(args)
+    if args.global_requirements is not None:
+        raise UsageError("--global-requirements goes with --propose FEATURE")
     if args.feature:
         _check_known(args.feature)
         features = [f for f in dict.fromkeys(args.feature) if f in catalog]
@@ -469,6 +509,30 @@ def _requirements(args: argparse.Namespace) -> int:
     return code
 
 
+def _propose(args: argparse.Namespace) -> int:
+    from glance_features import registry
+    from glance_features.cli.requirements import ConstraintsError, proposal_text, propose
+
+    _check_known([args.propose])
+    if args.feature or args.format not in ("text", "json"):
+        raise UsageError("--propose takes one FEATURE and --format text or json")
+    if args.propose not in registry.catalog():
+        raise UsageError(f"{args.propose!r} is a third-party detector: no catalog to propose from")
+    try:
+        rows = propose(args.propose, args.global_requirements, args.constraints)
+    except ConstraintsError as exc:
+        raise UsageError(str(exc)) from None
+    if args.format == "json":
+        import json
+
+        data = {"feature": args.propose, "requirements": [r.to_dict() for r in rows]}
+        _emit(json.dumps(data, indent=2) + "\n", args.output)
+    else:
+        text = proposal_text(args.propose, rows, gr=args.global_requirements, uc=args.constraints)
+        _emit(text, args.output)
+    return 0
+
+
 def _summarize(args: argparse.Namespace) -> int:
     from glance_features.cli.summarize import collect
     from glance_features.cli.table import safe
@@ -480,6 +544,8 @@ def _summarize(args: argparse.Namespace) -> int:
         import json
 
         text = json.dumps(fleet.to_dict(), indent=2) + "\n"
+    elif args.format == "markdown":
+        text = fleet.to_markdown()
     else:
         text = fleet.to_text()
     _emit(text, args.output)
@@ -533,6 +599,12 @@ def _list(out: TextIO) -> int:
 
 
 LIST_TIMEOUT = 5.0
+
+
+def _width() -> int:
+    import shutil
+
+    return max(40, shutil.get_terminal_size().columns)
 
 
 def _colour(stream: TextIO) -> bool:

@@ -1,10 +1,19 @@
-"""The human-readable report printed by the command line."""
+"""The human-readable report printed by the command line.
+
+The first look leads with what the configuration requires and what is
+wrong; features nothing enables are named on one line each kind, their
+reasons left to ``--verbose``. Every field is escaped (cli/table.py):
+nothing a report carries reaches the terminal raw.
+"""
 
 from __future__ import annotations
 
+import textwrap
+from collections.abc import Collection
+
 from glance_features.cli.table import render as table
 from glance_features.cli.table import safe
-from glance_features.model import Code, Report, Status
+from glance_features.model import Code, FeatureResult, Report, Status
 
 _COLOURS = {
     Status.AVAILABLE: "\033[32m",
@@ -20,7 +29,24 @@ _VERDICT = {
 }
 
 
-def render_text(report: Report, *, config_note: str, colour: bool) -> str:
+def shown_in_full(result: FeatureResult) -> bool:
+    """Whether the first look gives a feature its row: required, or something
+    is wrong with it (degraded, or the probe failed)."""
+    return result.required or result.status in (Status.DEGRADED, Status.UNKNOWN)
+
+
+def render_text(
+    report: Report,
+    *,
+    config_note: str,
+    colour: bool,
+    verbose: bool = False,
+    asked: Collection[str] = (),
+    width: int | None = None,
+) -> str:
+    """The text report. ``asked`` (the features named with ``--feature``) and
+    ``verbose`` get a row each whatever their verdict; ``width`` wraps the
+    reasons (never the fix steps, which are copied as they are)."""
     glance = report.glance
     lines = [
         _header(report),
@@ -29,27 +55,77 @@ def render_text(report: Report, *, config_note: str, colour: bool) -> str:
         config_note,
         "",
     ]
+    full = [
+        name for name, result in report.items() if verbose or name in asked or shown_in_full(result)
+    ]
+    if not verbose:
+        # What the configuration requires first, then what is wrong elsewhere;
+        # --verbose keeps the report's own order, as it always printed.
+        full.sort(key=lambda name: not report[name].required)
+    if full:
+        lines += _table(report, full, colour, width)
+    else:
+        lines.append("The configuration requires none of the features, and none has a problem.")
+    rest = [name for name in report if name not in full]
+    working = [n for n in rest if report[n].available]
+    idle = [n for n in rest if not report[n].available]
+    if rest:
+        lines.append("")
+    if working:
+        lines += _wrapped("works here, not enabled: ", working, "", width)
+    if idle:
+        lines += _wrapped("not enabled here: ", idle, " (--verbose for reasons)", width)
+    lines += ["", f"result: {int(report.code)} ({_VERDICT[report.code]})"]
+    return "\n".join(lines) + "\n"
+
+
+def _table(report: Report, names: list[str], colour: bool, width: int | None) -> list[str]:
     rows = [("FEATURE", "STATUS", "REQUIRED", "REASON")]
     rows += [
-        (name, r.status.value, "yes" if r.required else "no", r.reason)
-        for name, r in report.items()
+        (name, report[name].status.value, "yes" if report[name].required else "no", "R")
+        for name in names
     ]
-    for i, line in enumerate(table(rows)):
-        if i == 0:
-            lines.append(line)
-            continue
-        name = list(report)[i - 1]
+    # The first three columns padded as the table pads them; the reason after
+    # (in place of the one-letter stand-in).
+    prefix = table(rows)
+    indent = len(prefix[0]) - len("REASON")
+    lines = [prefix[0]]
+    for name, line in zip(names, prefix[1:], strict=True):
         result = report[name]
+        start = line[:-1]
+        reason = safe(result.reason)
         if colour:
-            line = line.replace(
-                result.status.value, _COLOURS[result.status] + result.status.value + _RESET, 1
+            status = result.status.value
+            start = start.replace(status, _COLOURS[result.status] + status + _RESET, 1)
+        if width is None:
+            lines.append((start + reason).rstrip())
+        elif width - indent >= 30:
+            parts = textwrap.wrap(reason, width - indent, break_on_hyphens=False) or [""]
+            lines.append((start + parts[0]).rstrip())
+            lines.extend(" " * indent + part for part in parts[1:])
+        else:
+            # Too narrow for a reason column: the reason goes under its row.
+            lines.append(start.rstrip())
+            lines += textwrap.wrap(
+                reason,
+                width,
+                initial_indent="  ",
+                subsequent_indent="  ",
+                break_on_hyphens=False,
             )
-        lines.append(line)
         if result.status is not Status.AVAILABLE:
             # Every step is escaped: a config value cannot forge a second line.
             lines.extend(f"    $ {safe(step)}" for step in result.remediation)
-    lines += ["", f"result: {int(report.code)} ({_VERDICT[report.code]})"]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _wrapped(lead: str, names: list[str], tail: str, width: int | None) -> list[str]:
+    text = lead + ", ".join(safe(n) for n in names) + tail
+    if width is None:
+        return [text]
+    return textwrap.wrap(
+        text, width, subsequent_indent="    ", break_on_hyphens=False, break_long_words=False
+    )
 
 
 def _header(report: Report) -> str:

@@ -1,4 +1,5 @@
-"""One table for a fleet: reports from many hosts, failing hosts first."""
+"""One table for a fleet: reports from many hosts, failing hosts first; and
+the adoption of each feature across census files and reports."""
 
 from __future__ import annotations
 
@@ -22,6 +23,20 @@ _SHORT = {"available": "ok", "degraded": "DEGR", "unavailable": "MISSING", "unkn
 class Fleet:
     reports: dict[str, Report] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # Census documents read as such, by id (or by file when they have none).
+    censuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    duplicates: int = 0
+
+    def deployments(self) -> list[dict[str, Any]]:
+        """One census per deployment: those read, then each report's own."""
+        from glance_features.census import census_of
+
+        found = list(self.censuses.values())
+        found += [census_of(report) for _, report in sorted(self.reports.items())]
+        return found
+
+    def adoption(self) -> Adoption:
+        return Adoption.of(self.deployments(), self.duplicates)
 
     @property
     def features(self) -> list[str]:
@@ -57,10 +72,22 @@ class Fleet:
                 for host in self.ordered_hosts()
             },
             "failing": self.failing(),
+            "adoption": self.adoption().to_dict(),
             "warnings": self.warnings,
         }
 
+    def to_markdown(self) -> str:
+        # Only the adoption: the host table names hosts, and Markdown is for
+        # pasting into an etherpad or a review.
+        return self.adoption().to_markdown()
+
     def to_text(self) -> str:
+        adoption = self.adoption().to_text()
+        if not self.reports:
+            return adoption
+        return self.hosts_text() + "\n" + adoption
+
+    def hosts_text(self) -> str:
         # Host and feature names come from files anyone may have written:
         # every one is escaped before it reaches a terminal.
         from glance_features.cli.table import safe
@@ -106,7 +133,11 @@ def collect(paths: Iterable[str]) -> Fleet:
             # RecursionError: JSON nested deeper than the parser's stack.
             fleet.warnings.append(f"{path}: not readable JSON ({_short(exc)})")
             continue
-        report_data, ansible_host = _unwrap(_cached_payload(data), path)
+        data = _cached_payload(data)
+        if isinstance(data, dict) and "census_version" in data:
+            _add_census(fleet, data, path)
+            continue
+        report_data, ansible_host = _unwrap(data, path)
         if report_data is None:
             fleet.warnings.append(f"{path}: not a glance-features report")
             continue
@@ -122,6 +153,21 @@ def collect(paths: Iterable[str]) -> Fleet:
                 continue
         fleet.reports[host] = report
     return fleet
+
+
+def _add_census(fleet: Fleet, data: dict[str, Any], path: str) -> None:
+    from glance_features.census import CensusError, validate
+
+    try:
+        census = validate(data)
+    except CensusError as exc:
+        fleet.warnings.append(f"{path}: not a valid glance-features census ({exc})")
+        return
+    key = census.get("id") or f"file:{os.path.realpath(path)}"
+    if key in fleet.censuses:
+        fleet.duplicates += 1  # the same submission again: counted once
+        return
+    fleet.censuses[key] = census
 
 
 def _files(paths: Iterable[str], fleet: Fleet) -> Iterator[str]:
@@ -178,3 +224,185 @@ def _unwrap(data: Any, path: str) -> tuple[Any, str | None]:
 
 def _short(exc: Exception) -> str:
     return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+
+
+def _release(census: dict[str, Any]) -> str:
+    glance = census.get("glance")
+    if glance is None:
+        return "no glance"
+    return str(glance.get("release") or "unknown")
+
+
+def _distro(census: dict[str, Any]) -> str:
+    distro = census.get("distro") or {}
+    if distro.get("id") in (None, "other"):
+        return f"other {distro['family']}" if distro.get("family") else "unknown"
+    return " ".join(filter(None, [distro["id"], distro.get("version")]))
+
+
+def _version_key(text: str) -> Any:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return (0, Version(text), text)
+    except InvalidVersion:
+        return (1, None, text)
+
+
+def _sorted_releases(names: Iterable[str]) -> list[str]:
+    return sorted(names, key=lambda n: (_version_key(n)[0], _version_key(n)[1] or 0, n))
+
+
+@dataclass
+class Adoption:
+    """Counts over deployments: per feature, how many enable it, how many of
+    those work, which dependency versions they use, by release and distro."""
+
+    deployments: int
+    duplicates: int
+    releases: dict[str, int]
+    distros: dict[str, int]
+    features: dict[str, dict[str, Any]]
+
+    @classmethod
+    def of(cls, censuses: list[dict[str, Any]], duplicates: int = 0) -> Adoption:
+        releases: dict[str, int] = {}
+        distros: dict[str, int] = {}
+        features: dict[str, dict[str, Any]] = {}
+        for census in censuses:
+            release, distro = _release(census), _distro(census)
+            releases[release] = releases.get(release, 0) + 1
+            distros[distro] = distros.get(distro, 0) + 1
+            for name, feature in census["features"].items():
+                counts = features.setdefault(
+                    name,
+                    {
+                        "reported": 0,
+                        "enabled": 0,
+                        "working": 0,
+                        "by_release": {},
+                        "by_distro": {},
+                        "dependencies": {},
+                    },
+                )
+                counts["reported"] += 1
+                if not feature["enabled"]:
+                    continue
+                working = int(feature["working"])
+                counts["enabled"] += 1
+                counts["working"] += working
+                for key, group in ((release, "by_release"), (distro, "by_distro")):
+                    cell = counts[group].setdefault(key, {"enabled": 0, "working": 0})
+                    cell["enabled"] += 1
+                    cell["working"] += working
+                for dist in feature["provided_by"]:
+                    versions = counts["dependencies"].setdefault(dist["name"], {})
+                    cell = versions.setdefault(
+                        dist["version"], {"deployments": 0, "from_distribution": 0}
+                    )
+                    cell["deployments"] += 1
+                    cell["from_distribution"] += int(dist["source"] == "distribution")
+        for counts in features.values():
+            counts["by_release"] = {
+                k: counts["by_release"][k] for k in _sorted_releases(counts["by_release"])
+            }
+            counts["by_distro"] = dict(sorted(counts["by_distro"].items()))
+            counts["dependencies"] = {
+                name: {v: versions[v] for v in sorted(versions, key=_version_key, reverse=True)}
+                for name, versions in sorted(counts["dependencies"].items())
+            }
+        return cls(
+            deployments=len(censuses),
+            duplicates=duplicates,
+            releases={k: releases[k] for k in _sorted_releases(releases)},
+            distros=dict(sorted(distros.items())),
+            features=dict(
+                sorted(features.items(), key=lambda item: (-item[1]["enabled"], item[0]))
+            ),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "deployments": self.deployments,
+            "duplicates": self.duplicates,
+            "releases": self.releases,
+            "distros": self.distros,
+            "features": self.features,
+        }
+
+    def _tables(self) -> list[tuple[str, list[list[str]]]]:
+        total = self.deployments
+        main = [
+            ["FEATURE", "ENABLED", "WORKING", "DEPENDENCIES IN USE (from distribution packages)"]
+        ]
+        for name, counts in self.features.items():
+            deps = [
+                f"{dist} {version} x{cell['deployments']} ({cell['from_distribution']})"
+                for dist, versions in counts["dependencies"].items()
+                for version, cell in versions.items()
+            ]
+            main.append(
+                [
+                    name,
+                    f"{counts['enabled']}/{total}",
+                    f"{counts['working']}/{counts['enabled']}" if counts["enabled"] else "-",
+                    ", ".join(deps) or "-",
+                ]
+            )
+        tables = [("", main)]
+        for title, group, columns in (
+            ("by Glance release", "by_release", self.releases),
+            ("by distribution", "by_distro", self.distros),
+        ):
+            rows = [
+                [f"ENABLED (WORKING) {title.upper()}", *columns],
+                ["deployments", *(str(n) for n in columns.values())],
+            ]
+            for name, counts in self.features.items():
+                if not counts["enabled"]:
+                    continue  # the main table says 0 already
+                cells = []
+                for key in columns:
+                    cell = counts[group].get(key)
+                    cells.append("-" if cell is None else f"{cell['enabled']} ({cell['working']})")
+                rows.append([name, *cells])
+            tables.append((title, rows))
+        return tables
+
+    def _heading(self) -> str:
+        plural = "s" if self.duplicates != 1 else ""
+        again = (
+            f"; {self.duplicates} repeated submission{plural} counted once"
+            if self.duplicates
+            else ""
+        )
+        return f"Adoption across {self.deployments} deployments{again}"
+
+    def to_text(self) -> str:
+        from glance_features.cli.table import render
+
+        lines = [self._heading(), ""]
+        for i, (_, rows) in enumerate(self._tables()):
+            if i:
+                lines.append("")
+            lines += render(rows, last_free=i == 0)
+        return "\n".join(lines) + "\n"
+
+    def to_markdown(self) -> str:
+        from glance_features.cli.table import safe
+
+        def cell(text: str) -> str:
+            return safe(text).replace("\\", "\\\\").replace("|", "\\|")
+
+        lines = [f"### {self._heading()}"]
+        for title, rows in self._tables():
+            lines.append("")
+            if title:
+                lines += [f"#### {title.capitalize()}", ""]
+            lines.append("| " + " | ".join(cell(c) for c in rows[0]) + " |")
+            align = ["---", *(["---:"] * (len(rows[0]) - 1))]
+            if not title:
+                align[-1] = "---"  # the dependencies: text, not a count
+            lines.append("|" + "|".join(align) + "|")
+            lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows[1:]]
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,339 @@
+"""The census: which advanced features a deployment enables, whether they
+work, and what provides them -- a document safe to share.
+
+A census is built from a report, so the same reduction serves the
+``census`` command (on a fresh probe) and ``summarize`` (on reports
+collected from a fleet). It is an allow-list: every value is an enum, a
+bool, a version that parses as one, or a name that matches a strict
+pattern. Nothing is ever copied from a reason, a path, a host name, an
+account or an option value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from glance_features.model import Report, Status
+
+CENSUS_VERSION = 1
+
+SERVED_BY = ("eventlet", "uwsgi", "mod_wsgi", "gunicorn")
+SOURCES = ("distribution", "pip", "unknown")
+STATUSES = tuple(s.value for s in Status)
+
+# Feature names are the detectors' identifiers (``store-rbd``, ``name@dist``
+# for a clash); distribution names as PEP 508 spells them; distribution ids
+# and releases as os-release does. Anything else is dropped, not escaped.
+_FEATURE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}(@[A-Za-z0-9][A-Za-z0-9_.-]{0,63})?$")
+_DIST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$")
+_DISTRO_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
+_DISTRO_VERSION = re.compile(r"^[0-9][0-9A-Za-z.]{0,15}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+_PYTHON = re.compile(r"^(\d{1,2})\.(\d{1,3})")
+
+# (version, source) of an installed distribution, or None when absent.
+Lookup = Callable[[str], "tuple[str, str] | None"]
+
+
+class CensusError(ValueError):
+    """Not a census document."""
+
+
+def version_of(text: object) -> str | None:
+    """``text`` as a normalised PEP 440 version, or None: a version is the
+    only free-looking value a census carries, and it must parse as one."""
+    if not isinstance(text, str) or not text or len(text) > 64:
+        return None
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return str(Version(text))
+    except InvalidVersion:
+        return None
+
+
+def census_of(
+    report: Report | Mapping[str, Any],
+    *,
+    lookup: Lookup | None = None,
+    census_id: str | None = None,
+) -> dict[str, Any]:
+    """The census of ``report`` (a :class:`Report` or its ``to_dict()``).
+
+    ``lookup`` says which version of a distribution is installed and whether
+    it came from a distribution package or pip (:func:`installed`, for a
+    probe of this host); without it, versions come only from what the
+    report's details name, and their source is ``unknown``.
+    """
+    if not isinstance(report, Report):
+        report = Report.from_dict(report)
+    from glance_features import registry
+    from glance_features.catalog import UNCATALOGUED
+
+    catalog = registry.catalog()
+    # Only features a detector registered here provides: a name in a report
+    # read from elsewhere is not copied just because it looks like one.
+    known = set(catalog) | {plugin.name for plugin in registry.plugins()}
+    census: dict[str, Any] = {"census_version": CENSUS_VERSION}
+    if census_id is not None:
+        if not _UUID.match(census_id):
+            raise ValueError(f"census id {census_id!r} is not a random (version 4) UUID")
+        census["id"] = census_id
+    glance = report.glance or {}
+    served_by = glance.get("served_by")
+    census["glance"] = (
+        None
+        if not report.glance
+        else {
+            "release": version_of(glance.get("version")),
+            "served_by": served_by if served_by in SERVED_BY else None,
+        }
+    )
+    census["distro"] = _distro(report.host.get("distro"))
+    census["python"] = _python(report.host.get("python"))
+    features: dict[str, Any] = {}
+    for name, result in report.items():
+        if name not in known or not _FEATURE.match(name):
+            continue
+        entry = catalog.get(name, UNCATALOGUED)
+        features[name] = {
+            "enabled": result.required,
+            "working": result.available,
+            "status": result.status.value,
+            "used_by_glance": result.used_by_glance,
+            "provided_by": _provided_by(entry.python, result.details, lookup),
+        }
+    census["features"] = dict(sorted(features.items()))
+    return census
+
+
+def _distro(data: object) -> dict[str, Any]:
+    from glance_features.detector import Distro
+    from glance_features.remediation import FAMILY_OF_ID, family
+
+    info = data if isinstance(data, Mapping) else {}
+    distro_id = info.get("id")
+    release = info.get("version")
+    like = info.get("like")
+    like = like if isinstance(like, str) else ""
+    found = family(Distro(distro_id if isinstance(distro_id, str) else "", "", like))
+    if not isinstance(distro_id, str) or not distro_id:
+        return {"family": found, "id": None, "version": None}
+    if distro_id not in FAMILY_OF_ID:
+        # A site's own os-release ID would single it out: only its family is kept.
+        return {"family": found, "id": "other", "version": None}
+    if not (isinstance(release, str) and _DISTRO_VERSION.match(release)):
+        release = None
+    return {"family": found, "id": distro_id, "version": release}
+
+
+def _python(text: object) -> str | None:
+    match = _PYTHON.match(text) if isinstance(text, str) else None
+    return f"{match.group(1)}.{match.group(2)}" if match else None
+
+
+def _provided_by(
+    requirements: Iterable[str], details: Mapping[str, Any], lookup: Lookup | None
+) -> list[dict[str, Any]]:
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    # What the detector itself found, from the service's interpreter:
+    # {"eventlet": "0.41.3"} or {"distribution": "pydevd", "version": "3.5.0"}.
+    seen: dict[str, str] = {}
+    for key, value in details.items():
+        if isinstance(value, str) and version_of(value):
+            seen[canonicalize_name(key)] = value
+    named = details.get("distribution")
+    if isinstance(named, str) and version_of(details.get("version")):
+        seen[canonicalize_name(named)] = details["version"]
+    provided = []
+    for text in requirements:
+        requirement = Requirement(text)
+        if requirement.marker is not None and not requirement.marker.evaluate():
+            continue
+        name = canonicalize_name(requirement.name)
+        if not _DIST_NAME.match(name):
+            continue
+        found = lookup(name) if lookup is not None else None
+        version, source = found if found is not None else (seen.get(name), "unknown")
+        version = version_of(version)
+        if version is None:
+            continue  # not installed (or not known to be): "working" says the rest
+        provided.append({"name": name, "version": version, "source": source})
+    return provided
+
+
+def installed(name: str) -> tuple[str, str] | None:
+    """The installed version of distribution ``name`` and where it came from:
+    ``distribution`` (a distribution's package), ``pip`` (pip or uv), or
+    ``unknown``."""
+    import importlib_metadata
+
+    try:
+        dist = importlib_metadata.distribution(name)
+        version = dist.version
+    except (importlib_metadata.PackageNotFoundError, OSError, ValueError):
+        return None
+    if not isinstance(version, str):
+        return None
+    return version, source_of(dist)
+
+
+# Where distribution packages put Python modules: Debian's dist-packages, and
+# the site-packages of RHEL, SUSE, Arch and Alpine (lib and lib64).
+_SYSTEM_DIRS = re.compile(r"^/usr/lib(64)?/python3[0-9.]*/(dist|site)-packages/")
+
+
+def source_of(dist: Any) -> str:
+    """``distribution``, ``pip`` or ``unknown`` for an importlib-metadata
+    distribution, from its INSTALLER file and where it is installed."""
+    try:
+        installer = (dist.read_text("INSTALLER") or "").strip().lower()
+        record = dist.read_text("RECORD")
+    except (OSError, ValueError):
+        return "unknown"
+    if installer in ("pip", "uv"):
+        return "pip"
+    where = str(getattr(dist, "_path", "") or "")
+    if _SYSTEM_DIRS.match(where) and installer not in ("pip", "uv"):
+        return "distribution"  # dpkg, rpm, or a build with no INSTALLER at all
+    if not installer and record is None:
+        # An egg-info or a dist-info no installer recorded: what distribution
+        # packages leave, wherever their Python lives.
+        return "distribution"
+    return "unknown"
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def validate(data: object) -> dict[str, Any]:
+    """``data`` if it is a census this release reads, else :class:`CensusError`.
+
+    Checked by hand, as :meth:`Report.from_dict` checks reports, so reading
+    a census needs no jsonschema; the shipped schema says the same.
+    """
+    if not isinstance(data, Mapping):
+        raise CensusError("not an object")
+    if data.get("census_version") != CENSUS_VERSION:
+        raise CensusError(f"census_version {data.get('census_version')!r} is not supported")
+    extra = set(data) - {"census_version", "id", "glance", "distro", "python", "features"}
+    if extra:
+        raise CensusError(f"unexpected fields: {', '.join(sorted(extra))}")
+    if "id" in data and not (isinstance(data["id"], str) and _UUID.match(data["id"])):
+        raise CensusError("id is not a version 4 UUID")
+    glance = data.get("glance")
+    if glance is not None:
+        if not isinstance(glance, Mapping) or set(glance) != {"release", "served_by"}:
+            raise CensusError("glance: expected release and served_by")
+        if glance["release"] is not None and version_of(glance["release"]) is None:
+            raise CensusError("glance.release is not a version")
+        if glance["served_by"] not in (*SERVED_BY, None):
+            raise CensusError("glance.served_by is not a known server")
+    distro = data.get("distro")
+    if not isinstance(distro, Mapping) or set(distro) != {"family", "id", "version"}:
+        raise CensusError("distro: expected family, id and version")
+    for key, pattern in (("family", _DISTRO_ID), ("id", _DISTRO_ID), ("version", _DISTRO_VERSION)):
+        value = distro[key]
+        if value is not None and not (isinstance(value, str) and pattern.match(value)):
+            raise CensusError(f"distro.{key} is not an identifier")
+    python = data.get("python")
+    if python is not None and _python(python) != python:
+        raise CensusError("python is not a major.minor version")
+    features = data.get("features")
+    if not isinstance(features, Mapping):
+        raise CensusError("features: expected an object")
+    for name, feature in features.items():
+        _validate_feature(name, feature)
+    return dict(data)
+
+
+def _validate_feature(name: object, feature: object) -> None:
+    if not isinstance(name, str) or not _FEATURE.match(name):
+        raise CensusError(f"feature name {name!r} is not an identifier")
+    keys = {"enabled", "working", "status", "used_by_glance", "provided_by"}
+    if not isinstance(feature, Mapping) or set(feature) != keys:
+        raise CensusError(f"features.{name}: expected {', '.join(sorted(keys))}")
+    for flag in ("enabled", "working"):
+        if not isinstance(feature[flag], bool):
+            raise CensusError(f"features.{name}.{flag}: expected a bool")
+    if feature["used_by_glance"] not in (True, False, None):
+        raise CensusError(f"features.{name}.used_by_glance: expected a bool or null")
+    if feature["status"] not in STATUSES:
+        raise CensusError(f"features.{name}.status is not a status")
+    if feature["working"] != Status(feature["status"]).available:
+        raise CensusError(f"features.{name}.working contradicts its status")
+    provided = feature["provided_by"]
+    if not isinstance(provided, list):
+        raise CensusError(f"features.{name}.provided_by: expected a list")
+    for item in provided:
+        ok = (
+            isinstance(item, Mapping)
+            and set(item) == {"name", "version", "source"}
+            and isinstance(item["name"], str)
+            and _DIST_NAME.match(item["name"]) is not None
+            and version_of(item["version"]) is not None
+            and item["source"] in SOURCES
+        )
+        if not ok:
+            raise CensusError(f"features.{name}.provided_by: not a name, version and source")
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a census, as shipped in the package."""
+    from importlib.resources import files
+
+    text = files("glance_features").joinpath("census.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def to_json(census: Mapping[str, Any]) -> str:
+    return json.dumps(census, indent=2) + "\n"
+
+
+def to_text(census: Mapping[str, Any]) -> str:
+    """Every value the JSON carries, one per line, for the operator to read
+    before sharing it. Values are escaped, as every text field is."""
+    from glance_features.cli.table import render, safe
+
+    glance = census.get("glance")
+    distro = census["distro"]
+    lines = ["This census is all that would be shared (--format json gives it as data):", ""]
+    if "id" in census:
+        lines.append(f"census id: {safe(census['id'])}")
+    if glance is None:
+        lines.append("glance: not installed")
+    else:
+        lines.append(
+            f"glance: {safe(glance['release'] or 'unknown release')}, served by "
+            f"{safe(glance['served_by'] or 'unknown')}"
+        )
+    lines.append(
+        f"distribution: {safe(distro['id'] or 'unknown')} {safe(distro['version'] or '')}".rstrip()
+        + f" (family {safe(distro['family'] or 'unknown')})"
+    )
+    lines.append(f"python: {safe(census['python'] or 'unknown')}")
+    lines.append("")
+    rows = [("FEATURE", "ENABLED", "WORKING", "STATUS", "PROVIDED BY")]
+    for name, feature in census["features"].items():
+        provided = ", ".join(
+            f"{p['name']} {p['version']} ({p['source']})" for p in feature["provided_by"]
+        )
+        rows.append(
+            (
+                name,
+                "yes" if feature["enabled"] else "no",
+                "yes" if feature["working"] else "no",
+                feature["status"],
+                provided or "-",
+            )
+        )
+    lines += render(rows)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,61 @@
+"""``glance-features census``: the anonymous document of what this deployment
+enables and what provides it, printed exactly as it would be shared."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """The subcommand's parser; the caller adds the config and user options
+    every command shares."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "census",
+        help="an anonymous record of the features this deployment enables, safe to share",
+        description="Probe, then print only what is safe to share: the Glance release and "
+        "how it is served, the distribution and Python version, and per feature whether it "
+        "is enabled, whether it works, and which distributions provide it (version, and "
+        "whether from a distribution package or pip). No host names, addresses, paths, "
+        "accounts, option values or reasons. Exit status 0 whatever the verdicts.",
+    )
+    parser.add_argument(
+        "--feature", action="append", metavar="NAME", help="only these features (repeatable)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=("json", "text"),
+        default="json",
+        help="json: the census itself; text: the same values, to read before sharing",
+    )
+    parser.add_argument(
+        "--id",
+        action="store_true",
+        help="add a random census id, so repeated submissions are counted once",
+    )
+    parser.add_argument("--output", metavar="FILE", help="write to FILE atomically")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from glance_features import census, runner
+    from glance_features.cli.main import (
+        UsageError,
+        _check_known,
+        _emit,
+        _settings,
+        service_user,
+    )
+
+    settings = _settings(args)
+    _check_known(args.feature or [])
+    try:
+        report = runner.probe(settings, features=args.feature, user=service_user(args.user))
+    except runner.UnknownFeature as exc:
+        raise UsageError(str(exc)) from None
+    document = census.census_of(
+        report, lookup=census.installed, census_id=census.new_id() if args.id else None
+    )
+    text = census.to_json(document) if args.format == "json" else census.to_text(document)
+    _emit(text, args.output)
+    return 0
