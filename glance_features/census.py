@@ -197,16 +197,51 @@ def source_of(dist: Any) -> str:
         record = dist.read_text("RECORD")
     except (OSError, ValueError):
         return "unknown"
-    if installer in ("pip", "uv"):
+    return _source(str(getattr(dist, "_path", "") or ""), installer, record is not None)
+
+
+def _source(where: str, installer: str, record: bool) -> str:
+    if installer.lower() in ("pip", "uv"):
         return "pip"
-    where = str(getattr(dist, "_path", "") or "")
-    if _SYSTEM_DIRS.match(where) and installer not in ("pip", "uv"):
+    if _SYSTEM_DIRS.match(where):
         return "distribution"  # dpkg, rpm, or a build with no INSTALLER at all
-    if not installer and record is None:
+    if not installer and not record:
         # An egg-info or a dist-info no installer recorded: what distribution
         # packages leave, wherever their Python lives.
         return "distribution"
     return "unknown"
+
+
+def service_lookup(python: str | None, timeout: float = 10.0) -> Lookup:
+    """``installed`` as the service's interpreter answers it (one child for
+    every distribution the catalogs name), or this one's when it is that."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    from glance_features import checks, registry, runas
+
+    if python is None or runas.is_this_interpreter(python):
+        return installed
+    names = sorted(
+        {
+            canonicalize_name(Requirement(r).name)
+            for entry in registry.catalog().values()
+            for r in entry.python
+        }
+    )
+    try:
+        found = runas.in_interpreter(python, checks.interpreter, (names,), timeout)
+    except runas.CheckFailed:
+        return lambda name: None
+    answers = {
+        name: (
+            dist["version"],
+            _source(dist["location"], (dist["installer"] or "").lower(), dist["record"]),
+        )
+        for name, dist in found["distributions"].items()
+        if dist is not None
+    }
+    return answers.get
 
 
 def new_id() -> str:

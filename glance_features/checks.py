@@ -111,6 +111,7 @@ class DistributionFound(TypedDict):
     version: str
     location: str
     installer: str | None
+    record: bool  # pip and its kin write a RECORD; distribution packages often do not
 
 
 class InterpreterFound(TypedDict):
@@ -129,13 +130,15 @@ def interpreter(distributions: list[str]) -> InterpreterFound:
             dist = metadata.distribution(name)
             version = dist.version
             installer = (dist.read_text("INSTALLER") or "").strip() or None
+            record = dist.read_text("RECORD") is not None
         except Exception:  # not installed, or metadata that cannot be read
             found[name] = None
             continue
         found[name] = DistributionFound(
             version=version,
-            location=str(dist.locate_file("")),
+            location=str(getattr(dist, "_path", "") or dist.locate_file("")),
             installer=installer,
+            record=record,
         )
     return InterpreterFound(python=python(), distributions=found)
 
