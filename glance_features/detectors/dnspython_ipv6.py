@@ -224,12 +224,17 @@ class DnspythonIpv6Detector:
 
 
 def _is_service(context: ProbeContext) -> bool:
-    """This process has the service's interpreter, account and environment."""
+    """This process is the service, or has its interpreter, account and
+    environment and has imported eventlet already (a Glance application
+    loaded by a WSGI server this process cannot name). Importing eventlet
+    here otherwise would leave its fork warnings in a caller that never
+    asked for eventlet."""
     if context.deployment is not None and context.deployment.inside:
         return True
     unknown = context.deployment is None or not context.deployment.environ
     same_account = context.user is None or context.user == current_user()
-    return unknown and same_account and runas.is_service_interpreter(context)
+    loaded = "eventlet" in sys.modules
+    return loaded and unknown and same_account and runas.is_service_interpreter(context)
 
 
 def _imported_here() -> checks.ResolutionFound:
