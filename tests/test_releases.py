@@ -12,9 +12,14 @@ what it does, then ask the probe, run from that venv with ``--served-by`` and
   the service never serves; WSGI ``init_app`` never calls the hook, nor does 33
   at all. The probe must say "required and unavailable" (exit 2) exactly when
   Glance does not serve, and ``used_by_glance`` false where the hook is not called.
-* config files: ``image_conversion`` enabled only in glance-image-import.conf.
-  Glance logs (debug) the files it parsed; the probe's
-  ``features.qemu-img.required`` must be true exactly for the modes that read it.
+* config files: ``image_conversion`` enabled only in glance-image-import.conf
+  (read by init_app, never by glance-api), or only in ~/.glance/uwsgi.conf.d
+  (read by 29-32's init_app under uWSGI only). Glance logs (debug) the files and
+  dirs it parsed; the probe's ``features.qemu-img.required`` must be true exactly
+  where Glance read the setting.
+
+Each pair of tests shares one start of Glance: ``test_glance_*`` check what
+Glance did (they pass today), ``test_probe_*`` hold the probe to it.
 
 A missing venv skips on a laptop and fails under CI=true.
 """
@@ -28,7 +33,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,8 +56,6 @@ from releases.harness import (
 SERVICE_USER = "glance"
 # Glance starts in 1-3 s here; a worker stuck in pydevd.settrace would never serve.
 READY_TIMEOUT = 60.0
-
-MODES = [pytest.param(m, id=m.value) for m in Mode]
 
 
 @dataclass(frozen=True)
@@ -107,15 +110,6 @@ def service_user() -> str:
     return SERVICE_USER
 
 
-@pytest.fixture
-def open_tmp() -> Iterator[Path]:
-    """A work dir the service user can reach: pytest's tmp_path is under a 0700 dir."""
-    path = Path(tempfile.mkdtemp(prefix="glance-releases-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def _release(nn: str) -> Release:
     r = release(nn)
     why = r.missing()
@@ -136,11 +130,16 @@ class Started:
     log: str
 
     @property
+    def home(self) -> Path:
+        """The service's HOME (see harness._env): oslo.config searches ~/.glance."""
+        return self.config_dir.parent
+
+    @property
     def api_conf(self) -> Path:
         return self.config_dir / "glance-api.conf"
 
-    def tail(self) -> str:
-        return f"{self.outcome} (rc {self.returncode}):\n{self.log[-3000:]}"
+    def tail(self, chars: int = 3000) -> str:
+        return f"{self.outcome} (rc {self.returncode}):\n{self.log[-chars:]}"
 
 
 def _start(
@@ -163,14 +162,51 @@ def _start(
 
 
 def _probe(started: Started, feature: str, *, config_file: bool = True) -> ProbeRun:
+    """The probe from the release's venv, told how Glance is served and given what
+    the service was given: the --config-file of glance-api (``config_file``), and
+    the service's environment (init_app reads OS_GLANCE_CONFIG_DIR; oslo.config
+    looks in ~/.glance, so HOME)."""
     args = ["--feature", feature]
     if config_file:
         args += ["--config-file", str(started.api_conf)]
     args += ["--served-by", started.mode.value, "--python", str(started.release.python)]
-    # The environment the service had: init_app reads OS_GLANCE_CONFIG_DIR.
-    return run_probe(
-        started.release.venv, *args, env={"OS_GLANCE_CONFIG_DIR": str(started.config_dir)}
-    )
+    env = {"OS_GLANCE_CONFIG_DIR": str(started.config_dir), "HOME": str(started.home)}
+    return run_probe(started.release.venv, *args, env=env)
+
+
+class Runs:
+    """Each Glance start made once (a work dir of its own under ``base``, which the
+    service user can reach: pytest's tmp_path sits under a 0700 directory) and
+    shared by the test of what Glance did and the test of what the probe says."""
+
+    def __init__(self, base: Path, user: str) -> None:
+        self.base, self.user = base, user
+        self.started: dict[str, Started] = {}
+
+    def __call__(
+        self,
+        key: str,
+        r: Release,
+        mode: Mode,
+        api: dict[str, dict[str, str]],
+        image_import: dict[str, dict[str, str]] | None = None,
+        prepare: Callable[[Path], None] | None = None,
+    ) -> Started:
+        if key not in self.started:
+            work = self.base / key
+            work.mkdir(mode=0o755)
+            if prepare is not None:
+                prepare(work)
+            self.started[key] = _start(r, mode, work, self.user, api, image_import)
+        return self.started[key]
+
+
+@pytest.fixture(scope="module")
+def runs(service_user: str) -> Iterator[Runs]:
+    base = Path(tempfile.mkdtemp(prefix="glance-releases-"))
+    base.chmod(0o755)
+    yield Runs(base, service_user)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def _assert_glance_block(probe: ProbeRun, started: Started) -> None:
@@ -191,41 +227,21 @@ def _pydev_fails_glance(case: Case) -> bool:
     return case.mode is Mode.EVENTLET and release(case.nn).calls_pydev_hook and case.workers != "0"
 
 
-class PydevRuns:
-    """Glance started once per case with the debugger pointed at a closed port,
-    shared by the Glance-side and the probe-side test of that case."""
-
-    def __init__(self, base: Path, user: str) -> None:
-        self.base, self.user = base, user
-        self.started: dict[str, Started] = {}
-
-    def __call__(self, case: Case) -> Started:
-        if case.id not in self.started:
-            r = _release(case.nn)
-            default = {
-                "pydev_worker_debug_host": "127.0.0.1",
-                "pydev_worker_debug_port": str(closed_port()),
-            }
-            if case.workers is not None:
-                default["workers"] = case.workers
-            work = self.base / case.id
-            work.mkdir(mode=0o755)
-            self.started[case.id] = _start(r, case.mode, work, self.user, {"DEFAULT": default})
-        return self.started[case.id]
-
-
-@pytest.fixture(scope="module")
-def pydev_runs(service_user: str) -> Iterator[PydevRuns]:
-    base = Path(tempfile.mkdtemp(prefix="glance-releases-pydev-"))
-    base.chmod(0o755)
-    yield PydevRuns(base, service_user)
-    shutil.rmtree(base, ignore_errors=True)
+def _pydev_started(runs: Runs, case: Case) -> Started:
+    default = {
+        "pydev_worker_debug_host": "127.0.0.1",
+        "pydev_worker_debug_port": str(closed_port()),
+    }
+    if case.workers is not None:
+        default["workers"] = case.workers
+    return runs(f"pydev-{case.id}", _release(case.nn), case.mode, {"DEFAULT": default})
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in PYDEV_CASES])
-def test_glance_pydev_start(case: Case, pydev_runs: PydevRuns) -> None:
-    """What each release does, measured: the facts the probe is held to."""
-    started = pydev_runs(case)
+def test_glance_pydev_start(case: Case, runs: Runs) -> None:
+    """What each release does with the debugger absent, measured: the facts the
+    probe is held to below."""
+    started = _pydev_started(runs, case)
     if case.mode is Mode.EVENTLET and not started.release.has_standalone_server:
         assert started.outcome == "exited" and started.returncode == 1, started.tail()
         assert "Standalone glance-api is no longer supported" in started.log, started.tail()
@@ -245,76 +261,120 @@ def test_glance_pydev_start(case: Case, pydev_runs: PydevRuns) -> None:
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in PYDEV_CASES])
-def test_probe_pydev_matches_glance(case: Case, pydev_runs: PydevRuns) -> None:
-    """Probe says pydev required and unavailable (exit 2) exactly when Glance did not
+def test_probe_pydev_matches_glance(case: Case, runs: Runs) -> None:
+    """Probe says pydev required and unavailable (exit 2) exactly when Glance does not
     serve because of it; used_by_glance is false where the mode never calls the hook."""
-    started = pydev_runs(case)
+    started = _pydev_started(runs, case)
     probe = _probe(started, "pydev")
     _assert_glance_block(probe, started)
     pydev = probe.feature("pydev")
     probe_says_fails = (
         probe.returncode == 2 and bool(pydev["required"]) and not bool(pydev["available"])
     )
-    glance_failed = _pydev_fails_glance(case)
-    assert probe_says_fails == glance_failed, (
-        f"probe rc {probe.returncode}, pydev {pydev}; Glance {started.tail()}"
+    assert probe_says_fails == _pydev_fails_glance(case), (
+        f"probe rc {probe.returncode}, pydev {pydev}; Glance {started.tail(1500)}"
     )
-    hook_called = case.mode is Mode.EVENTLET and started.release.calls_pydev_hook
-    if case.workers == "0" or not hook_called:
-        assert pydev["used_by_glance"] is False, pydev
-    else:
-        assert pydev["used_by_glance"] is True, pydev
+    hook_called = _pydev_fails_glance(case)  # the hook runs, and with no debugger it raises
+    assert pydev["used_by_glance"] is hook_called, pydev
 
 
 # -- config files -------------------------------------------------------------
 
 _CONFIG_FILES = re.compile(r"DEBUG glance\.common\.config \[[^]]*\] config files: (\[.*?\])")
+_CONFIG_DIRS = re.compile(r"DEBUG glance\.common\.config \[[^]]*\] config_dir +=  ?(\[.*?\])")
+IMAGE_CONVERSION = {
+    "image_import_opts": {"image_import_plugins": "['image_conversion']"},
+    "image_conversion": {"output_format": "raw"},
+}
 
 
-def _files_read(log: str) -> list[str]:
-    """The files Glance parsed, from its own start-up log (debug: load_paste_app
-    calls CONF.log_opt_values, whose first line is "config files: [...]")."""
-    found = _CONFIG_FILES.search(log)
-    assert found is not None, f"no 'config files:' line in the log:\n{log[-3000:]}"
-    files = ast.literal_eval(found.group(1))
-    assert isinstance(files, list)
-    return [os.path.basename(str(f)) for f in files]
+def _logged_list(pattern: re.Pattern[str], log: str) -> list[str]:
+    """Basenames from Glance's own start-up log: with debug, load_paste_app calls
+    CONF.log_opt_values, which logs "config files: [...]" and "config_dir = [...]"."""
+    found = pattern.search(log)
+    assert found is not None, f"no {pattern.pattern!r} line in the log:\n{log[-3000:]}"
+    items = ast.literal_eval(found.group(1))
+    assert isinstance(items, list)
+    return [os.path.basename(str(item)) for item in items]
 
 
-@pytest.fixture
-def import_started(request: pytest.FixtureRequest, service_user: str, open_tmp: Path) -> Started:
-    case: Case = request.param
+def _import_conf_started(runs: Runs, case: Case) -> Started:
     r = _release(case.nn)
-    image_import = {
-        "image_import_opts": {"image_import_plugins": "['image_conversion']"},
-        "image_conversion": {"output_format": "raw"},
-    }
-    return _start(r, case.mode, open_tmp, service_user, {}, image_import)
+    return runs(f"files-{case.id}", r, case.mode, {}, image_import=IMAGE_CONVERSION)
 
 
-@pytest.mark.parametrize(
-    ("case", "import_started"),
-    [pytest.param(c, c, id=c.id) for c in CONFIG_CASES],
-    indirect=["import_started"],
-)
-def test_config_files_each_mode_reads(case: Case, import_started: Started) -> None:
-    """glance-api --config-file reads only that file (oslo.config's discovery of
-    glance.conf/glance-api.conf is replaced by it; glance-image-import.conf is never
-    looked for); init_app reads glance-image-import.conf then glance-api.conf from
-    OS_GLANCE_CONFIG_DIR. The probe, given what the service was given, must agree."""
-    started = import_started
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CONFIG_CASES])
+def test_glance_config_files(case: Case, runs: Runs) -> None:
+    """glance-api --config-file reads only that file (it replaces oslo.config's
+    glance.conf/glance-api.conf discovery; glance-image-import.conf is never looked
+    for); init_app reads glance-image-import.conf, then glance-api.conf, from
+    OS_GLANCE_CONFIG_DIR (wsgi_app._get_config_files)."""
+    started = _import_conf_started(runs, case)
     assert started.served, started.tail()
-    files = _files_read(started.log)
-    reads_import_conf = "glance-image-import.conf" in files
+    files = _logged_list(_CONFIG_FILES, started.log)
     if case.mode is Mode.EVENTLET:
         assert files == ["glance-api.conf"], files
     else:
         assert files == ["glance-image-import.conf", "glance-api.conf"], files
-    # The service's own inputs: glance-api got --config-file; init_app got the env only.
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CONFIG_CASES])
+def test_probe_config_files(case: Case, runs: Runs) -> None:
+    """image_conversion enabled only in glance-image-import.conf: qemu-img is
+    required exactly for the modes whose Glance read that file."""
+    started = _import_conf_started(runs, case)
+    files = _logged_list(_CONFIG_FILES, started.log)
+    # The service's own inputs: glance-api got --config-file; init_app the env only.
     probe = _probe(started, "qemu-img", config_file=case.mode is Mode.EVENTLET)
     _assert_glance_block(probe, started)
     qemu = probe.feature("qemu-img")
-    assert bool(qemu["required"]) == reads_import_conf, (
-        f"probe: qemu-img required={qemu['required']} ({qemu.get('reason')}); Glance "
-        f"({case.mode.value}) read {files}"
+    assert bool(qemu["required"]) == ("glance-image-import.conf" in files), (
+        f"probe: qemu-img required={qemu['required']} ({qemu.get('reason')}); "
+        f"Glance ({case.mode.value}) read {files}"
+    )
+
+
+def _conf_d_started(runs: Runs, case: Case) -> Started:
+    def prepare(work: Path) -> None:
+        home = work / ".glance"
+        for name in ("glance.conf.d", "glance-api.conf.d", "uwsgi.conf.d"):
+            (home / name).mkdir(parents=True)
+        (home / "uwsgi.conf.d" / "import.conf").write_text(
+            "[image_import_opts]\nimage_import_plugins = ['image_conversion']\n"
+        )
+
+    return runs(f"dirs-{case.id}", _release(case.nn), case.mode, {}, prepare=prepare)
+
+
+def _prog_conf_d(case: Case) -> str:
+    """29-32's init_app calls CONF() without prog, so oslo.config takes
+    basename(argv[0]): "uwsgi" under uWSGI. glance-api, and 33's init_app
+    (prog='glance-api'), give glance-api."""
+    if case.mode is Mode.UWSGI and int(case.nn) < 33:
+        return "uwsgi.conf.d"
+    return "glance-api.conf.d"
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CONFIG_CASES])
+def test_glance_config_dirs(case: Case, runs: Runs) -> None:
+    """oslo.config also reads <project>.conf.d and <prog>.conf.d (the first of
+    ~/.glance, ~, /etc/glance, /etc holding each): ~/.glance has all three here."""
+    started = _conf_d_started(runs, case)
+    assert started.served, started.tail()
+    dirs = _logged_list(_CONFIG_DIRS, started.log)
+    assert dirs == ["glance.conf.d", _prog_conf_d(case)], dirs
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CONFIG_CASES])
+def test_probe_config_dirs(case: Case, runs: Runs) -> None:
+    """image_conversion enabled only in ~/.glance/uwsgi.conf.d: only 29-32 under
+    uWSGI read it, so only there is qemu-img required."""
+    started = _conf_d_started(runs, case)
+    dirs = _logged_list(_CONFIG_DIRS, started.log)
+    probe = _probe(started, "qemu-img", config_file=case.mode is Mode.EVENTLET)
+    _assert_glance_block(probe, started)
+    qemu = probe.feature("qemu-img")
+    assert bool(qemu["required"]) == ("uwsgi.conf.d" in dirs), (
+        f"probe: qemu-img required={qemu['required']} ({qemu.get('reason')}); "
+        f"Glance ({case.mode.value}) read the dirs {dirs}"
     )
