@@ -39,6 +39,8 @@ from pathlib import Path
 
 import pytest
 from conftest import need
+from functional.glance_deploy import GlanceClient, GlanceConfig, GlanceDeployment, make_qcow2
+from functional.postgres import POSTGRES_ENV
 from releases.harness import (
     RELEASES,
     Mode,
@@ -378,3 +380,47 @@ def test_probe_config_dirs(case: Case, runs: Runs) -> None:
         f"probe: qemu-img required={qemu['required']} ({qemu.get('reason')}); "
         f"Glance ({case.mode.value}) read the dirs {dirs}"
     )
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CONFIG_CASES])
+def test_glance_image_conversion_per_mode(
+    case: Case, runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same split, seen in what Glance does with an image: image_conversion
+    (output_format raw) enabled only in glance-image-import.conf, a qcow2
+    imported with glance-direct. init_app converts it to raw; glance-api never
+    read the plugin list, so the image stays qcow2."""
+    qemu_img = shutil.which("qemu-img")
+    need(qemu_img is not None, "qemu-img is not installed (apt-get install qemu-utils)")
+    r = _release(case.nn)
+    # SQLite even after tests/functional started PostgreSQL for its session: the
+    # release venvs have no psycopg2, and one start-up needs no concurrency.
+    monkeypatch.delenv(POSTGRES_ENV, raising=False)
+    work = runs.base / f"convert-{case.id}"
+    work.mkdir(mode=0o755)
+    # The functional harness writes the config this needs: the "trusted" paste
+    # pipeline (an import needs a project in the context), the import conf, and
+    # [wsgi] python_interpreter (under uWSGI sys.executable is no use to prlimit).
+    deployment = GlanceDeployment(
+        work,
+        GlanceConfig(image_import_plugins=["image_conversion"], output_format="raw"),
+        venv=r.venv,
+    )
+    deployment.write_config()
+    port = free_port()
+    api_conf = deployment.config_dir / "glance-api.conf"
+    api_conf.write_text(
+        api_conf.read_text().replace(
+            "[DEFAULT]\n", f"[DEFAULT]\nbind_host = 127.0.0.1\nbind_port = {port}\n", 1
+        )
+    )
+    db_sync(r.venv, deployment.config_dir, runs.user)
+    qcow2 = make_qcow2(work / "disk.qcow2")
+    with start_glance(
+        r.venv, case.mode, deployment.config_dir, runs.user, port=port, ready_timeout=READY_TIMEOUT
+    ) as run:
+        assert run.served, run.log_tail()
+        outcome = GlanceClient(f"http://127.0.0.1:{port}").import_qcow2("c", qcow2, timeout=120)
+    assert outcome.image.status == "active", (outcome, run.log_tail())
+    expected = "qcow2" if case.mode is Mode.EVENTLET else "raw"
+    assert outcome.image.disk_format == expected, (outcome, run.log_tail())
