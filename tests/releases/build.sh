@@ -7,8 +7,11 @@
 # Each venv is .venv-glance-NN at the repository root, made from the
 # distribution's Python (/usr/bin/python3: the glance account must be able to
 # run it, and root's home is 0700), with that release's upper-constraints
-# (tests/releases/upper-constraints-NN.txt, the only copy CI has). 33 is
-# .venv-glance, which tests/run.sh builds. Builds run in parallel; one that
+# (tests/releases/upper-constraints-NN.txt, the only copy CI has). For 33 the
+# tests use .venv-glance, which tests/run.sh builds; `build.sh 33` makes a
+# constrained .venv-glance-33 instead (GLANCE_VENV_33 points the tests at it).
+# glance-features goes in editable from this checkout: the probe under test is
+# this tree's. Builds run in parallel; one that
 # fails fails the script. A venv whose python already imports the right
 # glance is left alone.
 set -euo pipefail
