@@ -420,7 +420,10 @@ def test_glance_image_conversion_per_mode(
         r.venv, case.mode, deployment.config_dir, runs.user, port=port, ready_timeout=READY_TIMEOUT
     ) as run:
         assert run.served, run.log_tail()
-        outcome = GlanceClient(f"http://127.0.0.1:{port}").import_qcow2("c", qcow2, timeout=120)
+        try:
+            outcome = GlanceClient(f"http://127.0.0.1:{port}").import_qcow2("c", qcow2, timeout=90)
+        except (TimeoutError, AssertionError) as err:
+            raise AssertionError(f"{err}\n{run.log_tail(6000)}") from None
     assert outcome.image.status == "active", (outcome, run.log_tail())
     expected = "qcow2" if case.mode is Mode.EVENTLET else "raw"
     assert outcome.image.disk_format == expected, (outcome, run.log_tail())

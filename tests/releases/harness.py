@@ -32,6 +32,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 import urllib.error
@@ -205,15 +206,15 @@ def _env(config_dir: Path, home: Path, extra: Mapping[str, str] | None = None) -
 def db_sync(venv: Path, config_dir: Path, user: str | None = None, timeout: float = 180) -> None:
     """``glance-manage db_sync`` as ``user``, after handing it the config and data dirs
     (the data dir is the parent of the SQLite file, see :func:`write_config`)."""
+    databases = [
+        Path(line.split("sqlite:///", 1)[1].strip())
+        for line in (config_dir / "glance-api.conf").read_text().splitlines()
+        if "sqlite:///" in line
+    ]
     if user is not None:
         _chown_tree(config_dir, user)
-        data_dirs = {
-            Path(line.split("sqlite:///", 1)[1]).parent
-            for line in (config_dir / "glance-api.conf").read_text().splitlines()
-            if "sqlite:///" in line
-        }
-        for d in data_dirs:
-            _chown_tree(d, user)
+        for db in databases:
+            _chown_tree(db.parent, user)
     proc = subprocess.run(
         [
             *_as_user(user),
@@ -230,6 +231,12 @@ def db_sync(venv: Path, config_dir: Path, user: str | None = None, timeout: floa
     )
     if proc.returncode != 0:
         raise RuntimeError(f"glance-manage db_sync failed ({proc.returncode}):\n{proc.stderr}")
+    for db in databases:
+        # As tests/functional/glance_deploy.py: readers then never block a writer
+        # (an import's task threads and the API share the file); the mode is kept
+        # in the file, so setting it as root leaves nothing root-owned behind.
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
 
 
 @dataclass
