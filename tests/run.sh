@@ -63,6 +63,9 @@ fi
 # the functional tests give Glance a PostgreSQL database (tests/functional/postgres.py).
 .venv-glance/bin/python -m pip install "${PIP[@]}" -e . psycopg2-binary
 export GLANCE_VENV="$PWD/.venv-glance"
+# One venv per Glance release operators run, each with its series'
+# upper-constraints (tests/test_releases.py), built in parallel.
+bash tests/releases/build.sh
 
 # Glance with the store drivers' extras (tests/test_stores.py), on the
 # distribution's Python: Debian's rbd bindings are built for it.
