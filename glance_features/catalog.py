@@ -37,6 +37,19 @@ class GlanceUse:
     unused: str = ""
     # The releases and modes the rule was measured on, and the test that shows it.
     measured: str = ""
+    # Settings without which that code never runs (pydev: workers = 0), and
+    # what the operator is told then.
+    runs_if: Callable[[Settings], bool] | None = None
+    unused_if_not: str = ""
+
+    def used_with(
+        self, glance_version: str | None, served_by: str | None, settings: Settings
+    ) -> bool | None:
+        """:meth:`used_by`, and False where these settings keep the code from running."""
+        used = self.used_by(glance_version, served_by)
+        if used is not False and self.runs_if is not None and not self.runs_if(settings):
+            return False
+        return used
 
     def used_by(self, glance_version: str | None, served_by: str | None = None) -> bool | None:
         """True or False for that Glance served that way; None when it cannot

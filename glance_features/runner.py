@@ -180,14 +180,14 @@ def required_features(
         if not conditions:
             continue
         use = entry.glance
-        used = use.used_by(glance_version, served_by) if use else None
+        used = use.used_with(glance_version, served_by, settings) if use else None
         note = None
         if used is False and use is not None:
             how = f" served by {served_by}" if served_by and use.served_by else ""
-            note = (
-                f"{'; '.join(conditions)}, but Glance {glance_version}{how} "
-                f"{use.unused or 'does not use this feature'}"
-            )
+            unused = use.unused or "does not use this feature"
+            if use.used_by(glance_version, served_by) is not False:
+                unused = use.unused_if_not
+            note = f"{'; '.join(conditions)}, but Glance {glance_version}{how} {unused}"
         elif used is None and use is not None and glance_version and use.served_by:
             conditions = [*conditions, mode_note(use, glance_version)]
         found[name] = (conditions, note)
@@ -220,8 +220,8 @@ class _Slot:
             detector = self.plugin.load()
             entry = entry_of(detector)
             if entry.glance is not None:
-                self.used_by_glance = entry.glance.used_by(
-                    context.glance_version, context.served_by
+                self.used_by_glance = entry.glance.used_with(
+                    context.glance_version, context.served_by, context.settings
                 )
             found: Any = detector.probe(context)
             if not isinstance(found, FeatureResult):

@@ -30,10 +30,7 @@ CATALOG = Entry(
     ),
     options=(DEBUG_HOST, DEBUG_PORT, WORKERS),
     required_when=(
-        RequiredWhen(
-            "[DEFAULT] pydev_worker_debug_host is set (and workers is not 0)",
-            lambda s: bool(s.get(DEBUG_HOST)) and s.get(WORKERS) != 0,
-        ),
+        RequiredWhen("[DEFAULT] pydev_worker_debug_host is set", lambda s: bool(s.get(DEBUG_HOST))),
     ),
     python=("pydevd",),
     verify=("glance-features --feature pydev",),
@@ -46,8 +43,13 @@ CATALOG = Entry(
             "never calls its pydev hook served this way: only the standalone eventlet "
             "glance-api of releases before 33 does (glance.common.wsgi_app.init_app never does)"
         ),
-        measured="29.2.1, 30.2.0, 31.1.0, 32.0.0, 33.0.0 standalone and under uWSGI: "
-        "tests/test_releases.py",
+        measured="29.2.1, 30.2.0, 31.1.0, 32.0.0, 33.0.0 standalone and under uWSGI, "
+        "29-32 standalone with workers = 0: tests/test_releases.py",
+        runs_if=lambda s: s.get(WORKERS) != 0,
+        unused_if_not=(
+            "runs no worker with [DEFAULT] workers = 0 (the parent serves alone), and only "
+            "workers call the pydev hook"
+        ),
     ),
 )
 

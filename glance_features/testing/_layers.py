@@ -278,7 +278,7 @@ def _apply_rules(
     applied = {}
     for name, result in results.items():
         entry = catalog.get(name)
-        used = entry.glance.used_by(version) if entry and entry.glance else None
+        used = entry.glance.used_with(version, None, settings) if entry and entry.glance else None
         applied[name] = runner.apply_requirements(
             result, requirements.get(name), result.used_by_glance if used is None else used
         )
