@@ -491,8 +491,13 @@ def _cache_layout(
                 "a symbolic link to " + target + " that this user cannot write",
             )
         return None
+    if not stat.S_ISREG(st.st_mode):
+        # A FIFO there would hold Glance's open() (and this one) for good.
+        found["check_file_uid"] = st.st_uid
+        return "open " + here, errno.EINVAL, "not a regular file"
     try:
-        os.close(os.open(check_file, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd))
+        flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        os.close(os.open(check_file, flags, dir_fd=fd))
     except OSError as exc:
         found["check_file_uid"] = st.st_uid
         return "open " + here, exc.errno or 0, exc.strerror or ""

@@ -107,11 +107,24 @@ def discover(
 
 
 def _from_host() -> Deployment:
+    import psutil
+
     for source in (_systemd_unit, _init_script, _uwsgi_ini, _apache, _process):
-        found = source()
+        try:
+            found = source()
+        except (ValueError, OSError, psutil.Error):
+            continue  # a definition this reading cannot follow says nothing
         if found is not None:
-            return found
+            return _absolute_python(found)
     return Deployment()
+
+
+def _absolute_python(found: Deployment) -> Deployment:
+    """A relative interpreter (``python3 glance-api``, uWSGI's ``home = venv``)
+    names nothing this process can run for certain: not known, then."""
+    if found.python is None or os.path.isabs(found.python):
+        return found
+    return dataclasses.replace(found, python=None, python_from="this interpreter")
 
 
 def _read(path: str) -> str | None:
@@ -214,7 +227,11 @@ def _unit_environment(service: Mapping[str, list[str]]) -> dict[str, str]:
         if text is not None:
             environ.update(_assignments(text))
     for line in service.get("Environment", []):
-        for item in shlex.split(line):
+        try:
+            items = shlex.split(line)
+        except ValueError:  # systemd ignores an assignment it cannot parse
+            continue
+        for item in items:
             key, eq, value = item.partition("=")
             if eq:
                 environ[key] = value

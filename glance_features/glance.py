@@ -18,17 +18,17 @@ def installed_version() -> str | None:
 
 
 @functools.lru_cache(maxsize=8)
-def version_in(python: str | None, timeout: float = 5.0) -> str | None:
+def version_in(python: str | None, timeout: float = 5.0, user: str | None = None) -> str | None:
     """The Glance release ``python`` runs (None: this interpreter), or None.
 
-    Another interpreter is asked in a child (``checks.interpreter``): its
-    site-packages, .pth hooks and editable installs are its own."""
+    Another interpreter is asked in a child as ``user`` (``checks.interpreter``):
+    its site-packages, .pth hooks and editable installs are its own."""
     from glance_features import checks, runas
 
     if python is None or runas.is_this_interpreter(python):
         return installed_version()
     try:
-        found = runas.in_interpreter(python, checks.interpreter, (["glance"],), timeout)
+        found = runas.in_interpreter(python, checks.interpreter, (["glance"],), timeout, user)
     except runas.CheckFailed:
         return None
     glance = found["distributions"]["glance"]

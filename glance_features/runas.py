@@ -15,9 +15,13 @@ function and where it must run, and gets its typed answer back.
 
 A child gets the function's name and arguments as JSON on stdin, never on its
 command line or in its environment (other local users read both in /proc),
-and has the context's deadline and a bounded answer. Interpreter children run
-as this process's account: importing reads only installed files, and the
-service account may be unable to read this package's own files.
+and has the context's deadline and a bounded answer. A child of the service's
+interpreter runs with the service account's credentials: that interpreter's
+site-packages (its .pth files run at start-up) may be the account's to write,
+and imports must meet the account's file permissions. It gets checks.py as a
+descriptor opened here, so the account need not reach this package's files.
+Only this process's own interpreter, which this account already runs, is
+started as this account.
 """
 
 from __future__ import annotations
@@ -94,10 +98,19 @@ def _other_account(context: ProbeContext) -> str | None:
 
 
 def is_this_interpreter(python: str) -> bool:
+    """The same binary *and* the same environment: a virtualenv's python is a
+    link to its base interpreter, whose site-packages are another's."""
     try:
-        return os.path.samefile(python, this_interpreter())
+        same = os.path.samefile(python, this_interpreter())
     except OSError:
         return False
+    return same and _environment_of(python) == _environment_of(sys.executable)
+
+
+def _environment_of(python: str) -> str | None:
+    """The virtualenv ``python`` belongs to (its pyvenv.cfg), links unresolved; None: none."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(python)))
+    return root if os.path.isfile(os.path.join(root, "pyvenv.cfg")) else None
 
 
 def _as_account(context: ProbeContext, check: Callable[..., T], args: tuple[object, ...]) -> T:
@@ -117,30 +130,47 @@ def _as_account(context: ProbeContext, check: Callable[..., T], args: tuple[obje
 def _in_interpreter(
     context: ProbeContext, python: str, check: Callable[..., T], args: tuple[object, ...]
 ) -> T:
-    return in_interpreter(python, check, args, context.remaining())
+    return in_interpreter(python, check, args, context.remaining(), _other_account(context))
 
 
 def in_interpreter(
-    python: str, check: Callable[..., T], args: tuple[object, ...], timeout: float
+    python: str,
+    check: Callable[..., T],
+    args: tuple[object, ...],
+    timeout: float,
+    user: str | None = None,
 ) -> T:
-    """``check(*args)`` in ``python -I checks.py``, the request on stdin."""
+    """``check(*args)`` in ``python -I checks.py``, the request on stdin; as
+    ``user`` unless ``python`` is this process's own interpreter."""
     from glance_features._platform import proc
 
     request: dict[str, Any] = {"call": check.__name__, "args": list(args), "path": None}
-    if is_this_interpreter(python):
+    this = is_this_interpreter(python)
+    if this:
         # This interpreter stands for the service's: give the child the import
         # path this process runs with (a WSGI server's virtualenv and
         # pythonpath settings live only here), absolute entries only.
         request["path"] = [p for p in sys.path if p and os.path.isabs(p)]
-    what = f"the {check.__name__} check in {python}"
+        user = None
+    what = f"the {check.__name__} check in {python}" + (f" as {user}" if user else "")
+    try:
+        script = os.open(checks.__file__, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise CheckFailed(f"cannot open {checks.__file__}: {exc.strerror}") from None
     try:
         outcome = proc.run(
-            proc.python_argv(python, checks.__file__),
+            proc.python_argv(python, f"/dev/fd/{script}"),
             timeout,
             stdin=json.dumps(request).encode(),
+            user=user,
+            pass_fds=(script,),
         )
-    except OSError as exc:
-        raise CheckFailed(f"cannot run {python}: {exc.strerror or exc}") from None
+    except (OSError, ValueError, KeyError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        who = f" as {user}" if user else ""
+        raise CheckFailed(f"cannot run {python}{who}: {why}") from None
+    finally:
+        os.close(script)
     failure = outcome.describe_failure(what, timeout)
     if failure is not None:
         raise CheckFailed(failure)

@@ -11,6 +11,7 @@ from typing import Any
 
 from glance_features import deployment, host, registry
 from glance_features._platform import green as _green
+from glance_features._platform.proc import current_user
 from glance_features._version import __version__
 from glance_features.catalog import entry_of, required_by
 from glance_features.deployment import Deployment
@@ -261,7 +262,8 @@ def _run(
             known = ", ".join(sorted(p.name for p in registry.plugins())) or "none"
             raise UnknownFeature(f"unknown feature {missing[0]!r} (known: {known})")
     distro = host.distro()
-    glance_version = glance.version_in(service.python)
+    other = user if user and user != current_user() else None
+    glance_version = glance.version_in(service.python, min(5.0, timeout / 2), other)
     context = ProbeContext(
         settings=settings,
         deep=deep,

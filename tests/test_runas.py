@@ -199,3 +199,54 @@ def test_the_service_interpreter_is_asked_not_this_one(tmp_path: Path) -> None:
     assert found["python"]["executable"] == python
     # This package is not installed in the distribution's interpreter.
     assert found["modules"]["glance_features"]["ok"] is False
+
+
+def test_the_service_interpreter_runs_as_the_service_account(tmp_path: Path) -> None:
+    """Its site-packages may be the account's to write (.pth files run at
+    start-up): its children never run as root, and they are handed checks.py
+    as a descriptor, so the account needs no access to this package."""
+    need(has_service_account(), "needs root and a glance account (useradd --system glance)")
+    import dataclasses
+    import shutil
+
+    shared = Path(tempfile.mkdtemp(prefix="glance-features-runas-"))
+    try:
+        shared.chmod(0o755)
+        venv = shared / "venv"
+        subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(venv)], check=True)
+        out = shared / "out"
+        out.mkdir(mode=0o777)
+        out.chmod(0o1777)
+        (site,) = venv.glob("lib/python3*/site-packages")
+        record = f"open({str(out)!r} + '/uid-%d' % os.getpid(), 'w').write(str(os.getuid()))"
+        (site / "zz_who.pth").write_text(f"import os; {record}\n")
+        shutil.chown(venv, SERVICE_USER, SERVICE_USER)
+        ctx = dataclasses.replace(as_service(context()), python=str(venv / "bin" / "python3"))
+        found = runas.run(ctx, runas.Where.INTERPRETER, checks.imports, ["json"], False)
+        assert found["modules"]["json"]["ok"] is True
+        uids = {p.read_text() for p in out.iterdir()}
+        assert uids == {str(pwd.getpwnam(SERVICE_USER).pw_uid)}
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_a_virtualenv_is_not_its_base_interpreter(tmp_path: Path) -> None:
+    """A venv's python links to /usr/bin/python3, but its site-packages are
+    its own: the distribution's Glance is not found in it."""
+    need(os.access("/usr/bin/python3", os.X_OK), "needs the distribution's /usr/bin/python3")
+    venv = tmp_path / "venv"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(venv)], check=True)
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from glance_features import runas; "
+        "print(runas.is_this_interpreter('/usr/bin/python3'), "
+        "runas.is_this_interpreter(sys.executable))"
+    )
+    proc = subprocess.run(
+        [str(venv / "bin" / "python3"), "-c", probe, str(PACKAGE.parent)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if proc.returncode != 0 and "No module named" in proc.stderr:
+        need(False, f"the runtime dependencies do not import there: {proc.stderr[-200:]}")
+    assert proc.stdout.split() == ["False", "True"], proc.stderr

@@ -73,6 +73,7 @@ def run(
     user: str | None = None,
     limits: Mapping[int, int] | None = None,
     stdin: bytes | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> Outcome:
     """Run ``argv`` (no shell, ``argv[0]`` an absolute path) with its own stdout
     and stderr, each at most MAX_OUTPUT bytes.
@@ -101,6 +102,7 @@ def run(
         env={**CLEAN_ENV, **(env or {})},
         cwd=cwd or "/",
         close_fds=True,
+        pass_fds=tuple(pass_fds),
         # Its own session, so the whole group can be killed at once.
         start_new_session=True,
         **credentials,
@@ -233,6 +235,9 @@ def call_as(user: str, function: Any, args: Sequence[object], timeout: float) ->
     if pid == 0:  # the child: never returns
         status = 1
         try:
+            # Its own session, so kill_tree() (a signal to the command line
+            # included) reaches it as it reaches every other child.
+            os_.setsid()
             os_.close(read_end)
             os_.setgroups(groups)
             os_.setgid(entry.pw_gid)
@@ -272,8 +277,15 @@ def call_as(user: str, function: Any, args: Sequence[object], timeout: float) ->
             os_.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        os_.waitpid(pid, 0)
-        _live.discard(pid)
+        # Reaped within a bound: a child stuck in the kernel (a dead NFS
+        # server) must not hold the caller; kill_all() tries it again at exit.
+        reap_by = clock.monotonic() + REAP_TIMEOUT
+        while os_.waitpid(pid, os.WNOHANG) == (0, 0):
+            if clock.monotonic() > reap_by:
+                break
+            clock.sleep(0.01)
+        else:
+            _live.discard(pid)
     try:
         payload = json.loads(b"".join(chunks))
     except ValueError:

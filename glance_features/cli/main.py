@@ -322,8 +322,10 @@ def _settings(args: argparse.Namespace) -> Any:
             from glance_features import glance
 
             service = _deployment(args)
+            user = service_user(getattr(args, "user", None), service.user)
+            other = user if user and user != _me() else None
             return Settings.from_config_files(
-                deployment=service, glance_version=glance.version_in(service.python)
+                deployment=service, glance_version=glance.version_in(service.python, 5.0, other)
             )
         return Settings.from_config_files(args.config_file or [], args.config_dir)
     except ConfigError as exc:
@@ -346,7 +348,14 @@ def service_user(requested: str | None, named: str | None = None) -> str | None:
     service definition names, else the glance account."""
     import pwd
 
-    requested = requested or (named if os.geteuid() == 0 else None)
+    if not requested and named and os.geteuid() == 0:
+        try:
+            pwd.getpwnam(named)
+            requested = named
+        except KeyError:
+            pass  # a uid the host has no name for (a container's): the default then
+    if requested and os.geteuid() != 0 and requested != _me():
+        raise UsageError(f"--user {requested!r}: checking as another account needs root")
     if requested:
         try:
             pwd.getpwnam(requested)
@@ -360,6 +369,12 @@ def service_user(requested: str | None, named: str | None = None) -> str | None:
         except KeyError:
             return None
     return None
+
+
+def _me() -> str:
+    from glance_features._platform.proc import current_user
+
+    return current_user()
 
 
 def _check_known(names: list[str]) -> None:
