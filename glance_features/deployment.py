@@ -139,7 +139,7 @@ def _read(path: str) -> str | None:
 def _systemd_unit() -> Deployment | None:
     # Without systemd running (a container, an init-script host), the unit is
     # not what starts the service.
-    if not os.path.isdir("/run/systemd/system") and os.path.exists(INIT_SCRIPTS[0]):
+    if not os.path.isdir("/run/systemd/system") and any(map(os.path.exists, INIT_SCRIPTS)):
         return None
     for name in UNIT_NAMES:
         for directory in UNIT_DIRS:
@@ -153,16 +153,24 @@ def _systemd_unit() -> Deployment | None:
             users = service.get("User") or [""]
             user = users[-1] or None
             command = (service.get("ExecStart") or [""])[-1]
+            environ = _unit_environment(service)
             if command.lstrip("-@:+!").split(" ")[0] in INIT_SCRIPTS:
                 # Debian's unit runs its init script (systemd-start), which
-                # sets the daemon, its arguments and its PATH.
+                # sets the daemon, its arguments and its own PATH; the unit's
+                # other variables reach the daemon through it.
                 found = _init_script()
                 if found is not None:
                     how = f"systemd unit {path}, {found.served_by_from}"
-                    return dataclasses.replace(found, served_by_from=how, user=user or found.user)
-            return _from_command(
-                command, f"systemd unit {path}", user=user, environ=_unit_environment(service)
-            )
+                    merged = {**environ, **found.environ}
+                    return dataclasses.replace(
+                        found, served_by_from=how, user=user or found.user, environ=merged
+                    )
+            found = _from_command(command, f"systemd unit {path}", user=user, environ=environ)
+            if found is not None and found.served_by == "uwsgi":
+                # The ini's own env lines and uid come after the unit's.
+                merged = {**environ, **found.environ}
+                found = dataclasses.replace(found, user=found.user or user, environ=merged)
+            return found
     return None
 
 
@@ -335,12 +343,21 @@ def _uwsgi_ini(paths: Iterable[str] = UWSGI_INIS) -> Deployment | None:
             continue
         section = parser["uwsgi"]
         home = section.get("virtualenv") or section.get("home") or section.get("venv")
+        # configparser keeps the last of repeated keys: read env lines as written.
+        environ = {}
+        for line in text.splitlines():
+            key, eq, value = line.partition("=")
+            if eq and key.strip() == "env":
+                name, eq2, setting = value.strip().partition("=")
+                if eq2 and name in KEPT_ENV:
+                    environ[name] = setting
         return Deployment(
             "uwsgi",
             f"uWSGI ini {path}",
             python=os.path.join(home, "bin", "python3") if home else None,
             python_from=f"virtualenv in {path}" if home else "this interpreter",
             user=section.get("uid"),
+            environ=environ,
             workers=_int(section.get("processes") or section.get("workers")),
         )
     return None

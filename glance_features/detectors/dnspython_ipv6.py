@@ -300,10 +300,10 @@ def judge(
 ) -> tuple[Status, str, list[str]]:
     """The verdict on what the service's interpreter really did."""
     eventlet, dnspython = found["eventlet_version"], found["dnspython_version"]
-    if eventlet is None or dnspython is None:
+    if eventlet is None or (dnspython is None and not found["import_error"]):
         missing = "eventlet" if eventlet is None else "dnspython"
         return Status.AVAILABLE, f"nothing to work around: {missing} is not installed", []
-    pair = f"eventlet {eventlet} with dnspython {dnspython}"
+    pair = f"eventlet {eventlet} with dnspython {dnspython or '(not installed)'}"
     problems = known_problems(eventlet, dnspython)
     upgrade = [pip_install(p.upgrade) for p in problems] or [pip_install(EVENTLET_FIX)]
     if found["import_error"]:
