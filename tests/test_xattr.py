@@ -259,6 +259,21 @@ def shared() -> Iterator[Path]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def probe_as(user: str, cache: Path) -> dict[str, Any]:
+    """The xattr result as the command line gets it, checked as ``user``, in
+    a fresh interpreter (a fork in this one would meet whatever it imported)."""
+    conf = cache.parent / "glance-api.conf"
+    conf.write_text(f"[DEFAULT]\nimage_cache_driver = xattr\nimage_cache_dir = {cache}\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "glance_features", "--config-file", str(conf), "--user", user,
+         "--python", sys.executable, "--feature", "xattr", "--format", "json"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert run.stdout, run.stderr
+    found: dict[str, Any] = json.loads(run.stdout)["features"]["xattr"]
+    return found
+
+
 def test_a_root_only_cache_dir_is_the_accounts_problem_not_the_probes(shared: Path) -> None:
     """A 0700 root-owned cache dir, checked as glance: unavailable, saying who
     cannot reach what, never unknown."""
@@ -268,13 +283,12 @@ def test_a_root_only_cache_dir_is_the_accounts_problem_not_the_probes(shared: Pa
     cache = shared / "cache"
     cache.mkdir(mode=0o700)
     (cache / "checkme").write_bytes(b"XXX")
-    settings = glance_features.Settings(image_cache_dir=str(cache), image_cache_driver="xattr")
-    result = glance_features.probe(settings, features=["xattr"], user=user, refresh=True)["xattr"]
-    assert result.status is glance_features.Status.UNAVAILABLE, result.reason
-    assert f"{user} cannot write there" in result.reason
-    assert result.details["step"] == f"stat {cache}/checkme"  # inside the cache dir
-    assert result.details["errno"] == "EACCES"
-    assert result.remediation[0].startswith(f"install -d -o {user} -g {user}")
+    result = probe_as(user, cache)
+    assert result["status"] == "unavailable", result["reason"]
+    assert f"{user} cannot write there" in result["reason"]
+    assert result["details"]["step"] == f"stat {cache}/checkme"  # inside the cache dir
+    assert result["details"]["errno"] == "EACCES"
+    assert result["remediation"][0].startswith(f"install -d -o {user} -g {user}")
 
 
 def test_cache_subdirectories_the_account_cannot_write(shared: Path) -> None:
@@ -291,8 +305,7 @@ def test_cache_subdirectories_the_account_cannot_write(shared: Path) -> None:
     for sub in ("incomplete", "invalid", "queue"):
         (cache / sub).mkdir(mode=0o755)  # root's, as the package leaves them
     shutil.chown(cache / "queue", user, user)
-    settings = glance_features.Settings(image_cache_dir=str(cache), image_cache_driver="xattr")
-    result = glance_features.probe(settings, features=["xattr"], user=user, refresh=True)["xattr"]
+    result = probe_as(user, cache)
     # What Glance's cache does first with every image, as that account.
     write = subprocess.run(
         ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--",
@@ -300,7 +313,7 @@ def test_cache_subdirectories_the_account_cannot_write(shared: Path) -> None:
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert write.returncode != 0 and "Permission denied" in write.stderr
-    need(result.details.get("binding") is not None, "the xattr binding is not installed")
-    assert result.status is glance_features.Status.UNAVAILABLE, result.reason
-    assert sorted(result.details["unwritable_subdirs"]) == ["incomplete", "invalid"]
-    assert result.remediation == (f"chown {user}:{user} {cache}/incomplete {cache}/invalid",)
+    need(result["details"].get("binding") is not None, "the xattr binding is not installed")
+    assert result["status"] == "unavailable", result["reason"]
+    assert sorted(result["details"]["unwritable_subdirs"]) == ["incomplete", "invalid"]
+    assert result["remediation"] == [f"chown {user}:{user} {cache}/incomplete {cache}/invalid"]
