@@ -24,6 +24,9 @@ from collections.abc import Callable
 from typing import Any, TypedDict
 
 MAX_REQUEST = 1 << 20
+# The unpatched write: eventlet.monkey_patch() (eventlet_resolution) makes
+# os.write green, which cannot write the answer to a regular file.
+_write = os.write
 PROBE_PREFIX = ".glance-features-probe-"
 # Where the interpreter child finds the workaround's environment variable:
 # passed in the request, never inherited (the child runs with a clean one).
@@ -571,6 +574,7 @@ class ResolutionFound(TypedDict):
     eventlet_version: str | None
     dnspython_version: str | None
     greendns: bool | None
+    tried: bool  # False: only the versions were read (nothing known against them)
 
 
 def _resolve(name: str) -> list[str] | str:
@@ -606,6 +610,7 @@ def eventlet_resolution(names: list[str], no_greendns: str | None) -> Resolution
         eventlet_version=None,
         dnspython_version=None,
         greendns=None,
+        tried=True,
     )
     found["eventlet_version"] = _version_of(metadata, "eventlet")
     found["dnspython_version"] = _version_of(metadata, "dnspython")
@@ -715,7 +720,7 @@ def main() -> int:
         reply = {"error": f"{type(exc).__name__}: {exc}"[:500]}
     data = json.dumps(reply).encode()
     while data:
-        data = data[os.write(answer, data) :]
+        data = data[_write(answer, data) :]
     return 0
 
 
