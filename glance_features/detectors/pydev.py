@@ -143,9 +143,14 @@ class PydevDetector:
             + "  # or pydevd-pycharm for your IDE"
         ]
         try:
-            found = runas.run(
-                context, runas.Where.INTERPRETER, checks.debugger, list(DISTRIBUTIONS)
-            )
+            # Finding the module imports nothing and reads only installed files:
+            # no child when this process runs the service's interpreter.
+            if runas.is_service_interpreter(context):
+                found = checks.debugger(list(DISTRIBUTIONS))
+            else:
+                found = runas.run(
+                    context, runas.Where.INTERPRETER, checks.debugger, list(DISTRIBUTIONS)
+                )
         except runas.CheckFailed as exc:
             return result(self.name, Status.UNKNOWN, str(exc), details)
         if found["module"] is None:
