@@ -190,7 +190,11 @@ def required_features(
                 unused = use.unused_if_not
             note = f"{'; '.join(conditions)}, but Glance {glance_version}{how} {unused}"
         elif used is None and use is not None and glance_version and use.served_by:
-            conditions = [*conditions, mode_note(use, glance_version)]
+            # How Glance is served decides, and nothing shows it: say which
+            # verdict holds for which server rather than refuse a service
+            # that may well run (the guard and check_startup, inside Glance,
+            # always know).
+            note = f"{'; '.join(conditions)}, but {mode_note(use, glance_version)}"
         found[name] = (conditions, note)
     return found
 

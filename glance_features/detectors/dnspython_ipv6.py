@@ -14,7 +14,7 @@ from glance_features._platform.proc import current_user
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
-from glance_features.remediation import pip_install
+from glance_features.remediation import install_python_packages, pip_install
 
 ENV_VAR = "EVENTLET_NO_GREENDNS"
 WORKAROUND = f"export {ENV_VAR}=yes  # in the environment of every Glance service"
@@ -22,6 +22,7 @@ IF_INET6 = "/proc/net/if_inet6"
 # Up to 32.x the glance-api console script (glance/cmd/api.py) monkey-patches;
 # 33.0.0 made it a stub and serves only through WSGI, which never patched.
 EVENTLET_FIX = "eventlet>=0.33.3"
+PACKAGES = {"debian": "python3-eventlet", "rhel": "python3-eventlet", "suse": "python3-eventlet"}
 DNSPYTHON_FIX = "dnspython!=2.0.0,!=2.2.0"
 
 CATALOG = Entry(
@@ -203,6 +204,9 @@ class DnspythonIpv6Detector:
             retry=retry,
             glance=context.glance_version,
             served_by=context.served_by,
+            install=lambda requirement: install_python_packages(
+                [requirement], PACKAGES, runas.service_python(context), context.distro
+            ),
         )
         details["known_problems"] = [
             p.why for p in known_problems(found["eventlet_version"], found["dnspython_version"])
@@ -336,8 +340,10 @@ def judge(
     retry: checks.ResolutionFound | None,
     glance: str | None,
     served_by: str | None,
+    install: Callable[[str], list[str]] | None = None,
 ) -> tuple[Status, str, list[str]]:
-    """The verdict on what the service's interpreter really did."""
+    """The verdict on what the service's interpreter really did; ``install``
+    words the fix for a requirement in that interpreter's terms."""
     eventlet, dnspython = found["eventlet_version"], found["dnspython_version"]
     if eventlet is None or (dnspython is None and not found["import_error"]):
         missing = "eventlet" if eventlet is None else "dnspython"
@@ -351,7 +357,8 @@ def judge(
             [],
         )
     problems = known_problems(eventlet, dnspython)
-    upgrade = [pip_install(p.upgrade) for p in problems] or [pip_install(EVENTLET_FIX)]
+    fix = install or (lambda requirement: [pip_install(requirement)])
+    upgrade = [step for p in problems for step in fix(p.upgrade)] or fix(EVENTLET_FIX)
     if found["import_error"]:
         why = f"`import eventlet` fails in the service's interpreter ({found['import_error']})"
         if problems:
