@@ -10,7 +10,7 @@ from glance_features import checks, runas
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
-from glance_features.remediation import pip_install
+from glance_features.remediation import install_python_packages
 from glance_features.settings import Option
 
 DISTRIBUTIONS = ("pydevd", "pydevd-pycharm")
@@ -33,6 +33,7 @@ CATALOG = Entry(
         RequiredWhen("[DEFAULT] pydev_worker_debug_host is set", lambda s: bool(s.get(DEBUG_HOST))),
     ),
     python=("pydevd",),
+    packages={"debian": "python3-pydevd"},
     verify=("glance-features --feature pydev",),
     glance=GlanceUse(
         "glance/common/wsgi.py: Server.run_server() -> "
@@ -138,10 +139,10 @@ class PydevDetector:
         host = context.settings.get(DEBUG_HOST)
         port = context.settings.get(DEBUG_PORT)
         details: dict[str, object] = {"debug_host": host, "debug_port": port}
-        install = [
-            pip_install("pydevd", runas.service_python(context))
-            + "  # or pydevd-pycharm for your IDE"
-        ]
+        install = install_python_packages(
+            ["pydevd"], CATALOG.packages, runas.service_python(context), context.distro
+        )
+        install[0] += "  # or pydevd-pycharm for your IDE" if "pip install" in install[0] else ""
         try:
             # Finding the module imports nothing and reads only installed files:
             # no child when this process runs the service's interpreter.
