@@ -283,16 +283,10 @@ def _imported_here() -> checks.ResolutionFound:
     from glance_features._platform import dists
 
     module = checks.imports(["eventlet"], False)["modules"]["eventlet"]
-    return checks.ResolutionFound(
-        system={},
-        eventlet=None,
-        import_error=None if module["ok"] else module["error"],
-        patch_error=None,
-        eventlet_version=dists.version("eventlet"),
-        dnspython_version=dists.version("dnspython"),
-        greendns=None,
-        tried=True,
-    )
+    found = _untried(dists.version("eventlet"), dists.version("dnspython"))
+    found["import_error"] = None if module["ok"] else module["error"]
+    found["tried"] = True
+    return found
 
 
 def _patched_here() -> bool:
