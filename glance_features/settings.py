@@ -418,9 +418,7 @@ def _wsgi_prog(deployment: Deployment | None, glance_version: str | None) -> str
     """The program name oslo.config gives the WSGI application's config: 33
     says glance-api; 29-32 call CONF([], project="glance"), so it is the
     server's own argv[0] (uwsgi.conf.d under uWSGI, measured on 29-32)."""
-    from glance_features.catalog import GlanceUse
-
-    if glance_version is None or GlanceUse("", versions=">=33").used_by(glance_version):
+    if glance_version is None or _release(glance_version) >= (33,):
         return "glance-api"
     if deployment is not None and deployment.command:
         return os.path.basename(deployment.command[0])
@@ -438,6 +436,16 @@ def _oslo_default_files(names: Iterable[str]) -> list[str]:
                 found.append(path)
                 break
     return found
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """The release numbers of a version (31.1.1.dev3 -> (31, 1, 1))."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version).release
+    except InvalidVersion:
+        return (0,)
 
 
 def _conf_d_files(prog: str) -> list[str]:

@@ -37,36 +37,13 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
-    from glance_features import census, runner
-    from glance_features.cli.main import (
-        UsageError,
-        _check_known,
-        _deployment,
-        _emit,
-        _settings,
-        service_user,
-    )
+def render(args: argparse.Namespace, report: Any, deployment: Any) -> str:
+    """The census of ``report``, with the versions the service's interpreter has."""
+    from glance_features import census
 
-    settings = _settings(args)
-    _check_known(args.feature or [])
-    service = _deployment(args)
-    try:
-        report = runner.probe(
-            settings,
-            features=args.feature,
-            user=service_user(args.user, service.user),
-            served_by=args.served_by,
-            python=args.python,
-            from_host=True,
-        )
-    except runner.UnknownFeature as exc:
-        raise UsageError(str(exc)) from None
     document = census.census_of(
         report,
-        lookup=census.service_lookup(service.python),
+        lookup=census.service_lookup(deployment.python),
         census_id=census.new_id() if args.id else None,
     )
-    text = census.to_json(document) if args.format == "json" else census.to_text(document)
-    _emit(text, args.output)
-    return 0
+    return census.to_json(document) if args.format == "json" else census.to_text(document)

@@ -292,7 +292,8 @@ def _main(argv: list[str]) -> int:
     if command == "census":
         from glance_features.cli import census
 
-        return census.run(args)
+        _emit(census.render(args, _report(args, args.feature), _deployment(args)), args.output)
+        return 0
     if command == "status":
         from glance_features.cli import status
 
@@ -386,17 +387,19 @@ def _check_known(names: list[str]) -> None:
             raise UsageError(f"unknown feature {name!r} (known: {', '.join(sorted(known))})")
 
 
-def _probe(args: argparse.Namespace) -> int:
+def _report(args: argparse.Namespace, features: list[str] | None) -> Any:
+    """The probe every reporting subcommand makes: the host read for how the
+    service runs, the checks as its account."""
     from glance_features import runner
 
     settings = _settings(args)
-    _check_known([*(args.feature or []), *args.require])
+    _check_known([*(features or []), *getattr(args, "require", [])])
     try:
-        report = runner.probe(
+        return runner.probe(
             settings,
-            features=args.feature,
-            deep=args.deep,
-            timeout=args.timeout or runner.DEFAULT_TIMEOUT,
+            features=features,
+            deep=getattr(args, "deep", False),
+            timeout=getattr(args, "timeout", None) or runner.DEFAULT_TIMEOUT,
             user=service_user(args.user, _deployment(args).user),
             served_by=args.served_by,
             python=args.python,
@@ -404,6 +407,10 @@ def _probe(args: argparse.Namespace) -> int:
         )
     except runner.UnknownFeature as exc:
         raise UsageError(str(exc)) from None
+
+
+def _probe(args: argparse.Namespace) -> int:
+    report = _report(args, args.feature)
     report = report.with_required(args.require)
     if args.format == "json":
         text = report.to_json() + "\n"
@@ -430,20 +437,11 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from glance_features import host, registry, runner
+    from glance_features import host, registry
     from glance_features.catalog import UNCATALOGUED
     from glance_features.cli.explain import explain
 
-    _check_known([args.feature])
-    report = runner.probe(
-        _settings(args),
-        features=[args.feature],
-        timeout=args.timeout or runner.DEFAULT_TIMEOUT,
-        user=service_user(args.user, _deployment(args).user),
-        served_by=args.served_by,
-        python=args.python,
-        from_host=True,
-    )
+    report = _report(args, [args.feature])
     entry = registry.catalog().get(args.feature, UNCATALOGUED)
     explanation = explain(args.feature, entry, host.distro(), report[args.feature])
     if args.format == "json":
