@@ -327,10 +327,10 @@ def _exported(text: str) -> dict[str, str]:
     return _assignments("\n".join(exported))
 
 
-def _uwsgi_ini(paths: Iterable[str] = UWSGI_INIS) -> Deployment | None:
+def _uwsgi_ini(paths: Iterable[str] | None = None) -> Deployment | None:
     import configparser
 
-    for path in paths:
+    for path in UWSGI_INIS if paths is None else paths:
         text = _read(path)
         if text is None:
             continue

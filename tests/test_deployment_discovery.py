@@ -117,3 +117,36 @@ def test_a_cut_message_keeps_no_prefix_of_a_secret() -> None:
     masked = redact(result, frozenset({secret, "4242"}))
     assert secret[:7] not in masked.reason and masked.reason.endswith("***")
     assert masked.details["key"] == "***" and masked.details["port"] == "***"
+
+
+def test_apache_wsgi_daemon_process_names_home_and_account(
+    host: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sites = host / "sites-enabled"
+    sites.mkdir()
+    (sites / "glance-api.conf").write_text(
+        "<VirtualHost *:9292>\n"
+        "  WSGIDaemonProcess glance-api processes=3 threads=1 user=glance "
+        "python-home=/opt/glance display-name=%{GROUP}\n"
+        "  WSGIScriptAlias / /opt/glance/bin/glance-wsgi-api\n</VirtualHost>\n"
+    )
+    (sites / "other.conf").write_text("WSGIDaemonProcess keystone user=keystone\n")
+    monkeypatch.setattr(deployment, "APACHE_DIRS", (str(sites),))
+    found = deployment.discover(None, None, True)
+    assert found.served_by == "mod_wsgi"
+    assert (found.python, found.user, found.workers) == ("/opt/glance/bin/python3", "glance", 3)
+
+
+def test_gunicorn_and_uwsgi_command_lines(host: Path) -> None:
+    gunicorn = deployment._from_command(
+        "/opt/glance/bin/python3 -m gunicorn -w 4 glance.wsgi.api:application", "unit"
+    )
+    assert gunicorn is not None
+    assert (gunicorn.served_by, gunicorn.python) == ("gunicorn", "/opt/glance/bin/python3")
+    uwsgi = deployment._from_command("/usr/bin/uwsgi_python3 --http-socket :9292", "unit")
+    assert uwsgi is not None and uwsgi.served_by == "uwsgi"
+    # Glance's own servers only: a command line that merely names a glance
+    # config file is not one.
+    assert deployment._serves_glance(["/usr/bin/glance-api", "--config-file", "x"])
+    assert not deployment._serves_glance(["/usr/bin/vim", "/etc/glance/glance-api.conf"])
+    assert deployment._serves_glance(["uwsgi", "--module", "glance.wsgi.api:application"])
