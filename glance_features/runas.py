@@ -104,13 +104,19 @@ def is_this_interpreter(python: str) -> bool:
         same = os.path.samefile(python, this_interpreter())
     except OSError:
         return False
-    return same and _environment_of(python) == _environment_of(sys.executable)
+    # This process's environment by sys.prefix: inside uWSGI sys.executable
+    # is the server's binary, which need not live in the virtualenv it loads.
+    mine = os.path.realpath(sys.prefix) if sys.prefix != sys.base_prefix else None
+    return same and _environment_of(python) == mine
 
 
 def _environment_of(python: str) -> str | None:
-    """The virtualenv ``python`` belongs to (its pyvenv.cfg), links unresolved; None: none."""
+    """The virtualenv ``python`` belongs to (its pyvenv.cfg, links in the
+    path to ``python`` itself unresolved); None: none."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(python)))
-    return root if os.path.isfile(os.path.join(root, "pyvenv.cfg")) else None
+    if not os.path.isfile(os.path.join(root, "pyvenv.cfg")):
+        return None
+    return os.path.realpath(root)
 
 
 def _as_account(context: ProbeContext, check: Callable[..., T], args: tuple[object, ...]) -> T:
