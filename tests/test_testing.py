@@ -148,16 +148,12 @@ def test_the_faked_glance_version_decides_what_is_required() -> None:
     settings = REQUIRING["pydev"]
     old = testing.make_report(pydev=False, glance_version="32.0.0", settings=settings)
     new = testing.make_report(pydev=False, glance_version="33.0.0", settings=settings)
-    assert old.glance == {"version": "32.0.0"}
+    assert old["pydev"].required and old.code == 2 and old.glance == {"version": "32.0.0"}
     # Glance 33 no longer calls its pydev hook: the setting requires nothing.
     assert not new["pydev"].required and new.code == 0
     assert "ignored_by_glance" in new["pydev"].details
-    # 32 calls the hook only from its standalone eventlet server: with the way
-    # it is served unknown, nothing is refused, and the note says which holds.
-    assert (old["pydev"].used_by_glance, new["pydev"].used_by_glance) == (None, False)
-    assert not old["pydev"].required and old.code == 0
-    note = old["pydev"].details["ignored_by_glance"]
-    assert "used when served by eventlet, not by uwsgi, mod_wsgi, gunicorn" in note
+    # A fake stands for a service process: 32 as its glance-api runs it.
+    assert (old["pydev"].used_by_glance, new["pydev"].used_by_glance) == (True, False)
     none = testing.make_report(glance_version=None)
     assert none.glance is None and none["pydev"].used_by_glance is None
 
@@ -298,8 +294,8 @@ def test_override_accepts_a_ready_report() -> None:
 def test_a_report_from_json_keeps_its_glance_version() -> None:
     saved = testing.make_report(glance_version="32.0.0").to_dict()
     with testing.override(glance_features.Report.from_dict(saved)):
-        report = glance_features.probe(REQUIRING["xattr"])
-    assert report.glance == {"version": "32.0.0"} and report["xattr"].required
+        report = glance_features.probe(REQUIRING["pydev"])
+    assert report.glance == {"version": "32.0.0"} and report["pydev"].required
 
 
 def test_real_probes_forbidden_unless_faked() -> None:

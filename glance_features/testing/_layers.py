@@ -264,6 +264,21 @@ def compose(
     )
 
 
+def faked_server(version: str | None) -> str | None:
+    """How the faked Glance is served: a fake stands for a service process,
+    where the way is always known. Releases before 33 as their own
+    ``glance-api`` console script runs them (the eventlet server), 33 and
+    later under a WSGI server, the only way they run."""
+    if version is None:
+        return None
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return "eventlet" if Version(version).release < (33,) else "uwsgi"
+    except InvalidVersion:
+        return None
+
+
 def _requirements_applied(result: FeatureResult, asked: bool) -> FeatureResult:
     return result.replace(required=True) if asked and not result.required else result
 
@@ -274,11 +289,13 @@ def _apply_rules(
     """The runner's rule, as for a real probe: the settings make a feature
     required unless this Glance does not use it."""
     catalog = registry.catalog()
-    requirements = runner.required_features(settings, version, results)
+    served_by = faked_server(version)
+    requirements = runner.required_features(settings, version, results, served_by)
     applied = {}
     for name, result in results.items():
         entry = catalog.get(name)
-        used = entry.glance.used_with(version, None, settings) if entry and entry.glance else None
+        use = entry.glance if entry else None
+        used = use.used_with(version, served_by, settings) if use else None
         applied[name] = runner.apply_requirements(
             result, requirements.get(name), result.used_by_glance if used is None else used
         )
