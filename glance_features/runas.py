@@ -104,10 +104,17 @@ def is_this_interpreter(python: str) -> bool:
         same = os.path.samefile(python, this_interpreter())
     except OSError:
         return False
-    # This process's environment by sys.prefix: inside uWSGI sys.executable
-    # is the server's binary, which need not live in the virtualenv it loads.
-    mine = os.path.realpath(sys.prefix) if sys.prefix != sys.base_prefix else None
-    return same and _environment_of(python) == mine
+    return same and _environment_of(python) == _this_environment()
+
+
+def _this_environment() -> str | None:
+    """This process's virtualenv: its interpreter's, where sys.executable is a
+    Python (whether or not site ran: ``python -S`` leaves sys.prefix at the
+    base); inside uWSGI or mod_wsgi, where sys.executable is the server's
+    binary, the one its sys.prefix names."""
+    if os.path.basename(sys.executable).startswith("python"):
+        return _environment_of(sys.executable)
+    return os.path.realpath(sys.prefix) if sys.prefix != sys.base_prefix else None
 
 
 def _environment_of(python: str) -> str | None:
