@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from functional.glance_deploy import _group_alive, _signal_group
+
 __all__ = [
     "RELEASES",
     "GlanceRun",
@@ -306,21 +308,6 @@ def _versions_status(port: int, timeout: float) -> int | None:
             return int(err.code)
     except OSError:
         return None
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _stop(process: subprocess.Popen[bytes], mode: Mode, timeout: float) -> None:
