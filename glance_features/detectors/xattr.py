@@ -10,6 +10,7 @@ credentials, relative to directory descriptors opened without following links.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from typing import Any
@@ -81,7 +82,8 @@ class XattrDetector:
                 details,
                 ["set [DEFAULT] image_cache_dir to an absolute path"],
             )
-        binding = _binding(context, details)
+        binding = _binding(context)
+        details.update(python=binding.python, binding=binding.provider)
         try:
             found = runas.run(
                 context, runas.Where.ACCOUNT, checks.xattr_cache, cache_dir, GLANCE_CHECK_FILE
@@ -102,18 +104,17 @@ class XattrDetector:
         if not found["ok"]:
             reason, fix = _explain(found, cache_dir, user, details)
             return result(self.name, Status.UNAVAILABLE, reason, details, fix)
-        if binding is not None:
+        if not binding.looked:
+            return result(self.name, Status.UNKNOWN, str(binding.problem), details)
+        if binding.problem is not None:
             describe_mount(str(found["probed_dir"] or cache_dir), details)
             return result(
                 self.name,
                 Status.UNAVAILABLE,
-                binding + "; Glance falls back to its sqlite cache driver",
+                binding.problem + "; Glance falls back to its sqlite cache driver",
                 details,
                 install_python_packages(
-                    CATALOG.python,
-                    CATALOG.packages,
-                    details["python"],
-                    context.distro,
+                    CATALOG.python, CATALOG.packages, binding.python, context.distro
                 ),
             )
         if found["unwritable_subdirs"]:
@@ -148,16 +149,28 @@ class XattrDetector:
         return result(
             self.name,
             Status.AVAILABLE,
-            f"user xattrs work in {where} as {user} ({details['binding']})",
+            f"user xattrs work in {where} as {user} ({binding.provider})",
             details,
         )
 
 
-def _binding(context: ProbeContext, details: dict[str, Any]) -> str | None:
-    """Why Glance's ``import xattr`` and ``xattr.setxattr`` would fail in the
-    service's interpreter, or None."""
+@dataclasses.dataclass(frozen=True)
+class Binding:
+    """What Glance's ``import xattr`` finds in the service's interpreter."""
+
+    python: str  # the interpreter looked at (or that could not be)
+    provider: str | None  # "xattr 1.3.1" / "pyxattr 0.8.1"; None: none
+    problem: str | None  # why Glance's import would fail, or could not be looked at
+    looked: bool = True  # False: the interpreter could not be asked
+
+
+def _binding(context: ProbeContext) -> Binding:
+    """Whether Glance's ``import xattr`` and ``xattr.setxattr`` work in the
+    service's interpreter: looked up in this process when it is that
+    interpreter, else in a child of it."""
     from glance_features._platform import dists
 
+    python = runas.service_python(context)
     if runas.is_service_interpreter(context):
         spec = dists.find_spec("xattr")
         versions = {d: dists.version(d) for d in ("xattr", "pyxattr")} if spec else {}
@@ -168,19 +181,19 @@ def _binding(context: ProbeContext, details: dict[str, Any]) -> str | None:
                 context, runas.Where.INTERPRETER, checks.interpreter, ["xattr", "pyxattr"]
             )
         except runas.CheckFailed as exc:
-            details["binding"] = None
-            return f"the xattr binding could not be looked for: {exc}"
+            why = f"the xattr binding could not be looked for in {python}: {exc}"
+            return Binding(python, None, why, looked=False)
         versions = {d: i["version"] if i else None for d, i in found["distributions"].items()}
         python = found["python"]["executable"]
-    details["python"] = python
     for dist in ("xattr", "pyxattr"):
         if versions.get(dist):
-            details["binding"] = f"{dist} {versions[dist]}"
-            return None  # both provide the setxattr/getxattr functions Glance calls
-    details["binding"] = None
-    return (
+            # both provide the setxattr/getxattr functions Glance calls
+            return Binding(python, f"{dist} {versions[dist]}", None)
+    return Binding(
+        python,
+        None,
         "the Python xattr binding that Glance's cache driver imports is not installed "
-        f"for the service's interpreter {python}"
+        f"for the service's interpreter {python}",
     )
 
 
