@@ -98,6 +98,8 @@ def imports(modules: list[str], locate_only: bool) -> ImportsFound:
                 found[name] = ImportFound(ok=True, file=spec.origin, version=None, error=None)
                 continue
             module = importlib.import_module(name)
+        except MemoryError:
+            raise  # this process's limit, not the binding's fault: no verdict
         except BaseException as exc:  # a binding's import may raise anything
             found[name] = ImportFound(
                 ok=False, file=None, version=None, error=f"{type(exc).__name__}: {exc}"[:300]
@@ -618,17 +620,45 @@ def eventlet_resolution(names: list[str], no_greendns: str | None) -> Resolution
         os.environ[NO_GREENDNS] = no_greendns
     try:
         import eventlet
+    except MemoryError:
+        raise  # this process's limit, not eventlet's fault: no verdict
     except BaseException as exc:
         found["import_error"] = f"{type(exc).__name__}: {exc}"[:300]
         return found
     try:
         eventlet.monkey_patch()
+    except MemoryError:
+        raise
     except BaseException as exc:
         found["patch_error"] = f"{type(exc).__name__}: {exc}"[:300]
         return found
     found["greendns"] = "eventlet.support.greendns" in sys.modules
     found["eventlet"] = {n: _resolve(n) for n in names}
     return found
+
+
+# --- a name's addresses, in a child that can be killed -----------------------
+
+
+class AddressesFound(TypedDict):
+    # getaddrinfo's (family, type, proto, canonname, sockaddr), as lists
+    infos: list[list[Any]]
+    error: str | None
+
+
+def addresses(host: str, port: int) -> AddressesFound:
+    """``getaddrinfo(host, port)`` for a stream socket. Run in a child: a
+    resolver that never answers blocks in C, where no thread can be ended,
+    and only a process can be killed at the deadline."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        return AddressesFound(infos=[], error=str(exc)[:300])
+    return AddressesFound(
+        infos=[[int(i[0]), int(i[1]), i[2], i[3], list(i[4])] for i in infos], error=None
+    )
 
 
 # --- S3, with the client glance_store builds ---------------------------------
@@ -698,7 +728,16 @@ def s3_bucket(request: S3Request) -> S3Found:
 
 # --- the interpreter child's entry point -------------------------------------
 
-CHECKS = (imports, interpreter, debugger, files, xattr_cache, eventlet_resolution, s3_bucket)
+CHECKS = (
+    imports,
+    interpreter,
+    debugger,
+    files,
+    xattr_cache,
+    eventlet_resolution,
+    addresses,
+    s3_bucket,
+)
 CALLS: dict[str, Callable[..., Any]] = {f.__name__: f for f in CHECKS}
 
 

@@ -284,12 +284,21 @@ def _run(
     for slot in slots:
         # Daemon threads: a detector that never returns must not keep a
         # service from exiting, nor the probe from returning on time.
-        threading_.Thread(
+        worker = threading_.Thread(
             target=slot.run,
             args=(context,),
             name=f"glance-features:{slot.plugin.name}",
             daemon=True,
-        ).start()
+        )
+        try:
+            worker.start()
+        except RuntimeError as exc:  # an address-space or thread limit: say so, go on
+            slot.result = _unknown(
+                slot.plugin.name,
+                f"no thread could be started to probe it ({exc}): the process limits "
+                "(ulimit -v, -u; LimitAS=, TasksMax=) are too small",
+            )
+            slot.done.set()
     required = required_features(settings, glance_version, served_by=service.served_by)
     secrets = settings.secret_values()
     results: dict[str, FeatureResult] = {}

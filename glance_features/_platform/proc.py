@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import math
 import os
 import signal
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -92,99 +94,115 @@ def run(
     if _closed:
         raise OSError(errno.ECANCELED, "not started: the command line is exiting")
     subprocess = green.original("subprocess")
-    threading = green.original("threading")
+    clock = green.original("time")
+    ends_at = clock.monotonic() + max(timeout, 0.0)
     credentials = _credentials(user) if user else {}
-    proc = subprocess.Popen(
-        list(argv),
-        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**CLEAN_ENV, **(env or {})},
-        cwd=cwd or "/",
-        close_fds=True,
-        pass_fds=tuple(pass_fds),
-        # Its own session, so the whole group can be killed at once.
-        start_new_session=True,
-        **credentials,
-    )
-    _live.add(proc.pid)
+    with _spawning:  # a sweep never takes it for an orphan
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**CLEAN_ENV, **(env or {})},
+            cwd=cwd or "/",
+            close_fds=True,
+            pass_fds=tuple(pass_fds),
+            # Its own session, so the whole group can be killed at once.
+            start_new_session=True,
+            **credentials,
+        )
+        _live.add(proc.pid)
     if _closed:  # a signal came while it was being started
         kill_tree(proc.pid)
     if limits:
         _limit(proc.pid, limits)
-    killed = threading.Event()
-
-    def kill() -> None:
-        killed.set()
-        kill_tree(proc.pid)
-
-    timer = threading.Timer(max(timeout, 0.0), kill)
-    timer.daemon = True
-    timer.start()
-    outputs: dict[str, bytes] = {}
-    truncated = []
-
-    def drain(name: str, stream: object) -> None:
-        chunks, size = [], 0
-        while True:
-            chunk = os.read(stream.fileno(), 65536)  # type: ignore[attr-defined]
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > MAX_OUTPUT:
-                truncated.append(name)
-                kill_tree(proc.pid)
-                break
-            chunks.append(chunk)
-        outputs[name] = b"".join(chunks)
-
-    def feed(data: bytes) -> None:
-        # A child that exits (or is killed) without reading it all is no error.
-        try:
-            proc.stdin.write(data)
-        except OSError:
-            pass
-        finally:
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
-
-    readers = [
-        threading.Thread(target=drain, args=(name, stream), daemon=True)
-        for name, stream in (("stdout", proc.stdout), ("stderr", proc.stderr))
-    ]
-    if stdin is not None:
-        readers.append(threading.Thread(target=feed, args=(stdin,), daemon=True))
     try:
-        for reader in readers:
-            reader.start()
-        for reader in readers:
-            # A grandchild holding the pipe open outlives the kill only until
-            # the tree kill reaches it; never wait past the deadline for it.
-            reader.join(max(timeout, 0.0) + 1.0)
-        returncode = proc.wait(timeout=max(timeout, 0.0) + 1.0)
+        outputs, timed_out, truncated = _exchange(proc, stdin, ends_at)
+        try:
+            # Output closed, the process may still run: not past the deadline.
+            returncode = proc.wait(timeout=max(0.0, ends_at - clock.monotonic()) + 1.0)
+        except subprocess.TimeoutExpired:
+            kill_tree(proc.pid)
+            _reap(proc)
+            returncode, timed_out = proc.returncode, True
     except BaseException:
         kill_tree(proc.pid)
         _reap(proc)
         raise
     finally:
-        timer.cancel()
         if proc.poll() is None:
             kill_tree(proc.pid)
             _reap(proc)
         if proc.returncode is not None:
             _live.discard(proc.pid)  # else kill_all() tries again at exit
-        for stream in (proc.stdout, proc.stderr):
+        sweep_orphans()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
             if stream is not None:
-                stream.close()
-    return Outcome(
-        returncode,
-        outputs.get("stdout", b""),
-        outputs.get("stderr", b""),
-        killed.is_set(),
-        bool(truncated),
-    )
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+    return Outcome(returncode, outputs["stdout"], outputs["stderr"], timed_out, truncated)
+
+
+def _exchange(
+    proc: Any, stdin: bytes | None, deadline: float
+) -> tuple[dict[str, bytes], bool, bool]:
+    """Feed ``stdin`` and read both outputs in this thread, with one poll loop:
+    no thread per stream (each costs a stack, which an address-space limit
+    such as systemd's ``LimitAS=`` soon exhausts, and a thread left blocked
+    on a pipe outlives the call). Past the deadline the tree is killed; a
+    grandchild holding a pipe open is waited for one second more, no longer.
+    Returns (outputs, timed out, truncated)."""
+    select = green.original("select")
+    clock = green.original("time")
+    poller = select.poll()
+    names = {proc.stdout.fileno(): "stdout", proc.stderr.fileno(): "stderr"}
+    chunks: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
+    sizes = {"stdout": 0, "stderr": 0}
+    for fd in names:
+        poller.register(fd, select.POLLIN)
+    pending = memoryview(stdin or b"")
+    writer = proc.stdin.fileno() if proc.stdin is not None else None
+    if writer is not None:
+        os.set_blocking(writer, False)
+        poller.register(writer, select.POLLOUT)
+    timed_out = truncated = False
+    while names or writer is not None:
+        left = deadline - clock.monotonic()
+        if left <= 0 and not timed_out:
+            timed_out = True
+            kill_tree(proc.pid)
+            deadline += 1.0
+            continue
+        if left <= 0:
+            break
+        for fd, _ in poller.poll(max(1, math.ceil(left * 1000))):
+            if fd == writer:
+                try:
+                    pending = pending[os.write(fd, pending[:65536]) :]
+                except BlockingIOError:
+                    continue
+                except OSError:  # a child that exits without reading it all is no error
+                    pending = pending[:0]
+                if not pending:
+                    poller.unregister(fd)
+                    proc.stdin.close()
+                    writer = None
+                continue
+            chunk = os.read(fd, 65536)
+            name = names[fd]
+            sizes[name] += len(chunk)
+            if sizes[name] > MAX_OUTPUT:
+                truncated = True
+                kill_tree(proc.pid)
+                chunk = b""
+            if not chunk:
+                poller.unregister(fd)
+                del names[fd]
+                continue
+            chunks[name].append(chunk)
+    return {name: b"".join(parts) for name, parts in chunks.items()}, timed_out, truncated
 
 
 def _reap(proc: Any) -> None:
@@ -201,6 +219,75 @@ REAP_TIMEOUT = 2.0
 _live: set[int] = set()
 # Set when the command line is exiting: no child is started after that.
 _closed: list[bool] = []
+# Held while a child is started and entered in _live, and while orphans are swept.
+_spawning = green.original("threading").Lock()
+# Set when this process is a subreaper (become_subreaper()).
+_subreaper: list[bool] = []
+
+
+def _after_fork_in_child() -> None:
+    # A fork taken while another thread started a child must not leave this
+    # process's lock held; the parent's children are not this one's to kill.
+    global _spawning
+    _spawning = green.original("threading").Lock()
+    _live.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def become_subreaper() -> bool:
+    """Make this process the subreaper of its descendants (Linux's
+    ``PR_SET_CHILD_SUBREAPER``): a child's daemon that leaves its session
+    with ``setsid`` and is orphaned becomes this process's child instead of
+    init's, where :func:`sweep_orphans` ends it. Only for a process that is
+    the probe's own (the command line): inside a service it would make the
+    service the parent of its children's orphans."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+            return False
+    except (ImportError, OSError, AttributeError):  # no ctypes, or no memory to map it
+        return False
+    _subreaper.append(True)
+    return True
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def sweep_orphans() -> None:
+    """In a subreaper, kill and reap every child that this process did not
+    start: what a child left behind in a session of its own (a daemon)."""
+    if not _subreaper:
+        return
+    import psutil
+
+    session = os.getsid(0)
+    with _spawning:
+        try:
+            children = psutil.Process().children()
+        except psutil.Error:
+            return
+        orphans = []
+        for child in children:
+            try:
+                if child.pid in _live or os.getsid(child.pid) == session:
+                    continue  # a run under way, or a child of this session's own
+            except OSError:
+                continue
+            kill_tree(child.pid)
+            orphans.append(child)
+    for orphan in orphans:
+        try:
+            orphan.wait(REAP_TIMEOUT)
+        except psutil.Error:
+            pass
 
 
 def kill_all(close: bool = False) -> None:
@@ -231,30 +318,31 @@ def call_as(user: str, function: Any, args: Sequence[object], timeout: float) ->
     entry = pwd.getpwnam(user)
     groups = _credentials(user).get("extra_groups", [])
     read_end, write_end = os_.pipe()
-    pid = os_.fork()
-    if pid == 0:  # the child: never returns
-        status = 1
-        try:
-            # Its own session, so kill_tree() (a signal to the command line
-            # included) reaches it as it reaches every other child.
-            os_.setsid()
-            os_.close(read_end)
-            os_.setgroups(groups)
-            os_.setgid(entry.pw_gid)
-            os_.setuid(entry.pw_uid)
-            os_.chdir("/")
+    with _spawning:  # a sweep never takes it for an orphan
+        pid = os_.fork()
+        if pid == 0:  # the child: never returns
+            status = 1
             try:
-                payload = {"value": function(*args)}
-            except Exception as exc:
-                payload = {"error": f"{type(exc).__name__}: {exc}"}
-            data = json.dumps(payload).encode()
-            while data:
-                data = data[os_.write(write_end, data) :]
-            status = 0
-        finally:
-            os_._exit(status)
+                # Its own session, so kill_tree() (a signal to the command line
+                # included) reaches it as it reaches every other child.
+                os_.setsid()
+                os_.close(read_end)
+                os_.setgroups(groups)
+                os_.setgid(entry.pw_gid)
+                os_.setuid(entry.pw_uid)
+                os_.chdir("/")
+                try:
+                    payload = {"value": function(*args)}
+                except Exception as exc:
+                    payload = {"error": f"{type(exc).__name__}: {exc}"}
+                data = json.dumps(payload).encode()
+                while data:
+                    data = data[os_.write(write_end, data) :]
+                status = 0
+            finally:
+                os_._exit(status)
+        _live.add(pid)
     os_.close(write_end)
-    _live.add(pid)
     deadline = clock.monotonic() + timeout
     chunks = []
     try:
@@ -286,6 +374,7 @@ def call_as(user: str, function: Any, args: Sequence[object], timeout: float) ->
             clock.sleep(0.01)
         else:
             _live.discard(pid)
+        sweep_orphans()
     try:
         payload = json.loads(b"".join(chunks))
     except ValueError:

@@ -215,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"{PROG}: error: {safe(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except (ProcessLimits, MemoryError) as exc:
+        why = str(exc) if isinstance(exc, ProcessLimits) else _starved({}) or _OUT_OF_MEMORY
+        print(f"{PROG}: error: {why}", file=sys.stderr)
+        return EXIT_INTERNAL
     except KeyboardInterrupt as exc:
         return 128 + getattr(exc, "signum", signal.SIGINT)
     except BrokenPipeError:
@@ -233,6 +237,7 @@ def run() -> NoReturn:
     plugin left running, and end every child on SIGTERM or SIGINT."""
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, _on_signal)
+    _own_process()
     keep_stdout_for_the_report()
     code = main()
     try:
@@ -244,6 +249,32 @@ def run() -> NoReturn:
         pass
     finally:
         os._exit(code)
+
+
+# A thread's stack, in this process only: the default is the stack limit
+# (8 MiB), reserved per thread out of an address-space limit (ulimit -v,
+# systemd's LimitAS=) that a dozen detectors and their children soon exhaust.
+# The probe's threads run shallow code; Glance's own are never sized here.
+THREAD_STACK = 1 << 21
+
+
+def _own_process() -> None:
+    """What only a process of the probe's own may set: thread stacks, and
+    orphans of its children's daemons reparented here to be ended."""
+    import threading
+
+    threading.excepthook = _quiet_thread_failure
+    try:
+        try:
+            threading.stack_size(THREAD_STACK)
+        except (ValueError, RuntimeError):
+            pass  # a platform that cannot size stacks keeps its default
+        from glance_features._platform import proc
+
+        proc.become_subreaper()
+    except (MemoryError, SystemError):  # SystemError: an allocation failed in C
+        print(f"{PROG}: error: {_OUT_OF_MEMORY}", file=sys.stderr)
+        os._exit(EXIT_INTERNAL)
 
 
 # How long the exit waits for detectors to clean up (remove their temporary
@@ -260,11 +291,13 @@ def _finish() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)  # the exit is under way
     proc.kill_all(close=True)
+    proc.sweep_orphans()
     deadline = time.monotonic() + EXIT_GRACE
     for thread in threading.enumerate():
         if thread.name.startswith("glance-features:") and thread is not threading.current_thread():
             thread.join(max(0.0, deadline - time.monotonic()))
     proc.kill_all()  # anything a detector started while we waited
+    proc.sweep_orphans()
 
 
 def _on_signal(signum: int, frame: Any) -> None:
@@ -394,8 +427,11 @@ def _report(args: argparse.Namespace, features: list[str] | None) -> Any:
 
     settings = _settings(args)
     _check_known([*(features or []), *getattr(args, "require", [])])
+    small = _address_space_too_small()
+    if small:
+        raise ProcessLimits(small)
     try:
-        return runner.probe(
+        report = runner.probe(
             settings,
             features=features,
             deep=getattr(args, "deep", False),
@@ -407,6 +443,75 @@ def _report(args: argparse.Namespace, features: list[str] | None) -> Any:
         )
     except runner.UnknownFeature as exc:
         raise UsageError(str(exc)) from None
+    starved = _starved(report)
+    if starved:
+        raise ProcessLimits(starved)
+    return report
+
+
+class ProcessLimits(Exception):
+    """The probe ran out of memory or threads: its verdicts say nothing of the host."""
+
+
+# Below this address-space limit (ulimit -v, LimitAS=) the probe does not try:
+# a check's interpreter importing eventlet peaks at 84 MiB on Debian 12's
+# Python 3.11, and at 64 MiB that import fails in ways that look like
+# eventlet's fault. Above it, verdicts starved of memory are still caught.
+MIN_ADDRESS_SPACE = 128 << 20
+
+
+def _address_space_too_small() -> str:
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY or soft >= MIN_ADDRESS_SPACE:
+        return ""
+    return (
+        f"the address-space limit ({soft >> 20} MiB) is below the "
+        f"{MIN_ADDRESS_SPACE >> 20} MiB the probe needs: raise ulimit -v (systemd: LimitAS=)"
+    )
+
+
+# What CPython says when memory or a thread cannot be had, in this process or
+# in a check's child: a verdict built on it describes the limit, not the host.
+_STARVED = (
+    "MemoryError",
+    "can't start new thread",
+    "no thread could be started",
+    "error return without exception set",  # a failed allocation, seen in eventlet's import
+    "Cannot allocate memory",
+)
+
+
+def _starved(report: Any) -> str:
+    """Why the probe could not work within this process's limits, or ''."""
+    starved = [n for n, r in report.items() if any(s in r.reason for s in _STARVED)]
+    starved += _thread_failures
+    if not starved:
+        return ""
+    return (
+        f"the process limits are too small to probe ({', '.join(sorted(set(starved)))} ran "
+        "out of memory or threads): raise ulimit -v / -u (systemd: LimitAS=, TasksMax=)"
+    )
+
+
+_OUT_OF_MEMORY = "out of memory: raise the process limits (ulimit -v; systemd: LimitAS=)"
+
+# Threads (a plugin's included) that died of MemoryError or no thread to be had.
+_thread_failures: list[str] = []
+
+
+def _quiet_thread_failure(failure: Any) -> None:
+    """A thread's exception becomes one line, never a traceback; running out
+    of memory or threads makes the run's verdicts void (ProcessLimits)."""
+    name = getattr(failure.thread, "name", "a thread")
+    text = f"{failure.exc_type.__name__}: {failure.exc_value}"
+    if any(s in text for s in _STARVED):
+        _thread_failures.append(name.removeprefix("glance-features:"))
+        return
+    from glance_features.cli.table import safe
+
+    print(f"{PROG}: {safe(name)} failed: {safe(text)}", file=sys.stderr)
 
 
 def _probe(args: argparse.Namespace) -> int:

@@ -101,26 +101,24 @@ def _resolve(
 
     pydevd makes one socket of one family and connects to ``(host, port)``:
     IPv4 when the name has any IPv4 address, else (newer pydevd) IPv6.
+    An address needs no lookup; a name is looked up in a child of this
+    interpreter, killed at the deadline (a resolver that never answers would
+    leave a thread blocked in C for good).
     """
-    from glance_features._platform import green
-
-    found: list[Any] = []
-    threading_ = green.original("threading")
-
-    def lookup() -> None:
+    try:
+        infos = socket_.getaddrinfo(host, port, 0, socket_.SOCK_STREAM, 0, socket_.AI_NUMERICHOST)
+    except (OSError, UnicodeError):
         try:
-            found.append(socket_.getaddrinfo(host, port, 0, socket_.SOCK_STREAM))
-        except (OSError, UnicodeError) as exc:
-            found.append(exc)
-
-    worker = threading_.Thread(target=lookup, daemon=True, name="glance-features:pydev-dns")
-    worker.start()
-    worker.join(timeout)
-    if not found:
-        return None, f"the lookup did not finish within {timeout:g} s"
-    if isinstance(found[0], BaseException):
-        return None, str(found[0])
-    infos = found[0] or []
+            found = runas.in_interpreter(
+                runas.this_interpreter(), checks.addresses, (host, port), timeout
+            )
+        except runas.CheckFailed as exc:
+            return None, str(exc).replace(
+                f"the addresses check in {runas.this_interpreter()}", "the lookup"
+            )
+        if found["error"] is not None:
+            return None, found["error"]
+        infos = [(f, t, p, c, tuple(a)) for f, t, p, c, a in found["infos"]]
     for family in (socket_.AF_INET, socket_.AF_INET6) if ipv6_fallback else (socket_.AF_INET,):
         chosen = [info for info in infos if info[0] == family]
         if chosen:

@@ -296,14 +296,20 @@ class QemuImgDetector:
         runs: dict[str, Any] = {}
 
         def run(name: str, argv: list[str], judge_stderr: bool) -> None:
-            runs[name] = self._run(argv, context, workdir, judge_stderr)
+            try:
+                runs[name] = self._run(argv, context, workdir, judge_stderr)
+            except Exception as exc:  # a thread's failure is this run's verdict
+                runs[name] = (Status.UNKNOWN, f"qemu-img {name} could not be run: {exc}", [])
 
-        workers = [
-            threading.Thread(target=run, args=(name, *job), daemon=True)
-            for name, job in jobs.items()
-        ]
-        for worker in workers:
-            worker.start()
+        workers = []
+        for name, job in jobs.items():
+            worker = threading.Thread(target=run, args=(name, *job), daemon=True)
+            try:
+                worker.start()
+            except RuntimeError:  # no thread to be had (an address-space limit): in turn
+                run(name, *job)
+                continue
+            workers.append(worker)
         for worker in workers:
             worker.join(context.remaining() + 1.0)
         for name in jobs:
