@@ -156,9 +156,9 @@ def failures(snapshot: Snapshot) -> list[str]:
 
 
 def details(snapshot: Snapshot, now: float | None = None) -> str:
-    """Every feature, one line each, for the detailed view."""
+    """Why, and every feature, one line each, for the detailed view."""
     age = (now if now is not None else time.monotonic()) - snapshot.made_at
-    lines = []
+    lines = failures(snapshot)
     report = snapshot.report
     if report is not None:
         lines.append(f"report generated at {report.generated_at}, {age:.0f} s ago")
@@ -198,22 +198,32 @@ class GlanceFeaturesHealthcheck(pluginbase.HealthcheckBaseExtension):
 
     def healthcheck(self, server_port: int) -> Any:
         snapshot = self.refresher.current()
-        found = failures(snapshot)
-        degraded = [
-            name
-            for name, r in (snapshot.report or {}).items()
-            if r.required and r.status is Status.DEGRADED
-        ]
-        if snapshot.report is None:
-            # The probe itself failed (logged): a check that cannot run must not
-            # take a working Glance out of service, as the start-up guard does not.
-            reason = f"glance_features: not checked: {snapshot.error or 'no probe yet'}"
-        elif found:
-            reason = "glance_features: " + "; ".join(found)
-        elif degraded:
-            reason = "glance_features: OK (degraded: " + ", ".join(degraded) + ")"
-        else:
-            reason = "OK"
         return pluginbase.HealthcheckResult(
-            available=not found, reason=reason, details=details(snapshot)
+            available=not failures(snapshot),
+            reason=terse_reason(snapshot),
+            details=details(snapshot),
         )
+
+
+def terse_reason(snapshot: Snapshot) -> str:
+    """What an unauthenticated caller may learn: which required features fail
+    and their status, nothing more. oslo.middleware answers every request
+    with the reasons, and keeps details for ``detailed = True``: paths,
+    accounts, versions, errno texts and fixes stay in the details and the
+    service log."""
+    report = snapshot.report
+    if report is None:
+        # The probe itself failed (logged): a check that cannot run must not
+        # take a working Glance out of service, as the start-up guard does not.
+        return "glance_features: not checked"
+    failing = [
+        f"{name} {result.status.value}"
+        for name, result in report.items()
+        if result.required and not result.available
+    ]
+    if failing:
+        return "glance_features: " + ", ".join(failing)
+    degraded = [n for n, r in report.items() if r.required and r.status is Status.DEGRADED]
+    if degraded:
+        return "glance_features: OK (degraded: " + ", ".join(degraded) + ")"
+    return "OK"

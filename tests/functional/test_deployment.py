@@ -254,9 +254,10 @@ def test_qemu_img_missing_unguarded(
     report_time("qemu_img_missing_unguarded", time.monotonic() - start)
 
     assert health.status == 503, health
-    assert b"qemu-img is unavailable" in health.body
-    assert b"to fix:" in health.body
+    assert health.body.splitlines() == [b"OK", b"glance_features: qemu-img unavailable"]
     assert "qemu-img: unavailable (required)" in ours(body)["details"]
+    assert "qemu-img is unavailable" in ours(body)["details"]
+    assert "to fix:" in ours(body)["details"]
 
     # What Glance itself does without the guard: the import task fails.
     assert outcome.image.status == "queued", outcome
@@ -369,7 +370,7 @@ def test_xattr_cache_on_ramfs(
     report_time("xattr_on_ramfs", time.monotonic() - start)
 
     assert health.status == 503, health
-    assert b"xattr is unavailable" in health.body
+    assert health.body.splitlines() == [b"OK", b"glance_features: xattr unavailable"]
     assert "xattr: unavailable (required)" in ours(body)["details"]
     # What Glance itself does without the guard: a different cache driver, said once.
     log = g.log_text()
@@ -382,6 +383,61 @@ def test_xattr_cache_on_ramfs(
     critical = log_lines(guarded, CRITICAL)
     assert 1 <= len(critical) <= cfg.processes
     assert "refusing to start Glance: xattr is unavailable" in critical[0]
+
+
+# -- what an unauthenticated caller learns ----------------------------------------
+
+
+ACCEPTS = {"text": "text/plain", "json": "application/json", "html": "text/html"}
+
+
+@pytest.mark.parametrize("shown", [False, True], ids=["plain", "detailed"])
+def test_healthcheck_tells_a_caller_only_what_fails(
+    open_tmp: Path, features_venv: Path, qemu_img: str, service_user: str, shown: bool
+) -> None:
+    """Glance serves /healthcheck before authentication: with ``detailed``
+    off, a failing xattr cache and a missing qemu-img show as their names and
+    statuses, and no path, account, version, errno or command; with it on,
+    the details carry the reasons."""
+    need(os.geteuid() == 0, "mounting ramfs needs root")
+    cache = open_tmp / "cache"
+    cache.mkdir()
+    cfg = config(
+        tool_path(open_tmp),
+        service_user,
+        application=UNGUARDED,
+        image_cache_driver="xattr",
+        image_cache_dir=cache,
+        wrap=ramfs_wrap(cache, service_user),
+        healthcheck_options={"detailed": str(shown).lower()},
+    )
+    with GlanceDeployment(open_tmp / "glance", cfg) as g:
+        answers = {
+            kind: g.client().request("GET", "/healthcheck", headers={"Accept": accept})
+            for kind, accept in ACCEPTS.items()
+        }
+    terse = "glance_features: qemu-img unavailable, xattr unavailable"
+    for kind, answer in answers.items():
+        assert answer.status == 503, (kind, answer)
+        body = answer.body.decode()
+        assert terse in body, (kind, body)
+        if shown:
+            continue
+        # Nothing of the host: its paths, the account, errno names, fixes, versions.
+        for told in (str(open_tmp), "/usr", "EOPNOTSUPP", "ramfs", "to fix", "install"):
+            assert told not in body, (kind, told, body)
+        assert re.search(rf"\b{re.escape(service_user)}\b(?!_features)", body) is None, body
+        assert re.search(r"\d+\.\d+\.\d+", body) is None, (kind, body)
+    text = answers["text"].body.decode().split()
+    assert " ".join(text).count("glance_features:") == 1
+    reasons = answers["json"].json()["reasons"]
+    if not shown:
+        assert reasons == ["OK", terse]
+        return
+    details = ours(answers["json"].json())["details"]
+    assert "xattr is unavailable" in details and "ramfs" in details
+    assert "qemu-img is unavailable" in details and "to fix:" in details
+    assert str(cache) in details
 
 
 # -- one probe per master, and what the guard costs -------------------------------
