@@ -394,7 +394,9 @@ def _apache() -> Deployment | None:
 def _process() -> Deployment | None:
     import psutil
 
-    for proc in psutil.process_iter(["cmdline", "username"]):
+    # Only the command line of every process: its owner and environment are
+    # read for the one that serves Glance (each costs a read per process).
+    for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info.get("cmdline") or []
         if not _serves_glance(cmdline):
             continue
@@ -402,10 +404,14 @@ def _process() -> Deployment | None:
         if found is None or found.served_by is None:
             continue
         try:
+            user: str | None = proc.username()
+        except (psutil.Error, KeyError):
+            user = None
+        try:
             environ = {k: v for k, v in proc.environ().items() if k in KEPT_ENV}
         except psutil.Error:
             environ = {}
-        return dataclasses.replace(found, user=proc.info.get("username"), environ=environ)
+        return dataclasses.replace(found, user=user, environ=environ)
     return None
 
 
