@@ -329,21 +329,25 @@ class Settings:
                 registered != option.default or (option.group, option.name) not in values
             ):
                 values[(option.group, option.name)] = registered
-        return cls(values, config_files=files, secret_names=_declared_secret(conf))
+        names = {name for _group, name in values}
+        return cls(values, config_files=files, secret_names=_declared_secret(conf, names))
 
 
-def _declared_secret(conf: Any) -> set[str]:
-    """The names of the options ``conf`` registers with ``secret=True``."""
-    names: set[str] = set()
+def _declared_secret(conf: Any, names: set[str]) -> set[str]:
+    """Which of ``names`` ``conf`` registers with ``secret=True`` in any group
+    (a value is masked by its option's name, wherever it is set). Only the
+    names that have a value are looked up: Glance registers thousands."""
+    found: set[str] = set()
     try:
         tables = [conf._opts, *(group._opts for group in conf._groups.values())]
     except Exception:  # not an oslo.config ConfigOpts
-        return names
+        return found
     for table in tables:
-        for name, info in table.items():
-            if getattr(info.get("opt"), "secret", False):
-                names.add(name)
-    return names
+        for name in names - found:
+            info = table.get(name)
+            if info is not None and getattr(info.get("opt"), "secret", False):
+                found.add(name)
+    return found
 
 
 _UNREGISTERED = object()
