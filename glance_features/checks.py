@@ -21,7 +21,10 @@ import stat
 import sys
 import sysconfig
 from collections.abc import Callable
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:  # typing has it from 3.11; this file runs on 3.8
+    from typing import NotRequired
 
 MAX_REQUEST = 1 << 20
 # The unpatched write: eventlet.monkey_patch() (eventlet_resolution) makes
@@ -577,6 +580,7 @@ class ResolutionFound(TypedDict):
     dnspython_version: str | None
     greendns: bool | None
     tried: bool  # False: only the versions were read (nothing known against them)
+    tried_at: NotRequired[str]  # remembered by the command line from a try at that time
 
 
 def _resolve(name: str) -> list[str] | str:

@@ -46,6 +46,9 @@ class ProbeContext:
     python: str | None = None
     # How the service is run (server, account, PATH, environment); None: this process.
     deployment: Deployment | None = None
+    # The command line's probe: a slow try may be remembered on disk until the
+    # files it depends on change (glance_features._platform.memo).
+    remember: bool = False
 
     @property
     def served_by(self) -> str | None:

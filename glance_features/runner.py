@@ -112,7 +112,7 @@ def probe(
         refresh = False  # the run we waited for is as fresh as one of our own
     try:
         service = deployment.discover(served_by, python, from_host)
-        report = _run(settings, names, deep, deadline, timeout, user, service)
+        report = _run(settings, names, deep, deadline, timeout, user, service, from_host)
         with _lock:
             _cache[key] = report
         return report
@@ -256,6 +256,7 @@ def _run(
     timeout: float,
     user: str | None,
     service: Deployment,
+    remember: bool = False,
 ) -> Report:
     from glance_features import glance
 
@@ -277,6 +278,7 @@ def _run(
         user=user,
         python=service.python,
         deployment=service,
+        remember=remember and not service.inside,
     )
     threading_ = _green.original("threading")
     clock = _green.original("time")

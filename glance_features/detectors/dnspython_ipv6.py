@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from glance_features import checks, runas
+from glance_features._platform import memo
 from glance_features._platform.proc import current_user
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
@@ -211,6 +212,9 @@ class DnspythonIpv6Detector:
         details["known_problems"] = [
             p.why for p in known_problems(found["eventlet_version"], found["dnspython_version"])
         ]
+        if "tried_at" in found:
+            details["tried_at"] = found["tried_at"]
+            reason += f" (as tried at {found['tried_at']}; the same interpreter and files since)"
         return result(self.name, status, reason, details, fixes)
 
     def _try(
@@ -225,30 +229,59 @@ class DnspythonIpv6Detector:
             return _here()
         if patched is False and no_greendns == os.environ.get(ENV_VAR) and _is_service(context):
             return _imported_here()
-        if not context.deep:
-            # Importing eventlet with dnspython takes 1-2.5 s on Debian 12: it
-            # is tried where the versions say it may fail (distributions
-            # backport fixes, so the versions never decide), and with --deep.
-            versions = _versions(context)
-            if not known_problems(*versions):
-                return _untried(*versions)
-        names = DEEP_NAMES if context.deep else NAMES
+        if context.deep:
+            return self._new_interpreter(context, DEEP_NAMES, no_greendns)
+        # Importing eventlet with dnspython takes 1-2.5 s on Debian 12: it is
+        # tried where the versions say it may fail (distributions backport
+        # fixes, so the versions never decide), and with --deep.
+        installed = _pair(context)
+        versions = tuple(d["version"] if d else None for d in installed.values())
+        if not known_problems(*versions):
+            return _untried(*versions)
+        if not context.remember:
+            return self._new_interpreter(context, NAMES, no_greendns)
+        # The command line keeps what the try found until these files change.
+        key = {
+            "check": checks.eventlet_resolution.__name__,
+            "python": memo.identity(os.path.realpath(runas.service_python(context))),
+            "account": runas.checked_as(context),
+            "names": list(NAMES),
+            "no_greendns": no_greendns,
+            "distributions": [
+                [n, d["version"], *memo.identity(d["location"])] if d else [n, None]
+                for n, d in installed.items()
+            ],
+        }
+        remembered = memo.recall(key)
+        if remembered is not None and _is_resolution(remembered[0]):
+            found: checks.ResolutionFound = remembered[0]
+            found["tried_at"] = remembered[1]
+            return found
+        found = self._new_interpreter(context, NAMES, no_greendns)
+        memo.remember(key, found)
+        return found
+
+    def _new_interpreter(
+        self, context: ProbeContext, names: tuple[str, ...], no_greendns: str | None
+    ) -> checks.ResolutionFound:
         return runas.run(
             context, runas.Where.NEW_INTERPRETER, checks.eventlet_resolution, list(names),
             no_greendns,
         )  # fmt: skip
 
 
-def _versions(context: ProbeContext) -> tuple[str | None, str | None]:
+def _is_resolution(value: object) -> bool:
+    """A remembered answer of the shape eventlet_resolution gives."""
+    fields = checks.ResolutionFound.__annotations__
+    return isinstance(value, dict) and set(fields) - {"tried_at"} <= set(value)
+
+
+def _pair(context: ProbeContext) -> dict[str, checks.DistributionFound | None]:
     """The installed eventlet and dnspython of the service's interpreter."""
     names = ["eventlet", "dnspython"]
     if runas.is_service_interpreter(context):
-        from glance_features._platform import dists
-
-        return dists.version(names[0]), dists.version(names[1])
-    found = runas.run(context, runas.Where.INTERPRETER, checks.interpreter, names)
-    got = [found["distributions"][n] for n in names]
-    return tuple(d["version"] if d else None for d in got)  # type: ignore[return-value]
+        return checks.interpreter(names)["distributions"]
+    return runas.run(context, runas.Where.INTERPRETER, checks.interpreter, names)["distributions"]
 
 
 def _untried(eventlet: str | None, dnspython: str | None) -> checks.ResolutionFound:
