@@ -749,22 +749,49 @@ def main() -> int:
     """Read ``{"call", "args", "path"}`` from stdin, answer ``{"value"}`` or
     ``{"error"}`` as JSON on the stdout this process started with.
 
-    What the check's imports print goes to stderr, so nothing they say can
-    be taken for the answer."""
+    A first request ``{"serve": true, "path"}`` instead makes it answer one
+    request per line, one line each, until stdin ends: one interpreter for
+    every check of a probe (runas.Interpreters), not one each.
+
+    What the checks' imports print goes to stderr, so nothing they say can
+    be taken for an answer."""
     answer = os.dup(1)
     os.dup2(2, 1)
+    request = _request(sys.stdin.buffer.readline(MAX_REQUEST))
+    if not request.get("serve"):
+        _reply(answer, _answer(request), b"")
+        return 0
+    while True:
+        line = sys.stdin.buffer.readline(MAX_REQUEST)
+        if not line:
+            return 0
+        _reply(answer, _answer(_request(line)), b"\n")
+
+
+def _request(line: bytes) -> dict[str, Any]:
     try:
-        request = json.loads(sys.stdin.buffer.read(MAX_REQUEST))
-        path = request.get("path")
-        if path is not None:
-            sys.path[:] = [p for p in path if isinstance(p, str) and os.path.isabs(p)]
-        reply: dict[str, Any] = {"value": CALLS[request["call"]](*request["args"])}
+        request = json.loads(line)
+    except ValueError:
+        return {}
+    if not isinstance(request, dict):
+        return {}
+    path = request.get("path")
+    if path is not None:
+        sys.path[:] = [p for p in path if isinstance(p, str) and os.path.isabs(p)]
+    return request
+
+
+def _answer(request: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return {"value": CALLS[request["call"]](*request["args"])}
     except Exception as exc:
-        reply = {"error": f"{type(exc).__name__}: {exc}"[:500]}
-    data = json.dumps(reply).encode()
+        return {"error": f"{type(exc).__name__}: {exc}"[:500]}
+
+
+def _reply(fd: int, reply: dict[str, Any], end: bytes) -> None:
+    data = json.dumps(reply).encode() + end
     while data:
-        data = data[_write(answer, data) :]
-    return 0
+        data = data[_write(fd, data) :]
 
 
 if __name__ == "__main__":

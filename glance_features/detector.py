@@ -13,6 +13,7 @@ from glance_features.settings import Settings
 
 if TYPE_CHECKING:
     from glance_features.deployment import Deployment
+    from glance_features.runas import Interpreters
 
 # Seconds kept back from a detector's deadline, so that a subprocess killed at
 # its timeout is reported with its own reason before the runner gives up.
@@ -49,6 +50,9 @@ class ProbeContext:
     # The command line's probe: a slow try may be remembered on disk until the
     # files it depends on change (glance_features._platform.memo).
     remember: bool = False
+    # The children of service interpreters this probe's checks share; None:
+    # a child per check.
+    interpreters: Interpreters | None = None
 
     @property
     def served_by(self) -> str | None:

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from glance_features import checks
+from glance_features._platform import green
 from glance_features._platform.proc import current_user
 
 if TYPE_CHECKING:
@@ -143,7 +144,139 @@ def _as_account(context: ProbeContext, check: Callable[..., T], args: tuple[obje
 def _in_interpreter(
     context: ProbeContext, python: str, check: Callable[..., T], args: tuple[object, ...]
 ) -> T:
-    return in_interpreter(python, check, args, context.remaining(), _other_account(context))
+    user = _other_account(context)
+    if context.interpreters is not None:
+        return cast(T, context.interpreters.call(python, user, check, args, context.remaining()))
+    return in_interpreter(python, check, args, context.remaining(), user)
+
+
+class Interpreters:
+    """One child per service interpreter and account for a whole probe,
+    answering every :attr:`Where.INTERPRETER` check in turn (as oslo.privsep
+    keeps one daemon): a dozen checks cost one interpreter start, not a
+    dozen. Checks that patch their interpreter never come here. A call that
+    overruns its deadline ends that child; the next call starts another.
+    :meth:`close` ends them all (the runner, when the probe is done)."""
+
+    def __init__(self) -> None:
+        self._lock = green.original("threading").Lock()
+        self._children: dict[tuple[str, str | None], _Child] = {}
+        self._closed = False
+
+    def call(
+        self,
+        python: str,
+        user: str | None,
+        check: Callable[..., T],
+        args: tuple[object, ...],
+        timeout: float,
+    ) -> Any:
+        with self._lock:
+            if self._closed:
+                raise CheckFailed("the probe is over")
+            child = self._children.get((python, user))
+            if child is None:
+                child = self._children[(python, user)] = _Child(python, user)
+        return child.call(check, args, timeout)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            children, self._children = list(self._children.values()), {}
+        for child in children:
+            child.close()
+
+
+class _Child:
+    def __init__(self, python: str, user: str | None) -> None:
+        self.python, self.user = python, user
+        self._lock = green.original("threading").Lock()
+        self._proc: Any = None
+
+    def call(self, check: Callable[..., Any], args: tuple[object, ...], timeout: float) -> Any:
+        from glance_features._platform import proc
+
+        clock = green.original("time")
+        deadline = clock.monotonic() + timeout
+        what = f"the {check.__name__} check in {self.python}" + (
+            f" as {self.user}" if self.user else ""
+        )
+        if not self._lock.acquire(timeout=max(timeout, 0.0)):
+            raise CheckFailed(f"{what} did not finish within {round(timeout, 1):g} s")
+        try:
+            if self._proc is None:
+                self._proc = self._start()
+            request = {"call": check.__name__, "args": list(args)}
+            try:
+                line = proc.ask(self._proc, json.dumps(request).encode() + b"\n", deadline)
+            except TimeoutError:
+                self._end()
+                raise CheckFailed(f"{what} did not finish within {round(timeout, 1):g} s") from None
+            except EOFError:
+                self._end()
+                raise CheckFailed(f"{what} ended without an answer") from None
+        finally:
+            self._lock.release()
+        return _value(line, what)
+
+    def _start(self) -> Any:
+        from glance_features._platform import proc
+
+        request: dict[str, Any] = {"serve": True, "path": None}
+        user = self.user
+        if is_this_interpreter(self.python):
+            request["path"] = [p for p in sys.path if p and os.path.isabs(p)]
+            user = None
+        try:
+            script = os.open(checks.__file__, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise CheckFailed(f"cannot open {checks.__file__}: {exc.strerror}") from None
+        try:
+            child = proc.spawn(
+                proc.python_argv(self.python, f"/dev/fd/{script}"),
+                user=user,
+                stdin=True,
+                pass_fds=(script,),
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            who = f" as {user}" if user else ""
+            raise CheckFailed(f"cannot run {self.python}{who}: {why}") from None
+        finally:
+            os.close(script)
+        os.set_blocking(child.stdin.fileno(), False)
+        try:
+            os.write(child.stdin.fileno(), json.dumps(request).encode() + b"\n")
+        except OSError:
+            pass  # it has exited: the first call says so
+        return child
+
+    def _end(self) -> None:
+        from glance_features._platform import proc
+
+        if self._proc is not None:
+            proc.end(self._proc)
+            self._proc = None
+
+    def close(self) -> None:
+        # Not under the lock: a call blocked in its child ends when the child does.
+        child, self._proc = self._proc, None
+        if child is not None:
+            from glance_features._platform import proc
+
+            proc.end(child)
+
+
+def _value(reply_text: bytes, what: str) -> Any:
+    try:
+        reply = json.loads(reply_text)
+    except ValueError:
+        raise CheckFailed(f"{what} gave no answer") from None
+    if not isinstance(reply, dict) or not ("value" in reply or "error" in reply):
+        raise CheckFailed(f"{what} gave no answer")
+    if "error" in reply:
+        raise CheckFailed(f"{what} failed: {reply['error']}")
+    return reply["value"]
 
 
 def in_interpreter(
@@ -187,12 +320,4 @@ def in_interpreter(
     failure = outcome.describe_failure(what, timeout)
     if failure is not None:
         raise CheckFailed(failure)
-    try:
-        reply = json.loads(outcome.stdout)
-    except ValueError:
-        raise CheckFailed(f"{what} gave no answer") from None
-    if not isinstance(reply, dict) or not ("value" in reply or "error" in reply):
-        raise CheckFailed(f"{what} gave no answer")
-    if "error" in reply:
-        raise CheckFailed(f"{what} failed: {reply['error']}")
-    return cast(T, reply["value"])
+    return cast(T, _value(outcome.stdout, what))

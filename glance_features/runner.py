@@ -258,7 +258,7 @@ def _run(
     service: Deployment,
     remember: bool = False,
 ) -> Report:
-    from glance_features import glance
+    from glance_features import glance, runas
 
     plugins = registry.plugins(features)
     if features is not None:
@@ -279,7 +279,25 @@ def _run(
         python=service.python,
         deployment=service,
         remember=remember and not service.inside,
+        interpreters=runas.Interpreters(),
     )
+    try:
+        return _collect(context, plugins, settings, timeout, service)
+    finally:
+        assert context.interpreters is not None
+        context.interpreters.close()
+
+
+def _collect(
+    context: ProbeContext,
+    plugins: list[registry.Plugin],
+    settings: Settings,
+    timeout: float,
+    service: Deployment,
+) -> Report:
+    from glance_features import glance
+
+    deadline, glance_version = context.deadline, context.glance_version
     threading_ = _green.original("threading")
     clock = _green.original("time")
     slots = [_Slot(p) for p in plugins]
@@ -316,12 +334,12 @@ def _run(
         results[name] = _with_requirement(result, required.get(name), slot.used_by_glance)
     return Report(
         results,
-        host=host.facts(distro),
+        host=host.facts(context.distro),
         config_files=settings.config_files,
         generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         glance_features_version=__version__,
         glance=glance.describe(glance_version, service),
-        checked_as=user,
+        checked_as=context.user,
     )
 
 

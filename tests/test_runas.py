@@ -6,6 +6,7 @@ a command line."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import os
 import pwd
@@ -250,3 +251,58 @@ def test_a_virtualenv_is_not_its_base_interpreter(tmp_path: Path) -> None:
     if proc.returncode != 0 and "No module named" in proc.stderr:
         need(False, f"the runtime dependencies do not import there: {proc.stderr[-200:]}")
     assert proc.stdout.split() == ["False", "True"], proc.stderr
+
+
+def _children_of_me() -> list[str]:
+    import psutil
+
+    return [" ".join(p.cmdline()) for p in psutil.Process().children(recursive=True)]
+
+
+def test_one_child_answers_every_check_of_a_probe(tmp_path: Path) -> None:
+    """A dozen checks in another interpreter cost one interpreter start: the
+    same child answers each, and the probe's end ends it."""
+    python = "/usr/bin/python3"
+    need(os.path.exists(python), "needs /usr/bin/python3 (another interpreter than this one)")
+    pool = runas.Interpreters()
+    ctx = context()
+    ctx = dataclasses.replace(ctx, python=python, interpreters=pool)
+    try:
+        pids = set()
+        for _ in range(12):
+            found = runas.run(ctx, runas.Where.INTERPRETER, checks.interpreter, ["pip"])
+            assert found["python"]["executable"] == python
+            (child,) = [c for c in _children_of_me() if "/dev/fd/" in c]
+            pids.add(child)
+        assert len(pids) == 1
+        # Another question, another answer, from the same child.
+        found_imports = runas.run(ctx, runas.Where.INTERPRETER, checks.imports, ["json"], True)
+        assert found_imports["modules"]["json"]["ok"] is True
+    finally:
+        pool.close()
+    assert [c for c in _children_of_me() if "/dev/fd/" in c] == []
+    with pytest.raises(runas.CheckFailed, match="the probe is over"):
+        runas.run(ctx, runas.Where.INTERPRETER, checks.interpreter, ["pip"])
+
+
+def test_a_check_that_overruns_ends_its_child_and_the_next_starts_another(
+    tmp_path: Path,
+) -> None:
+    need(os.path.exists("/usr/bin/python3"), "needs /usr/bin/python3")
+    venv = tmp_path / "venv"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(venv)], check=True)
+    (site,) = venv.glob("lib/python3*/site-packages")
+    (site / "hangs_on_import.py").write_text("import time\ntime.sleep(600)\n")
+    python = str(venv / "bin" / "python")
+    pool = runas.Interpreters()
+    ctx = dataclasses.replace(context(timeout=30.0), python=python, interpreters=pool)
+    try:
+        with pytest.raises(runas.CheckFailed, match="did not finish within 1 s"):
+            pool.call(python, None, checks.imports, (["hangs_on_import"], False), 1.0)
+        assert [c for c in _children_of_me() if "/dev/fd/" in c] == []
+        found = runas.run(ctx, runas.Where.INTERPRETER, checks.interpreter, ["pip"])
+        assert found["python"]["executable"] == python
+        assert len([c for c in _children_of_me() if "/dev/fd/" in c]) == 1
+    finally:
+        pool.close()
+    assert [c for c in _children_of_me() if "/dev/fd/" in c] == []

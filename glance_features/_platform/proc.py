@@ -89,18 +89,48 @@ def run(
     the child from outside, never by Python code between fork and exec.
     Raises OSError when it cannot be started at all.
     """
+    subprocess = green.original("subprocess")
+    clock = green.original("time")
+    ends_at = clock.monotonic() + max(timeout, 0.0)
+    proc = spawn(argv, cwd=cwd, env=env, user=user, stdin=stdin is not None, pass_fds=pass_fds)
+    if limits:
+        _limit(proc.pid, limits)
+    try:
+        outputs, timed_out, truncated = _exchange(proc, stdin, ends_at)
+        try:
+            # Output closed, the process may still run: not past the deadline.
+            returncode = proc.wait(timeout=max(0.0, ends_at - clock.monotonic()) + 1.0)
+        except subprocess.TimeoutExpired:
+            kill_tree(proc.pid)
+            _reap(proc)
+            returncode, timed_out = proc.returncode, True
+    finally:
+        end(proc)
+    return Outcome(returncode, outputs["stdout"], outputs["stderr"], timed_out, truncated)
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+    user: str | None = None,
+    stdin: bool = False,
+    pass_fds: Sequence[int] = (),
+) -> Any:
+    """Start ``argv`` as :func:`run` does, its output on pipes, for a caller
+    that talks to it (:func:`ask`) and must :func:`end` it.
+    Raises OSError when it cannot be started at all."""
     if not os.path.isabs(argv[0]):
         raise ValueError(f"refusing to run {argv[0]!r}: not an absolute path")
     if _closed:
         raise OSError(errno.ECANCELED, "not started: the command line is exiting")
     subprocess = green.original("subprocess")
-    clock = green.original("time")
-    ends_at = clock.monotonic() + max(timeout, 0.0)
     credentials = _credentials(user) if user else {}
     with _spawning:  # a sweep never takes it for an orphan
         proc = subprocess.Popen(
             list(argv),
-            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env={**CLEAN_ENV, **(env or {})},
@@ -114,35 +144,68 @@ def run(
         _live.add(proc.pid)
     if _closed:  # a signal came while it was being started
         kill_tree(proc.pid)
-    if limits:
-        _limit(proc.pid, limits)
-    try:
-        outputs, timed_out, truncated = _exchange(proc, stdin, ends_at)
-        try:
-            # Output closed, the process may still run: not past the deadline.
-            returncode = proc.wait(timeout=max(0.0, ends_at - clock.monotonic()) + 1.0)
-        except subprocess.TimeoutExpired:
-            kill_tree(proc.pid)
-            _reap(proc)
-            returncode, timed_out = proc.returncode, True
-    except BaseException:
+    return proc
+
+
+def end(proc: Any) -> None:
+    """Kill what is left of a child of :func:`spawn`, reap it and close its pipes."""
+    if proc.poll() is None:
         kill_tree(proc.pid)
         _reap(proc)
-        raise
-    finally:
-        if proc.poll() is None:
-            kill_tree(proc.pid)
-            _reap(proc)
-        if proc.returncode is not None:
-            _live.discard(proc.pid)  # else kill_all() tries again at exit
-        sweep_orphans()
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            if stream is not None:
+    if proc.returncode is not None:
+        _live.discard(proc.pid)  # else kill_all() tries again at exit
+    sweep_orphans()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+def ask(proc: Any, line: bytes, deadline: float) -> bytes:
+    """Write ``line`` to a child of :func:`spawn` and read one line of its
+    answer, by ``deadline`` (``time.monotonic()``); what it says on stderr
+    meanwhile is read and dropped. Raises ``TimeoutError``, or ``EOFError``
+    when it closed its output first (it exited)."""
+    select = green.original("select")
+    clock = green.original("time")
+    out, err, writer = proc.stdout.fileno(), proc.stderr.fileno(), proc.stdin.fileno()
+    os.set_blocking(writer, False)
+    poller = select.poll()
+    poller.register(out, select.POLLIN)
+    poller.register(err, select.POLLIN)
+    poller.register(writer, select.POLLOUT)
+    pending, answer = memoryview(line), bytearray()
+    while True:
+        left = deadline - clock.monotonic()
+        if left <= 0:
+            raise TimeoutError("no answer by the deadline")
+        for fd, _ in poller.poll(max(1, math.ceil(left * 1000))):
+            if fd == writer:
                 try:
-                    stream.close()
+                    pending = pending[os.write(fd, pending[:65536]) :]
+                except BlockingIOError:
+                    continue
                 except OSError:
-                    pass
-    return Outcome(returncode, outputs["stdout"], outputs["stderr"], timed_out, truncated)
+                    raise EOFError("it stopped reading") from None
+                if not pending:
+                    poller.unregister(fd)
+                continue
+            chunk = os.read(fd, 65536)
+            if fd == err:
+                if not chunk:
+                    poller.unregister(fd)
+                continue
+            if not chunk:
+                raise EOFError("it closed its output")
+            answer += chunk
+            if len(answer) > MAX_OUTPUT:
+                raise EOFError(f"it said more than {MAX_OUTPUT} bytes")
+            if b"\n" in answer:
+                if answer.index(b"\n") + 1 != len(answer):
+                    raise EOFError("it said more than one answer")
+                return bytes(answer)
 
 
 def _exchange(
