@@ -4,7 +4,10 @@ enables and what provides it, printed exactly as it would be shared."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import Any
+
+from glance_features.cli import table
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -46,4 +49,42 @@ def render(args: argparse.Namespace, report: Any, deployment: Any) -> str:
         lookup=census.service_lookup(deployment.python),
         census_id=census.new_id() if args.id else None,
     )
-    return census.to_json(document) if args.format == "json" else census.to_text(document)
+    return census.to_json(document) if args.format == "json" else to_text(document)
+
+
+def to_text(census: Mapping[str, Any]) -> str:
+    """Every value the JSON carries, one per line, for the operator to read
+    before sharing it. Values are escaped, as every text field is."""
+    glance = census.get("glance")
+    distro = census["distro"]
+    lines = ["This census is all that would be shared (--format json gives it as data):", ""]
+    if "id" in census:
+        lines.append(f"census id: {table.safe(census['id'])}")
+    if glance is None:
+        lines.append("glance: not installed")
+    else:
+        lines.append(
+            f"glance: {table.safe(glance['release'] or 'unknown release')}, served by "
+            f"{table.safe(glance['served_by'] or 'unknown')}"
+        )
+    release = f"{distro['id'] or 'unknown'} {distro['version'] or ''}".rstrip()
+    family = distro["family"] or "unknown"
+    lines.append(f"distribution: {table.safe(release)} (family {table.safe(family)})")
+    lines.append(f"python: {table.safe(census['python'] or 'unknown')}")
+    lines.append("")
+    rows = [("FEATURE", "ENABLED", "WORKING", "STATUS", "PROVIDED BY")]
+    for name, feature in census["features"].items():
+        provided = ", ".join(
+            f"{p['name']} {p['version']} ({p['source']})" for p in feature["provided_by"]
+        )
+        rows.append(
+            (
+                name,
+                "yes" if feature["enabled"] else "no",
+                "yes" if feature["working"] else "no",
+                feature["status"],
+                provided or "-",
+            )
+        )
+    lines += table.render(rows)
+    return "\n".join(lines) + "\n"
