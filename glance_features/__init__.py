@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from glance_features.detector import Detector, ProbeContext
+    from glance_features.errors import GlanceFeaturesError
     from glance_features.model import (
         Code,
         FeatureResult,
@@ -41,6 +42,7 @@ _EXPORTS = {
     "ConfigError": "glance_features.settings",
     "Settings": "glance_features.settings",
     "Detector": "glance_features.detector",
+    "GlanceFeaturesError": "glance_features.errors",
     "ProbeContext": "glance_features.detector",
     "register": "glance_features.registry",
     "unregister": "glance_features.registry",
@@ -56,6 +58,7 @@ __all__ = [
     "Detector",
     "FeatureResult",
     "FeatureUnavailable",
+    "GlanceFeaturesError",
     "ProbeContext",
     "Report",
     "Settings",

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from glance_features.errors import GlanceFeaturesError
 from glance_features.model import Report, Status
 
 CENSUS_VERSION = 1
@@ -39,7 +40,7 @@ _PYTHON = re.compile(r"^(\d{1,2})\.(\d{1,3})")
 Lookup = Callable[[str], "tuple[str, str] | None"]
 
 
-class CensusError(ValueError):
+class CensusError(GlanceFeaturesError, ValueError):
     """Not a census document."""
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from glance_features.errors import GlanceFeaturesError
+
 SCHEMA_VERSION = 1
 # Bounds on what one result may carry, so one plugin cannot flood a report,
 # a terminal or a metrics file.
@@ -198,7 +200,7 @@ def _bounded(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 15] + "... (truncated)"
 
 
-class FeatureUnavailable(RuntimeError):
+class FeatureUnavailable(GlanceFeaturesError, RuntimeError):
     """A feature the caller requires is not available on this host."""
 
     def __init__(self, name: str, result: FeatureResult | None) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from glance_features.catalog import Entry, entry_of
 from glance_features.detector import Detector
 from glance_features.detectors import BUILTIN
+from glance_features.errors import GlanceFeaturesError
 
 ENTRY_POINT_GROUP = "glance_features.detectors"
 
@@ -23,7 +24,7 @@ _registered: dict[str, Detector] = {}
 _registered_lock = threading.Lock()
 
 
-class PluginError(Exception):
+class PluginError(GlanceFeaturesError):
     """A plugin could not be loaded or does not follow the detector contract."""
 
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from glance_features import checks
 from glance_features._platform import green
 from glance_features._platform.proc import current_user
+from glance_features.errors import GlanceFeaturesError
 
 if TYPE_CHECKING:
     from glance_features.detector import ProbeContext
@@ -49,7 +50,7 @@ class Where(enum.Enum):
     NEW_INTERPRETER = "a new service interpreter"
 
 
-class CheckFailed(Exception):
+class CheckFailed(GlanceFeaturesError):
     """The check could not be run, or gave no answer."""
 
 

@@ -16,6 +16,7 @@ from glance_features._version import __version__
 from glance_features.catalog import entry_of, required_by
 from glance_features.deployment import Deployment
 from glance_features.detector import Distro, ProbeContext
+from glance_features.errors import GlanceFeaturesError
 from glance_features.model import FeatureResult, Report, Status
 from glance_features.redaction import redact
 from glance_features.settings import Settings
@@ -37,7 +38,7 @@ _DEFAULT_KEY: _CacheKey = (_DEFAULT_SETTINGS, None, False, None, None, None, Fal
 _overrides: list[Any] = []
 
 
-class UnknownFeature(ValueError):
+class UnknownFeature(GlanceFeaturesError, ValueError):
     """A feature name that no registered detector provides."""
 
 

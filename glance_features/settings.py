@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from glance_features._platform import files as _files
+from glance_features.errors import GlanceFeaturesError
 
 if TYPE_CHECKING:
     from glance_features.deployment import Deployment
@@ -31,7 +32,7 @@ MAX_CONFIG_BYTES = 4 << 20
 _TEMPLATE = re.compile(r"\$(?:\{([_a-z][._a-z0-9]*)\}|([_a-z][._a-z0-9]*)|(\$))", re.IGNORECASE)
 
 
-class ConfigError(ValueError):
+class ConfigError(GlanceFeaturesError, ValueError):
     """A config file is missing, unreadable or not oslo.config INI."""
 
 

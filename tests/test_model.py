@@ -207,3 +207,32 @@ class _Nested:
         result = FeatureResult(self.name, Status.AVAILABLE, "fine", details)
         paths.append("/c")  # the detector's own lists are copied, not kept
         return result
+
+
+def test_every_error_of_the_library_has_one_base() -> None:
+    """One except clause catches whatever glance-features raises itself, and
+    each error is still the built-in its callers catch today."""
+    import ast
+    from pathlib import Path
+
+    import glance_features
+
+    package = Path(glance_features.__file__).parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(
+                isinstance(b, ast.Name) and b.id.endswith(("Error", "Exception"))
+                for b in node.bases
+            ):
+                found.append((path.relative_to(package).as_posix(), node.name, node.bases))
+    names = {name for _, name, _ in found}
+    assert {"ConfigError", "CheckFailed", "ReadError", "UnknownFeature", "PluginError"} <= names
+    for where, name, bases in found:
+        if name == "GlanceFeaturesError":
+            continue
+        first = bases[0]
+        assert isinstance(first, ast.Name) and first.id == "GlanceFeaturesError", (where, name)
+    assert issubclass(glance_features.ConfigError, ValueError)
+    assert issubclass(glance_features.ConfigError, glance_features.GlanceFeaturesError)
+    assert issubclass(glance_features.FeatureUnavailable, RuntimeError)

@@ -13,12 +13,14 @@ import errno
 import os
 import stat
 
+from glance_features.errors import GlanceFeaturesError
+
 _O_PATH = getattr(os, "O_PATH", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
-class ReadError(OSError):
+class ReadError(GlanceFeaturesError, OSError):
     """A file that could not be read; the message starts with its path."""
 
     def __str__(self) -> str:

@@ -12,6 +12,7 @@ from typing import Any, NoReturn, TextIO
 
 from glance_features._version import __version__
 from glance_features.cli.streams import ClosedOutput, keep_stdout_for_the_report, report_stream
+from glance_features.errors import GlanceFeaturesError
 
 EXIT_USAGE = 64  # sysexits.h EX_USAGE: bad invocation or unreadable input
 EXIT_INTERNAL = 255
@@ -19,7 +20,7 @@ PROG = "glance-features"
 DEFAULT_SERVICE_USER = "glance"
 
 
-class UsageError(Exception):
+class UsageError(GlanceFeaturesError):
     """Bad invocation or input: one line on stderr, exit 64."""
 
 
@@ -449,7 +450,7 @@ def _report(args: argparse.Namespace, features: list[str] | None) -> Any:
     return report
 
 
-class ProcessLimits(Exception):
+class ProcessLimits(GlanceFeaturesError):
     """The probe ran out of memory or threads: its verdicts say nothing of the host."""
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import stat
 
+from glance_features.errors import GlanceFeaturesError
 
-class OutputError(OSError):
+
+class OutputError(GlanceFeaturesError, OSError):
     """The output file could not be written; the previous one is untouched."""
 
 

@@ -14,12 +14,13 @@ from packaging.utils import canonicalize_name
 from glance_features import registry
 from glance_features._platform import dists
 from glance_features._platform.files import ReadError, read_text
+from glance_features.errors import GlanceFeaturesError
 
 MAX_BYTES = 8 << 20  # upper-constraints.txt is about 25 KiB
 MAX_INCLUDE_DEPTH = 32  # -c/-r chains; OpenStack's go one or two deep
 
 
-class ConstraintsError(ValueError):
+class ConstraintsError(GlanceFeaturesError, ValueError):
     """A constraints file is missing or has a line that does not parse."""
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from glance_features.errors import GlanceFeaturesError
+
 PROJECT = "glance"
 
 
@@ -34,7 +36,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     return status
 
 
-class StatusError(Exception):
+class StatusError(GlanceFeaturesError):
     """Cannot run the checks at all: one line, exit 64."""
 
 

@@ -6,8 +6,10 @@ import os
 import sys
 from typing import TextIO
 
+from glance_features.errors import GlanceFeaturesError
 
-class ClosedOutput(Exception):
+
+class ClosedOutput(GlanceFeaturesError):
     """There is no standard output to write the report to."""
 
 

@@ -9,6 +9,7 @@ from typing import BinaryIO
 
 from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext, result
+from glance_features.errors import GlanceFeaturesError
 from glance_features.model import FeatureResult, Status
 
 PAYLOAD_SIZE = 256 * 1024
@@ -28,7 +29,7 @@ CATALOG = Entry(
 )
 
 
-class PrepareError(Exception):
+class PrepareError(GlanceFeaturesError):
     """The check's own set-up failed (a full TMPDIR, say): not sendfile's fault."""
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from glance_features import registry, runner
 from glance_features._version import __version__
 from glance_features.detectors import BUILTIN
+from glance_features.errors import GlanceFeaturesError
 from glance_features.model import FeatureResult, Report, Status
 from glance_features.settings import Settings
 from glance_features.testing._values import Fake
@@ -49,7 +50,7 @@ INSTALLED = Installed.GLANCE
 GlanceVersion = str | None | Installed
 
 
-class RealProbeForbidden(AssertionError):
+class RealProbeForbidden(GlanceFeaturesError, AssertionError):
     """``probe()`` was called with no fake in force where real probes are forbidden.
 
     An ``AssertionError`` so test runners report a failure; the guard also
@@ -57,7 +58,7 @@ class RealProbeForbidden(AssertionError):
     """
 
 
-class LeakedFake(AssertionError):
+class LeakedFake(GlanceFeaturesError, AssertionError):
     """A fake outlived the test that made it; it has been removed."""
 
 

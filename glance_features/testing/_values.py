@@ -12,6 +12,7 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
+from glance_features.errors import GlanceFeaturesError
 from glance_features.model import FeatureResult, Status, freeze
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ def names_list(value: object, where: str) -> tuple[str, ...]:
     return names
 
 
-class UnknownFakeFeature(ValueError):
+class UnknownFakeFeature(GlanceFeaturesError, ValueError):
     """A fake names a feature no detector provides and no ``extra=`` declares."""
 
 
