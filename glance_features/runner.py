@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from glance_features import deployment, host, registry
 from glance_features._platform import green as _green
@@ -23,10 +24,28 @@ from glance_features.settings import Settings
 
 DEFAULT_TIMEOUT = 10.0
 
-# settings, features, deep, user, served_by, python, from_host
-_CacheKey = tuple[
-    Settings, "tuple[str, ...] | None", bool, "str | None", "str | None", "str | None", bool
-]
+
+class _CacheKey(NamedTuple):
+    """What makes two probes the same probe."""
+
+    settings: Settings
+    features: tuple[str, ...] | None
+    deep: bool
+    user: str | None
+    served_by: str | None
+    python: str | None
+    from_host: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Requirement:
+    """Why the configuration requires a feature: the ``conditions`` that
+    enable it, and ``ignored``, the note saying why this Glance (release, way
+    of serving) does not use it after all, in which case it is not required."""
+
+    conditions: tuple[str, ...]
+    ignored: str | None = None
+
 
 # The one piece of process-wide state: reports already made, the probes under
 # way (so concurrent callers share one run), and test doubles in force.
@@ -34,7 +53,7 @@ _cache: dict[_CacheKey, Report] = {}
 _inflight: dict[_CacheKey, Any] = {}
 _lock = threading.Lock()
 _DEFAULT_SETTINGS = Settings()
-_DEFAULT_KEY: _CacheKey = (_DEFAULT_SETTINGS, None, False, None, None, None, False)
+_DEFAULT_KEY = _CacheKey(_DEFAULT_SETTINGS, None, False, None, None, None, False)
 _overrides: list[Any] = []
 
 
@@ -86,7 +105,7 @@ def probe(
     if _overrides:
         answer: Report = _overrides[-1](settings, names)
         return answer
-    key = (settings, names, deep, user, served_by, python, from_host)
+    key = _CacheKey(settings, names, deep, user, served_by, python, from_host)
     if not refresh:
         cached = _cache.get(key)
         if cached is not None:
@@ -172,9 +191,10 @@ def required_features(
     glance_version: str | None,
     names: Iterable[str] | None = None,
     served_by: str | None = None,
-) -> dict[str, tuple[list[str], str | None]]:
-    """Feature -> (conditions that require it, note when Glance ignores them)."""
-    found: dict[str, tuple[list[str], str | None]] = {}
+) -> dict[str, Requirement]:
+    """The features ``settings`` require, each with why (the one rule the
+    runner, the command line and the test doubles apply)."""
+    found: dict[str, Requirement] = {}
     for name, entry in registry.catalog().items():
         if names is not None and name not in names:
             continue
@@ -196,7 +216,7 @@ def required_features(
             # that may well run (the guard and check_startup, inside Glance,
             # always know).
             note = f"{'; '.join(conditions)}, but {mode_note(use, glance_version)}"
-        found[name] = (conditions, note)
+        found[name] = Requirement(tuple(conditions), note)
     return found
 
 
@@ -345,14 +365,12 @@ def _collect(
 
 
 def _with_requirement(
-    result: FeatureResult,
-    requirement: tuple[list[str], str | None] | None,
-    used_by_glance: bool | None,
+    result: FeatureResult, requirement: Requirement | None, used_by_glance: bool | None
 ) -> FeatureResult:
     result = result.replace(used_by_glance=used_by_glance)
     if requirement is None:
         return result
-    conditions, ignored = requirement
+    conditions, ignored = list(requirement.conditions), requirement.ignored
     if ignored is not None:
         details: Mapping[str, Any] = {**result.details, "ignored_by_glance": ignored}
         return result.replace(details=details, reason=f"{result.reason} (not required: {ignored})")
@@ -361,9 +379,7 @@ def _with_requirement(
 
 
 def apply_requirements(
-    result: FeatureResult,
-    requirement: tuple[list[str], str | None] | None,
-    used_by_glance: bool | None,
+    result: FeatureResult, requirement: Requirement | None, used_by_glance: bool | None
 ) -> FeatureResult:
     """The rule :func:`probe` applies to each result (``requirement`` from
     :func:`required_features`); public so test doubles apply the same one."""

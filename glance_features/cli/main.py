@@ -588,7 +588,7 @@ def _requirements(args: argparse.Namespace) -> int:
             if settings.config_files
             else {}
         )
-        needed = [f for f in catalog if f in required and required[f][1] is None]
+        needed = [f for f in catalog if f in required and required[f].ignored is None]
         features = needed or list(catalog)
         # Listing every feature informs; only what the config needs can fail.
         counted = set(needed)
