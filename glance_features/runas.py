@@ -26,11 +26,12 @@ started as this account.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from glance_features import checks
@@ -223,28 +224,10 @@ class _Child:
     def _start(self) -> Any:
         from glance_features._platform import proc
 
-        request: dict[str, Any] = {"serve": True, "path": None}
-        user = self.user
-        if is_this_interpreter(self.python):
-            request["path"] = [p for p in sys.path if p and os.path.isabs(p)]
-            user = None
-        try:
-            script = os.open(checks.__file__, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as exc:
-            raise CheckFailed(f"cannot open {checks.__file__}: {exc.strerror}") from None
-        try:
-            child = proc.spawn(
-                proc.python_argv(self.python, f"/dev/fd/{script}"),
-                user=user,
-                stdin=True,
-                pass_fds=(script,),
-            )
-        except (OSError, ValueError, KeyError) as exc:
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            who = f" as {user}" if user else ""
-            raise CheckFailed(f"cannot run {self.python}{who}: {why}") from None
-        finally:
-            os.close(script)
+        path, user = _import_path(self.python, self.user)
+        request = {"serve": True, "path": path}
+        with _checks_argv(self.python, user) as (argv, fds):
+            child = proc.spawn(argv, user=user, stdin=True, pass_fds=fds)
         os.set_blocking(child.stdin.fileno(), False)
         try:
             os.write(child.stdin.fileno(), json.dumps(request).encode() + b"\n")
@@ -291,34 +274,45 @@ def in_interpreter(
     ``user`` unless ``python`` is this process's own interpreter."""
     from glance_features._platform import proc
 
-    request: dict[str, Any] = {"call": check.__name__, "args": list(args), "path": None}
-    this = is_this_interpreter(python)
-    if this:
-        # This interpreter stands for the service's: give the child the import
-        # path this process runs with (a WSGI server's virtualenv and
-        # pythonpath settings live only here), absolute entries only.
-        request["path"] = [p for p in sys.path if p and os.path.isabs(p)]
-        user = None
+    path, user = _import_path(python, user)
+    request = {"call": check.__name__, "args": list(args), "path": path}
     what = f"the {check.__name__} check in {python}" + (f" as {user}" if user else "")
+    with _checks_argv(python, user) as (argv, fds):
+        outcome = proc.run(
+            argv, timeout, stdin=json.dumps(request).encode(), user=user, pass_fds=fds
+        )
+    failure = outcome.describe_failure(what, timeout)
+    if failure is not None:
+        raise CheckFailed(failure)
+    return cast(T, _value(outcome.stdout, what))
+
+
+def _import_path(python: str, user: str | None) -> tuple[list[str] | None, str | None]:
+    """The import path a child of ``python`` gets, and as whom it runs: this
+    process's own interpreter stands for the service's, so it gets the import
+    path this process runs with (a WSGI server's virtualenv and pythonpath
+    settings live only here), absolute entries only, and this account."""
+    if not is_this_interpreter(python):
+        return None, user
+    return [p for p in sys.path if p and os.path.isabs(p)], None
+
+
+@contextlib.contextmanager
+def _checks_argv(python: str, user: str | None) -> Iterator[tuple[list[str], tuple[int, ...]]]:
+    """``python -I /dev/fd/N`` with checks.py opened here (the account need
+    not reach this package's files), for the body to start; what keeps it
+    from starting becomes :class:`CheckFailed`."""
+    from glance_features._platform import proc
+
     try:
         script = os.open(checks.__file__, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise CheckFailed(f"cannot open {checks.__file__}: {exc.strerror}") from None
     try:
-        outcome = proc.run(
-            proc.python_argv(python, f"/dev/fd/{script}"),
-            timeout,
-            stdin=json.dumps(request).encode(),
-            user=user,
-            pass_fds=(script,),
-        )
+        yield proc.python_argv(python, f"/dev/fd/{script}"), (script,)
     except (OSError, ValueError, KeyError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         who = f" as {user}" if user else ""
         raise CheckFailed(f"cannot run {python}{who}: {why}") from None
     finally:
         os.close(script)
-    failure = outcome.describe_failure(what, timeout)
-    if failure is not None:
-        raise CheckFailed(failure)
-    return cast(T, _value(outcome.stdout, what))
