@@ -183,12 +183,10 @@ def ask(proc: Any, line: bytes, deadline: float) -> bytes:
             raise TimeoutError("no answer by the deadline")
         for fd, _ in poller.poll(max(1, math.ceil(left * 1000))):
             if fd == writer:
-                try:
-                    pending = pending[os.write(fd, pending[:65536]) :]
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    raise EOFError("it stopped reading") from None
+                left_over = _feed(fd, pending)
+                if left_over is None:
+                    raise EOFError("it stopped reading")
+                pending = left_over
                 if not pending:
                     poller.unregister(fd)
                 continue
@@ -206,6 +204,17 @@ def ask(proc: Any, line: bytes, deadline: float) -> bytes:
                 if answer.index(b"\n") + 1 != len(answer):
                     raise EOFError("it said more than one answer")
                 return bytes(answer)
+
+
+def _feed(fd: int, pending: memoryview) -> memoryview | None:
+    """Write what the pipe ``fd`` takes of ``pending`` now; what is left, or
+    None when its reader is gone."""
+    try:
+        return pending[os.write(fd, pending[:65536]) :]
+    except BlockingIOError:
+        return pending
+    except OSError:
+        return None
 
 
 def _exchange(
@@ -242,12 +251,8 @@ def _exchange(
             break
         for fd, _ in poller.poll(max(1, math.ceil(left * 1000))):
             if fd == writer:
-                try:
-                    pending = pending[os.write(fd, pending[:65536]) :]
-                except BlockingIOError:
-                    continue
-                except OSError:  # a child that exits without reading it all is no error
-                    pending = pending[:0]
+                # A child that exits without reading it all is no error.
+                pending = _feed(fd, pending) or pending[:0]
                 if not pending:
                     poller.unregister(fd)
                     proc.stdin.close()
