@@ -4,7 +4,7 @@ the probe's verdicts with what that release really does.
 Two modes (:class:`Mode`): ``EVENTLET`` is the release's own ``glance-api``
 console script with ``--config-file`` (glance/cmd/api.py: the eventlet
 ``wsgi.Server`` that forks workers); ``UWSGI`` serves the WSGI application
-(``glance.wsgi.api:application``, or ``bin/glance-wsgi-api`` for 29, which has
+(``glance.wsgi.api:application``, or ``bin/glance-wsgi-api`` for 28 and 29, which have
 no ``glance.wsgi`` package) with ``OS_GLANCE_CONFIG_DIR`` pointing at the
 config directory, as ``glance.common.wsgi_app.init_app`` expects.
 
@@ -61,7 +61,14 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parents[2]
 # NN -> the PyPI release operators run.
-VERSIONS = {"29": "29.2.1", "30": "30.2.0", "31": "31.1.0", "32": "32.0.0", "33": "33.0.0"}
+VERSIONS = {
+    "28": "28.2.0",
+    "29": "29.2.1",
+    "30": "30.2.0",
+    "31": "31.1.0",
+    "32": "32.0.0",
+    "33": "33.0.0",
+}
 RELEASES = tuple(VERSIONS)
 
 
@@ -105,7 +112,7 @@ class Release:
 
 
 def release(nn: str) -> Release:
-    """The release ``nn`` ("29".."33") with its virtualenv: ``$GLANCE_VENV_NN``,
+    """The release ``nn`` ("28".."33") with its virtualenv: ``$GLANCE_VENV_NN``,
     else ``.venv-glance-NN`` (``.venv-glance``, or ``$GLANCE_VENV``, for 33)."""
     if nn == "33":
         default = os.environ.get("GLANCE_VENV") or str(REPO / ".venv-glance")
@@ -295,7 +302,7 @@ def _server_argv(venv: Path, mode: Mode, config_dir: Path, port: int) -> list[st
             argv += ["--home", str(venv)]
     if any((venv / "lib").glob("python3*/site-packages/glance/wsgi/api.py")):
         return [*argv, "--module", "glance.wsgi.api:application"]
-    # 29.x: pbr's wsgi_scripts entry, glance.common.wsgi_app:init_app.
+    # 28.x, 29.x: pbr's wsgi_scripts entry, glance.common.wsgi_app:init_app.
     return [*argv, "--wsgi-file", str(bin_dir / "glance-wsgi-api")]
 
 
