@@ -1,0 +1,410 @@
+"""Release cases of issue 28 that no verdict modelled, each measured against a
+running Glance of every release (tests/releases/build.sh) served both ways.
+
+* output_format: Glance's ``[image_conversion] output_format`` (and the legacy
+  ``[taskflow_executor] conversion_format``) have ``choices``. Glance starts
+  with any other value and refuses it at the first import, when the task reads
+  the option. The probe must call such a value refused before that import, and
+  accept every value the release's own option accepts.
+* conversion_format under a WSGI server: the legacy tasks API's import flow
+  runs ``qemu-img info`` through ``oslo_concurrency.prlimit`` with
+  ``sys.executable`` (never ``[wsgi] python_interpreter``); the probe's
+  verdict must match what the task then does.
+
+Each ``test_glance_*`` records what Glance did; the ``test_probe_*`` beside it
+holds the probe to it, sharing one start of Glance. A missing venv skips on a
+laptop and fails under CI=true.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import need
+from functional.glance_deploy import (
+    GlanceClient,
+    GlanceConfig,
+    GlanceDeployment,
+    ImportOutcome,
+    Interpreter,
+    Task,
+    make_qcow2,
+)
+from functional.postgres import POSTGRES_ENV
+from releases.harness import (
+    RELEASES,
+    Mode,
+    ProbeRun,
+    Release,
+    db_sync,
+    free_port,
+    run_probe,
+    start_glance,
+)
+from test_releases import CONFIG_CASES, READY_TIMEOUT, Case, _release, service_user
+
+from glance_features.detectors.qemu_img import OUTPUT_FORMATS
+
+__all__ = ["service_user"]  # the fixture, shared with test_releases
+
+# A disk format Glance and qemu-img both know (qemu-img writes it as "vpc"), so
+# the only thing refusing it is the option's choices.
+REFUSED_FORMAT = "vhd"
+
+
+@dataclass
+class Measured:
+    """One start of Glance and what it did with one image."""
+
+    release: Release
+    mode: Mode
+    config_dir: Path
+    home: Path
+    served: bool
+    log: str
+    outcome: ImportOutcome | None = None
+    task: Task | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def tail(self, chars: int = 3000) -> str:
+        return self.log[-chars:]
+
+    def probe(self, feature: str) -> ProbeRun:
+        """The probe from the release's venv, given what the service was given."""
+        args = ["--feature", feature, "--served-by", self.mode.value]
+        args += ["--python", str(self.release.python)]
+        if self.mode is Mode.EVENTLET:
+            args += ["--config-file", str(self.config_dir / "glance-api.conf")]
+        env = {"OS_GLANCE_CONFIG_DIR": str(self.config_dir), "HOME": str(self.home)}
+        return run_probe(self.release.venv, *args, env=env)
+
+
+class Starts:
+    """Each start made once, shared by the Glance test and the probe test."""
+
+    def __init__(self, base: Path, user: str) -> None:
+        self.base, self.user = base, user
+        self.done: dict[str, Measured] = {}
+
+    def workdir(self, key: str) -> Path:
+        work = self.base / key
+        work.mkdir(mode=0o755)
+        return work
+
+
+@pytest.fixture(scope="module")
+def starts(service_user: str) -> Iterator[Starts]:
+    base = Path(tempfile.mkdtemp(prefix="glance-release-cases-"))
+    base.chmod(0o755)
+    yield Starts(base, service_user)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The release venvs have no psycopg2: SQLite, even after tests/functional
+    # started PostgreSQL for its session.
+    monkeypatch.delenv(POSTGRES_ENV, raising=False)
+
+
+def _deploy(
+    r: Release, work: Path, user: str, config: GlanceConfig, extra_default: str = ""
+) -> tuple[GlanceDeployment, int]:
+    """The functional harness's config (the "trusted" pipeline, so imports have
+    a project), one worker bound to a free port, the database synced as ``user``."""
+    deployment = GlanceDeployment(work, config, venv=r.venv)
+    deployment.write_config()
+    port = free_port()
+    api_conf = deployment.config_dir / "glance-api.conf"
+    api_conf.write_text(
+        api_conf.read_text().replace(
+            "[DEFAULT]\n",
+            f"[DEFAULT]\nbind_host = 127.0.0.1\nbind_port = {port}\nworkers = 1\n{extra_default}",
+            1,
+        )
+    )
+    db_sync(r.venv, deployment.config_dir, user)
+    return deployment, port
+
+
+def _qemu_img() -> None:
+    need(shutil.which("qemu-img") is not None, "qemu-img is not installed (qemu-utils)")
+
+
+def _settle_task(client: GlanceClient, task_id: str, timeout: float = 90) -> Task:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = client.request("GET", f"/v2/tasks/{task_id}")
+        assert result.status == 200, result
+        task = Task.from_json(result.json())
+        if task.status in ("success", "failure"):
+            return task
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"task {task_id} still {task.status} after {timeout} s")
+        time.sleep(0.3)
+
+
+# -- [image_conversion] output_format: what Glance refuses, and when ------------
+
+
+def _refused_format(starts: Starts, case: Case) -> Measured:
+    key = f"format-{case.id}"
+    if key in starts.done:
+        return starts.done[key]
+    _qemu_img()
+    r = _release(case.nn)
+    work = starts.workdir(key)
+    plugins = {
+        "image_import_opts": {"image_import_plugins": "['image_conversion']"},
+        "image_conversion": {"output_format": REFUSED_FORMAT},
+    }
+    # In both files: glance-api reads only glance-api.conf, init_app both.
+    config = GlanceConfig(
+        image_import_plugins=["image_conversion"],
+        output_format=REFUSED_FORMAT,
+        extra={"glance-api.conf": plugins},
+    )
+    deployment, port = _deploy(r, work, starts.user, config)
+    qcow2 = make_qcow2(work / "disk.qcow2")
+    with start_glance(
+        r.venv, case.mode, deployment.config_dir, starts.user, port=port,
+        ready_timeout=READY_TIMEOUT,
+    ) as run:  # fmt: skip
+        outcome = None
+        if run.served:
+            outcome = GlanceClient(f"http://127.0.0.1:{port}").import_qcow2(
+                "refused", qcow2, timeout=90
+            )
+    measured = Measured(
+        r, case.mode, deployment.config_dir, work, run.served, run.log_text(), outcome
+    )
+    starts.done[key] = measured
+    return measured
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CONFIG_CASES])
+def test_glance_refuses_output_format_at_first_import(case: Case, starts: Starts) -> None:
+    """output_format = vhd: Glance starts and serves, accepts the import, and
+    the image_conversion task fails on the value; the image is not converted."""
+    m = _refused_format(starts, case)
+    assert m.served, m.tail()
+    assert m.outcome is not None
+    assert m.outcome.image.status != "active", m.outcome
+    failed = m.outcome.failure_message + "\n" + m.log
+    assert "output_format" in failed and f"'{REFUSED_FORMAT}'" in failed, (
+        m.outcome.failure_message,
+        m.tail(),
+    )
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CONFIG_CASES])
+def test_probe_refuses_output_format_before_first_import(case: Case, starts: Starts) -> None:
+    """The probe says so before any import: required, unavailable, refused."""
+    m = _refused_format(starts, case)
+    failed = m.outcome is not None and m.outcome.image.status != "active"
+    probe = m.probe("qemu-img")
+    qemu = probe.feature("qemu-img")
+    refused = (qemu.get("details") or {}).get("refused") or {}
+    says_refused = (
+        probe.returncode == 2
+        and qemu["required"] is True
+        and qemu["available"] is False
+        and refused.get("value") == REFUSED_FORMAT
+    )
+    assert says_refused == failed, (qemu, m.outcome)
+    assert "first image import" in qemu["reason"], qemu
+
+
+OPTION_CHOICES = Path(__file__).parent / "releases" / "option_choices.py"
+CANDIDATES = ("qcow2", "raw", "vmdk", REFUSED_FORMAT, "RAW", "qed")
+
+
+def _release_judges(r: Release) -> dict[str, Any]:
+    """Both options' choices, and which candidates each option's own type
+    accepts, asked of the release's registered options in its venv."""
+    proc = subprocess.run(
+        [str(r.python), str(OPTION_CHOICES), *CANDIDATES],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return dict(json.loads(proc.stdout))
+
+
+@pytest.mark.parametrize("nn", RELEASES)
+def test_probe_accepts_exactly_the_release_choices(nn: str, tmp_path: Path) -> None:
+    """Every value the release's options accept is accepted by the probe, and
+    nothing else is: each candidate judged by the release's own option type."""
+    _qemu_img()
+    r = _release(nn)
+    judges = _release_judges(r)
+    for option in ("output_format", "conversion_format"):
+        assert judges[option]["choices"] == sorted(OUTPUT_FORMATS), judges
+    tmp_path.chmod(0o755)
+    for value in CANDIDATES:
+        for section, option, enable in (
+            ("image_conversion", "output_format",
+             "[image_import_opts]\nimage_import_plugins = ['image_conversion']\n"),
+            ("taskflow_executor", "conversion_format", ""),
+        ):  # fmt: skip
+            conf = tmp_path / f"{option}-{value}.conf"
+            conf.write_text(
+                f"{enable}[{section}]\n{option} = {value}\n"
+                f"[wsgi]\npython_interpreter = {r.python}\n"
+            )
+            probe = run_probe(
+                r.venv, "--feature", "qemu-img", "--config-file", str(conf),
+                "--served-by", "eventlet", "--python", str(r.python),
+            )  # fmt: skip
+            qemu = probe.feature("qemu-img")
+            refused = (qemu.get("details") or {}).get("refused")
+            glance_accepts = judges[option]["accepts"][value]
+            assert (refused is None) == glance_accepts, (option, value, qemu)
+
+
+# -- [taskflow_executor] conversion_format: the legacy import task ----------------
+
+
+class _Files(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _serve(directory: Path) -> Iterator[int]:
+    """``directory`` over HTTP on a loopback port: the legacy task's import_from."""
+    handler = functools.partial(_Files, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def _legacy_task(starts: Starts, case: Case) -> Measured:
+    """conversion_format = raw, [wsgi] python_interpreter unset (Glance's default),
+    and one legacy import task (POST /v2/tasks) of a qcow2 served over HTTP."""
+    key = f"legacy-{case.id}"
+    if key in starts.done:
+        return starts.done[key]
+    _qemu_img()
+    r = _release(case.nn)
+    work = starts.workdir(key)
+    served_dir = work / "served"
+    served_dir.mkdir(mode=0o755)
+    make_qcow2(served_dir / "disk.qcow2").chmod(0o644)
+    with _serve(served_dir) as http_port:
+        config = GlanceConfig(
+            python_interpreter=Interpreter.UNSET,
+            extra={
+                "glance-api.conf": {
+                    "taskflow_executor": {"conversion_format": "raw"},
+                    # Newer releases filter the legacy import_from like web-download.
+                    "import_filtering_opts": {"allowed_ports": f"[{http_port}]"},
+                }
+            },
+        )
+        deployment, port = _deploy(r, work, starts.user, config)
+        with start_glance(
+            r.venv, case.mode, deployment.config_dir, starts.user, port=port,
+            ready_timeout=READY_TIMEOUT,
+        ) as run:  # fmt: skip
+            task = None
+            if run.served:
+                client = GlanceClient(f"http://127.0.0.1:{port}")
+                body = {
+                    "type": "import",
+                    "input": {
+                        "import_from": f"http://127.0.0.1:{http_port}/disk.qcow2",
+                        "import_from_format": "qcow2",
+                        "image_properties": {
+                            "name": "legacy", "disk_format": "qcow2", "container_format": "bare",
+                        },
+                    },
+                }  # fmt: skip
+                created = client.request(
+                    "POST", "/v2/tasks", json.dumps(body).encode(),
+                    {"Content-Type": "application/json"},
+                )  # fmt: skip
+                assert created.status == 201, (created, run.log_tail())
+                task = _settle_task(client, str(created.json()["id"]))
+    measured = Measured(r, case.mode, deployment.config_dir, work, run.served, run.log_text())
+    measured.task = task
+    starts.done[key] = measured
+    return measured
+
+
+_PRLIMIT = re.compile(r"Running cmd \(subprocess\): (\S+) -m oslo_concurrency\.prlimit ")
+
+
+def _prlimit_interpreter(m: Measured) -> str:
+    """The interpreter Glance ran prlimit with, from processutils' debug line."""
+    found = _PRLIMIT.search(m.log)
+    assert found is not None, f"no prlimit command in the log:\n{m.tail()}"
+    return found.group(1)
+
+
+def _runs_prlimit(python: str, user: str) -> bool:
+    """Whether ``python -m oslo_concurrency.prlimit`` runs qemu-img as ``user``."""
+    proc = subprocess.run(
+        ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "--",
+         python, "-m", "oslo_concurrency.prlimit", "--as=1073741824", "--cpu=2", "--",
+         "qemu-img", "--version"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}, cwd="/",
+    )  # fmt: skip
+    return proc.returncode == 0 and "qemu-img version" in proc.stdout
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CONFIG_CASES])
+def test_glance_legacy_conversion_task(case: Case, starts: Starts) -> None:
+    """The legacy task with python_interpreter unset runs qemu-img info through
+    prlimit with the service's sys.executable, and succeeds exactly when that
+    interpreter can run prlimit."""
+    m = _legacy_task(starts, case)
+    assert m.served, m.tail()
+    assert m.task is not None
+    python = _prlimit_interpreter(m)
+    assert (m.task.status == "success") == _runs_prlimit(python, starts.user), (
+        python,
+        m.task,
+        m.tail(),
+    )
+    if m.task.status == "success":
+        # The convert step ran (without prlimit), to the configured format.
+        assert "qemu-img convert -f qcow2 -O raw" in m.log, m.tail()
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CONFIG_CASES])
+def test_probe_legacy_conversion_task(case: Case, starts: Starts) -> None:
+    """The probe names the interpreter Glance ran, and is available exactly when
+    the task succeeded."""
+    m = _legacy_task(starts, case)
+    assert m.task is not None
+    probe = m.probe("qemu-img")
+    qemu = probe.feature("qemu-img")
+    details = qemu.get("details") or {}
+    assert qemu["required"] is True, qemu
+    assert details.get("legacy_python") == _prlimit_interpreter(m), (details, m.tail())
+    assert bool(qemu["available"]) == (m.task.status == "success"), (qemu, m.task)
