@@ -101,8 +101,9 @@ class Starts:
         self.done: dict[str, Measured] = {}
 
     def workdir(self, key: str) -> Path:
-        work = self.base / key
-        work.mkdir(mode=0o755)
+        # A new one each time: a start that failed its test is tried afresh.
+        work = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=self.base))
+        work.chmod(0o755)
         return work
 
 
@@ -320,8 +321,12 @@ def _legacy_task(starts: Starts, case: Case) -> Measured:
             extra={
                 "glance-api.conf": {
                     "taskflow_executor": {"conversion_format": "raw"},
-                    # Newer releases filter the legacy import_from like web-download.
-                    "import_filtering_opts": {"allowed_ports": f"[{http_port}]"},
+                    # Newer releases filter the legacy import_from like web-download
+                    # (33 refuses loopback hosts by default).
+                    "import_filtering_opts": {
+                        "allowed_ports": f"[{http_port}]",
+                        "allowed_hosts": "[127.0.0.1]",
+                    },
                 }
             },
         )
@@ -386,6 +391,7 @@ def test_glance_legacy_conversion_task(case: Case, starts: Starts) -> None:
     assert m.served, m.tail()
     assert m.task is not None
     python = _prlimit_interpreter(m)
+    print(f"FACT legacy {case.id}: prlimit by {python}, task {m.task.status}")
     assert (m.task.status == "success") == _runs_prlimit(python, starts.user), (
         python,
         m.task,
@@ -408,3 +414,112 @@ def test_probe_legacy_conversion_task(case: Case, starts: Starts) -> None:
     assert qemu["required"] is True, qemu
     assert details.get("legacy_python") == _prlimit_interpreter(m), (details, m.tail())
     assert bool(qemu["available"]) == (m.task.status == "success"), (qemu, m.task)
+
+
+# -- release rules keyed on the release: what each release's code does ---------
+
+RELEASE_FACTS = Path(__file__).parent / "releases" / "release_facts.py"
+
+
+@pytest.mark.parametrize("nn", RELEASES)
+def test_release_rules_match_each_release(nn: str, tmp_path: Path) -> None:
+    """The probe's rules keyed on the release (sendfile used before 29, zip
+    decompression broken before 32) against that release's own code, run."""
+    r = _release(nn)
+    proc = subprocess.run(
+        [str(r.python), str(RELEASE_FACTS)],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    facts = json.loads(proc.stdout)
+    tmp_path.chmod(0o755)
+    conf = tmp_path / "glance-api.conf"
+    conf.write_text("[image_import_opts]\nimage_import_plugins = ['image_decompression']\n")
+    probe = run_probe(
+        r.venv, "--feature", "sendfile", "--feature", "image_decompression",
+        "--config-file", str(conf), "--served-by", "eventlet", "--python", str(r.python),
+    )  # fmt: skip
+    sendfile = probe.feature("sendfile")
+    assert sendfile["used_by_glance"] is facts["client_sendfile"], (facts, sendfile)
+    decompression = probe.feature("image_decompression")
+    zip_works = facts["zip_result"] == "file"
+    assert ("zip" in decompression["details"]["formats"]) is zip_works, (facts, decompression)
+
+
+# -- the staging store's default location in multi-store mode -----------------
+
+# An empty, root-owned /var/lib for this service alone (a private mount
+# namespace): the staging store's default, /var/lib/glance/os_glance_staging_store,
+# is then missing and the glance account cannot create it, as on a host where
+# Glance was installed with pip and nobody made Glance's state directory.
+EMPTY_VAR_LIB = (
+    "unshare", "-m", "sh", "-ec",
+    'mount --make-rprivate /; mount -t tmpfs -o mode=0755 tmpfs /var/lib; exec "$@"', "sh",
+)  # fmt: skip
+
+
+def _staging_default(starts: Starts, case: Case) -> Measured:
+    """[os_glance_staging_store] left out (its default), /var/lib empty and
+    root's; Glance started, then one image staged (PUT /v2/images/{id}/stage)."""
+    key = f"staging-{case.id}"
+    if key in starts.done:
+        return starts.done[key]
+    need(shutil.which("unshare") is not None, "unshare (util-linux) is not installed")
+    r = _release(case.nn)
+    work = starts.workdir(key)
+    deployment, port = _deploy(r, work, starts.user, GlanceConfig())
+    api_conf = deployment.config_dir / "glance-api.conf"
+    text = api_conf.read_text()
+    section = re.search(r"\[os_glance_staging_store\]\n[^[]*", text)
+    assert section is not None, text
+    api_conf.write_text(text.replace(section.group(0), ""))
+    with start_glance(
+        r.venv, case.mode, deployment.config_dir, starts.user, port=port,
+        ready_timeout=READY_TIMEOUT, wrap=EMPTY_VAR_LIB,
+    ) as run:  # fmt: skip
+        staged: int | None = None
+        if run.served:
+            client = GlanceClient(f"http://127.0.0.1:{port}")
+            image = client.create_image("staged", disk_format="raw")
+            staged = client.request(
+                "PUT", f"/v2/images/{image.id}/stage", b"\0" * 4096,
+                {"Content-Type": "application/octet-stream"},
+            ).status  # fmt: skip
+    m = Measured(r, case.mode, deployment.config_dir, work, run.served, run.log_text())
+    m.facts["staged"] = staged
+    starts.done[key] = m
+    return m
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CONFIG_CASES])
+def test_glance_staging_store_default(case: Case, starts: Starts) -> None:
+    """What Glance does when its staging store's default directory cannot be made."""
+    m = _staging_default(starts, case)
+    print(f"FACT staging {case.id}: served={m.served} stage={m.facts['staged']}")
+    assert "os_glance_staging_store" in m.log, m.tail()
+    if m.served:
+        assert m.facts["staged"] != 204, (m.facts, m.tail())
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CONFIG_CASES])
+def test_probe_staging_store_default(case: Case, starts: Starts) -> None:
+    """The probe, seeing the same /var/lib, says unavailable exactly when Glance
+    cannot stage, and names the reserved store and its default directory."""
+    m = _staging_default(starts, case)
+    args = [
+        "--feature",
+        "store-file",
+        "--served-by",
+        m.mode.value,
+        "--python",
+        str(m.release.python),
+    ]
+    if m.mode is Mode.EVENTLET:
+        args += ["--config-file", str(m.config_dir / "glance-api.conf")]
+    env = {"OS_GLANCE_CONFIG_DIR": str(m.config_dir), "HOME": str(m.home)}
+    probe = run_probe(m.release.venv, *args, env=env, wrap=EMPTY_VAR_LIB)
+    store = probe.feature("store-file")
+    glance_fails = not m.served or m.facts["staged"] != 204
+    assert (store["available"] is False) == glance_fails, (store, m.facts, m.tail())
+    assert "/var/lib/glance/os_glance_staging_store" in json.dumps(store), store

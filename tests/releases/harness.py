@@ -345,14 +345,17 @@ def start_glance(
     ready_timeout: float = 60.0,
     stop_timeout: float = 10.0,
     env: Mapping[str, str] | None = None,
+    wrap: Sequence[str] = (),
 ) -> Iterator[GlanceRun]:
     """Start Glance from ``venv`` in ``mode`` with the config in ``config_dir``
     (see :func:`write_config`; ``port`` is the one written there), as ``user``
     when given (via setpriv; the config and data dirs must be theirs, see
     :func:`db_sync`). Waits until it serves, exits, or ``ready_timeout`` passes,
     then yields the :class:`GlanceRun` (not raising: a service that fails to
-    start is an outcome the tests compare). The process group is killed on exit."""
-    argv = [*_as_user(user), *_server_argv(venv, mode, config_dir, port)]
+    start is an outcome the tests compare). The process group is killed on exit.
+    ``wrap`` goes in front (e.g. an ``unshare -m`` that mounts over a directory
+    for this service alone); it must exec what follows."""
+    argv = [*wrap, *_as_user(user), *_server_argv(venv, mode, config_dir, port)]
     log_path = config_dir.parent / f"glance-{mode.value}.log"
     run = GlanceRun(mode, argv, port, log_path)
     start = time.monotonic()
@@ -404,11 +407,12 @@ def run_probe(
     *args: str,
     env: Mapping[str, str] | None = None,
     timeout: float = 60,
+    wrap: Sequence[str] = (),
 ) -> ProbeRun:
     """``<venv>/bin/python -m glance_features --format json *args`` (glance-features
     is installed editable in every release venv), with a clean environment."""
     proc = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "glance_features", "--format", "json", *args],
+        [*wrap, str(venv / "bin" / "python"), "-m", "glance_features", "--format", "json", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
