@@ -522,4 +522,162 @@ def test_probe_staging_store_default(case: Case, starts: Starts) -> None:
     store = probe.feature("store-file")
     glance_fails = not m.served or m.facts["staged"] != 204
     assert (store["available"] is False) == glance_fails, (store, m.facts, m.tail())
-    assert "/var/lib/glance/os_glance_staging_store" in json.dumps(store), store
+    staging = store["details"]["backends"]["os_glance_staging_store"]
+    # Which default it is (it changed with glance_store 5.0.0) is shown where
+    # Glance can write there: test_probe_staging_store_default_directory.
+    assert staging["datadir"].startswith("/var/lib/glance/"), staging
+
+
+# -- [backend_defaults] for multi-store file stores ---------------------------
+
+
+def _backend_defaults(starts: Starts, case: Case) -> Measured:
+    """No filesystem_store_datadir in [fs] nor an [os_glance_staging_store]
+    section, [backend_defaults] filesystem_store_datadir set to a directory of
+    the service's, /var/lib empty and root's: one image uploaded to the default
+    backend and one staged; where each landed (or the status that refused it)."""
+    key = f"defaults-{case.id}"
+    if key in starts.done:
+        return starts.done[key]
+    need(shutil.which("unshare") is not None, "unshare (util-linux) is not installed")
+    r = _release(case.nn)
+    work = starts.workdir(key)
+    shared = work / "data" / "shared"
+    deployment, port = _deploy(r, work, starts.user, GlanceConfig())
+    api_conf = deployment.config_dir / "glance-api.conf"
+    text = api_conf.read_text()
+    for pattern in (
+        r"\[os_glance_staging_store\]\n[^[]*",
+        r"filesystem_store_datadir = \S+/images\n",
+    ):
+        found = re.search(pattern, text)
+        assert found is not None, (pattern, text)
+        text = text.replace(found.group(0), "")
+    api_conf.write_text(text + f"\n[backend_defaults]\nfilesystem_store_datadir = {shared}\n")
+    shared.mkdir(mode=0o755)
+    shutil.chown(shared, starts.user, starts.user)
+    facts: dict[str, Any] = {}
+    with start_glance(
+        r.venv, case.mode, deployment.config_dir, starts.user, port=port,
+        ready_timeout=READY_TIMEOUT, wrap=EMPTY_VAR_LIB,
+    ) as run:  # fmt: skip
+        if run.served:
+            client = GlanceClient(f"http://127.0.0.1:{port}")
+            for what, path in (("upload", "file"), ("stage", "stage")):
+                image = client.create_image(what, disk_format="raw")
+                facts[what] = client.request(
+                    "PUT", f"/v2/images/{image.id}/{path}", b"\0" * 4096,
+                    {"Content-Type": "application/octet-stream"},
+                ).status  # fmt: skip
+                facts[f"{what}_in_shared"] = (shared / image.id).exists()
+    m = Measured(r, case.mode, deployment.config_dir, work, run.served, run.log_text(), facts=facts)
+    starts.done[key] = m
+    return m
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CONFIG_CASES])
+def test_glance_backend_defaults_file_stores(case: Case, starts: Starts) -> None:
+    """Which file stores take their directory from [backend_defaults]."""
+    m = _backend_defaults(starts, case)
+    print(f"FACT defaults {case.id}: served={m.served} {m.facts}")
+    assert m.served, m.tail()
+    for what in ("upload", "stage"):
+        # Stored where [backend_defaults] says, or refused: never somewhere else.
+        assert (m.facts[what] == 204) == m.facts[f"{what}_in_shared"], (m.facts, m.tail())
+
+
+def _var_lib_glance(work: Path) -> tuple[str, ...]:
+    """An empty /var/lib whose glance/ is ``work``/var-lib-glance (root's, 0755,
+    with an images/ of the service's): where Glance writes can be seen."""
+    return (
+        "unshare", "-m", "sh", "-ec",
+        "mount --make-rprivate /; mount -t tmpfs -o mode=0755 tmpfs /var/lib; "
+        f'mkdir /var/lib/glance; mount --bind {work}/var-lib-glance /var/lib/glance; exec "$@"',
+        "sh",
+    )  # fmt: skip
+
+
+def _staging_images(starts: Starts, case: Case) -> Measured:
+    """[os_glance_staging_store] left out, /var/lib/glance root's with only an
+    images/ the service owns: where one staged image lands."""
+    key = f"staging-images-{case.id}"
+    if key in starts.done:
+        return starts.done[key]
+    need(shutil.which("unshare") is not None, "unshare (util-linux) is not installed")
+    r = _release(case.nn)
+    work = starts.workdir(key)
+    images = work / "var-lib-glance" / "images"
+    images.mkdir(parents=True, mode=0o755)
+    (work / "var-lib-glance").chmod(0o755)
+    shutil.chown(images, starts.user, starts.user)
+    deployment, port = _deploy(r, work, starts.user, GlanceConfig())
+    api_conf = deployment.config_dir / "glance-api.conf"
+    text = api_conf.read_text()
+    section = re.search(r"\[os_glance_staging_store\]\n[^[]*", text)
+    assert section is not None, text
+    api_conf.write_text(text.replace(section.group(0), ""))
+    wrap = _var_lib_glance(work)
+    facts: dict[str, Any] = {}
+    with start_glance(
+        r.venv, case.mode, deployment.config_dir, starts.user, port=port,
+        ready_timeout=READY_TIMEOUT, wrap=wrap,
+    ) as run:  # fmt: skip
+        if run.served:
+            client = GlanceClient(f"http://127.0.0.1:{port}")
+            image = client.create_image("staged", disk_format="raw")
+            facts["stage"] = client.request(
+                "PUT", f"/v2/images/{image.id}/stage", b"\0" * 4096,
+                {"Content-Type": "application/octet-stream"},
+            ).status  # fmt: skip
+            facts["in_images"] = (images / image.id).exists()
+    m = Measured(r, case.mode, deployment.config_dir, work, run.served, run.log_text(), facts=facts)
+    m.facts["wrap"] = wrap
+    starts.done[key] = m
+    return m
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CONFIG_CASES])
+def test_glance_staging_store_default_directory(case: Case, starts: Starts) -> None:
+    """Which directory the staging store uses when its section does not say."""
+    m = _staging_images(starts, case)
+    print(f"FACT staging-images {case.id}: served={m.served} {m.facts}")
+    assert m.served, m.tail()
+    assert (m.facts["stage"] == 204) == m.facts["in_images"], (m.facts, m.tail())
+
+
+def _store_probe(m: Measured, wrap: tuple[str, ...]) -> dict[str, Any]:
+    """store-file from the release's venv, seeing the service's /var/lib."""
+    args = ["--feature", "store-file", "--served-by", m.mode.value]
+    args += ["--python", str(m.release.python)]
+    if m.mode is Mode.EVENTLET:
+        args += ["--config-file", str(m.config_dir / "glance-api.conf")]
+    env = {"OS_GLANCE_CONFIG_DIR": str(m.config_dir), "HOME": str(m.home)}
+    return run_probe(m.release.venv, *args, env=env, wrap=wrap).feature("store-file")
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CONFIG_CASES])
+def test_probe_staging_store_default_directory(case: Case, starts: Starts) -> None:
+    """The probe names the directory Glance staged into, and is available
+    exactly when Glance could stage."""
+    m = _staging_images(starts, case)
+    store = _store_probe(m, m.facts["wrap"])
+    staging = store["details"]["backends"]["os_glance_staging_store"]
+    assert (staging["status"] != "unavailable") == (m.facts["stage"] == 204), (staging, m.facts)
+    assert (staging["datadir"] == "/var/lib/glance/images") == m.facts["in_images"], (
+        staging,
+        m.facts,
+    )
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CONFIG_CASES])
+def test_probe_backend_defaults_file_stores(case: Case, starts: Starts) -> None:
+    """The probe reads [backend_defaults] exactly where Glance does: each file
+    store's directory is the shared one where Glance wrote there, and it is
+    unavailable where Glance refused."""
+    m = _backend_defaults(starts, case)
+    store = _store_probe(m, EMPTY_VAR_LIB)
+    shared = str(m.home / "data" / "shared")
+    for backend, what in (("fs", "upload"), ("os_glance_staging_store", "stage")):
+        seen = store["details"]["backends"][backend]
+        assert (seen["datadir"] == shared) == m.facts[f"{what}_in_shared"], (seen, m.facts)
+        assert (seen["status"] != "unavailable") == (m.facts[what] == 204), (seen, m.facts)
