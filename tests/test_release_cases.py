@@ -681,3 +681,99 @@ def test_probe_backend_defaults_file_stores(case: Case, starts: Starts) -> None:
         seen = store["details"]["backends"][backend]
         assert (seen["datadir"] == shared) == m.facts[f"{what}_in_shared"], (seen, m.facts)
         assert (seen["status"] != "unavailable") == (m.facts[what] == 204), (seen, m.facts)
+
+
+# -- the rbd driver's own imports, and what Glance does without rados/rbd --------
+
+RBD_IMPORTS = Path(__file__).parent / "releases" / "rbd_imports.py"
+
+
+@pytest.mark.parametrize("nn", RELEASES)
+def test_rbd_driver_imports_what_the_probe_imports(nn: str, tmp_path: Path) -> None:
+    """Each release's glance_store rbd driver, imported with the distribution's
+    rados and rbd on its path: the modules it imports that its own requirements
+    do not provide are exactly those the probe imports for it."""
+    from glance_features.detectors.store_rbd import MODULES
+
+    r = _release(nn)
+    bindings = tmp_path / "bindings"
+    bindings.mkdir()
+    for module in MODULES:
+        found = sorted(Path("/usr/lib/python3/dist-packages").glob(f"{module}.cpython-*.so"))
+        need(bool(found), f"python3-{module} (Debian's binding) is not installed")
+        (bindings / found[0].name).symlink_to(found[0])
+    proc = subprocess.run(
+        [str(r.python), "-W", "ignore", str(RBD_IMPORTS)],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": str(bindings)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    facts = json.loads(proc.stdout)
+    print(f"FACT rbd-imports {nn}: {facts}")
+    assert all(facts["imports"].values()), facts
+    assert facts["outside_requirements"] == sorted(MODULES), facts
+
+
+def _rbd_without_bindings(starts: Starts, case: Case) -> Measured:
+    """enabled_backends with a ceph:rbd backend, the venv without rados/rbd:
+    does Glance start, and what does an upload to that backend get?"""
+    key = f"rbd-{case.id}"
+    if key in starts.done:
+        return starts.done[key]
+    r = _release(case.nn)
+    work = starts.workdir(key)
+    config = GlanceConfig(
+        extra={
+            "glance-api.conf": {
+                "DEFAULT": {"enabled_backends": "fs:file, ceph:rbd"},
+                "ceph": {"rbd_store_pool": "images", "rbd_store_user": "glance"},
+            }
+        }
+    )
+    deployment, port = _deploy(r, work, starts.user, config)
+    facts: dict[str, Any] = {}
+    with start_glance(
+        r.venv, case.mode, deployment.config_dir, starts.user, port=port,
+        ready_timeout=READY_TIMEOUT,
+    ) as run:  # fmt: skip
+        if run.served:
+            client = GlanceClient(f"http://127.0.0.1:{port}")
+            image = client.create_image("rbd", disk_format="raw")
+            facts["upload"] = client.request(
+                "PUT", f"/v2/images/{image.id}/file", b"\0" * 4096,
+                {"Content-Type": "application/octet-stream", "X-Image-Meta-Store": "ceph"},
+            ).status  # fmt: skip
+            facts["fs_upload"] = client.request(
+                "PUT", f"/v2/images/{client.create_image('fs', disk_format='raw').id}/file",
+                b"\0" * 4096, {"Content-Type": "application/octet-stream"},
+            ).status  # fmt: skip
+    m = Measured(r, case.mode, deployment.config_dir, work, run.served, run.log_text(), facts=facts)
+    starts.done[key] = m
+    return m
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CONFIG_CASES])
+def test_glance_rbd_backend_without_bindings(case: Case, starts: Starts) -> None:
+    """Glance starts and serves; uploads to the rbd backend fail, the file
+    backend's work, and glance_store logs why."""
+    m = _rbd_without_bindings(starts, case)
+    print(f"FACT rbd {case.id}: served={m.served} {m.facts}")
+    assert m.served, m.tail()
+    assert m.facts["upload"] != 204 and m.facts["fs_upload"] == 204, (m.facts, m.tail())
+    assert "The required libraries(rbd and rados) are not available" in m.log, m.tail()
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CONFIG_CASES])
+def test_probe_rbd_backend_without_bindings(case: Case, starts: Starts) -> None:
+    """The probe says before the first upload: required, unavailable, rados
+    and rbd missing, in the words glance_store logs."""
+    m = _rbd_without_bindings(starts, case)
+    probe = m.probe("store-rbd")
+    rbd = probe.feature("store-rbd")
+    glance_fails = m.served and m.facts["upload"] != 204
+    says = rbd["required"] is True and rbd["available"] is False
+    assert says == glance_fails, (rbd, m.facts)
+    assert "The required libraries(rbd and rados) are not available" in rbd["reason"], rbd
+    missing = rbd["details"]["backends"]["ceph"]["missing_modules"]
+    assert set(missing) == {"rados", "rbd"}, rbd
+    assert "Glance starts" in rbd["reason"], rbd
