@@ -22,6 +22,7 @@ import contextlib
 import functools
 import http.server
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -303,10 +304,12 @@ def _serve(directory: Path) -> Iterator[int]:
         thread.join(10)
 
 
-def _legacy_task(starts: Starts, case: Case) -> Measured:
+def _legacy_task(starts: Starts, case: Case, uwsgi_server: tuple[str, ...] = ()) -> Measured:
     """conversion_format = raw, [wsgi] python_interpreter unset (Glance's default),
-    and one legacy import task (POST /v2/tasks) of a qcow2 served over HTTP."""
-    key = f"legacy-{case.id}"
+    and one legacy import task (POST /v2/tasks) of a qcow2 served over HTTP.
+    With ``uwsgi_server``, the probe also runs while Glance serves, so it finds
+    the server's command line as on a host (facts["probe"])."""
+    key = f"legacy-{case.id}{'-compiled' if uwsgi_server else ''}"
     if key in starts.done:
         return starts.done[key]
     _qemu_img()
@@ -333,9 +336,10 @@ def _legacy_task(starts: Starts, case: Case) -> Measured:
         deployment, port = _deploy(r, work, starts.user, config)
         with start_glance(
             r.venv, case.mode, deployment.config_dir, starts.user, port=port,
-            ready_timeout=READY_TIMEOUT,
+            ready_timeout=READY_TIMEOUT, uwsgi_server=uwsgi_server,
         ) as run:  # fmt: skip
             task = None
+            probe = None
             if run.served:
                 client = GlanceClient(f"http://127.0.0.1:{port}")
                 body = {
@@ -354,8 +358,15 @@ def _legacy_task(starts: Starts, case: Case) -> Measured:
                 )  # fmt: skip
                 assert created.status == 201, (created, run.log_tail())
                 task = _settle_task(client, str(created.json()["id"]))
+                if uwsgi_server:
+                    probe = run_probe(
+                        r.venv, "--feature", "qemu-img", "--served-by", "uwsgi",
+                        env={"OS_GLANCE_CONFIG_DIR": str(deployment.config_dir),
+                             "HOME": str(work)},
+                    )  # fmt: skip
     measured = Measured(r, case.mode, deployment.config_dir, work, run.served, run.log_text())
     measured.task = task
+    measured.facts["probe"] = probe
     starts.done[key] = measured
     return measured
 
@@ -777,3 +788,48 @@ def test_probe_rbd_backend_without_bindings(case: Case, starts: Starts) -> None:
     missing = rbd["details"]["backends"]["ceph"]["missing_modules"]
     assert set(missing) == {"rados", "rbd"}, rbd
     assert "Glance starts" in rbd["reason"], rbd
+
+
+# Debian's uWSGI (uwsgi-core and its python3 plugin, built for /usr/bin/python3
+# as the release venvs are): a compiled server, whose sys.executable is itself.
+DEBIAN_UWSGI = ("/usr/bin/uwsgi", "--plugin", "python3")
+COMPILED_CASES = [Case(nn, Mode.UWSGI) for nn in RELEASES]
+
+
+def _debian_uwsgi() -> None:
+    plugin = Path("/usr/lib/uwsgi/plugins/python3_plugin.so")
+    need(
+        Path(DEBIAN_UWSGI[0]).exists() and plugin.exists(),
+        "Debian's uwsgi-core and uwsgi-plugin-python3 are not installed",
+    )
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in COMPILED_CASES])
+def test_glance_legacy_task_under_a_compiled_uwsgi(case: Case, starts: Starts) -> None:
+    """Under Debian's uWSGI, sys.executable is the server's binary: the legacy
+    task's prlimit cannot run, and the task fails."""
+    _qemu_img()
+    _debian_uwsgi()
+    m = _legacy_task(starts, case, DEBIAN_UWSGI)
+    assert m.served, m.tail()
+    assert m.task is not None
+    python = _prlimit_interpreter(m)
+    print(f"FACT legacy-compiled {case.id}: prlimit by {python}, task {m.task.status}")
+    assert os.path.basename(os.path.realpath(python)).startswith("uwsgi"), python
+    assert (m.task.status == "success") == _runs_prlimit(python, starts.user), (m.task, m.tail())
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in COMPILED_CASES])
+def test_probe_legacy_task_under_a_compiled_uwsgi(case: Case, starts: Starts) -> None:
+    """The probe, finding the running server, says unavailable exactly when the
+    task failed, and names the server's binary."""
+    _qemu_img()
+    _debian_uwsgi()
+    m = _legacy_task(starts, case, DEBIAN_UWSGI)
+    assert m.task is not None
+    probe = m.facts["probe"]
+    assert isinstance(probe, ProbeRun)
+    qemu = probe.feature("qemu-img")
+    assert qemu["required"] is True, qemu
+    assert bool(qemu["available"]) == (m.task.status == "success"), (qemu, m.task)
+    assert "/usr/bin/uwsgi" in str(qemu["details"].get("legacy_python_from")), qemu

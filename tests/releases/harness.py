@@ -277,13 +277,16 @@ class GlanceRun:
         )
 
 
-def _server_argv(venv: Path, mode: Mode, config_dir: Path, port: int) -> list[str]:
+def _server_argv(
+    venv: Path, mode: Mode, config_dir: Path, port: int, uwsgi_server: Sequence[str] = ()
+) -> list[str]:
     bin_dir = venv / "bin"
     if mode is Mode.EVENTLET:
         return [str(bin_dir / "glance-api"), "--config-file", str(config_dir / "glance-api.conf")]
-    uwsgi = bin_dir / "uwsgi"
+    uwsgi = Path(uwsgi_server[0]) if uwsgi_server else bin_dir / "uwsgi"
     argv = [
         str(uwsgi),
+        *uwsgi_server[1:],
         "--http-socket", f"127.0.0.1:{port}",
         "--need-app",
         "--master",
@@ -346,6 +349,7 @@ def start_glance(
     stop_timeout: float = 10.0,
     env: Mapping[str, str] | None = None,
     wrap: Sequence[str] = (),
+    uwsgi_server: Sequence[str] = (),
 ) -> Iterator[GlanceRun]:
     """Start Glance from ``venv`` in ``mode`` with the config in ``config_dir``
     (see :func:`write_config`; ``port`` is the one written there), as ``user``
@@ -354,8 +358,14 @@ def start_glance(
     then yields the :class:`GlanceRun` (not raising: a service that fails to
     start is an outcome the tests compare). The process group is killed on exit.
     ``wrap`` goes in front (e.g. an ``unshare -m`` that mounts over a directory
-    for this service alone); it must exec what follows."""
-    argv = [*wrap, *_as_user(user), *_server_argv(venv, mode, config_dir, port)]
+    for this service alone); it must exec what follows. ``uwsgi_server``: another
+    uWSGI and its own arguments instead of the venv's (Debian's ``/usr/bin/uwsgi
+    --plugin python3``), given ``--home`` the venv."""
+    argv = [
+        *wrap,
+        *_as_user(user),
+        *_server_argv(venv, mode, config_dir, port, uwsgi_server),
+    ]
     log_path = config_dir.parent / f"glance-{mode.value}.log"
     run = GlanceRun(mode, argv, port, log_path)
     start = time.monotonic()

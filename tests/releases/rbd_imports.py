@@ -6,6 +6,7 @@ own requirements provide (JSON on stdout)."""
 from __future__ import annotations
 
 import builtins
+import importlib
 import json
 import re
 from importlib import metadata
@@ -33,7 +34,7 @@ def main() -> dict[str, Any]:
 
     builtins.__import__ = recording
     try:
-        import glance_store._drivers.rbd  # noqa: F401
+        importlib.import_module(DRIVER)
     finally:
         builtins.__import__ = original
     provided = metadata.packages_distributions()
