@@ -35,7 +35,7 @@ PRLIMIT_ARGS = ("--as=1073741824", "--cpu=2")
 # image_conversion plugin's output_format, the legacy convert task's
 # conversion_format). Glance starts with any other value and fails when the
 # task first reads it: oslo.config refuses the value then, and the import with
-# it. Held to each release's own option by tests/test_releases.py.
+# it. Held to each release's own option by tests/test_release_cases.py.
 OUTPUT_FORMATS = ("qcow2", "raw", "vmdk")
 # Glance's format names where qemu-img calls a format differently.
 QEMU_FORMAT = {"vhd": "vpc"}
