@@ -537,6 +537,8 @@ def test_probe_staging_store_default(case: Case, starts: Starts) -> None:
     # Which default it is (it changed with glance_store 5.0.0) is shown where
     # Glance can write there: test_probe_staging_store_default_directory.
     assert staging["datadir"].startswith("/var/lib/glance/"), staging
+    if glance_fails:
+        assert "Glance still starts" in staging["reason"], staging
 
 
 # -- [backend_defaults] for multi-store file stores ---------------------------
@@ -833,3 +835,5 @@ def test_probe_legacy_task_under_a_compiled_uwsgi(case: Case, starts: Starts) ->
     assert qemu["required"] is True, qemu
     assert bool(qemu["available"]) == (m.task.status == "success"), (qemu, m.task)
     assert "/usr/bin/uwsgi" in str(qemu["details"].get("legacy_python_from")), qemu
+    if m.task.status != "success":
+        assert "Glance starts and serves" in qemu["reason"], qemu

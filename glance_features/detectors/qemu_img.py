@@ -397,8 +397,8 @@ class QemuImgDetector:
             Status.UNAVAILABLE,
             f"{CONVERSION_FORMAT.label} is set, and the legacy import task (POST /v2/tasks) "
             f"runs qemu-img info through oslo_concurrency.prlimit with {source}, not a "
-            "Python: every such task fails at its first step ([wsgi] python_interpreter "
-            "does not apply to it)",
+            "Python: Glance starts and serves, and every such task fails at its first step "
+            "([wsgi] python_interpreter does not apply to it)",
             [
                 f"unset {CONVERSION_FORMAT.label} and enable image_conversion in "
                 "[image_import_opts] image_import_plugins (it honours [wsgi] "

@@ -239,7 +239,14 @@ def _judge(
         describe_mount(seen["probed_dir"], details)
         if not seen["ok"]:
             details["errno"] = seen["errno"]
-            return _failed(directory, seen, user, role, details)
+            verdict = _failed(directory, seen, user, role, details)
+            if backend.id == "os_glance_staging_store" and verdict.status is Status.UNAVAILABLE:
+                # Measured on 28-33 both ways (tests/test_release_cases.py).
+                verdict.reason += (
+                    "; Glance still starts, and every image import fails when it stages "
+                    "data (HTTP 500 on PUT /v2/images/{id}/stage)"
+                )
+            return verdict
         if seen["free_bytes"] == 0 or seen["free_inodes"] == 0:
             point = details.get("mount_point", directory)
             return _stores.Verdict(
