@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # glance-api.conf wins; the import file only when it exists.
 CONFIG_DIR_ENV = "OS_GLANCE_CONFIG_DIR"
 SERVICE_FILES = ("glance-image-import.conf", "glance-api.conf")
+PASTE_FILE = "glance-api-paste.ini"
 # Where oslo.config looks for project "glance" when no directory is named.
 DEFAULT_SEARCH_DIRS = ("~/.glance", "~", "/etc/glance", "/etc")
 MAX_CONFIG_BYTES = 4 << 20
@@ -398,7 +399,8 @@ def service_config_files(
     ``glance-api.conf`` where oslo.config looks; never the import file. The
     WSGI application (and an unknown way of serving, as Glance 33 serves
     only so) reads the import file when present and ``glance-api.conf`` of
-    one directory. Both then read oslo.config's ``.conf.d`` directories.
+    one directory (28's also its paste file, first). Both then read
+    oslo.config's ``.conf.d`` directories.
     """
     if deployment is not None and deployment.served_by == "eventlet":
         files, directory = deployment.config_args()
@@ -411,9 +413,14 @@ def service_config_files(
     found = service_config_dir(environ)
     if found is None:
         return []
+    names: tuple[str, ...] = SERVICE_FILES
+    if glance_version is not None and _release(glance_version) < (29,):
+        # 28's init_app parses its paste file as a config file too, first
+        # (wsgi_app.CONFIG_FILES; measured: tests/test_releases.py).
+        names = (PASTE_FILE, *names)
     files = [
         os.path.join(found, name)
-        for name in SERVICE_FILES
+        for name in names
         if os.path.exists(os.path.join(found, name)) or name == "glance-api.conf"
     ]
     return files + _conf_d_files(_wsgi_prog(deployment, glance_version))

@@ -1,6 +1,6 @@
 """Each Glance release operators run, served both ways, against the probe's verdicts.
 
-For every release venv (tests/releases/build.sh: .venv-glance-29..32; tests/run.sh:
+For every release venv (tests/releases/build.sh: .venv-glance-28..32; tests/run.sh:
 .venv-glance for 33) and both modes (the release's ``glance-api`` console script,
 i.e. the eventlet server with forked workers; uWSGI serving the WSGI
 application), Glance really starts as the ``glance`` user and the tests record
@@ -316,6 +316,11 @@ def test_glance_config_files(case: Case, runs: Runs) -> None:
     files = _logged_list(_CONFIG_FILES, started.log)
     if case.mode is Mode.EVENTLET:
         assert files == ["glance-api.conf"], files
+    elif int(case.nn) < 29:
+        # 28's wsgi_app.CONFIG_FILES also names the paste file, first.
+        assert files == [
+            "glance-api-paste.ini", "glance-image-import.conf", "glance-api.conf"
+        ], files  # fmt: skip
     else:
         assert files == ["glance-image-import.conf", "glance-api.conf"], files
 
@@ -334,6 +339,9 @@ def test_probe_config_files(case: Case, runs: Runs) -> None:
         f"probe: qemu-img required={qemu['required']} ({qemu.get('reason')}); "
         f"Glance ({case.mode.value}) read {files}"
     )
+    assert probe.report is not None
+    read = [os.path.basename(str(f)) for f in probe.report["config_files"]]
+    assert read[: len(files)] == files, f"probe read {read}; Glance read {files}"
 
 
 def _conf_d_started(runs: Runs, case: Case) -> Started:

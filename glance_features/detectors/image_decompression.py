@@ -51,7 +51,8 @@ CATALOG = Entry(
 # _zipfile extracts into the destination path as a directory (os.replace then
 # raises NotADirectoryError) and _lhafile uses lhafile.LhaFile as a context
 # manager, which it is not. 32.0.0 fixed both. Measured on 29.2.1, 30.2.0 and
-# 31.1.0 (zip), and read in each release's code (LHA): tests/test_releases.py.
+# 31.1.0 (zip), and read in each release's code (LHA): tests/test_releases.py;
+# 28.2.0-33 run through the plugin's own _zipfile: tests/test_release_cases.py.
 BROKEN_ARCHIVES = "<32.0.0"
 
 

@@ -44,8 +44,8 @@ CATALOG = Entry(
             "never calls its pydev hook served this way: only the standalone eventlet "
             "glance-api of releases before 33 does (glance.common.wsgi_app.init_app never does)"
         ),
-        measured="29.2.1, 30.2.0, 31.1.0, 32.0.0, 33.0.0 standalone and under uWSGI, "
-        "29-32 standalone with workers = 0: tests/test_releases.py",
+        measured="28.2.0, 29.2.1, 30.2.0, 31.1.0, 32.0.0, 33.0.0 standalone and under uWSGI, "
+        "28-32 standalone with workers = 0: tests/test_releases.py",
         runs_if=lambda s: s.get(WORKERS) != 0,
         unused_if_not=(
             "runs no worker with [DEFAULT] workers = 0 (the parent serves alone), and only "

@@ -31,6 +31,12 @@ PYTHON_INTERPRETER = Option("wsgi", "python_interpreter")
 
 # glance/async_/utils.py QEMU_IMG_PROC_LIMITS: 2 s of CPU, 1 GiB of address space.
 PRLIMIT_ARGS = ("--as=1073741824", "--cpu=2")
+# The `choices` of both options in every Glance release (28-33: the
+# image_conversion plugin's output_format, the legacy convert task's
+# conversion_format). Glance starts with any other value and fails when the
+# task first reads it: oslo.config refuses the value then, and the import with
+# it. Held to each release's own option by tests/test_release_cases.py.
+OUTPUT_FORMATS = ("qcow2", "raw", "vmdk")
 # Glance's format names where qemu-img calls a format differently.
 QEMU_FORMAT = {"vhd": "vpc"}
 INTERPRETER_FIX = (
@@ -83,26 +89,96 @@ def wanted_format(settings: Any) -> tuple[str, str]:
     return "raw", "the default output format"
 
 
-def interpreter(context: ProbeContext) -> tuple[str | None, str]:
-    """The Python Glance runs prlimit with, and where that choice comes from."""
+def refused_format(settings: Any) -> tuple[str, str, str] | None:
+    """The enabled conversion's format option Glance refuses, as (value, option,
+    when), or None. An option no enabled path reads is never refused."""
+    paths = []
+    if "image_conversion" in settings.get(IMPORT_PLUGINS):
+        paths.append(
+            (
+                settings.get(OUTPUT_FORMAT),
+                OUTPUT_FORMAT.label,
+                "at the first image import: the image_conversion task reads it, the "
+                "task fails and the image goes back to queued",
+            )
+        )
+    conversion = settings.get(CONVERSION_FORMAT)
+    if conversion:
+        paths.append(
+            (
+                conversion,
+                CONVERSION_FORMAT.label,
+                "at the first import task (POST /v2/tasks): its convert step reads it and "
+                "the task fails",
+            )
+        )
+    for value, label, when in paths:
+        if value not in OUTPUT_FORMATS:
+            return str(value), label, when
+    return None
+
+
+def service_executable(context: ProbeContext) -> tuple[str | None, str]:
+    """The service's ``sys.executable``, which oslo.concurrency runs prlimit with
+    when Glance passes no interpreter, and where that answer comes from; None
+    when it is a server's binary (no Python: ``-m oslo_concurrency.prlimit``
+    cannot run).
+
+    Measured (tests/test_release_cases.py): the eventlet glance-api runs in the
+    service's Python; pyuwsgi (pip's wheel, a Python console script) leaves it
+    at the interpreter the venv's python links to (``/usr/bin/python3.11``,
+    without the venv's packages); a compiled uwsgi (Debian's ``uwsgi-core``,
+    pip's ``uwsgi`` sdist) and mod_wsgi set it to their own binary."""
     from glance_features import runas
 
-    configured = context.settings.get(PYTHON_INTERPRETER)
-    if configured:
-        return configured, "[wsgi] python_interpreter"
     served_by = context.served_by
     if (served_by is None and context.deployment is None) or (
         context.deployment is not None and context.deployment.inside
     ):
         served_by = next((s for s in ("uwsgi", "mod_wsgi") if s in sys.modules), served_by)
-    if served_by in ("uwsgi", "mod_wsgi"):
-        # Glance falls back to sys.executable: there the server's binary.
-        if context.deployment is not None and context.deployment.inside:
+    if context.deployment is not None and context.deployment.inside:
+        if served_by in ("uwsgi", "mod_wsgi"):
             return sys.executable, f"sys.executable of this {served_by} server"
-        return None, f"sys.executable of {served_by}, the server's binary"
+        return sys.executable, "sys.executable of this service"
+    if served_by == "uwsgi":
+        python = runas.service_python(context)
+        command = context.deployment.command if context.deployment is not None else ()
+        program = command[0] if command else os.path.join(os.path.dirname(python), "uwsgi")
+        if _is_python_script(program):
+            return (
+                os.path.realpath(python),
+                f"sys.executable under pyuwsgi ({program}): the interpreter {python} links to",
+            )
+        return None, f"sys.executable of uwsgi, the server's binary{_named(command)}"
+    if served_by == "mod_wsgi":
+        return None, "sys.executable of mod_wsgi, the server's binary"
     if context.glance_version is not None:
         return runas.service_python(context), "sys.executable (the interpreter Glance runs in)"
     return None, "[wsgi] python_interpreter is unset"
+
+
+def _named(command: tuple[str, ...]) -> str:
+    return f" ({command[0]})" if command else ""
+
+
+def _is_python_script(program: str) -> bool:
+    """Whether ``program`` is a console script run by a Python (pyuwsgi's uwsgi)."""
+    from glance_features._platform import files
+
+    try:
+        first = files.read_bytes(program, 256).split(b"\n", 1)[0]
+    except files.ReadError:
+        return False
+    words = first[2:].split() if first.startswith(b"#!") else []
+    return bool(words) and b"python" in os.path.basename(words[0])
+
+
+def interpreter(context: ProbeContext) -> tuple[str | None, str]:
+    """The Python Glance runs prlimit with, and where that choice comes from."""
+    configured = context.settings.get(PYTHON_INTERPRETER)
+    if configured:
+        return configured, "[wsgi] python_interpreter"
+    return service_executable(context)
 
 
 class QemuImgDetector:
@@ -139,13 +215,41 @@ class QemuImgDetector:
         details.update(python_interpreter=python, python_interpreter_from=python_source)
         target, asked_by = wanted_format(context.settings)
         details["output_format"] = target
+        refused = refused_format(context.settings)
+        if refused is not None:
+            value, label, when = refused
+            details["refused"] = {"option": label, "value": value, "accepted": OUTPUT_FORMATS}
+            return result(
+                self.name,
+                Status.UNAVAILABLE,
+                f"{label} = {value!r} is refused by Glance, which accepts only "
+                f"{', '.join(OUTPUT_FORMATS)}: Glance starts, then fails {when}",
+                details,
+                [f"set {label} to one of {', '.join(OUTPUT_FORMATS)}"],
+            )
         # Run it by the path Glance's lookup finds, not the resolved one: the
         # name it is called by (argv[0]) is what a multi-call binary goes by.
         # Glance runs qemu-img only for image conversion: its whole path (about
         # 50 ms, mostly the prlimit interpreter) is run when the configuration
         # enables conversion or --deep asks; otherwise qemu-img only has to run.
         full = context.deep or conversion_enabled(context.settings)
+        legacy = self._legacy_task(context, details)
+        if isinstance(legacy, tuple):
+            status, reason, fix = legacy
+            return result(self.name, status, reason, details, fix)
+        if legacy is not None and "image_conversion" not in context.settings.get(IMPORT_PLUGINS):
+            # Only the legacy task converts: its interpreter is the one to try.
+            python, python_source = legacy, details["legacy_python_from"]
+            details.update(python_interpreter=python, python_interpreter_from=python_source)
+            legacy = None
         failure = self._as_glance_does(path, python, target, context, details, full)
+        if failure is None and legacy is not None and legacy != python:
+            # Both paths convert, each through its own interpreter.
+            conversion = str(context.settings.get(CONVERSION_FORMAT))
+            failure = self._as_glance_does(path, legacy, conversion, context, {}, full)
+            if failure is not None:
+                status, reason, fix = failure
+                failure = (status, f"the legacy import task: {reason}", fix)
         if failure is not None:
             status, reason, fix = failure
             return result(self.name, status, reason, details, fix or install)
@@ -272,6 +376,35 @@ class QemuImgDetector:
             return (Status.UNKNOWN, f"could not prepare the check in {workdir}: {cause}", [])
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    @staticmethod
+    def _legacy_task(
+        context: ProbeContext, details: dict[str, Any]
+    ) -> str | tuple[Status, str, list[str]] | None:
+        """The interpreter the legacy import task (tasks API, run when
+        ``[taskflow_executor] conversion_format`` is set) runs prlimit with, or
+        why it cannot; None when nothing sets conversion_format. Its
+        ``qemu-img info`` calls pass no ``python_exec`` (base_import._ImportToFS,
+        introspect._Introspect), so ``[wsgi] python_interpreter`` never applies:
+        oslo.concurrency takes the service's ``sys.executable``."""
+        if not context.settings.get(CONVERSION_FORMAT):
+            return None
+        python, source = service_executable(context)
+        details.update(legacy_python=python, legacy_python_from=source)
+        if python is not None:
+            return python
+        return (
+            Status.UNAVAILABLE,
+            f"{CONVERSION_FORMAT.label} is set, and the legacy import task (POST /v2/tasks) "
+            f"runs qemu-img info through oslo_concurrency.prlimit with {source}, not a "
+            "Python: Glance starts and serves, and every such task fails at its first step "
+            "([wsgi] python_interpreter does not apply to it)",
+            [
+                f"unset {CONVERSION_FORMAT.label} and enable image_conversion in "
+                "[image_import_opts] image_import_plugins (it honours [wsgi] "
+                "python_interpreter), or serve Glance with pyuwsgi or the eventlet glance-api",
+            ],
+        )
 
     @staticmethod
     def _blame_interpreter(

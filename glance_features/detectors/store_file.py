@@ -70,8 +70,9 @@ class StoreFileDetector:
         except ConfigError as exc:
             return result(self.name, Status.UNAVAILABLE, str(exc), {})
         plans: dict[str, tuple[_stores.Backend, list[str], str | None, _stores.Verdict | None]] = {}
+        shared = _stores.multi_store(settings) and bool(found_backends) and reads_shared(context)
         for backend in found_backends:
-            dirs, meta, refusal = _plan(backend, settings)
+            dirs, meta, refusal = _plan(backend, settings, shared)
             plans[backend.id] = (backend, dirs, meta, refusal)
         write = [d for _, dirs, _, r in plans.values() if r is None for d in dirs]
         read = [m for _, _, m, r in plans.values() if r is None and m]
@@ -97,20 +98,61 @@ class StoreFileDetector:
         )
 
 
+# glance_store 5.0.0 and later: a multi-store backend's option left unset in
+# its own group is read from [backend_defaults], whose defaults are the
+# driver's. That holds for the reserved staging and tasks stores too, so their
+# default directory is the driver's /var/lib/glance/images, no longer
+# /var/lib/glance/<store>. Measured on 28-33 both ways, staging and uploading:
+# tests/test_release_cases.py (glance_store 4.7.1-4.9.1 ignore the group).
+SHARED_GROUP = "backend_defaults"
+READS_SHARED = ">=5.0.0"
+
+
+def reads_shared(context: ProbeContext) -> bool:
+    """Whether the service's glance_store reads [backend_defaults]; an unknown
+    version is judged as the newest."""
+    python = runas.service_python(context)
+    try:
+        found = runas.in_interpreter(
+            python, checks.interpreter, (["glance_store"],), context.remaining(), context.user
+        )
+    except runas.CheckFailed:
+        return True
+    dist = found["distributions"].get("glance_store")
+    if not dist:
+        return True
+    return GlanceUse("", versions=READS_SHARED).used_by(str(dist["version"])) is not False
+
+
+def _option(
+    backend: _stores.Backend,
+    settings: Settings,
+    shared: bool,
+    name: str,
+    kind: str = "str",
+    default: Any = None,
+) -> tuple[Any, str | None]:
+    """The option as the driver reads it: its own group, else (``shared``)
+    [backend_defaults] with the driver's default."""
+    if shared and not backend.is_set(settings, name):
+        group = _stores.Backend(SHARED_GROUP, DRIVER, SHARED_GROUP)
+        driver_default = DEFAULT_DATADIR if name == "filesystem_store_datadir" else default
+        return _stores.option_value(group, settings, name, kind, default=driver_default)
+    return _stores.option_value(backend, settings, name, kind, default=default)
+
+
 def _plan(
-    backend: _stores.Backend, settings: Settings
+    backend: _stores.Backend, settings: Settings, shared: bool = False
 ) -> tuple[list[str], str | None, _stores.Verdict | None]:
     """The directories and metadata file Glance would use, or why it refuses."""
     default = f"/var/lib/glance/{backend.id}" if backend.reserved else DEFAULT_DATADIR
-    datadir, error = _stores.option_value(
-        backend, settings, "filesystem_store_datadir", default=default
-    )
-    datadirs, error2 = _stores.option_value(backend, settings, "filesystem_store_datadirs")
-    perm, error3 = _stores.option_value(
-        backend, settings, "filesystem_store_file_perm", "int", default=0
-    )
-    meta, error4 = _stores.option_value(backend, settings, "filesystem_store_metadata_file")
+    datadir, error = _option(backend, settings, shared, "filesystem_store_datadir", default=default)
+    datadirs, error2 = _option(backend, settings, shared, "filesystem_store_datadirs")
+    perm, error3 = _option(backend, settings, shared, "filesystem_store_file_perm", "int", 0)
+    meta, error4 = _option(backend, settings, shared, "filesystem_store_metadata_file")
     details: dict[str, Any] = {"reserved": backend.reserved, "datadir": datadir}
+    if shared and not backend.is_set(settings, "filesystem_store_datadir"):
+        details["datadir_from"] = f"[{SHARED_GROUP}] filesystem_store_datadir or its default"
     problem = error or error2 or error3 or error4
     if problem:
         return [], None, _refuse(problem, details, "fix the option's value")
@@ -197,7 +239,14 @@ def _judge(
         describe_mount(seen["probed_dir"], details)
         if not seen["ok"]:
             details["errno"] = seen["errno"]
-            return _failed(directory, seen, user, role, details)
+            verdict = _failed(directory, seen, user, role, details)
+            if backend.id == "os_glance_staging_store" and verdict.status is Status.UNAVAILABLE:
+                # Measured on 28-33 both ways (tests/test_release_cases.py).
+                verdict.reason += (
+                    "; Glance still starts, and every image import fails when it stages "
+                    "data (HTTP 500 on PUT /v2/images/{id}/stage)"
+                )
+            return verdict
         if seen["free_bytes"] == 0 or seen["free_inodes"] == 0:
             point = details.get("mount_point", directory)
             return _stores.Verdict(

@@ -119,7 +119,8 @@ def _bindings(found: _stores.Found, context: ProbeContext) -> _stores.Verdict | 
     return _stores.Verdict(
         Status.UNAVAILABLE,
         reason + ': glance_store disables adding images ("The required libraries(rbd '
-        'and rados) are not available")',
+        'and rados) are not available"): Glance starts, and every upload to this backend '
+        "fails (HTTP 410)",
         details,
         fix,
     )

@@ -2,7 +2,7 @@
 # Build one virtualenv per Glance release the operators run, so
 # tests/test_releases.py can start each release both ways (glance-api and
 # uWSGI) and compare the probe's verdicts with what that release really does:
-#   bash tests/releases/build.sh            (all of 29 30 31 32)
+#   bash tests/releases/build.sh            (all of 28 29 30 31 32)
 #   bash tests/releases/build.sh 30 32      (only those)
 # Each venv is .venv-glance-NN at the repository root, made from the
 # distribution's Python (/usr/bin/python3: the glance account must be able to
@@ -19,9 +19,9 @@ cd "$(dirname "$0")/../.."
 
 GLANCE_PYTHON=${GLANCE_PYTHON:-/usr/bin/python3}
 PIP=(--disable-pip-version-check -q)
-declare -A VERSION=([29]=29.2.1 [30]=30.2.0 [31]=31.1.0 [32]=32.0.0 [33]=33.0.0)
+declare -A VERSION=([28]=28.2.0 [29]=29.2.1 [30]=30.2.0 [31]=31.1.0 [32]=32.0.0 [33]=33.0.0)
 releases=("$@")
-[ ${#releases[@]} -gt 0 ] || releases=(29 30 31 32)
+[ ${#releases[@]} -gt 0 ] || releases=(28 29 30 31 32)
 
 build() {
   local nn=$1 version=${VERSION[$1]} venv=.venv-glance-$1 start=$SECONDS

@@ -4,7 +4,7 @@ the probe's verdicts with what that release really does.
 Two modes (:class:`Mode`): ``EVENTLET`` is the release's own ``glance-api``
 console script with ``--config-file`` (glance/cmd/api.py: the eventlet
 ``wsgi.Server`` that forks workers); ``UWSGI`` serves the WSGI application
-(``glance.wsgi.api:application``, or ``bin/glance-wsgi-api`` for 29, which has
+(``glance.wsgi.api:application``, or ``bin/glance-wsgi-api`` for 28 and 29, which have
 no ``glance.wsgi`` package) with ``OS_GLANCE_CONFIG_DIR`` pointing at the
 config directory, as ``glance.common.wsgi_app.init_app`` expects.
 
@@ -61,7 +61,14 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parents[2]
 # NN -> the PyPI release operators run.
-VERSIONS = {"29": "29.2.1", "30": "30.2.0", "31": "31.1.0", "32": "32.0.0", "33": "33.0.0"}
+VERSIONS = {
+    "28": "28.2.0",
+    "29": "29.2.1",
+    "30": "30.2.0",
+    "31": "31.1.0",
+    "32": "32.0.0",
+    "33": "33.0.0",
+}
 RELEASES = tuple(VERSIONS)
 
 
@@ -105,7 +112,7 @@ class Release:
 
 
 def release(nn: str) -> Release:
-    """The release ``nn`` ("29".."33") with its virtualenv: ``$GLANCE_VENV_NN``,
+    """The release ``nn`` ("28".."33") with its virtualenv: ``$GLANCE_VENV_NN``,
     else ``.venv-glance-NN`` (``.venv-glance``, or ``$GLANCE_VENV``, for 33)."""
     if nn == "33":
         default = os.environ.get("GLANCE_VENV") or str(REPO / ".venv-glance")
@@ -270,13 +277,16 @@ class GlanceRun:
         )
 
 
-def _server_argv(venv: Path, mode: Mode, config_dir: Path, port: int) -> list[str]:
+def _server_argv(
+    venv: Path, mode: Mode, config_dir: Path, port: int, uwsgi_server: Sequence[str] = ()
+) -> list[str]:
     bin_dir = venv / "bin"
     if mode is Mode.EVENTLET:
         return [str(bin_dir / "glance-api"), "--config-file", str(config_dir / "glance-api.conf")]
-    uwsgi = bin_dir / "uwsgi"
+    uwsgi = Path(uwsgi_server[0]) if uwsgi_server else bin_dir / "uwsgi"
     argv = [
         str(uwsgi),
+        *uwsgi_server[1:],
         "--http-socket", f"127.0.0.1:{port}",
         "--need-app",
         "--master",
@@ -295,7 +305,7 @@ def _server_argv(venv: Path, mode: Mode, config_dir: Path, port: int) -> list[st
             argv += ["--home", str(venv)]
     if any((venv / "lib").glob("python3*/site-packages/glance/wsgi/api.py")):
         return [*argv, "--module", "glance.wsgi.api:application"]
-    # 29.x: pbr's wsgi_scripts entry, glance.common.wsgi_app:init_app.
+    # 28.x, 29.x: pbr's wsgi_scripts entry, glance.common.wsgi_app:init_app.
     return [*argv, "--wsgi-file", str(bin_dir / "glance-wsgi-api")]
 
 
@@ -338,14 +348,24 @@ def start_glance(
     ready_timeout: float = 60.0,
     stop_timeout: float = 10.0,
     env: Mapping[str, str] | None = None,
+    wrap: Sequence[str] = (),
+    uwsgi_server: Sequence[str] = (),
 ) -> Iterator[GlanceRun]:
     """Start Glance from ``venv`` in ``mode`` with the config in ``config_dir``
     (see :func:`write_config`; ``port`` is the one written there), as ``user``
     when given (via setpriv; the config and data dirs must be theirs, see
     :func:`db_sync`). Waits until it serves, exits, or ``ready_timeout`` passes,
     then yields the :class:`GlanceRun` (not raising: a service that fails to
-    start is an outcome the tests compare). The process group is killed on exit."""
-    argv = [*_as_user(user), *_server_argv(venv, mode, config_dir, port)]
+    start is an outcome the tests compare). The process group is killed on exit.
+    ``wrap`` goes in front (e.g. an ``unshare -m`` that mounts over a directory
+    for this service alone); it must exec what follows. ``uwsgi_server``: another
+    uWSGI and its own arguments instead of the venv's (Debian's ``/usr/bin/uwsgi
+    --plugin python3``), given ``--home`` the venv."""
+    argv = [
+        *wrap,
+        *_as_user(user),
+        *_server_argv(venv, mode, config_dir, port, uwsgi_server),
+    ]
     log_path = config_dir.parent / f"glance-{mode.value}.log"
     run = GlanceRun(mode, argv, port, log_path)
     start = time.monotonic()
@@ -397,11 +417,12 @@ def run_probe(
     *args: str,
     env: Mapping[str, str] | None = None,
     timeout: float = 60,
+    wrap: Sequence[str] = (),
 ) -> ProbeRun:
     """``<venv>/bin/python -m glance_features --format json *args`` (glance-features
     is installed editable in every release venv), with a clean environment."""
     proc = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "glance_features", "--format", "json", *args],
+        [*wrap, str(venv / "bin" / "python"), "-m", "glance_features", "--format", "json", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
