@@ -268,3 +268,18 @@ def test_the_tiny_qcow2_is_one_qemu_img_accepts(tmp_path: Path) -> None:
     assert check.returncode == 0 and check.stderr == "", check
     assert "No errors were found on the image." in check.stdout
     assert image.stat().st_size == 4 << 16
+
+
+def test_pyuwsgi_is_told_from_a_compiled_uwsgi_by_its_first_line(tmp_path: Path) -> None:
+    """pip's pyuwsgi installs ``uwsgi`` as a Python console script (whose
+    sys.executable is a Python); a compiled uwsgi is a binary (its own)."""
+    from glance_features.detectors.qemu_img import _is_python_script
+
+    script = tmp_path / "uwsgi"
+    long_venv = "/srv/" + "deep/" * 60 + "venv"  # a shebang past any small bound
+    script.write_text(f"#!{long_venv}/bin/python3\nimport sys\nfrom pyuwsgi import run\n" * 3)
+    assert _is_python_script(str(script))
+    binary = tmp_path / "uwsgi-core"
+    binary.write_bytes(b"\x7fELF" + bytes(range(256)) * 4096)
+    assert not _is_python_script(str(binary))
+    assert not _is_python_script(str(tmp_path / "missing"))

@@ -92,6 +92,22 @@ def read_bytes(path: str, limit: int) -> bytes:
         os.close(fd)
 
 
+def read_head(path: str, size: int) -> bytes:
+    """The first ``size`` bytes of a regular file, however large it is."""
+    try:
+        fd = _open_regular(path)
+    except ReadError:
+        raise
+    except OSError as exc:
+        raise ReadError(exc.errno, f"{path}: {exc.strerror}") from None
+    try:
+        return os.read(fd, size)
+    except OSError as exc:
+        raise ReadError(exc.errno, f"{path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
 def read_text(path: str, limit: int) -> str:
     try:
         return read_bytes(path, limit).decode("utf-8")

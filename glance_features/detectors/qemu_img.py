@@ -166,7 +166,7 @@ def _is_python_script(program: str) -> bool:
     from glance_features._platform import files
 
     try:
-        first = files.read_bytes(program, 256).split(b"\n", 1)[0]
+        first = files.read_head(program, 512).split(b"\n", 1)[0]
     except files.ReadError:
         return False
     words = first[2:].split() if first.startswith(b"#!") else []
