@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 from conftest import need, validate
 from glance_harness import GLANCE_PYTHON
+from releases.harness import release
 from safety_support import (
     as_user,
     clean_env,
@@ -120,14 +121,17 @@ def test_at_a_limit_it_can_work_within_it_reports() -> None:
 
 def _in_silent_dns(tmp_path: Path, argv: list[str]) -> list[str]:
     """Private mount and network namespaces whose resolver is 127.0.0.1,
-    where tests/limits_resolver.py binds a server that never answers."""
+    where tests/limits_resolver.py binds a server that never answers (any
+    account may bind port 53 there: the namespace's own setting)."""
     need_root()
     need(shutil.which("unshare") is not None, "unshare (util-linux) is not installed")
+    tmp_path.chmod(0o755)
     resolv, hosts = tmp_path / "resolv.conf", tmp_path / "hosts"
     resolv.write_text("nameserver 127.0.0.1\noptions timeout:30 attempts:5\n")
     hosts.write_text("127.0.0.1 localhost\n::1 localhost\n")
     setup = (
         "ip link set lo up\n"
+        "echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start\n"
         f"mount --bind {resolv} /etc/resolv.conf\n"
         f"mount --bind {hosts} /etc/hosts\n"
         'exec "$@"\n'
@@ -135,14 +139,19 @@ def _in_silent_dns(tmp_path: Path, argv: list[str]) -> list[str]:
     return ["unshare", "-m", "-n", "--propagation", "private", "sh", "-ec", setup, "sh", *argv]
 
 
-@pytest.mark.parametrize("refreshes", [1, 100])
+@pytest.mark.parametrize(("who", "refreshes"), [("root", 1), ("root", 100), ("nobody", 100)])
 def test_a_resolver_that_never_answers_leaves_no_thread_or_child(
-    tmp_path: Path, refreshes: int
+    tmp_path: Path, who: str, refreshes: int
 ) -> None:
+    python, prefix = sys.executable, []
+    if who == "nobody":
+        # An interpreter the account can run, with pydevd (as build.sh installs it).
+        venv = release("32").venv
+        need((venv / "bin/python").exists(), f"no {venv} (tests/releases/build.sh 32)")
+        python, prefix = str(venv / "bin/python"), as_user("nobody")
+    script = [*prefix, python, str(HERE / "limits_resolver.py"), str(refreshes)]
     proc = subprocess.run(
-        _in_silent_dns(
-            tmp_path, [sys.executable, str(HERE / "limits_resolver.py"), str(refreshes)]
-        ),
+        _in_silent_dns(tmp_path, script),
         capture_output=True,
         text=True,
         timeout=60 + refreshes * 5,
