@@ -128,6 +128,39 @@ def _resolve(
     return None, "no IPv4 address, and this pydevd connects over IPv4 only"
 
 
+def _listen(
+    socket_: Any,
+    info: tuple[Any, ...],
+    timeout: float,
+    context: ProbeContext,
+    details: dict[str, object],
+) -> tuple[bytes, bool]:
+    """Connect to ``info``'s address and read what the server says first:
+    (its greeting, whether it stayed silent). A pydev debug server speaks
+    first (CMD_VERSION, then CMD_RUN) and settrace waits for it forever; this
+    reads the greeting, sends nothing and closes, so no debug session starts.
+    Raises OSError when it cannot connect."""
+    family, kind, proto, _, address = info
+    with socket_.socket(family, kind, proto) as sock:
+        sock.settimeout(max(0.01, min(timeout, context.remaining())))
+        sock.connect(address)
+        details["connected_to"] = str(address[0])
+        sock.settimeout(max(0.01, min(timeout, context.remaining())))
+        try:
+            return sock.recv(256), False
+        except TimeoutError:
+            return b"", True
+
+
+def _find_debugger(context: ProbeContext) -> checks.DebuggerFound:
+    """The debugger module the service's interpreter would import. Finding it
+    imports nothing and reads only installed files: no child when this
+    process runs the service's interpreter."""
+    if runas.is_service_interpreter(context):
+        return checks.debugger(list(DISTRIBUTIONS))
+    return runas.run(context, runas.Where.INTERPRETER, checks.debugger, list(DISTRIBUTIONS))
+
+
 class PydevDetector:
     name = "pydev"
     summary = "pydev remote debugger for Glance workers (pydev_worker_debug_host)"
@@ -142,14 +175,7 @@ class PydevDetector:
         )
         install[0] += "  # or pydevd-pycharm for your IDE" if "pip install" in install[0] else ""
         try:
-            # Finding the module imports nothing and reads only installed files:
-            # no child when this process runs the service's interpreter.
-            if runas.is_service_interpreter(context):
-                found = checks.debugger(list(DISTRIBUTIONS))
-            else:
-                found = runas.run(
-                    context, runas.Where.INTERPRETER, checks.debugger, list(DISTRIBUTIONS)
-                )
+            found = _find_debugger(context)
         except runas.CheckFailed as exc:
             return result(self.name, Status.UNKNOWN, str(exc), details)
         if found["module"] is None:
@@ -175,6 +201,20 @@ class PydevDetector:
                 f"{provider} is installed; debugging is not enabled",
                 details,
             )
+        return self._reach(context, str(host), int(port), module, path, provider, details)
+
+    def _reach(
+        self,
+        context: ProbeContext,
+        host: str,
+        port: int,
+        module: str,
+        path: str,
+        provider: str,
+        details: dict[str, object],
+    ) -> FeatureResult:
+        """Connect as Glance's ``pydevd.settrace(host, port)`` would, and
+        listen for the debug server's greeting."""
         timeout = min(CONNECT_TIMEOUT, context.remaining())
         start_server = [
             f"start the pydev debug server on {host}:{port} before Glance, "
@@ -196,21 +236,9 @@ class PydevDetector:
                 start_server,
             )
         details["addresses"] = sorted({str(info[4][0]) for info in infos})
-        family, kind, proto, _, address = infos[0]
-        greeting, silent = b"", False
+        address = infos[0][4]
         try:
-            # A pydev debug server speaks first (CMD_VERSION, then CMD_RUN);
-            # settrace waits for it forever. Read its greeting, send nothing,
-            # and close: no debug session starts.
-            with socket_.socket(family, kind, proto) as sock:
-                sock.settimeout(max(0.01, min(timeout, context.remaining())))
-                sock.connect(address)
-                details["connected_to"] = str(address[0])
-                sock.settimeout(max(0.01, min(timeout, context.remaining())))
-                try:
-                    greeting = sock.recv(256)
-                except TimeoutError:
-                    silent = True
+            greeting, silent = _listen(socket_, infos[0], timeout, context, details)
         except OSError as error:
             if isinstance(error, TimeoutError):
                 why = f"connection timed out after {timeout:g} s"
