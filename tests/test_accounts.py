@@ -26,21 +26,14 @@ import pytest
 from conftest import SOURCE_ROOT, context, copy_runtime_dependencies, need, validate
 from glance_harness import GLANCE_PYTHON, HERE
 
+from glance_features.detectors import BUILTIN
 from glance_features.detectors.xattr import XattrDetector
 from glance_features.model import Status
 from glance_features.settings import Settings
 
 pytestmark = pytest.mark.functional
 
-BUILTINS = (
-    "qemu-img",
-    "sendfile",
-    "pydev",
-    "xattr",
-    "dnspython-ipv6",
-    "store-file",
-    "image_decompression",
-)
+BUILTINS = tuple(BUILTIN)
 
 
 def _setpriv(user: str) -> list[str]:
@@ -164,8 +157,7 @@ def host(account: str) -> Iterator[dict[str, Path]]:
 
 def _probe(account: str, argv: list[str], config: Path) -> tuple[dict[str, Any], str]:
     proc = subprocess.run(
-        [*_setpriv(account), *argv, "--config-file", str(config), "--format", "json"]
-        + [arg for name in BUILTINS for arg in ("--feature", name)],
+        [*_setpriv(account), *argv, "--config-file", str(config), "--format", "json"],
         capture_output=True,
         text=True,
         timeout=180,
