@@ -131,6 +131,8 @@ def clear_cache() -> None:
     _dists.forget()
     glance.installed_version.cache_clear()
     glance.version_in.cache_clear()
+    glance.found_in.cache_clear()
+    glance.package_of.cache_clear()
     deployment.discover.cache_clear()
 
 
@@ -309,7 +311,7 @@ def _run(
         config_files=settings.config_files,
         generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         glance_features_version=__version__,
-        glance=glance.describe(glance_version, service),
+        glance=glance.describe(glance_version, service, _package(service.python, timeout, other)),
         checked_as=user,
     )
 
@@ -370,3 +372,13 @@ def _ms(seconds: float) -> float:
 
 
 __all__ = ["DEFAULT_TIMEOUT", "Distro", "UnknownFeature", "clear_cache", "probe"]
+
+
+def _package(python: str | None, timeout: float, user: str | None) -> dict[str, str] | None:
+    """The distribution package of the Glance ``python`` runs (dpkg), if any."""
+    from glance_features import glance
+
+    location = glance.found_in(python, min(5.0, timeout / 2), user)[1]
+    vendor = host.distro().id
+    names = {"debian": "Debian", "ubuntu": "Ubuntu"}
+    return glance.package_of(location, names.get(vendor, vendor.capitalize()))
