@@ -400,11 +400,10 @@ IDENTITY = {
 # There is no Keystone here, and the shipped noauth flavors give requests no
 # project, so Glance cannot record an import task. This pipeline is the
 # keystone flavor without authtoken: the context comes from IDENTITY.
+FILTERS = "cors http_proxy_to_wsgi versionnegotiation osprofiler context"
 TRUSTED = {
-    "pipeline:glance-api-trusted": {
-        "pipeline": "cors healthcheck http_proxy_to_wsgi versionnegotiation osprofiler context "
-        "rootapp"
-    }
+    "pipeline:glance-api-trusted": {"pipeline": f"{FILTERS} rootapp"},
+    "pipeline:glance-api-trusted+caching": {"pipeline": f"{FILTERS} cache rootapp"},
 }
 
 

@@ -21,7 +21,8 @@ MIRROR=${DEBIAN_MIRROR:-$(sed -n 's/^URIs: *\([^ ]*\/debian\)$/\1/p' /etc/apt/so
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 PACKAGES=(glance-api python3-xattr qemu-utils python3-venv uwsgi-plugin-python3 uwsgi-core
           ca-certificates procps)
-STAMP="$(sha256sum "$0" | cut -d' ' -f1) $MIRROR"
+# What the tree is made of: a change here builds it again.
+STAMP="1 $SUITE ${PACKAGES[*]} $MIRROR"
 
 if [ "$(id -u)" != 0 ]; then
   echo "tests/debian/chroot.sh: building a chroot needs root" >&2
