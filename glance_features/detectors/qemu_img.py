@@ -145,6 +145,19 @@ class QemuImgDetector:
         # 50 ms, mostly the prlimit interpreter) is run when the configuration
         # enables conversion or --deep asks; otherwise qemu-img only has to run.
         full = context.deep or conversion_enabled(context.settings)
+        if python is None and full and python_source.startswith("sys.executable of "):
+            # The service is known to be a WSGI server: Glance's fallback is
+            # that server's binary, which cannot run prlimit. Every import
+            # that converts then fails, so nothing is available.
+            service = context.deployment.python if context.deployment else None
+            return result(
+                self.name,
+                Status.UNAVAILABLE,
+                f"[wsgi] python_interpreter is unset: Glance runs prlimit with {python_source}, "
+                "and every conversion fails",
+                details,
+                [f"set [wsgi] python_interpreter = {service or '/path/to/the/venv/bin/python'}"],
+            )
         failure = self._as_glance_does(path, python, target, context, details, full)
         if failure is not None:
             status, reason, fix = failure
