@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 from conftest import IN_CI, SOURCE_ROOT, need, validate
 from debian import chroot
-from debian.chroot import Glance, Root, json_request, request
+from debian.chroot import TRUSTED, Glance, Root, json_request, request
 from functional.postgres import PostgreSQL, PostgreSQLUnavailable, postgresql_server
 
 pytestmark = pytest.mark.functional
@@ -243,3 +243,186 @@ def test_sid_standalone_server_is_gone(case: tuple[str, str], root: Root) -> Non
     done = as_glance(root, "/usr/bin/glance-api", f"--config-file={chroot.CONFIG_FILE}")
     assert done.returncode != 0
     assert "no longer supported" in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+def assert_fixes_apply(root: Root, result: dict[str, Any]) -> None:
+    """Every package a fix names is one this suite's archive has: a fix for a
+    distribution's Glance is what that operator can do on that host."""
+    for step in result["remediation"]:
+        words = step.split()
+        if words[:2] != ["apt-get", "install"]:
+            continue
+        for package in (w for w in words[2:] if not w.startswith("-")):
+            done = root.run(["apt-cache", "policy", package], check=True)
+            assert "Candidate: (none)" not in done.stdout and done.stdout, (step, done.stdout)
+    assert not any(
+        "pip install glance" in s or "upgrade Glance" in s for s in result["remediation"]
+    )
+
+
+@every_case
+def test_pydev_host_set_with_no_debug_server(case: tuple[str, str], root: Root) -> None:
+    """pydev_worker_debug_host set, no debugger module and no debug server:
+    the eventlet server's workers call the pydev hook and die, so Glance never
+    serves; under uWSGI Glance never calls it and serves. The probe requires
+    pydev exactly when Glance calls it, and says it is missing."""
+    mode = case[1]
+    port = str(chroot.free_port())
+    options = {"DEFAULT": {"pydev_worker_debug_host": "127.0.0.1", "pydev_worker_debug_port": port}}
+    served = True
+    try:
+        with chroot.glance_api(root, mode, options, deadline=60):
+            code, report = probe(root, "--feature", "pydev")
+    except chroot.ChrootError as err:
+        served = False
+        log = root.run(["cat", chroot.LOG_FILE]).stdout
+        assert "debug" in log.lower(), (str(err), log[-3000:])
+        code, report = probe(root, "--feature", "pydev")
+    result = feature(report, "pydev")
+    assert result["status"] == "unavailable", result
+    assert result["used_by_glance"] is (not served), (served, result)
+    assert result["required"] is (not served), (served, result)
+    assert code == (0 if served else 2), (served, code)
+    assert_fixes_apply(root, result)
+
+
+PRLIMIT = "-m oslo_concurrency.prlimit"
+
+
+@every_case
+def test_image_conversion_only_in_the_import_file(
+    case: tuple[str, str], root: Root, database: str | bool
+) -> None:
+    """image_conversion only in /etc/glance/glance-image-import.conf: the
+    standalone server never reads that file, the WSGI application does. An
+    import shows which: left qcow2 untouched, or converted. Under Debian's
+    uWSGI, with [wsgi] python_interpreter unset, Glance runs prlimit with
+    ``uwsgi-core -m oslo_concurrency.prlimit`` and the import fails. The probe
+    requires qemu-img and reads the file exactly when Glance tries to convert,
+    and says it works exactly when the conversion did."""
+    mode = case[1]
+    data = qcow2(root)
+    root.write(IMPORT_CONF, chroot.ini_text(CONVERSION), append=True)
+    with chroot.glance_api(root, mode, TRUSTED_FLAVOR, database=database, paste=TRUSTED) as glance:
+        image = glance_direct(glance, data, until=f"{PRLIMIT} --as=")
+        log = glance.log()
+        code, report = probe(root, "--feature", "qemu-img")
+    converted = image["status"] == "active" and image["disk_format"] == "raw"
+    tried = converted or PRLIMIT in log
+    result = feature(report, "qemu-img")
+    assert result["required"] is tried, (image, result)
+    assert (IMPORT_CONF in report["config_files"]) is tried, report["config_files"]
+    if tried:
+        assert result["available"] is converted, (image, result)
+        if not converted:
+            fix = "set [wsgi] python_interpreter = /usr/bin/python3"
+            assert result["remediation"] == [fix], result
+            assert code == 2
+    else:
+        assert image["status"] == "active" and image["disk_format"] == "qcow2", image
+        assert result["status"] == "available", result
+        assert code == 0
+
+
+@every_case
+def test_qemu_img_only_in_usr_local_bin(
+    case: tuple[str, str], root: Root, database: str | bool
+) -> None:
+    """qemu-img moved to /usr/local/bin, image_conversion in glance-api.conf
+    (and, under uWSGI, [wsgi] python_interpreter set to Debian's Python, the
+    fix of the test above): root's shell finds qemu-img, the init script's
+    PATH does not, and Glance's conversion fails. The probe, run from root's
+    shell, says unavailable."""
+    mode = case[1]
+    data = qcow2(root)
+    root.run(["mv", "/usr/bin/qemu-img", "/usr/local/bin/qemu-img"], check=True)
+    lookup = "command -v qemu-img; PATH=$0 command -v qemu-img || echo none"
+    init_path = "/sbin:/usr/sbin:/bin:/usr/bin"
+    found = root.run(["sh", "-c", lookup, init_path], check=True).stdout.split()
+    assert found == ["/usr/local/bin/qemu-img", "none"], found
+    options: dict[str, dict[str, str]] = {**TRUSTED_FLAVOR, **CONVERSION}
+    if mode == "uwsgi":
+        options["wsgi"] = {"python_interpreter": "/usr/bin/python3"}
+    with chroot.glance_api(root, mode, options, database=database, paste=TRUSTED) as glance:
+        failure = "failed to execute qemu-img"
+        image = glance_direct(glance, data, until=failure)
+        assert image["status"] != "active", image
+        assert failure in glance.log()
+        code, report = probe(root, "--feature", "qemu-img")
+    result = feature(report, "qemu-img")
+    assert result["required"], result
+    assert result["status"] == "unavailable", result["reason"]
+    assert code == 2
+    assert_fixes_apply(root, result)
+
+
+@every_case
+def test_xattr_cache_with_the_packaged_root_owned_subdirs(
+    case: tuple[str, str], root: Root, database: str | bool
+) -> None:
+    """glance-common ships image-cache's incomplete/, invalid/ and queue/
+    root:root 0755 and chowns only their parent: with the xattr driver and
+    the cache in the pipeline a download is served but never cached
+    (PermissionError). The probe says xattr is unavailable and gives the chown."""
+    mode = case[1]
+    owners = root.run(
+        ["stat", "-c", "%U", *(f"{CACHE_DIR}/{s}" for s in ("incomplete", "invalid", "queue"))],
+        check=True,
+    ).stdout.split()
+    assert owners == ["root"] * 3, f"the package changed: owners {owners}"
+    assert as_glance(root, "test", "-w", f"{CACHE_DIR}/incomplete").returncode != 0
+    options = {
+        "DEFAULT": {"image_cache_dir": CACHE_DIR, "image_cache_driver": "xattr"},
+        "paste_deploy": {"flavor": "trusted+caching"},
+    }
+    with chroot.glance_api(root, mode, options, database=database, paste=TRUSTED) as glance:
+        image_id = create_image(glance, "raw")
+        assert request("PUT", f"{glance.url}/v2/images/{image_id}/file", b"x" * 4096)[0] == 204
+        status, data = request("GET", f"{glance.url}/v2/images/{image_id}/file")
+        assert status == 200 and len(data) == 4096  # served, but not cached:
+        deadline = time.monotonic() + 15
+        while "into cache" not in glance.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        log = glance.log()
+        assert f"Exception encountered while tee'ing image '{image_id}' into cache" in log, log
+        assert f"Permission denied: '{CACHE_DIR}/incomplete/" in log, log[-3000:]
+        assert not root.exists(f"{CACHE_DIR}/{image_id}")
+        code, report = probe(root)
+    result = feature(report, "xattr")
+    assert result["required"], result
+    assert result["status"] == "unavailable", result["reason"]
+    assert "incomplete" in result["reason"] + " ".join(result["remediation"]), result
+    assert any("chown" in fix and chroot.USER in fix for fix in result["remediation"]), result
+    assert code == 2
+
+
+RESOLVE = """
+import json, socket
+def r(n):
+    try: return sorted({i[4][0] for i in socket.getaddrinfo(n, 80, socket.AF_INET6)})
+    except Exception as e: return repr(e)
+names = ('::1', 'localhost')
+system = {n: r(n) for n in names}
+import eventlet
+eventlet.hubs.get_hub()
+eventlet.patcher.monkey_patch()
+print(json.dumps([system, {n: r(n) for n in names}]))
+"""
+
+
+@every_case
+def test_dnspython_with_the_eventlet_debian_ships(case: tuple[str, str], root: Root) -> None:
+    """Debian patches eventlet (bookworm's 0.33.1-4 carries the dnspython 2.3
+    fix): what counts is whether the monkey-patched resolver works as glance,
+    as glance/cmd/api.py and the WSGI app patch it, not upstream's versions."""
+    system, green = glance_says(root, RESOLVE)
+    broken = [n for n in system if isinstance(system[n], list) and not isinstance(green[n], list)]
+    code, report = probe(root, "--feature", "dnspython-ipv6", "--deep")
+    result = feature(report, "dnspython-ipv6")
+    evidence = f"system {system}, eventlet {green}"
+    if broken:
+        assert result["status"] != "available", (evidence, result["reason"])
+        assert_fixes_apply(root, result)
+    else:
+        assert result["status"] == "available", (evidence, result["reason"])
+        assert code == 0

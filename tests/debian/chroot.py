@@ -103,14 +103,8 @@ def install_probe(suite: str, wheel: Path) -> None:
         ("/etc/resolv.conf", "etc/resolv.conf"),
         ("/etc/ssl/certs/ca-certificates.crt", "etc/glance-features-test-ca.crt"),
     ):
-        dest = tree / target
-        if dest.is_symlink() or dest.exists():
-            dest.unlink()
-        shutil.copyfile(source, dest)
-    staged = tree / "tmp" / wheel.name
-    if staged.is_symlink() or staged.exists():
-        staged.unlink()
-    shutil.copyfile(wheel, staged)
+        _copy_in(source, tree, target)
+    staged = _copy_in(str(wheel), tree, f"tmp/{wheel.name}")
     script = (
         f"rm -rf {VENV}; /usr/bin/python3 -m venv --system-site-packages {VENV}; "
         f"PIP_CERT=/etc/glance-features-test-ca.crt PIP_DISABLE_PIP_VERSION_CHECK=1 "
@@ -120,6 +114,19 @@ def install_probe(suite: str, wheel: Path) -> None:
     staged.unlink()
     if done.returncode != 0:
         raise ChrootError(f"{suite}: installing the probe failed: {done.stderr[-3000:]}")
+
+
+def _copy_in(source: str, tree: Path, target: str) -> Path:
+    """``source`` copied to ``tree/target`` without following a symlink in the
+    tree: a symlinked parent directory is refused, a symlinked target replaced."""
+    dest = tree / target
+    for parent in dest.relative_to(tree).parents:
+        if (tree / parent).is_symlink():
+            raise ChrootError(f"{tree / parent} is a symlink: not writing through it")
+    if dest.is_symlink() or dest.exists():
+        dest.unlink()
+    shutil.copyfile(source, dest)
+    return dest
 
 
 def free_port() -> int:
@@ -354,7 +361,11 @@ def glance_api(
         _wait_served(glance, time.monotonic() + deadline)
         yield glance
     finally:
-        chroot.run([INIT_SCRIPT, "stop"], env=SERVICE_ENV, timeout=60)
+        # Not the script's stop (TERM, then 30 s for uWSGI's threaded
+        # workers): nothing is left to test, so everything in the root goes.
+        for pid in chroot.processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _wait_served(glance: Glance, deadline: float) -> None:
