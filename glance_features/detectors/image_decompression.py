@@ -10,6 +10,7 @@ the service's interpreter.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from glance_features import runas
@@ -68,6 +69,19 @@ def _broken_archives(glance_version: str | None) -> str | None:
     )
 
 
+def _archives_fix(python: Mapping[str, Any], version: str | None) -> str:
+    """What the operator can do about a plugin that fails zip and LHA. A
+    distribution's Glance (its own interpreter, no virtualenv) comes from its
+    packages, not from a Glance release the archive may not have."""
+    executable = str(python.get("executable") or "")
+    if python.get("venv") is False and executable.startswith(("/usr/bin/", "/bin/")):
+        return (
+            "compress images with gzip before importing them (gzip -c IMAGE > IMAGE.gz): "
+            f"this distribution's Glance {version} decompresses only gzip"
+        )
+    return "upgrade Glance to 32.0.0 or later (its image_decompression plugin fixed both)"
+
+
 class ImageDecompressionDetector:
     name = "image_decompression"
     summary = "the image_decompression import plugin: zip, gzip and (with lhafile) LHA"
@@ -100,7 +114,7 @@ class ImageDecompressionDetector:
                 f"gzip images are decompressed; zip and LHA images fail their import task "
                 f"in Glance {context.glance_version}: {broken}",
                 details,
-                ["upgrade Glance to 32.0.0 or later (its image_decompression plugin fixed both)"],
+                [_archives_fix(found.python, context.glance_version)],
             )
         missing = found.missing(("zipfile", "gzip"))
         if missing:
