@@ -153,10 +153,13 @@ def qcow2(root: Root) -> bytes:
     return done.stdout
 
 
-def glance_direct(glance: Glance, data: bytes, until: str, timeout: float = 120) -> dict[str, Any]:
-    """Import a qcow2 image with glance-direct; the image once it is active or
-    the log shows ``until`` (how a failed import ends up)."""
-    image_id = create_image(glance, "qcow2")
+def glance_direct(
+    glance: Glance, data: bytes, until: str, timeout: float = 120, disk_format: str = "qcow2"
+) -> dict[str, Any]:
+    """Import an image with glance-direct; the image once it is active or the
+    log shows ``until`` after this import began (how a failed import ends up)."""
+    seen = len(glance.log())
+    image_id = create_image(glance, disk_format)
     assert request("PUT", f"{glance.url}/v2/images/{image_id}/stage", data)[0] == 204
     status, body = json_request(
         "POST", f"{glance.url}/v2/images/{image_id}/import", {"method": {"name": "glance-direct"}}
@@ -166,7 +169,7 @@ def glance_direct(glance: Glance, data: bytes, until: str, timeout: float = 120)
     while time.monotonic() < deadline:
         status, image = json_request("GET", f"{glance.url}/v2/images/{image_id}")
         assert status == 200 and isinstance(image, dict), (status, image)
-        if image["status"] == "active" or (until and until in glance.log()):
+        if image["status"] == "active" or (until and until in glance.log()[seen:]):
             return image
         time.sleep(0.3)
     raise AssertionError(f"import of {image_id} did not finish:\n{glance.log()[-3000:]}")
@@ -426,3 +429,52 @@ def test_dnspython_with_the_eventlet_debian_ships(case: tuple[str, str], root: R
     else:
         assert result["status"] == "available", (evidence, result["reason"])
         assert code == 0
+
+
+ZIP_AND_LHA = """
+import io, json, sys, zipfile
+payload = b"x" * 4096
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, "w") as z:
+    z.writestr("disk.img", payload)
+# Any file with "-lh" at offset 2 is LHA to Glance's plugin (MAGIC_NUMBERS).
+lha = b"\\x00\\x00-lh5-" + payload
+sys.stdout.write(json.dumps([buf.getvalue().hex(), lha.hex(), len(payload)]))
+"""
+
+
+@every_case
+def test_decompression_plugin_without_lhafile(
+    case: tuple[str, str], root: Root, database: str | bool
+) -> None:
+    """image_decompression in glance-image-import.conf, and no lhafile (Debian
+    packages none): the standalone server never runs the plugin; under uWSGI
+    Glance 25 and 30 fail a zip import (the plugin extracts into a directory)
+    and 33 decompresses it, and every Glance fails an LHA import ("No lhafile
+    available."). The probe requires the feature exactly when the plugin runs,
+    lists zip exactly when Glance decompressed it and never LHA; its fix is
+    one this host can apply."""
+    mode = case[1]
+    zipped_hex, lha_hex, size = glance_says(root, ZIP_AND_LHA)
+    zipped, lha = bytes.fromhex(zipped_hex), bytes.fromhex(lha_hex)
+    plugin = {"image_import_opts": {"image_import_plugins": "['image_decompression']"}}
+    root.write(IMPORT_CONF, chroot.ini_text(plugin), append=True)
+    failed = "Failed to execute task"
+    with chroot.glance_api(root, mode, TRUSTED_FLAVOR, database=database, paste=TRUSTED) as glance:
+        zip_image = glance_direct(glance, zipped, until=failed, disk_format="raw")
+        lha_image = glance_direct(glance, lha, until=failed, disk_format="raw")
+        code, report = probe(root, "--feature", "image_decompression")
+    ran = zip_image.get("size") != len(zipped) or lha_image["status"] != "active"
+    unzipped = zip_image["status"] == "active" and zip_image.get("size") == size
+    result = feature(report, "image_decompression")
+    assert result["required"] is ran, (zip_image, lha_image, result)
+    if ran:
+        assert lha_image["status"] != "active", lha_image
+        assert ("zip" in result["details"]["formats"]) is unzipped, (zip_image, result)
+        assert "lha" not in result["details"]["formats"], result
+        assert result["status"] == "degraded", result
+        assert code == 1
+    else:
+        assert zip_image["status"] == lha_image["status"] == "active", (zip_image, lha_image)
+        assert code == 0
+    assert_fixes_apply(root, result)
