@@ -37,6 +37,8 @@ APACHE_DIRS = ("/etc/apache2/sites-enabled", "/etc/httpd/conf.d")
 # Where deployment tools put Glance's interpreter, when nothing names it.
 KNOWN_PYTHONS = ("/var/lib/kolla/venv/bin/python3", "/openstack/venvs/glance/bin/python3")
 MAX_FILE = 1 << 20
+# The interpreter a distribution's uWSGI python3 plugin embeds.
+DISTRIBUTION_PYTHON = "/usr/bin/python3"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -351,16 +353,30 @@ def _uwsgi_ini(paths: Iterable[str] | None = None) -> Deployment | None:
                 name, eq2, setting = value.strip().partition("=")
                 if eq2 and name in KEPT_ENV:
                     environ[name] = setting
+        python, python_from = None, "this interpreter"
+        if home:
+            python, python_from = os.path.join(home, "bin", "python3"), f"virtualenv in {path}"
+        elif _python_plugin(section.get("plugins") or section.get("plugin") or ""):
+            # A distribution's uWSGI loads its python3 plugin, linked to the
+            # distribution's libpython: with no home, that Python's prefix.
+            python, python_from = DISTRIBUTION_PYTHON, f"python3 plugin of {path}, no home"
         return Deployment(
             "uwsgi",
             f"uWSGI ini {path}",
-            python=os.path.join(home, "bin", "python3") if home else None,
-            python_from=f"virtualenv in {path}" if home else "this interpreter",
+            python=python,
+            python_from=python_from,
             user=section.get("uid"),
             environ=environ,
             workers=_int(section.get("processes") or section.get("workers")),
         )
     return None
+
+
+def _python_plugin(plugins: str) -> bool:
+    """Whether a uWSGI ``plugins`` line loads a Python 3 plugin (``python3``,
+    ``python313``, Debian's names) and /usr/bin/python3 is there to be it."""
+    names = [p.strip() for p in plugins.replace(" ", ",").split(",")]
+    return any(n.startswith("python3") for n in names) and os.access(DISTRIBUTION_PYTHON, os.X_OK)
 
 
 def _apache() -> Deployment | None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from glance_features.deployment import Deployment
@@ -23,25 +25,106 @@ def version_in(python: str | None, timeout: float = 5.0, user: str | None = None
 
     Another interpreter is asked in a child as ``user`` (``checks.interpreter``):
     its site-packages, .pth hooks and editable installs are its own."""
+    return found_in(python, timeout, user)[0]
+
+
+@functools.lru_cache(maxsize=8)
+def found_in(
+    python: str | None, timeout: float = 5.0, user: str | None = None
+) -> tuple[str | None, str | None]:
+    """The Glance release ``python`` runs and where its metadata lives, or Nones."""
     from glance_features import checks, runas
 
     if python is None or runas.is_this_interpreter(python):
-        return installed_version()
+        return installed_version(), _this_location()
     try:
         found = runas.in_interpreter(python, checks.interpreter, (["glance"],), timeout, user)
     except runas.CheckFailed:
-        return None
+        return None, None
     glance = found["distributions"]["glance"]
-    return glance["version"] if glance else None
+    return (glance["version"], glance["location"]) if glance else (None, None)
 
 
-def describe(version: str | None, deployment: Deployment | None = None) -> dict[str, object] | None:
+def _this_location() -> str | None:
+    import importlib_metadata
+
+    try:
+        dist = importlib_metadata.distribution("glance")
+    except (importlib_metadata.PackageNotFoundError, OSError, ValueError):
+        return None
+    path = getattr(dist, "_path", None)
+    return str(path) if path else None
+
+
+DPKG_QUERY = "/usr/bin/dpkg-query"
+# Where dpkg installs Python modules; /usr/local and virtualenvs are pip's.
+_DPKG_PREFIXES = ("/usr/lib/python3/", "/usr/lib/python3.")
+
+
+@functools.lru_cache(maxsize=8)
+def package_of(
+    location: str | None, vendor: str = "", timeout: float = 2.0
+) -> dict[str, str] | None:
+    """The distribution package that installed Glance's metadata at
+    ``location`` (dpkg's owner of that path and its version), or None: not a
+    dpkg-installed Glance, or dpkg cannot say in ``timeout`` seconds.
+
+    A distribution's package carries its own patches and dependencies, so the
+    report names it beside the upstream release."""
+    import subprocess
+
+    if (
+        not location
+        or not location.startswith(_DPKG_PREFIXES)
+        or not os.access(DPKG_QUERY, os.X_OK)
+    ):
+        return None
+    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
+    try:
+        owner = subprocess.run(
+            [DPKG_QUERY, "--search", location], capture_output=True, text=True, timeout=timeout,
+            env=env, stdin=subprocess.DEVNULL, check=False,
+        )  # fmt: skip
+        name = owner.stdout.partition(":")[0].strip() if owner.returncode == 0 else ""
+        if not name or "," in name or " " in name:
+            return None  # a diversion, or several owners: nothing certain
+        shown = subprocess.run(
+            [DPKG_QUERY, "--show", "--showformat=${Status}\t${Version}", name],
+            capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL,
+            check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    status, _, version = shown.stdout.partition("\t")
+    if shown.returncode != 0 or not status.endswith(" installed") or not version:
+        return None
+    found = {"manager": "dpkg", "name": name, "version": version.strip()}
+    if vendor:
+        found["vendor"] = vendor
+    return found
+
+
+def package_label(glance: Mapping[str, Any]) -> str:
+    """`` (Debian 2:30.0.0-3+deb13u5)`` for a report's ``glance`` with a package, else ``""``."""
+    package = glance.get("package")
+    if not isinstance(package, Mapping) or not isinstance(package.get("version"), str):
+        return ""
+    vendor = package.get("vendor") or package.get("name") or "package"
+    return f" ({vendor} {package['version']})"
+
+
+def describe(
+    version: str | None,
+    deployment: Deployment | None = None,
+    package: dict[str, str] | None = None,
+) -> dict[str, object] | None:
     if version is None:
         return None
     if deployment is None:
-        return {"version": version}
+        return {"version": version, **({"package": package} if package else {})}
     return {
         "version": version,
+        **({"package": package} if package else {}),
         "served_by": deployment.served_by,
         "served_by_from": deployment.served_by_from,
         "python": deployment.python or _this_python(),

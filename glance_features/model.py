@@ -333,6 +333,12 @@ class Report(Mapping[str, FeatureResult]):
         glance = obj.get("glance")
         if glance is not None and not isinstance(glance, Mapping):
             raise ValueError("report.glance: expected an object or null")
+        package = None if glance is None else glance.get("package")  # absent before 0.2
+        if package is not None and not (
+            isinstance(package, Mapping)
+            and all(isinstance(package.get(k), str) for k in ("manager", "name", "version"))
+        ):
+            raise ValueError("report.glance.package: expected manager, name and version strings")
         checked_as = obj.get("checked_as")
         if checked_as is not None and not isinstance(checked_as, str):
             raise ValueError("report.checked_as: expected a string or null")

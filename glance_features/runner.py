@@ -151,6 +151,8 @@ def clear_cache() -> None:
     _dists.forget()
     glance.installed_version.cache_clear()
     glance.version_in.cache_clear()
+    glance.found_in.cache_clear()
+    glance.package_of.cache_clear()
     deployment.discover.cache_clear()
 
 
@@ -288,8 +290,7 @@ def _run(
             known = ", ".join(sorted(p.name for p in registry.plugins())) or "none"
             raise UnknownFeature(f"unknown feature {missing[0]!r} (known: {known})")
     distro = host.distro()
-    other = user if user and user != current_user() else None
-    glance_version = glance.version_in(service.python, min(5.0, timeout / 2), other)
+    glance_version = glance.version_in(service.python, min(5.0, timeout / 2), _other_account(user))
     context = ProbeContext(
         settings=settings,
         deep=deep,
@@ -359,7 +360,11 @@ def _collect(
         config_files=settings.config_files,
         generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         glance_features_version=__version__,
-        glance=glance.describe(glance_version, service),
+        glance=glance.describe(
+            glance_version,
+            service,
+            _package(service.python, timeout, _other_account(context.user)),
+        ),
         checked_as=context.user,
     )
 
@@ -416,3 +421,17 @@ def _ms(seconds: float) -> float:
 
 
 __all__ = ["DEFAULT_TIMEOUT", "Distro", "UnknownFeature", "clear_cache", "probe"]
+
+
+def _other_account(user: str | None) -> str | None:
+    return user if user and user != current_user() else None
+
+
+def _package(python: str | None, timeout: float, user: str | None) -> dict[str, str] | None:
+    """The distribution package of the Glance ``python`` runs (dpkg), if any."""
+    from glance_features import glance
+
+    location = glance.found_in(python, min(5.0, timeout / 2), user)[1]
+    vendor = host.distro().id
+    names = {"debian": "Debian", "ubuntu": "Ubuntu"}
+    return glance.package_of(location, names.get(vendor, vendor.capitalize()))

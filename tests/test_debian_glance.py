@@ -1,26 +1,31 @@
-"""The probe against Debian 12's own Glance: ``apt-get install glance-api`` (2:25.1.0).
+"""The probe against Debian's own Glance on every suite Debian ships it in,
+served both ways the package can serve it.
 
-Debian runs it as its init script does (tests/debian/service.py): the eventlet
-standalone server /usr/bin/glance-api on /usr/bin/python3, as glance:glance,
-``--config-file=/etc/glance/glance-api.conf`` only, PATH=/sbin:/usr/sbin:/bin:/usr/bin.
-Each test first shows what that Glance does, then that the probe says so.
+Debian 12 (bookworm, glance-api 2:25.1.x), 13 (trixie, 2:30.0.0-3+deb13u5) and
+unstable (sid, 2:33.0.0-x), each a root file system built from Debian's
+archive by tests/debian/chroot.sh and entered as tests/debian/chroot.py
+describes. In each, Glance is started by its own init script as ``service
+glance-api start`` does, running as ``glance``: the eventlet standalone server
+as shipped (bookworm, trixie), or uWSGI switched on the Debian way, by
+uncommenting UWSGI_PORT, UWSGI_INI_PATH and UWSGI_INI_APP in the init script
+(as sid ships it: its standalone server refuses to run, see
+:func:`test_sid_standalone_server_is_gone`).
 
-The probe is installed as an operator on Debian installs it: Glance comes from
-apt and glance-features is not packaged, and pip refuses the system interpreter
-(PEP 668), so it goes into a virtualenv over /usr/bin/python3 with
-``--system-site-packages`` (it must see Debian's glance, eventlet, xattr...):
-/opt/glance-features, or ``$GLANCE_FEATURES_DEBIAN_VENV``, made here when missing.
+The probe is installed as the README tells a Debian operator:
+``/usr/bin/python3 -m venv --system-site-packages /opt/glance-features`` and
+``pip install`` of this checkout, and run there as root, ``--format json``.
+Each test first shows what that Glance does (a request to it, or an import in
+its interpreter as its account), then that the probe's verdict says the same.
 
-Install the package with tests/debian/install.sh. Under CI=true its absence fails.
+Build the chroots with ``bash tests/debian/chroot.sh SUITE`` (tests/run.sh
+builds the three in parallel). Under CI=true a missing one fails.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import pwd
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,43 +33,69 @@ from typing import Any
 
 import pytest
 from conftest import IN_CI, SOURCE_ROOT, need, validate
-from debian import service
-from debian.service import Glance, json_request, request
+from debian import chroot
+from debian.chroot import TRUSTED, Glance, Root, json_request, request
 from functional.postgres import PostgreSQL, PostgreSQLUnavailable, postgresql_server
 
 pytestmark = pytest.mark.functional
 
-VENV = Path(os.environ.get("GLANCE_FEATURES_DEBIAN_VENV", "/opt/glance-features"))
-CACHE_DIR = Path("/var/lib/glance/image-cache")
-IMPORT_CONF = service.CONFIG_DIR / "glance-image-import.conf"
+# The ways each suite's package serves (test_sid_standalone_server_is_gone).
+MODES = {"bookworm": ("eventlet", "uwsgi"), "trixie": ("eventlet", "uwsgi"), "sid": ("uwsgi",)}
+CASES = [(suite, mode) for suite in chroot.SUITES for mode in MODES[suite]]
+IDS = [f"{suite}-{mode}" for suite, mode in CASES]
+CACHE_DIR = "/var/lib/glance/image-cache"
+IMPORT_CONF = "/etc/glance/glance-image-import.conf"
 CONVERSION = {"image_import_opts": {"image_import_plugins": "['image_conversion']"}}
-# An operator's root shell: /usr/local/bin first, as Debian's root PATH has it.
-ROOT_ENV = {
-    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "LANG": "C.UTF-8",
-    "HOME": "/root",
-}
+TRUSTED_FLAVOR = {"paste_deploy": {"flavor": "trusted"}}
+_installed: set[str] = set()
+
+every_case = pytest.mark.parametrize("case", CASES, ids=IDS, indirect=True)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def debian_glance() -> None:
-    need(service.missing() is None, service.missing() or "")
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This checkout as the wheel pip would build from it, built once."""
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), SOURCE_ROOT],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return next(out.glob("glance_features-*.whl"))
 
 
 @pytest.fixture(scope="module")
-def postgres(debian_glance: None) -> Iterator[PostgreSQL | None]:
-    """A PostgreSQL server for Glance's databases (Debian's glance depends on
-    python3-psycopg2): imports on SQLite now and then fail with "database is
-    locked" (tests/functional/postgres.py). SQLite where there is none, but
-    not under CI."""
-    with contextlib.ExitStack() as stack:
-        server: PostgreSQL | None = None
-        try:
-            server = stack.enter_context(postgresql_server())
-        except PostgreSQLUnavailable as err:
-            if IN_CI:
-                pytest.fail(f"CI must provide PostgreSQL for Glance's database: {err}")
-        yield server
+def postgres() -> Iterator[PostgreSQL | None]:
+    """Glance's database server: Debian's glance depends on python3-psycopg2,
+    and imports on SQLite now and then fail with "database is locked"
+    (tests/functional/postgres.py). SQLite where there is none, not under CI."""
+    try:
+        with postgresql_server() as server:
+            yield server
+            return
+    except PostgreSQLUnavailable as err:
+        if IN_CI:
+            pytest.fail(f"CI must provide PostgreSQL for Glance's database: {err}")
+    yield None
+
+
+@pytest.fixture
+def case(request: pytest.FixtureRequest, wheel: Path) -> tuple[str, str]:
+    suite, mode = request.param
+    reason = chroot.missing(suite)
+    need(reason is None, reason or "")
+    if suite not in _installed:
+        chroot.install_probe(suite, wheel)
+        _installed.add(suite)
+    return suite, mode
+
+
+@pytest.fixture
+def root(case: tuple[str, str], postgres: PostgreSQL | None) -> Iterator[Root]:
+    binds = {str(postgres.socket_dir): str(postgres.socket_dir)} if postgres else {}
+    with chroot.booted(case[0], binds=binds) as found:
+        yield found
 
 
 @pytest.fixture
@@ -73,52 +104,9 @@ def database(postgres: PostgreSQL | None) -> str | bool:
     return True if postgres is None else postgres.create_database()
 
 
-@pytest.fixture(scope="module")
-def probe_venv(debian_glance: None) -> Path:
-    """The operator's install of this checkout, made once."""
-    python = VENV / "bin" / "python"
-    # -I, from /: the check must not find this checkout through the working directory.
-    check = [str(python), "-I", "-c", "import glance_features; print(glance_features.__file__)"]
-    found = (
-        subprocess.run(check, capture_output=True, text=True, check=False, cwd="/")
-        if (python.exists())
-        else None
-    )
-    cfg = VENV / "pyvenv.cfg"
-    over_debian = cfg.exists() and {"home = /usr/bin", "include-system-site-packages = true"} <= {
-        line.strip() for line in cfg.read_text().splitlines()
-    }
-    if found is None or not found.stdout.startswith(SOURCE_ROOT + "/") or not over_debian:
-        subprocess.run(
-            ["/usr/bin/python3", "-m", "venv", "--system-site-packages", "--clear", str(VENV)],
-            check=True,
-        )
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "-e", SOURCE_ROOT],
-            check=True,
-            timeout=600,
-        )
-    return VENV
-
-
-def probe(
-    venv: Path, *args: str, glance: Glance | None = None, timeout: float = 120
-) -> tuple[int, dict[str, Any]]:
-    """``glance-features --format json ARGS`` as root, as an operator runs it;
-    in ``glance``'s mount namespace when it has one of its own."""
-    argv = [str(venv / "bin" / "glance-features"), "--format", "json", *args]
-    if glance is not None:
-        argv = glance.in_namespace(argv)
-    done = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        env=ROOT_ENV,
-        cwd="/",
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+def probe(root: Root, *args: str, fmt: str = "json") -> tuple[int, dict[str, Any]]:
+    """``glance-features --format json ARGS`` as root in the chroot, from /."""
+    done = root.run([chroot.PROBE, "--format", fmt, *args], timeout=180)
     assert done.stdout, f"exit {done.returncode}, no report: {done.stderr[-2000:]}"
     return done.returncode, validate(json.loads(done.stdout))
 
@@ -128,23 +116,21 @@ def feature(report: dict[str, Any], name: str) -> dict[str, Any]:
     return found
 
 
-def as_glance(*argv: str) -> subprocess.CompletedProcess[str]:
-    """A command as the service account, in the service's environment."""
-    return subprocess.run(
-        ["runuser", "-u", service.USER, "--", *argv],
-        env=service.service_env(),
-        cwd=service.STATE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def as_glance(root: Root, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """A command as the service account, in the service's environment, from its home."""
+    return root.run(
+        ["runuser", "-u", chroot.USER, "--", "sh", "-c", 'cd /var/lib/glance && exec "$@"', "sh",
+         *argv],
+        env=chroot.SERVICE_ENV,
+        timeout=timeout,
+    )  # fmt: skip
 
 
-def qcow2(tmp_path: Path) -> bytes:
-    image = tmp_path / "tiny.qcow2"
-    subprocess.run(["qemu-img", "create", "-f", "qcow2", str(image), "1M"], check=True)
-    return image.read_bytes()
+def glance_says(root: Root, script: str) -> Any:
+    """What ``script`` prints as JSON, run by Glance's interpreter as glance."""
+    done = as_glance(root, "/usr/bin/python3", "-c", script)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
 
 
 def create_image(glance: Glance, disk_format: str) -> str:
@@ -158,10 +144,22 @@ def create_image(glance: Glance, disk_format: str) -> str:
     return image_id
 
 
-def glance_direct(glance: Glance, data: bytes, until: str, timeout: float = 90) -> dict[str, Any]:
-    """Import a qcow2 image with glance-direct; the image once it is active or
-    the log shows ``until`` (how a failed import ends up)."""
-    image_id = create_image(glance, "qcow2")
+def qcow2(root: Root) -> bytes:
+    """A 1 MiB qcow2 image made by the chroot's own qemu-img."""
+    root.run(["qemu-img", "create", "-q", "-f", "qcow2", "/tmp/tiny.qcow2", "1M"], check=True)
+    done = subprocess.run(
+        root.argv(["cat", "/tmp/tiny.qcow2"]), capture_output=True, check=True, timeout=30
+    )
+    return done.stdout
+
+
+def glance_direct(
+    glance: Glance, data: bytes, until: str, timeout: float = 120, disk_format: str = "qcow2"
+) -> dict[str, Any]:
+    """Import an image with glance-direct; the image once it is active or the
+    log shows ``until`` after this import began (how a failed import ends up)."""
+    seen = len(glance.log())
+    image_id = create_image(glance, disk_format)
     assert request("PUT", f"{glance.url}/v2/images/{image_id}/stage", data)[0] == 204
     status, body = json_request(
         "POST", f"{glance.url}/v2/images/{image_id}/import", {"method": {"name": "glance-direct"}}
@@ -171,40 +169,62 @@ def glance_direct(glance: Glance, data: bytes, until: str, timeout: float = 90) 
     while time.monotonic() < deadline:
         status, image = json_request("GET", f"{glance.url}/v2/images/{image_id}")
         assert status == 200 and isinstance(image, dict), (status, image)
-        if image["status"] == "active" or (until and until in glance.log()):
+        if image["status"] == "active" or (until and until in glance.log()[seen:]):
             return image
         time.sleep(0.3)
     raise AssertionError(f"import of {image_id} did not finish:\n{glance.log()[-3000:]}")
 
 
-def test_stock_debian_glance_serves_and_the_probe_sees_it(probe_venv: Path) -> None:
-    """(a) The host as the package leaves it: Glance serves; the probe, with
-    its default config discovery, finds nothing wrong and says how Glance runs."""
-    assert (service.package_version() or "").startswith("2:25.1.0-"), service.package_version()
-    argv = service.init_command()
-    assert argv[0] == "/usr/bin/glance-api"
-    assert Path(argv[0]).read_text().startswith("#! /usr/bin/python3")
-    assert service.init_path() == "/sbin:/usr/sbin:/bin:/usr/bin"
-    with service.glance_api(stock=True) as glance:
+def service_processes(root: Root) -> list[tuple[int, str, str]]:
+    """(uid, executable's name, command line) of each process in the root,
+    the probe's and ours aside."""
+    found = []
+    for pid in root.processes():
+        try:
+            uid = Path(f"/proc/{pid}/status").read_text().split("\nUid:\t")[1].split()[0]
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError):
+            continue
+        found.append((int(uid), argv[0].decode(errors="replace"), b" ".join(argv).decode()))
+    return found
+
+
+@every_case
+def test_stock_host(case: tuple[str, str], root: Root) -> None:
+    """The host as the package leaves it (but for the port): Glance serves
+    as glance, in the mode the init script is in; the probe, with its default
+    discovery, names that Glance (release, package, server, interpreter),
+    checks as glance and finds nothing wrong."""
+    mode = case[1]
+    package = chroot.package_version(root, "python3-glance")
+    # What Glance itself says it is, imported by its interpreter.
+    version = glance_says(
+        root, "import json; from glance.version import version_info as v; "
+        "print(json.dumps(v.release_string()))"
+    )  # fmt: skip
+    assert package.split(":")[-1].startswith(version + "-"), (package, version)
+    uid = int(root.run(["id", "-u", chroot.USER], check=True).stdout)
+    with chroot.glance_api(root, mode) as glance:
         status, body = glance.get("/versions")
-        assert status == 200 and b'"CURRENT"' in body
-        assert Path(f"/proc/{glance.pid}").stat().st_uid == pwd.getpwnam(service.USER).pw_uid
-        environ = Path(f"/proc/{glance.pid}/environ").read_bytes().split(b"\0")
-        assert b"PATH=/sbin:/usr/sbin:/bin:/usr/bin" in environ
-        # [DEFAULT] workers: unset, so one per CPU up to 8, forked by the parent.
-        assert len(glance.processes()) == 1 + min(os.cpu_count() or 1, 8)
-        code, report = probe(probe_venv)
+        assert status in (200, 300) and b'"CURRENT"' in body, (status, body[:200])
+        procs = [p for p in service_processes(root) if "glance-features" not in p[2]]
+        servers = [p for p in procs if p[0] == uid]
+        assert servers, procs
+        if mode == "uwsgi":
+            assert all(Path(p[1]).name.startswith("uwsgi") for p in servers), servers
+        else:
+            assert all("/usr/bin/glance-api" in p[2] for p in servers), servers
+        code, report = probe(root)
+        text = root.run([chroot.PROBE], timeout=180).stdout
     seen = report.get("glance") or {}
-    expected = {"version": "25.1.0", "served_by": "eventlet", "python": "/usr/bin/python3"}
+    expected = {"version": version, "served_by": mode, "python": "/usr/bin/python3"}
     # Each thing the probe gets wrong, so one run lists them all.
     wrong = {k: seen.get(k) for k, v in expected.items() if seen.get(k) != v}
-    if not seen.get("served_by_from"):
-        wrong["served_by_from"] = seen.get("served_by_from")
-    if report["checked_as"] != service.USER:
+    if (seen.get("package") or {}).get("version") != package:
+        wrong["package"] = seen.get("package")
+    if report["checked_as"] != chroot.USER:
         wrong["checked_as"] = report["checked_as"]
-    # What the init script passes, and nothing else: the standalone server
-    # never reads glance-image-import.conf.
-    if report["config_files"] != ["/etc/glance/glance-api.conf"]:
+    if chroot.CONFIG_FILE not in report["config_files"]:
         wrong["config_files"] = report["config_files"]
     wrong.update(
         (name, (f["status"], f["reason"]))
@@ -213,171 +233,250 @@ def test_stock_debian_glance_serves_and_the_probe_sees_it(probe_venv: Path) -> N
     )
     if code != 0:
         wrong["exit status"] = code
+    if f"glance: {version} (Debian {package})" not in text:
+        wrong["text"] = text.splitlines()[:3]
     assert not wrong, wrong
 
 
-def test_served_by_and_python_flags_agree_with_what_is_found(probe_venv: Path) -> None:
-    """The lead's --served-by/--python name what the probe finds on its own here."""
-    _, found = probe(probe_venv)
-    code, told = probe(probe_venv, "--served-by", "eventlet", "--python", "/usr/bin/python3")
-    assert code == found["code"]
-    assert (told.get("glance") or {}).get("served_by") == "eventlet", told.get("glance")
-    assert (told.get("glance") or {}).get("python") == "/usr/bin/python3", told.get("glance")
-    assert {n: f["status"] for n, f in told["features"].items()} == {
-        n: f["status"] for n, f in found["features"].items()
-    }
+@pytest.mark.parametrize("case", [("sid", "eventlet")], indirect=True, ids=["sid"])
+def test_sid_standalone_server_is_gone(case: tuple[str, str], root: Root) -> None:
+    """Why sid has one mode: Glance 33's standalone server refuses to run, so
+    Debian's init script ships switched to uWSGI."""
+    assert chroot.stock_mode(root) == "uwsgi"
+    done = as_glance(root, "/usr/bin/glance-api", f"--config-file={chroot.CONFIG_FILE}")
+    assert done.returncode != 0
+    assert "no longer supported" in done.stdout + done.stderr, done.stdout + done.stderr
 
 
-def resolution_as_glance() -> tuple[bool, str]:
-    """Whether eventlet, monkey-patched as glance/cmd/api.py does, resolves IPv6
-    as the service account: every name the system resolver resolves for AF_INET6
-    (a host without ``::1 localhost`` has no IPv6 localhost at all)."""
-    script = (
-        "import json, socket\n"
-        "def r(n):\n"
-        "    try: return sorted({i[4][0] for i in socket.getaddrinfo(n, 80, socket.AF_INET6)})\n"
-        "    except Exception as e: return repr(e)\n"
-        "names = ('::1', 'localhost')\n"
-        "system = {n: r(n) for n in names}\n"
-        "import eventlet\n"
-        "eventlet.hubs.get_hub()\n"
-        "eventlet.patcher.monkey_patch()\n"
-        "print(json.dumps([system, {n: r(n) for n in names}]))\n"
+def assert_fixes_apply(root: Root, result: dict[str, Any]) -> None:
+    """Every package a fix names is one this suite's archive has: a fix for a
+    distribution's Glance is what that operator can do on that host."""
+    for step in result["remediation"]:
+        words = step.split()
+        if words[:2] != ["apt-get", "install"]:
+            continue
+        for package in (w for w in words[2:] if not w.startswith("-")):
+            done = root.run(["apt-cache", "policy", package], check=True)
+            assert "Candidate: (none)" not in done.stdout and done.stdout, (step, done.stdout)
+    assert not any(
+        "pip install glance" in s or "upgrade Glance" in s for s in result["remediation"]
     )
-    done = as_glance("/usr/bin/python3", "-c", script)
-    if done.returncode != 0:
-        return False, done.stderr[-1000:]
-    system, green = json.loads(done.stdout)
-    broken = [n for n in system if isinstance(system[n], list) and not isinstance(green[n], list)]
-    return not broken, f"system {system}, eventlet {green}"
 
 
-def test_dnspython_ipv6_verdict_is_what_eventlet_does_as_glance(probe_venv: Path) -> None:
-    """(b) Debian's eventlet 0.33.1-4 carries the dnspython 2.3 fix: what counts
-    is whether the monkey-patched resolver works, not the upstream version."""
-    works, evidence = resolution_as_glance()
-    code, report = probe(probe_venv, "--feature", "dnspython-ipv6", "--deep")
-    result = feature(report, "dnspython-ipv6")
-    assert result["required"], result
-    if works:
-        assert result["status"] == "available", (evidence, result["reason"])
-        assert code == 0
-    else:
-        assert result["status"] != "available", (evidence, result["reason"])
+@every_case
+def test_pydev_host_set_with_no_debug_server(case: tuple[str, str], root: Root) -> None:
+    """pydev_worker_debug_host set, no debugger module and no debug server:
+    the eventlet server's workers call the pydev hook and die, so Glance never
+    serves; under uWSGI Glance never calls it and serves. The probe requires
+    pydev exactly when Glance calls it, and says it is missing."""
+    mode = case[1]
+    port = str(chroot.free_port())
+    options = {"DEFAULT": {"pydev_worker_debug_host": "127.0.0.1", "pydev_worker_debug_port": port}}
+    served = True
+    try:
+        with chroot.glance_api(root, mode, options, deadline=60):
+            code, report = probe(root, "--feature", "pydev")
+    except chroot.ChrootError as err:
+        served = False
+        log = root.run(["cat", chroot.LOG_FILE]).stdout
+        assert "debug" in log.lower(), (str(err), log[-3000:])
+        code, report = probe(root, "--feature", "pydev")
+    result = feature(report, "pydev")
+    assert result["status"] == "unavailable", result
+    assert result["used_by_glance"] is (not served), (served, result)
+    assert result["required"] is (not served), (served, result)
+    assert code == (0 if served else 2), (served, code)
+    assert_fixes_apply(root, result)
 
 
-def test_image_conversion_in_the_import_file_is_not_read(
-    probe_venv: Path, tmp_path: Path, database: str | bool
+PRLIMIT = "-m oslo_concurrency.prlimit"
+
+
+@every_case
+def test_image_conversion_only_in_the_import_file(
+    case: tuple[str, str], root: Root, database: str | bool
 ) -> None:
-    """(c) image_conversion only in /etc/glance/glance-image-import.conf: the
-    standalone server never reads that file (only the WSGI app does), so
-    imports are not converted and qemu-img is not required."""
-    shipped = IMPORT_CONF.read_bytes()
-    with service.edited(IMPORT_CONF, service.ini_text(CONVERSION)):
-        # The private copy of /etc/glance has the edited file beside its
-        # glance-api.conf too; the database and trusted pipeline make an import possible.
-        options = {"paste_deploy": {"flavor": "trusted"}}
-        with service.glance_api(options, database=database, paste=service.TRUSTED) as glance:
-            image = glance_direct(glance, qcow2(tmp_path), until="")
-        assert image["disk_format"] == "qcow2", image
-        _, report = probe(probe_venv, "--feature", "qemu-img")
-    assert IMPORT_CONF.read_bytes() == shipped
-    assert not feature(report, "qemu-img")["required"], feature(report, "qemu-img")
-    assert str(IMPORT_CONF) not in report["config_files"]
-
-
-def test_image_conversion_in_glance_api_conf_converts(
-    probe_venv: Path, tmp_path: Path, database: str | bool
-) -> None:
-    """(c, the control) The same line in glance-api.conf: Glance converts, and
-    the probe requires qemu-img."""
-    options = {"paste_deploy": {"flavor": "trusted"}, **CONVERSION}
-    with service.glance_api(options, database=database, paste=service.TRUSTED) as glance:
-        image = glance_direct(glance, qcow2(tmp_path), until="")
-        _, report = probe(probe_venv, "--config-file", str(glance.config_file))
-    assert image["disk_format"] == "raw", image
+    """image_conversion only in /etc/glance/glance-image-import.conf: the
+    standalone server never reads that file, the WSGI application does. An
+    import shows which: left qcow2 untouched, or converted. Under Debian's
+    uWSGI, with [wsgi] python_interpreter unset, Glance runs prlimit with
+    ``uwsgi-core -m oslo_concurrency.prlimit`` and the import fails. The probe
+    requires qemu-img and reads the file exactly when Glance tries to convert,
+    and says it works exactly when the conversion did."""
+    mode = case[1]
+    data = qcow2(root)
+    root.write(IMPORT_CONF, chroot.ini_text(CONVERSION), append=True)
+    with chroot.glance_api(root, mode, TRUSTED_FLAVOR, database=database, paste=TRUSTED) as glance:
+        image = glance_direct(glance, data, until=f"{PRLIMIT} --as=")
+        log = glance.log()
+        code, report = probe(root, "--feature", "qemu-img")
+    converted = image["status"] == "active" and image["disk_format"] == "raw"
+    tried = converted or PRLIMIT in log
     result = feature(report, "qemu-img")
-    assert result["required"] and result["status"] == "available", result
+    assert result["required"] is tried, (image, result)
+    assert (IMPORT_CONF in report["config_files"]) is tried, report["config_files"]
+    if tried:
+        assert result["available"] is converted, (image, result)
+        if not converted:
+            fix = "set [wsgi] python_interpreter = /usr/bin/python3"
+            assert result["remediation"] == [fix], result
+            assert code == 2
+    else:
+        assert image["status"] == "active" and image["disk_format"] == "qcow2", image
+        assert result["status"] == "available", result
+        assert code == 0
 
 
-@pytest.fixture
-def untouched_cache() -> Iterator[None]:
-    before = sorted(p.name for p in CACHE_DIR.iterdir())
-    yield
-    assert sorted(p.name for p in CACHE_DIR.iterdir()) == before
-
-
-def test_xattr_cache_with_the_packaged_root_owned_subdirs(
-    probe_venv: Path, untouched_cache: None, database: str | bool
+@every_case
+def test_qemu_img_only_in_usr_local_bin(
+    case: tuple[str, str], root: Root, database: str | bool
 ) -> None:
-    """(d) glance-common ships incomplete/, invalid/ and queue/ root:root 0755
-    and chowns only their parent: with the xattr driver and the cache in the
-    pipeline every download fails to tee into the cache (PermissionError). The
-    probe must say xattr is unavailable and give the chown."""
-    owners = {sub: (CACHE_DIR / sub).stat().st_uid for sub in ("incomplete", "invalid", "queue")}
-    assert owners == dict.fromkeys(owners, 0), f"the package changed: owners {owners}"
-    assert as_glance("test", "-w", str(CACHE_DIR / "incomplete")).returncode != 0
+    """qemu-img moved to /usr/local/bin, image_conversion in glance-api.conf
+    (and, under uWSGI, [wsgi] python_interpreter set to Debian's Python, the
+    fix of the test above): root's shell finds qemu-img, the init script's
+    PATH does not, and Glance's conversion fails. The probe, run from root's
+    shell, says unavailable."""
+    mode = case[1]
+    data = qcow2(root)
+    root.run(["mv", "/usr/bin/qemu-img", "/usr/local/bin/qemu-img"], check=True)
+    lookup = "command -v qemu-img; PATH=$0 command -v qemu-img || echo none"
+    init_path = "/sbin:/usr/sbin:/bin:/usr/bin"
+    found = root.run(["sh", "-c", lookup, init_path], check=True).stdout.split()
+    assert found == ["/usr/local/bin/qemu-img", "none"], found
+    options: dict[str, dict[str, str]] = {**TRUSTED_FLAVOR, **CONVERSION}
+    if mode == "uwsgi":
+        options["wsgi"] = {"python_interpreter": "/usr/bin/python3"}
+    with chroot.glance_api(root, mode, options, database=database, paste=TRUSTED) as glance:
+        failure = "failed to execute qemu-img"
+        image = glance_direct(glance, data, until=failure)
+        assert image["status"] != "active", image
+        assert failure in glance.log()
+        code, report = probe(root, "--feature", "qemu-img")
+    result = feature(report, "qemu-img")
+    assert result["required"], result
+    assert result["status"] == "unavailable", result["reason"]
+    assert code == 2
+    assert_fixes_apply(root, result)
+
+
+@every_case
+def test_xattr_cache_with_the_packaged_root_owned_subdirs(
+    case: tuple[str, str], root: Root, database: str | bool
+) -> None:
+    """glance-common ships image-cache's incomplete/, invalid/ and queue/
+    root:root 0755 and chowns only their parent: with the xattr driver and
+    the cache in the pipeline a download is served but never cached
+    (PermissionError). The probe says xattr is unavailable and gives the chown."""
+    mode = case[1]
+    owners = root.run(
+        ["stat", "-c", "%U", *(f"{CACHE_DIR}/{s}" for s in ("incomplete", "invalid", "queue"))],
+        check=True,
+    ).stdout.split()
+    assert owners == ["root"] * 3, f"the package changed: owners {owners}"
+    assert as_glance(root, "test", "-w", f"{CACHE_DIR}/incomplete").returncode != 0
     options = {
-        "DEFAULT": {"image_cache_dir": str(CACHE_DIR), "image_cache_driver": "xattr"},
-        "paste_deploy": {"flavor": "caching"},  # the shipped noauth flavor with the cache
+        "DEFAULT": {"image_cache_dir": CACHE_DIR, "image_cache_driver": "xattr"},
+        "paste_deploy": {"flavor": "trusted+caching"},
     }
-    with service.glance_api(options, database=database) as glance:
+    with chroot.glance_api(root, mode, options, database=database, paste=TRUSTED) as glance:
         image_id = create_image(glance, "raw")
         assert request("PUT", f"{glance.url}/v2/images/{image_id}/file", b"x" * 4096)[0] == 204
         status, data = request("GET", f"{glance.url}/v2/images/{image_id}/file")
         assert status == 200 and len(data) == 4096  # served, but not cached:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 15
         while "into cache" not in glance.log() and time.monotonic() < deadline:
             time.sleep(0.2)
         log = glance.log()
         assert f"Exception encountered while tee'ing image '{image_id}' into cache" in log, log
-        assert f"PermissionError: [Errno 13] Permission denied: '{CACHE_DIR}/incomplete/" in log
-        assert not (CACHE_DIR / image_id).exists()
-        code, report = probe(probe_venv, "--config-file", str(glance.config_file))
+        assert f"Permission denied: '{CACHE_DIR}/incomplete/" in log, log[-3000:]
+        assert not root.exists(f"{CACHE_DIR}/{image_id}")
+        code, report = probe(root)
     result = feature(report, "xattr")
     assert result["required"], result
     assert result["status"] == "unavailable", result["reason"]
     assert "incomplete" in result["reason"] + " ".join(result["remediation"]), result
-    assert any("chown" in fix and service.USER in fix for fix in result["remediation"]), result
+    assert any("chown" in fix and chroot.USER in fix for fix in result["remediation"]), result
     assert code == 2
 
 
-def test_qemu_img_only_in_usr_local_bin(
-    probe_venv: Path, tmp_path: Path, database: str | bool
+RESOLVE = """
+import json, socket
+def r(n):
+    try: return sorted({i[4][0] for i in socket.getaddrinfo(n, 80, socket.AF_INET6)})
+    except Exception as e: return repr(e)
+names = ('::1', 'localhost')
+system = {n: r(n) for n in names}
+import eventlet
+eventlet.hubs.get_hub()
+eventlet.patcher.monkey_patch()
+print(json.dumps([system, {n: r(n) for n in names}]))
+"""
+
+
+@every_case
+def test_dnspython_with_the_eventlet_debian_ships(case: tuple[str, str], root: Root) -> None:
+    """Debian patches eventlet (bookworm's 0.33.1-4 carries the dnspython 2.3
+    fix): what counts is whether the monkey-patched resolver works as glance,
+    as glance/cmd/api.py and the WSGI app patch it, not upstream's versions."""
+    system, green = glance_says(root, RESOLVE)
+    broken = [n for n in system if isinstance(system[n], list) and not isinstance(green[n], list)]
+    code, report = probe(root, "--feature", "dnspython-ipv6", "--deep")
+    result = feature(report, "dnspython-ipv6")
+    evidence = f"system {system}, eventlet {green}"
+    if broken:
+        assert result["status"] != "available", (evidence, result["reason"])
+        assert_fixes_apply(root, result)
+    else:
+        assert result["status"] == "available", (evidence, result["reason"])
+        assert code == 0
+
+
+ZIP_AND_LHA = """
+import io, json, sys, zipfile
+payload = b"x" * 4096
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, "w") as z:
+    z.writestr("disk.img", payload)
+# Any file with "-lh" at offset 2 is LHA to Glance's plugin (MAGIC_NUMBERS).
+lha = b"\\x00\\x00-lh5-" + payload
+sys.stdout.write(json.dumps([buf.getvalue().hex(), lha.hex(), len(payload)]))
+"""
+
+
+@every_case
+def test_decompression_plugin_without_lhafile(
+    case: tuple[str, str], root: Root, database: str | bool
 ) -> None:
-    """(e) qemu-img only in /usr/local/bin (a mount namespace hides
-    /usr/bin/qemu-img) with image_conversion in glance-api.conf: root's shell
-    finds it, the service's PATH does not, and conversion fails."""
-    data = qcow2(tmp_path)
-    options = {"paste_deploy": {"flavor": "trusted"}, **CONVERSION}
-    with service.glance_api(
-        options,
-        database=database,
-        paste=service.TRUSTED,
-        hide=["/usr/bin/qemu-img"],
-        local_bin=["/usr/bin/qemu-img"],
-    ) as glance:
-        lookup = "command -v qemu-img; PATH=$0 command -v qemu-img || echo none"
-        found = subprocess.run(
-            glance.in_namespace(["sh", "-c", lookup, service.init_path()]),
-            env=ROOT_ENV,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        assert found == ["/usr/local/bin/qemu-img", "none"], found
-        failure = "failed to execute qemu-img"
-        image = glance_direct(glance, data, until=failure)
-        assert image["status"] != "active" and failure in glance.log(), image
-        code, report = probe(
-            probe_venv,
-            "--config-file",
-            str(glance.config_file),
-            "--feature",
-            "qemu-img",
-            glance=glance,
-        )
-    result = feature(report, "qemu-img")
-    assert result["required"], result
-    assert result["status"] == "unavailable", result["reason"]
-    assert code == 2
+    """image_decompression in glance-image-import.conf, and no lhafile (Debian
+    packages none): the standalone server never runs the plugin; under uWSGI
+    Glance 25 and 30 fail a zip import (the plugin extracts into a directory)
+    and 33 decompresses it, and every Glance fails an LHA import ("No lhafile
+    available."). The probe requires the feature exactly when the plugin runs,
+    lists zip exactly when Glance decompressed it and never LHA; its fix is
+    one this host can apply."""
+    mode = case[1]
+    zipped_hex, lha_hex, size = glance_says(root, ZIP_AND_LHA)
+    zipped, lha = bytes.fromhex(zipped_hex), bytes.fromhex(lha_hex)
+    plugin = {"image_import_opts": {"image_import_plugins": "['image_decompression']"}}
+    root.write(IMPORT_CONF, chroot.ini_text(plugin), append=True)
+    failed = "Failed to execute task"
+    with chroot.glance_api(root, mode, TRUSTED_FLAVOR, database=database, paste=TRUSTED) as glance:
+        zip_image = glance_direct(glance, zipped, until=failed, disk_format="raw")
+        lha_image = glance_direct(glance, lha, until=failed, disk_format="raw")
+        code, report = probe(root, "--feature", "image_decompression")
+    ran = zip_image.get("size") != len(zipped) or lha_image["status"] != "active"
+    unzipped = zip_image["status"] == "active" and zip_image.get("size") == size
+    result = feature(report, "image_decompression")
+    assert result["required"] is ran, (zip_image, lha_image, result)
+    if ran:
+        assert lha_image["status"] != "active", lha_image
+        assert ("zip" in result["details"]["formats"]) is unzipped, (zip_image, result)
+        assert "lha" not in result["details"]["formats"], result
+        assert result["status"] == "degraded", result
+        assert code == 1
+        # Debian's Python has no pip and refuses it (EXTERNALLY-MANAGED).
+        assert not any("pip install" in fix for fix in result["remediation"]), result
+    else:
+        assert zip_image["status"] == lha_image["status"] == "active", (zip_image, lha_image)
+        assert code == 0
+    assert_fixes_apply(root, result)

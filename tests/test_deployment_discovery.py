@@ -91,6 +91,27 @@ def test_a_unit_that_runs_uwsgi_keeps_its_environment_and_account(
     assert "UNRELATED" not in found.environ and "BROKEN" not in found.environ
 
 
+def test_debian_uwsgi_ini_with_the_python3_plugin_runs_the_distribution_python(
+    host: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debian's glance-api-uwsgi.ini has ``plugins = python3`` and no home:
+    the plugin embeds /usr/bin/python3's libpython, never the probe's own
+    interpreter (a virtualenv over it may see other packages)."""
+    ini = host / "glance-api-uwsgi.ini"
+    ini.write_text("[uwsgi]\nplugins = python3\nprocesses = 8\nuid = glance\n")
+    monkeypatch.setattr(deployment, "UWSGI_INIS", (str(ini),))
+    found = deployment.discover(None, None, True)
+    assert found.served_by == "uwsgi"
+    expected = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else None
+    assert found.python == expected
+    if expected:
+        assert "python3 plugin" in found.python_from
+    # A home still wins over the plugin.
+    ini.write_text("[uwsgi]\nplugins = python3\nhome = /opt/glance\n")
+    deployment.discover.cache_clear()
+    assert deployment.discover(None, None, True).python == "/opt/glance/bin/python3"
+
+
 def test_a_relative_interpreter_names_nothing(host: Path) -> None:
     found = deployment._absolute_python(
         deployment._from_command("python3 /usr/bin/glance-api", "running process 1")

@@ -236,3 +236,27 @@ def test_every_error_of_the_library_has_one_base() -> None:
     assert issubclass(glance_features.ConfigError, ValueError)
     assert issubclass(glance_features.ConfigError, glance_features.GlanceFeaturesError)
     assert issubclass(glance_features.FeatureUnavailable, RuntimeError)
+
+
+def test_the_distribution_package_of_glance_round_trips_and_is_shown() -> None:
+    """Debian's package beside the upstream release: in the JSON (schema
+    version 1, an added field), back through from_dict, and in the text."""
+    from glance_features.cli.render import render_text as text
+    from glance_features.glance import describe
+
+    package = {"manager": "dpkg", "name": "python3-glance", "version": "2:30.0.0-3+deb13u5",
+               "vendor": "Debian"}  # fmt: skip
+    base = make(a=(Status.AVAILABLE, True)).to_dict()
+    data = {**base, "glance": describe("30.0.0", None, package)}
+    report = Report.from_dict(validate(data))
+    assert report.to_dict()["glance"]["package"] == package
+    shown = text(report, config_note="", colour=False)
+    assert "glance: 30.0.0 (Debian 2:30.0.0-3+deb13u5); checked as" in shown
+    # A report of an older release has no package: still read, shown as before.
+    older = Report.from_dict(validate({**base, "glance": {"version": "30.0.0"}}))
+    assert "glance: 30.0.0; checked as" in text(older, config_note="", colour=False)
+    bad = {**data, "glance": {"version": "30.0.0", "package": {"version": 2}}}
+    with pytest.raises(ValueError, match=r"glance\.package"):
+        Report.from_dict(bad)
+    with pytest.raises(jsonschema.ValidationError):
+        validate(bad)

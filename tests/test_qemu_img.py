@@ -89,6 +89,29 @@ def test_unset_interpreter_without_glance_is_a_caveat(monkeypatch: pytest.Monkey
     assert result.remediation == ("set [wsgi] python_interpreter = /path/to/the/venv/bin/python",)
 
 
+def test_unset_interpreter_under_a_known_wsgi_server_is_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Debian's init script switched to uWSGI, [wsgi] python_interpreter
+    unset: Glance runs prlimit with the uwsgi binary and every import that
+    converts fails (tests/functional/test_glance_deploy.py,
+    tests/test_debian_glance.py), so the feature is unavailable, and the fix
+    names the service's own interpreter."""
+    need_real()
+    from dataclasses import replace
+
+    from glance_features.deployment import Deployment
+
+    monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")
+    served = Deployment("uwsgi", "uWSGI ini /etc/glance/glance-api-uwsgi.ini",
+                        python="/usr/bin/python3", python_from="python3 plugin")  # fmt: skip
+    ctx = replace(context(CONVERSION), deployment=served)
+    result = QemuImgDetector().probe(ctx)
+    assert result.status is Status.UNAVAILABLE, result.reason
+    assert "sys.executable of uwsgi" in result.reason
+    assert result.remediation == ("set [wsgi] python_interpreter = /usr/bin/python3",)
+
+
 @pytest.mark.parametrize("output_format", ["raw", "qcow2", "vmdk"])
 def test_every_output_format_converts_and_leaves_nothing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, output_format: str

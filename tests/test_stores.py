@@ -672,3 +672,28 @@ def importlib_missing(name: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(name) is None
+
+
+def test_broken_archives_fix_for_a_distribution_glance_is_no_upgrade() -> None:
+    """Glance before 32 fails zip and LHA imports. A distribution's Glance
+    (Debian 13 ships 30.0.0) cannot be upgraded to a release its archive does
+    not have: the fix is what that operator can do, gzip; a pip-installed
+    Glance in a virtualenv can upgrade."""
+    from glance_features.detectors.image_decompression import _archives_fix
+
+    debian = _archives_fix({"executable": "/usr/bin/python3", "venv": False}, "30.0.0")
+    assert "upgrade" not in debian and "gzip -c" in debian and "30.0.0" in debian
+    venv = _archives_fix({"executable": "/opt/glance/bin/python3", "venv": True}, "30.0.0")
+    assert venv.startswith("upgrade Glance to 32.0.0")
+
+
+def test_lhafile_fix_on_a_distribution_python_is_no_pip() -> None:
+    """Debian's /usr/bin/python3 has no pip and is EXTERNALLY-MANAGED, and no
+    Debian package provides lhafile (tests/test_debian_glance.py, sid): the fix
+    there is gzip; in a virtualenv it is pip."""
+    from glance_features.detectors.image_decompression import _lhafile_fix
+
+    debian = _lhafile_fix({"executable": "/usr/bin/python3", "venv": False})
+    assert "pip" not in debian and "gzip" in debian
+    venv = _lhafile_fix({"executable": "/opt/glance/bin/python3", "venv": True})
+    assert venv.endswith("-m pip install lhafile")

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Run a command as on a host without a distribution-packaged Glance, in a
-# private mount namespace: CI installs Debian's glance-api for
-# tests/test_debian_glance.py, and the rest of the suite describes a host
+# private mount namespace: a developer's Debian host may have glance-api
+# installed (tests/test_debian_glance.py runs Debian's in chroots of its own,
+# not on the host), and the rest of the suite describes a host
 # whose Glance is the one each test sets up (discovery would otherwise find
 # Debian's init script, /etc/glance and /usr/bin/python3's glance, as it should).
 # Nothing outside the namespace changes.

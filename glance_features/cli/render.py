@@ -9,10 +9,12 @@ nothing a report carries reaches the terminal raw.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from typing import Any
 
 from glance_features.cli.table import render as table
 from glance_features.cli.table import safe
+from glance_features.glance import package_label
 from glance_features.model import Code, FeatureResult, Report, Status
 
 _COLOURS = {
@@ -50,8 +52,7 @@ def render_text(
     glance = report.glance
     lines = [
         _header(report),
-        f"glance: {safe(glance['version']) if glance else 'not installed here'}; "
-        f"checked as: {safe(report.checked_as or 'this process')}",
+        f"glance: {_glance(glance)}; checked as: {safe(report.checked_as or 'this process')}",
         config_note,
         "",
     ]
@@ -126,6 +127,11 @@ def _wrapped(lead: str, names: list[str], tail: str, width: int | None) -> list[
     return textwrap.wrap(
         text, width, subsequent_indent="    ", break_on_hyphens=False, break_long_words=False
     )
+
+
+def _glance(glance: Mapping[str, Any] | None) -> str:
+    """``30.0.0 (Debian 2:30.0.0-3+deb13u5)``: the release, and the package judged."""
+    return safe(glance["version"] + package_label(glance)) if glance else "not installed here"
 
 
 def _header(report: Report) -> str:

@@ -10,6 +10,7 @@ the service's interpreter.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from glance_features import runas
@@ -69,6 +70,36 @@ def _broken_archives(glance_version: str | None) -> str | None:
     )
 
 
+def _archives_fix(python: Mapping[str, Any], version: str | None) -> str:
+    """What the operator can do about a plugin that fails zip and LHA. A
+    distribution's Glance (its own interpreter, no virtualenv) comes from its
+    packages, not from a Glance release the archive may not have."""
+    if _distribution_python(python):
+        return (
+            "compress images with gzip before importing them (gzip -c IMAGE > IMAGE.gz): "
+            f"this distribution's Glance {version} decompresses only gzip"
+        )
+    return "upgrade Glance to 32.0.0 or later (its image_decompression plugin fixed both)"
+
+
+def _distribution_python(python: Mapping[str, Any]) -> bool:
+    """The distribution's own interpreter (no virtualenv): pip refuses it
+    (PEP 668's EXTERNALLY-MANAGED) and its packages come from the distribution."""
+    executable = str(python.get("executable") or "")
+    return python.get("venv") is False and executable.startswith(("/usr/bin/", "/bin/"))
+
+
+def _lhafile_fix(python: Mapping[str, Any]) -> str:
+    if _distribution_python(python):
+        # No distribution packages lhafile (Debian, Ubuntu, RHEL): on its
+        # Python the fix is the other archive format the plugin reads.
+        return (
+            "recompress LHA images with gzip before importing them: no package of this "
+            "distribution provides lhafile for its Python"
+        )
+    return pip_install("lhafile", str(python["executable"]))
+
+
 class ImageDecompressionDetector:
     name = "image_decompression"
     summary = "the image_decompression import plugin: zip, gzip and (with lhafile) LHA"
@@ -101,7 +132,7 @@ class ImageDecompressionDetector:
                 f"gzip images are decompressed; zip and LHA images fail their import task "
                 f"in Glance {context.glance_version}: {broken}",
                 details,
-                ["upgrade Glance to 32.0.0 or later (its image_decompression plugin fixed both)"],
+                [_archives_fix(found.python, context.glance_version)],
             )
         missing = found.missing(("zipfile", "gzip"))
         if missing:
@@ -121,7 +152,7 @@ class ImageDecompressionDetector:
                 f'("No lhafile available."): lhafile cannot be imported by '
                 f"{found.where}",
                 details,
-                [pip_install("lhafile", found.python["executable"])],
+                [_lhafile_fix(found.python)],
             )
         details["formats"] = [*details["formats"], "lha"]
         return result(

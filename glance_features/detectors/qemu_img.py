@@ -242,6 +242,19 @@ class QemuImgDetector:
             python, python_source = legacy, details["legacy_python_from"]
             details.update(python_interpreter=python, python_interpreter_from=python_source)
             legacy = None
+        if python is None and full and python_source.startswith("sys.executable of "):
+            # The service is known to be a WSGI server: Glance's fallback is
+            # that server's binary, which cannot run prlimit. Every import
+            # that converts then fails, so nothing is available.
+            service = context.deployment.python if context.deployment else None
+            return result(
+                self.name,
+                Status.UNAVAILABLE,
+                f"[wsgi] python_interpreter is unset: Glance runs prlimit with {python_source}, "
+                "and every conversion fails",
+                details,
+                [f"set [wsgi] python_interpreter = {service or '/path/to/the/venv/bin/python'}"],
+            )
         failure = self._as_glance_does(path, python, target, context, details, full)
         if failure is None and legacy is not None and legacy != python:
             # Both paths convert, each through its own interpreter.
