@@ -228,9 +228,11 @@ class _Child:
         request = {"serve": True, "path": path}
         with _checks_argv(self.python, user) as (argv, fds):
             child = proc.spawn(argv, user=user, stdin=True, pass_fds=fds)
-        os.set_blocking(child.stdin.fileno(), False)
+        # Unpatched: eventlet's write waits for the pipe with no deadline.
+        os_ = green.original("os")
+        os_.set_blocking(child.stdin.fileno(), False)
         try:
-            os.write(child.stdin.fileno(), json.dumps(request).encode() + b"\n")
+            os_.write(child.stdin.fileno(), json.dumps(request).encode() + b"\n")
         except OSError:
             pass  # it has exited: the first call says so
         return child

@@ -4,6 +4,7 @@ flight, a DNS lookup, a plugin import, an eventlet-patched process."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -204,6 +205,34 @@ print(round(time.monotonic() - start), report["qemu-img"].status.value,
     assert qemu == "unknown" and "did not finish" in reason
     assert sendfile in ("available", "degraded", "unavailable", "unknown")  # and on time
     assert subprocess.run(["pgrep", "-f", str(bin_dir)], capture_output=True).stdout == b""
+
+
+def test_a_child_that_never_reads_its_input_is_ended_on_time_when_patched() -> None:
+    """eventlet's os.write waits for the pipe with no deadline and retries
+    EAGAIN forever: a child that never reads a request larger than the pipe
+    must still be ended at the deadline, from a real thread of a patched
+    process (as the probe's detectors run inside an eventlet Glance)."""
+    pytest.importorskip("eventlet")
+    code = """
+import eventlet
+eventlet.monkey_patch()
+import time
+from glance_features._platform import green, proc
+found = []
+def run():
+    start = time.monotonic()
+    outcome = proc.run(["/bin/sleep", "60"], 1.0, stdin=b"x" * 300_000)
+    found.append((round(time.monotonic() - start), outcome.timed_out))
+worker = green.original("threading").Thread(target=run, daemon=True)
+worker.start()
+worker.join(20)
+print(found)
+"""
+    run = snippet(code, env=clean_env())
+    assert run.returncode == 0, run.stderr
+    waited, timed_out = ast.literal_eval(run.stdout.strip())[0]
+    assert waited < BOUND
+    assert timed_out is True
 
 
 def test_a_subprocess_check_works_in_an_eventlet_patched_process() -> None:

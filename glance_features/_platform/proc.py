@@ -171,7 +171,7 @@ def ask(proc: Any, line: bytes, deadline: float) -> bytes:
     select = green.original("select")
     clock = green.original("time")
     out, err, writer = proc.stdout.fileno(), proc.stderr.fileno(), proc.stdin.fileno()
-    os.set_blocking(writer, False)
+    green.original("os").set_blocking(writer, False)
     poller = select.poll()
     poller.register(out, select.POLLIN)
     poller.register(err, select.POLLIN)
@@ -190,7 +190,7 @@ def ask(proc: Any, line: bytes, deadline: float) -> bytes:
                 if not pending:
                     poller.unregister(fd)
                 continue
-            chunk = os.read(fd, 65536)
+            chunk = _read(fd)
             if fd == err:
                 if not chunk:
                     poller.unregister(fd)
@@ -206,11 +206,18 @@ def ask(proc: Any, line: bytes, deadline: float) -> bytes:
                 return bytes(answer)
 
 
+def _read(fd: int) -> bytes:
+    # The unpatched read: eventlet's waits for the pipe with no deadline.
+    data: bytes = green.original("os").read(fd, 65536)
+    return data
+
+
 def _feed(fd: int, pending: memoryview) -> memoryview | None:
     """Write what the pipe ``fd`` takes of ``pending`` now; what is left, or
-    None when its reader is gone."""
+    None when its reader is gone. The unpatched write: eventlet's waits for
+    the pipe with no deadline and retries EAGAIN and EPIPE forever."""
     try:
-        return pending[os.write(fd, pending[:65536]) :]
+        return pending[green.original("os").write(fd, pending[:65536]) :]
     except BlockingIOError:
         return pending
     except OSError:
@@ -237,7 +244,7 @@ def _exchange(
     pending = memoryview(stdin or b"")
     writer = proc.stdin.fileno() if proc.stdin is not None else None
     if writer is not None:
-        os.set_blocking(writer, False)
+        green.original("os").set_blocking(writer, False)
         poller.register(writer, select.POLLOUT)
     timed_out = truncated = False
     while names or writer is not None:
@@ -258,7 +265,7 @@ def _exchange(
                     proc.stdin.close()
                     writer = None
                 continue
-            chunk = os.read(fd, 65536)
+            chunk = _read(fd)
             name = names[fd]
             sizes[name] += len(chunk)
             if sizes[name] > MAX_OUTPUT:
