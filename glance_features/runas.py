@@ -64,7 +64,7 @@ def run(context: ProbeContext, where: Where, check: Callable[..., T], *args: obj
     python = service_python(context)
     if where is Where.INTERPRETER and is_this_interpreter(python) and not _other_account(context):
         return check(*args)
-    return _in_interpreter(context, python, check, args)
+    return _in_interpreter(context, python, check, args, shared=where is Where.INTERPRETER)
 
 
 def service_python(context: ProbeContext) -> str:
@@ -144,25 +144,34 @@ def _as_account(context: ProbeContext, check: Callable[..., T], args: tuple[obje
 
 
 def _in_interpreter(
-    context: ProbeContext, python: str, check: Callable[..., T], args: tuple[object, ...]
+    context: ProbeContext,
+    python: str,
+    check: Callable[..., T],
+    args: tuple[object, ...],
+    shared: bool,
 ) -> T:
+    """In a child of ``python``: one of the probe's shared children, or (a
+    check that patches its interpreter) a new one of its own."""
     user = _other_account(context)
-    if context.interpreters is not None:
+    if shared and context.interpreters is not None:
         return cast(T, context.interpreters.call(python, user, check, args, context.remaining()))
     return in_interpreter(python, check, args, context.remaining(), user)
 
 
 class Interpreters:
-    """One child per service interpreter and account for a whole probe,
-    answering every :attr:`Where.INTERPRETER` check in turn (as oslo.privsep
-    keeps one daemon): a dozen checks cost one interpreter start, not a
-    dozen. Checks that patch their interpreter never come here. A call that
-    overruns its deadline ends that child; the next call starts another.
-    :meth:`close` ends them all (the runner, when the probe is done)."""
+    """A few children per service interpreter and account for a whole probe,
+    each answering :attr:`Where.INTERPRETER` checks in turn (as oslo.privsep
+    keeps its daemon): a dozen checks cost one or two interpreter starts,
+    not a dozen. A check never waits for another: with every shared child
+    busy (a slow import), it gets a child of its own. Checks that patch their
+    interpreter never come here. A call that overruns its deadline ends its
+    child; :meth:`close` ends them all (the runner, when the probe is done)."""
+
+    SHARED = 2  # children per interpreter and account
 
     def __init__(self) -> None:
         self._lock = green.original("threading").Lock()
-        self._children: dict[tuple[str, str | None], _Child] = {}
+        self._children: dict[tuple[str, str | None], list[_Child]] = {}
         self._closed = False
 
     def call(
@@ -176,26 +185,45 @@ class Interpreters:
         with self._lock:
             if self._closed:
                 raise CheckFailed("the probe is over")
-            child = self._children.get((python, user))
-            if child is None:
-                child = self._children[(python, user)] = _Child(python, user)
-        return child.call(check, args, timeout)
+            shared = self._children.setdefault((python, user), [])
+            child = next((c for c in shared if c.claim()), None)
+            if child is None and len(shared) < self.SHARED:
+                child = _Child(python, user)
+                child.claim()
+                shared.append(child)
+        if child is None:
+            return in_interpreter(python, check, args, timeout, user)
+        try:
+            return child.call(check, args, timeout)
+        finally:
+            child.release()
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            children, self._children = list(self._children.values()), {}
+            children = [c for shared in self._children.values() for c in shared]
+            self._children = {}
         for child in children:
             child.close()
 
 
 class _Child:
+    """One ``python -I checks.py`` answering one request per line; used by
+    one caller at a time (:meth:`claim`)."""
+
     def __init__(self, python: str, user: str | None) -> None:
         self.python, self.user = python, user
         self._lock = green.original("threading").Lock()
         self._proc: Any = None
 
+    def claim(self) -> bool:
+        return bool(self._lock.acquire(blocking=False))
+
+    def release(self) -> None:
+        self._lock.release()
+
     def call(self, check: Callable[..., Any], args: tuple[object, ...], timeout: float) -> Any:
+        """``check(*args)`` in this child, by the deadline; the caller holds it."""
         from glance_features._platform import proc
 
         clock = green.original("time")
@@ -203,22 +231,20 @@ class _Child:
         what = f"the {check.__name__} check in {self.python}" + (
             f" as {self.user}" if self.user else ""
         )
-        if not self._lock.acquire(timeout=max(timeout, 0.0)):
-            raise CheckFailed(f"{what} did not finish within {round(timeout, 1):g} s")
+        if self._proc is None:
+            self._proc = self._start()
+        request = {"call": check.__name__, "args": list(args)}
         try:
-            if self._proc is None:
-                self._proc = self._start()
-            request = {"call": check.__name__, "args": list(args)}
-            try:
-                line = proc.ask(self._proc, json.dumps(request).encode() + b"\n", deadline)
-            except TimeoutError:
-                self._end()
-                raise CheckFailed(f"{what} did not finish within {round(timeout, 1):g} s") from None
-            except EOFError:
-                self._end()
-                raise CheckFailed(f"{what} ended without an answer") from None
-        finally:
-            self._lock.release()
+            line = proc.ask(self._proc, json.dumps(request).encode() + b"\n", deadline)
+        except TimeoutError:
+            self._end()
+            raise CheckFailed(f"{what} did not finish within {round(timeout, 1):g} s") from None
+        except EOFError:
+            self._end()
+            raise CheckFailed(f"{what} ended without an answer") from None
+        except BaseException:
+            self._end()  # an answer may still come: never read it as the next one's
+            raise
         return _value(line, what)
 
     def _start(self) -> Any:
@@ -245,12 +271,19 @@ class _Child:
             self._proc = None
 
     def close(self) -> None:
-        # Not under the lock: a call blocked in its child ends when the child does.
-        child, self._proc = self._proc, None
-        if child is not None:
-            from glance_features._platform import proc
+        """End the child. One a caller is still talking to is only killed:
+        that caller meets the end of its output and closes its pipes."""
+        from glance_features._platform import proc
 
-            proc.end(child)
+        if self.claim():
+            try:
+                self._end()
+            finally:
+                self.release()
+        else:
+            busy = self._proc
+            if busy is not None:
+                proc.kill_tree(busy.pid)
 
 
 def _value(reply_text: bytes, what: str) -> Any:

@@ -35,6 +35,7 @@ class _CacheKey(NamedTuple):
     served_by: str | None
     python: str | None
     from_host: bool
+    remember: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +54,7 @@ _cache: dict[_CacheKey, Report] = {}
 _inflight: dict[_CacheKey, Any] = {}
 _lock = threading.Lock()
 _DEFAULT_SETTINGS = Settings()
-_DEFAULT_KEY = _CacheKey(_DEFAULT_SETTINGS, None, False, None, None, None, False)
+_DEFAULT_KEY = _CacheKey(_DEFAULT_SETTINGS, None, False, None, None, None, False, False)
 _overrides: list[Any] = []
 
 
@@ -71,6 +72,7 @@ def probe(
     served_by: str | None = None,
     python: str | None = None,
     from_host: bool = False,
+    remember: bool = False,
 ) -> Report:
     """Probe this host; the same arguments return the cached report.
 
@@ -78,6 +80,8 @@ def probe(
     ``from_host`` reads how the service is run from the host (its systemd
     unit, init script, WSGI server config or process, as the command line
     does); ``served_by`` and ``python`` say it where the host does not.
+    ``remember`` (the command line's) keeps a slow try on disk until the
+    files it depends on change (:mod:`glance_features._platform.memo`).
 
     Never raises because a detector failed: such a feature is ``unknown``.
     Raises :class:`UnknownFeature` for a feature no detector provides and
@@ -90,6 +94,7 @@ def probe(
         and served_by is None
         and python is None
         and not from_host
+        and not remember
         and not deep
         and not refresh
         and not _overrides
@@ -105,7 +110,7 @@ def probe(
     if _overrides:
         answer: Report = _overrides[-1](settings, names)
         return answer
-    key = _CacheKey(settings, names, deep, user, served_by, python, from_host)
+    key = _CacheKey(settings, names, deep, user, served_by, python, from_host, remember)
     if not refresh:
         cached = _cache.get(key)
         if cached is not None:
@@ -132,7 +137,7 @@ def probe(
         refresh = False  # the run we waited for is as fresh as one of our own
     try:
         service = deployment.discover(served_by, python, from_host)
-        report = _run(settings, names, deep, deadline, timeout, user, service, from_host)
+        report = _run(settings, names, deep, deadline, timeout, user, service, remember)
         with _lock:
             _cache[key] = report
         return report

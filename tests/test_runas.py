@@ -306,3 +306,58 @@ def test_a_check_that_overruns_ends_its_child_and_the_next_starts_another(
     finally:
         pool.close()
     assert [c for c in _children_of_me() if "/dev/fd/" in c] == []
+
+
+def test_a_slow_check_never_holds_up_another(tmp_path: Path) -> None:
+    """A check stuck in its import keeps its child; the others get another,
+    and the probe's end ends the stuck one at once."""
+    import threading
+
+    need(os.path.exists("/usr/bin/python3"), "needs /usr/bin/python3")
+    venv = tmp_path / "venv"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(venv)], check=True)
+    (site,) = venv.glob("lib/python3*/site-packages")
+    (site / "hangs_on_import.py").write_text("import time\ntime.sleep(600)\n")
+    python = str(venv / "bin" / "python")
+    pool = runas.Interpreters()
+    stuck: list[BaseException] = []
+
+    def hang() -> None:
+        try:
+            pool.call(python, None, checks.imports, (["hangs_on_import"], False), 300.0)
+        except runas.CheckFailed as exc:
+            stuck.append(exc)
+
+    worker = threading.Thread(target=hang, daemon=True)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not [c for c in _children_of_me() if "/dev/fd/" in c]:
+            assert time.monotonic() < deadline, "the stuck check's child never started"
+            time.sleep(0.05)
+        for _ in range(3):  # each answered while the first is stuck
+            found = pool.call(python, None, checks.interpreter, (["pip"],), 10.0)
+            assert found["python"]["executable"] == python
+    finally:
+        pool.close()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert [str(e) for e in stuck] == [f"the imports check in {python} ended without an answer"]
+    assert [c for c in _children_of_me() if "/dev/fd/" in c] == []
+
+
+def test_a_check_that_patches_its_interpreter_never_runs_in_a_shared_child() -> None:
+    """eventlet_resolution imports and patches eventlet: in a child shared
+    with other checks it would change what they see (and a failed import
+    there broke the next try's monkey_patch)."""
+    need(os.path.exists("/usr/bin/python3"), "needs /usr/bin/python3")
+
+    class NoSharing(runas.Interpreters):
+        def call(self, *args: object, **kwargs: object) -> object:
+            raise AssertionError("a new-interpreter check went to a shared child")
+
+    ctx = dataclasses.replace(context(), python="/usr/bin/python3", interpreters=NoSharing())
+    found = runas.run(ctx, runas.Where.NEW_INTERPRETER, checks.interpreter, ["pip"])
+    assert found["python"]["executable"] == "/usr/bin/python3"
+    with pytest.raises(AssertionError, match="went to a shared child"):
+        runas.run(ctx, runas.Where.INTERPRETER, checks.interpreter, ["pip"])

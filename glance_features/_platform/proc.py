@@ -154,7 +154,6 @@ def end(proc: Any) -> None:
         _reap(proc)
     if proc.returncode is not None:
         _live.discard(proc.pid)  # else kill_all() tries again at exit
-    sweep_orphans()
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         if stream is not None:
             try:
@@ -338,13 +337,18 @@ PR_SET_CHILD_SUBREAPER = 36
 
 def sweep_orphans() -> None:
     """In a subreaper, kill and reap every child that this process did not
-    start: what a child left behind in a session of its own (a daemon)."""
+    start: what a child left behind in a session of its own (a daemon).
+    Called as the command line exits, when nothing else of it still runs: a
+    plugin's own child in a session of its own would be taken for one too."""
     if not _subreaper:
         return
     import psutil
 
     session = os.getsid(0)
-    with _spawning:
+    # Bounded: a start stuck in exec (a dead NFS mount) must not hold the exit.
+    if not _spawning.acquire(timeout=REAP_TIMEOUT):
+        return
+    try:
         try:
             children = psutil.Process().children()
         except psutil.Error:
@@ -358,6 +362,8 @@ def sweep_orphans() -> None:
                 continue
             kill_tree(child.pid)
             orphans.append(child)
+    finally:
+        _spawning.release()
     for orphan in orphans:
         try:
             orphan.wait(REAP_TIMEOUT)
@@ -449,7 +455,6 @@ def call_as(user: str, function: Any, args: Sequence[object], timeout: float) ->
             clock.sleep(0.01)
         else:
             _live.discard(pid)
-        sweep_orphans()
     try:
         payload = json.loads(b"".join(chunks))
     except ValueError:

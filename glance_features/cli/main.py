@@ -441,6 +441,7 @@ def _report(args: argparse.Namespace, features: list[str] | None) -> Any:
             served_by=args.served_by,
             python=args.python,
             from_host=True,
+            remember=True,
         )
     except runner.UnknownFeature as exc:
         raise UsageError(str(exc)) from None

@@ -258,7 +258,10 @@ class DnspythonIpv6Detector:
             found["tried_at"] = remembered[1]
             return found
         found = self._new_interpreter(context, NAMES, no_greendns)
-        memo.remember(key, found)
+        if not (found["import_error"] or found["patch_error"]):
+            # Only what worked: a failure may be passing (a package half
+            # upgraded, a limit) and is tried again each time.
+            memo.remember(key, found)
         return found
 
     def _new_interpreter(
