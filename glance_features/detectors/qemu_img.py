@@ -404,12 +404,13 @@ class QemuImgDetector:
             return None
         python, source = service_executable(context)
         if python is None and context.glance_version is None and context.served_by is None:
-            # Nothing shows a Glance or how it runs: not a server's binary, but
-            # not known; this interpreter stands for the service's, as elsewhere.
-            from glance_features import runas
-
-            python = runas.service_python(context)
-            source = "this interpreter (no Glance found to name the service's)"
+            # Nothing shows a Glance or how it runs: its sys.executable is not
+            # known, not a server's binary. Nothing to try beyond the rest.
+            details.update(
+                legacy_python=None,
+                legacy_python_from="not known: no Glance found to name the service's interpreter",
+            )
+            return None
         details.update(legacy_python=python, legacy_python_from=source)
         if python is not None:
             return python
