@@ -5,7 +5,7 @@ package, in the suite's root file system (tests/debian/chroot.py), the two
 interleaved run by run after a warm-up pair; and against ``bindep -b`` on
 this checkout's bindep.txt.
 
-    python benchmarks/debian.py [--suite bookworm] [--runs 15]
+    python benchmarks/debian_cli.py [--suite bookworm] [--runs 15]
 
 Needs the suite's cached root (``bash tests/debian/chroot.sh SUITE``) and
 root. Prints both sides' medians with their min..max, and the ratios.
