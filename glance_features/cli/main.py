@@ -463,8 +463,10 @@ MIN_ADDRESS_SPACE = 128 << 20
 
 
 def _address_space_too_small() -> str:
-    import resource
-
+    try:
+        import resource
+    except ImportError:  # no such limits to read (Windows)
+        return ""
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
     if soft == resource.RLIM_INFINITY or soft >= MIN_ADDRESS_SPACE:
         return ""
