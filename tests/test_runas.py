@@ -285,15 +285,20 @@ def test_one_child_answers_every_check_of_a_probe(tmp_path: Path) -> None:
         runas.run(ctx, runas.Where.INTERPRETER, checks.interpreter, ["pip"])
 
 
-def test_a_check_that_overruns_ends_its_child_and_the_next_starts_another(
-    tmp_path: Path,
-) -> None:
+def _venv_that_hangs_on_import(tmp_path: Path) -> str:
+    """The python of a venv whose module ``hangs_on_import`` never finishes importing."""
     need(os.path.exists("/usr/bin/python3"), "needs /usr/bin/python3")
     venv = tmp_path / "venv"
     subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(venv)], check=True)
     (site,) = venv.glob("lib/python3*/site-packages")
     (site / "hangs_on_import.py").write_text("import time\ntime.sleep(600)\n")
-    python = str(venv / "bin" / "python")
+    return str(venv / "bin" / "python")
+
+
+def test_a_check_that_overruns_ends_its_child_and_the_next_starts_another(
+    tmp_path: Path,
+) -> None:
+    python = _venv_that_hangs_on_import(tmp_path)
     pool = runas.Interpreters()
     ctx = dataclasses.replace(context(timeout=30.0), python=python, interpreters=pool)
     try:
@@ -313,12 +318,7 @@ def test_a_slow_check_never_holds_up_another(tmp_path: Path) -> None:
     and the probe's end ends the stuck one at once."""
     import threading
 
-    need(os.path.exists("/usr/bin/python3"), "needs /usr/bin/python3")
-    venv = tmp_path / "venv"
-    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(venv)], check=True)
-    (site,) = venv.glob("lib/python3*/site-packages")
-    (site / "hangs_on_import.py").write_text("import time\ntime.sleep(600)\n")
-    python = str(venv / "bin" / "python")
+    python = _venv_that_hangs_on_import(tmp_path)
     pool = runas.Interpreters()
     stuck: list[BaseException] = []
 
