@@ -13,7 +13,7 @@ from glance_features.settings import Settings
 
 if TYPE_CHECKING:
     from glance_features.deployment import Deployment
-    from glance_features.runas import Interpreters
+    from glance_features.interpreters import Interpreters
 
 # Seconds kept back from a detector's deadline, so that a subprocess killed at
 # its timeout is reported with its own reason before the runner gives up.

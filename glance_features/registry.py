@@ -15,10 +15,27 @@ from typing import Any
 
 from glance_features.catalog import Entry, entry_of
 from glance_features.detector import Detector
-from glance_features.detectors import BUILTIN
 from glance_features.errors import GlanceFeaturesError
 
 ENTRY_POINT_GROUP = "glance_features.detectors"
+
+# The built-in detectors, in the order reports list them.
+BUILTIN = {
+    "qemu-img": "glance_features.detectors.qemu_img:QemuImgDetector",
+    "sendfile": "glance_features.detectors.sendfile:SendfileDetector",
+    "pydev": "glance_features.detectors.pydev:PydevDetector",
+    "xattr": "glance_features.detectors.xattr:XattrDetector",
+    "dnspython-ipv6": "glance_features.detectors.dnspython_ipv6:DnspythonIpv6Detector",
+    "store-file": "glance_features.detectors.store_file:StoreFileDetector",
+    "store-s3": "glance_features.detectors.store_s3:StoreS3Detector",
+    "store-rbd": "glance_features.detectors.store_rbd:StoreRbdDetector",
+    "store-swift": "glance_features.detectors.store_swift:StoreSwiftDetector",
+    "store-cinder": "glance_features.detectors.store_cinder:StoreCinderDetector",
+    "store-vmware": "glance_features.detectors.store_vmware:StoreVmwareDetector",
+    "image_decompression": (
+        "glance_features.detectors.image_decompression:ImageDecompressionDetector"
+    ),
+}
 
 _registered: dict[str, Detector] = {}
 _registered_lock = threading.Lock()

@@ -347,7 +347,7 @@ def _collect(
             )
             slot.done.set()
     required = required_features(settings, glance_version, served_by=service.served_by)
-    secrets = settings.secret_values()
+    secrets = settings.secret_values(registry.declared_secrets())
     results: dict[str, FeatureResult] = {}
     for slot in slots:
         slot.done.wait(max(0.0, deadline - clock.monotonic()))

@@ -3,19 +3,20 @@
 Values are kept as the files give them (strings) or as a running service holds
 them (typed), and converted by the :class:`Option` that declares them, so one
 reader serves the command line and a live Glance process alike. The options
-themselves are declared by the detectors' catalogs, not here.
+themselves are data in :mod:`glance_features.options`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from glance_features import options as _options
 from glance_features._platform import files as _files
-from glance_features.errors import GlanceFeaturesError
+from glance_features.errors import ConfigError as ConfigError
+from glance_features.options import Option as Option
 
 if TYPE_CHECKING:
     from glance_features.deployment import Deployment
@@ -33,128 +34,9 @@ MAX_CONFIG_BYTES = 4 << 20
 _TEMPLATE = re.compile(r"\$(?:\{([_a-z][._a-z0-9]*)\}|([_a-z][._a-z0-9]*)|(\$))", re.IGNORECASE)
 
 
-class ConfigError(GlanceFeaturesError, ValueError):
-    """A config file is missing, unreadable or not oslo.config INI."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Option:
-    """One Glance option: where it lives, its type as Glance registers it, its default."""
-
-    group: str
-    name: str
-    kind: str = "str"  # str, int, port, bool, list, bounded_list, dict
-    default: Any = None
-    attr: str = ""  # the keyword for Settings(...), when not the option name
-
-    @property
-    def keyword(self) -> str:
-        return self.attr or self.name
-
-    @property
-    def label(self) -> str:
-        return f"[{self.group}] {self.name}"
-
-    def convert(self, value: object) -> Any:
-        """A file's string as Glance's option type reads it; typed values pass."""
-        if not isinstance(value, str):
-            return tuple(value) if isinstance(value, list) else value
-        try:
-            return _CONVERTERS[self.kind](value)
-        except ValueError as exc:
-            raise ConfigError(f"{self.label} = {value!r}: {exc}") from None
-
-
-def _int(text: str) -> int:
-    return int(text.strip())
-
-
-def _port(text: str) -> int:
-    port = int(text.strip())
-    if not 0 <= port <= 65535:
-        raise ValueError("not a port number")
-    return port
-
-
-def _bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "yes", "true", "on"):
-        return True
-    if lowered in ("0", "no", "false", "off"):
-        return False
-    raise ValueError("not a boolean")
-
-
-def _bounded_list(text: str) -> tuple[str, ...]:
-    """A ListOpt with ``bounds=True`` and quoted strings, as Glance registers
-    ``image_import_plugins``: a value without its brackets is one Glance
-    refuses, so it is refused here."""
-    text = text.strip().rstrip(",")
-    if not text.startswith("["):
-        raise ValueError('the value should start with "["')
-    if not text.endswith("]"):
-        raise ValueError('the value should end with "]"')
-    return _list(text[1:-1])
-
-
-def _list(text: str) -> tuple[str, ...]:
-    """A plain ListOpt (``[glance_store] stores``): comma-separated items."""
-    items = []
-    for item in _split_commas(text):
-        item = item.strip()
-        if len(item) >= 2 and item[0] == item[-1] and item[0] in "\"'":
-            item = item[1:-1]
-        elif item[:1] in ("'", '"'):
-            raise ValueError(f"non-closed quote: {item}")
-        if item:
-            items.append(item)
-    return tuple(items)
-
-
-def _split_commas(text: str) -> list[str]:
-    parts, current, quote = [], "", ""
-    for char in text:
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "\"'":
-            quote = char
-        elif char == ",":
-            parts.append(current)
-            current = ""
-            continue
-        current += char
-    parts.append(current)
-    return parts
-
-
-def _dict(text: str) -> dict[str, str]:
-    pairs = {}
-    for item in _split_commas(text):
-        if not item.strip():
-            continue
-        key, sep, value = item.partition(":")
-        if not sep:
-            raise ValueError(f"{item.strip()!r} is not key:value")
-        pairs[key.strip()] = value.strip()
-    return pairs
-
-
-_CONVERTERS: dict[str, Any] = {
-    "str": str,
-    "int": _int,
-    "port": _port,
-    "bool": _bool,
-    "list": _list,
-    "bounded_list": _bounded_list,
-    "dict": _dict,
-}
-
-
 def known_options() -> dict[str, Option]:
-    """Every option the registered detectors declare, by keyword."""
-    from glance_features import registry
-
-    return {option.keyword: option for option in registry.declared_options()}
+    """Every option the built-in detectors read, by keyword."""
+    return dict(_options.BY_KEYWORD)
 
 
 class Settings:
@@ -177,9 +59,8 @@ class Settings:
     ) -> None:
         merged = {(_group(g), n): v for (g, n), v in (values or {}).items()}
         if by_keyword:
-            options = known_options()
             for keyword, value in by_keyword.items():
-                option = options.get(keyword)
+                option = _options.BY_KEYWORD.get(keyword)
                 if option is None:
                     raise TypeError(f"Settings() got an unknown option {keyword!r}")
                 merged[(option.group, option.name)] = (
@@ -195,7 +76,7 @@ class Settings:
         raise AttributeError("Settings are immutable")
 
     def __getattr__(self, name: str) -> Any:
-        option = known_options().get(name)
+        option = _options.BY_KEYWORD.get(name)
         if option is None:
             raise AttributeError(f"Settings has no option {name!r}")
         return self.get(option)
@@ -209,12 +90,12 @@ class Settings:
             raw = self._expand(raw, option.group)
         return option.convert(raw)
 
-    def secret_values(self) -> frozenset[str]:
-        """The values of options declared secret, never to be shown."""
-        from glance_features import registry
+    def secret_values(self, declared: Iterable[str] = ()) -> frozenset[str]:
+        """The values never to be shown: of the options named ``declared`` (the
+        detectors' catalogs) and of those the running Glance registers secret."""
         from glance_features.redaction import secret_values
 
-        return secret_values(self._values, registry.declared_secrets() | self.secret_names)
+        return secret_values(self._values, self.secret_names.union(declared))
 
     def is_set(self, option: Option) -> bool:
         return self._values.get((option.group, option.name)) is not None
@@ -300,7 +181,7 @@ class Settings:
         settings = cls(values, config_files=files)
         # A value Glance would refuse is refused now, naming its file, rather
         # than when a detector or a requirement rule first reads it.
-        for option in known_options().values():
+        for option in _options.BUILTIN_OPTIONS:
             if settings.is_set(option):
                 try:
                     settings.get(option)
@@ -325,7 +206,7 @@ class Settings:
         values: dict[tuple[str, str], object] = {}
         for path in files:
             values.update(parse_file(path))
-        for option in known_options().values():
+        for option in _options.BUILTIN_OPTIONS:
             registered = _registered_value(conf, option)
             if registered is not _UNREGISTERED and (
                 registered != option.default or (option.group, option.name) not in values

@@ -26,9 +26,9 @@ import pytest
 from conftest import SOURCE_ROOT, context, copy_runtime_dependencies, need, validate
 from glance_harness import GLANCE_PYTHON, HERE
 
-from glance_features.detectors import BUILTIN
 from glance_features.detectors.xattr import XattrDetector
 from glance_features.model import Status
+from glance_features.registry import BUILTIN
 from glance_features.settings import Settings
 
 pytestmark = pytest.mark.functional

@@ -14,7 +14,7 @@ from conftest import install_plugin, need, run_cli, validate, without_dac_overri
 
 from glance_features import cli, runner
 from glance_features._version import __version__
-from glance_features.detectors import BUILTIN
+from glance_features.registry import BUILTIN
 
 NO_QEMU_PATH = "/nonexistent-bin"
 

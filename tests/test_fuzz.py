@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from glance_features._platform import ini
 from glance_features.catalog import GlanceUse
 from glance_features.cli.requirements import ConstraintsError, parse_constraints
 from glance_features.cli.table import safe
+from glance_features.options import Kind
 from glance_features.settings import ConfigError, Option, Settings, parse_text
 
 json_values = st.recursive(
@@ -55,8 +57,8 @@ def test_settings_text_parser(text: str) -> None:
     assert all(isinstance(value, str) for value in values.values())
 
 
-@given(st.sampled_from(["str", "int", "port", "bool", "list", "dict"]), st.text())
-def test_option_values_convert_or_raise_config_error(kind: str, text: str) -> None:
+@given(st.sampled_from(typing.get_args(Kind)), st.text())
+def test_option_values_convert_or_raise_config_error(kind: Kind, text: str) -> None:
     option = Option("DEFAULT", "x", kind)
     try:
         option.convert(text)

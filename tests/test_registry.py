@@ -12,7 +12,7 @@ from conftest import install_plugin, run_cli, validate
 
 import glance_features
 from glance_features import Status, registry
-from glance_features.detectors import BUILTIN
+from glance_features.registry import BUILTIN
 
 
 def probe_json(site: Path, *args: str) -> tuple[int, dict, str]:  # type: ignore[type-arg]

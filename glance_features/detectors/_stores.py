@@ -19,17 +19,17 @@ from glance_features import checks, runas
 from glance_features.catalog import Entry
 from glance_features.catalog import RequiredWhen as RequiredWhen
 from glance_features.detector import ProbeContext, result
+from glance_features.errors import ConfigError as ConfigError
 from glance_features.model import FeatureResult, Status
+from glance_features.options import (
+    ENABLED_BACKENDS,
+    STORE_SELECTION,
+    STORES,
+    Kind,
+    Option,
+)
 from glance_features.runas import checked_as as checked_as
-from glance_features.settings import ConfigError as ConfigError
-from glance_features.settings import Option
 from glance_features.settings import Settings as Settings
-
-ENABLED_BACKENDS = Option("DEFAULT", "enabled_backends", "dict")
-DEFAULT_BACKEND = Option("glance_store", "default_backend")
-STORES = Option("glance_store", "stores", "list", default=("file", "http"))
-DEFAULT_STORE = Option("glance_store", "default_store", default="file")
-SELECTION = (ENABLED_BACKENDS, DEFAULT_BACKEND, STORES, DEFAULT_STORE)
 
 # glance.common.wsgi_app.RESERVED_STORES: added whenever enabled_backends is set.
 RESERVED = {"os_glance_staging_store": "file", "os_glance_tasks_store": "file"}
@@ -65,7 +65,7 @@ class Backend:
     group: str
     reserved: bool = False
 
-    def get(self, settings: Settings, name: str, kind: str = "str", default: Any = None) -> Any:
+    def get(self, settings: Settings, name: str, kind: Kind = "str", default: Any = None) -> Any:
         return settings.get(Option(self.group, name, kind, default))
 
     def is_set(self, settings: Settings, name: str) -> bool:
@@ -82,7 +82,7 @@ def multi_store(settings: Settings) -> bool:
 def backends(settings: Settings, driver: str) -> list[Backend]:
     """The backends of ``driver`` Glance would configure with these settings;
     none when no Glance configuration was read or given at all."""
-    if not settings.config_files and not any(settings.is_set(o) for o in SELECTION):
+    if not settings.config_files and not any(settings.is_set(o) for o in STORE_SELECTION):
         return []
     enabled = settings.get(ENABLED_BACKENDS)
     if enabled:
@@ -244,7 +244,7 @@ def fold(
 
 
 def option_value(
-    backend: Backend, settings: Settings, name: str, kind: str = "str", default: Any = None
+    backend: Backend, settings: Settings, name: str, kind: Kind = "str", default: Any = None
 ) -> tuple[Any, str | None]:
     """An option's value, or the config error that stops Glance from reading it."""
     try:
@@ -289,7 +289,7 @@ class StoreDetector:
     """One glance_store driver: what it imports and reads, as class attributes,
     and one :meth:`judge` of each configured backend (threadpoolctl's
     ``LibController`` is the model). A new store is a subclass and a line in
-    :data:`glance_features.detectors.BUILTIN`.
+    :data:`glance_features.registry.BUILTIN`.
     """
 
     name: ClassVar[str]

@@ -17,11 +17,11 @@ from glance_features import runas
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.detectors import _stores
+from glance_features.errors import ConfigError
 from glance_features.model import FeatureResult, Status
+from glance_features.options import IMPORT_PLUGINS as PLUGINS
 from glance_features.remediation import pip_install
-from glance_features.settings import ConfigError, Option
 
-PLUGINS = Option("image_import_opts", "image_import_plugins", "bounded_list", default=())
 PLUGIN = "image_decompression"
 MODULES = ("zipfile", "gzip", "lhafile")
 

@@ -10,18 +10,15 @@ from glance_features import checks, runas
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
+from glance_features.options import DEBUG_HOST, DEBUG_PORT, WORKERS
 from glance_features.remediation import install_python_packages
-from glance_features.settings import Option
 
 DISTRIBUTIONS = ("pydevd", "pydevd-pycharm")
 CONNECT_TIMEOUT = 3.0
 # The first line a pydev debug server sends: "<command id>\t<sequence>\t...".
 PYDEV_GREETING = re.compile(rb"\d{3}\t\d+\t")
-DEBUG_HOST = Option("DEFAULT", "pydev_worker_debug_host")
-DEBUG_PORT = Option("DEFAULT", "pydev_worker_debug_port", "port", default=5678)
-# The standalone server with workers = 0 serves from its parent alone
-# (start_wsgi -> _single_run), which never calls the hook (measured 29-32).
-WORKERS = Option("DEFAULT", "workers", "int")
+# WORKERS: the standalone server with workers = 0 serves from its parent
+# alone (start_wsgi -> _single_run), which never calls the hook (measured 29-32).
 
 CATALOG = Entry(
     purpose=(

@@ -19,15 +19,13 @@ from typing import Any
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
-from glance_features.remediation import install_system_packages
-from glance_features.settings import Option
-
-IMPORT_PLUGINS = Option("image_import_opts", "image_import_plugins", "bounded_list", default=())
-OUTPUT_FORMAT = Option(
-    "image_conversion", "output_format", default="raw", attr="image_conversion_output_format"
+from glance_features.options import (
+    CONVERSION_FORMAT,
+    IMPORT_PLUGINS,
+    OUTPUT_FORMAT,
+    PYTHON_INTERPRETER,
 )
-CONVERSION_FORMAT = Option("taskflow_executor", "conversion_format")
-PYTHON_INTERPRETER = Option("wsgi", "python_interpreter")
+from glance_features.remediation import install_system_packages
 
 # glance/async_/utils.py QEMU_IMG_PROC_LIMITS: 2 s of CPU, 1 GiB of address space.
 PRLIMIT_ARGS = ("--as=1073741824", "--cpu=2")

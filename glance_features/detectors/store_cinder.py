@@ -20,6 +20,7 @@ from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext
 from glance_features.detectors import _stores
 from glance_features.model import Status
+from glance_features.options import STORE_SELECTION
 from glance_features.remediation import pip_install
 
 DRIVER = "cinder"
@@ -43,7 +44,7 @@ CATALOG = Entry(
         "host attaches through os-brick (iSCSI, FC, NFS, RBD...), as root through "
         "glance-rootwrap and privsep; none of it is in Glance's requirements (extra 'cinder')."
     ),
-    options=_stores.SELECTION,
+    options=STORE_SELECTION,
     required_when=_stores.required_when(DRIVER),
     python=(
         "os-brick>=6.3.0",

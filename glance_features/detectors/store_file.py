@@ -21,12 +21,12 @@ from glance_features._platform.mounts import describe_mount
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.detectors import _stores
+from glance_features.errors import ConfigError
 from glance_features.model import FeatureResult, Status
-from glance_features.settings import ConfigError, Option, Settings
+from glance_features.options import DEFAULT_DATADIR, LEGACY_DATADIR, STORE_SELECTION, Kind
+from glance_features.settings import Settings
 
 DRIVER = "file"
-DEFAULT_DATADIR = "/var/lib/glance/images"
-LEGACY_DATADIR = Option("glance_store", "filesystem_store_datadir", default=DEFAULT_DATADIR)
 
 # What a reserved store is for, said where it fails.
 ROLES = {
@@ -40,7 +40,7 @@ CATALOG = Entry(
         "Glance also configures two reserved file stores (staging and tasks) whenever "
         "enabled_backends is set, and interoperable image import stages data there."
     ),
-    options=(*_stores.SELECTION, LEGACY_DATADIR),
+    options=(*STORE_SELECTION, LEGACY_DATADIR),
     required_when=(
         *_stores.required_when(DRIVER),
         # Glance adds its reserved staging and tasks file stores in multi-store mode.
@@ -129,7 +129,7 @@ def _option(
     settings: Settings,
     shared: bool,
     name: str,
-    kind: str = "str",
+    kind: Kind = "str",
     default: Any = None,
 ) -> tuple[Any, str | None]:
     """The option as the driver reads it: its own group, else (``shared``)

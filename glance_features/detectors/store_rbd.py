@@ -22,6 +22,7 @@ from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext
 from glance_features.detectors import _stores
 from glance_features.model import Status
+from glance_features.options import STORE_SELECTION
 
 DRIVER = "rbd"
 MODULES = ("rados", "rbd")
@@ -40,7 +41,7 @@ CATALOG = Entry(
         "glance_store's rbd driver keeps image data in a Ceph pool through librados and "
         "librbd; their Python bindings come only from the distribution's packages."
     ),
-    options=_stores.SELECTION,
+    options=STORE_SELECTION,
     required_when=_stores.required_when(DRIVER),
     packages={
         "debian": "python3-rbd python3-rados",

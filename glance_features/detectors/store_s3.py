@@ -18,6 +18,7 @@ from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext
 from glance_features.detectors import _stores
 from glance_features.model import Status
+from glance_features.options import STORE_SELECTION
 
 DRIVER = "s3"
 # What glance_store/_drivers/s3.py imports (try/except ImportError, l.26-29).
@@ -29,7 +30,7 @@ CATALOG = Entry(
         "glance_store's s3 driver keeps image data in an S3-compatible object store "
         "through boto3, which neither Glance nor glance_store installs (extra 's3')."
     ),
-    options=_stores.SELECTION,
+    options=STORE_SELECTION,
     required_when=_stores.required_when(DRIVER),
     python=("boto3>=1.9.199",),
     packages={

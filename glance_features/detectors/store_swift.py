@@ -18,6 +18,7 @@ from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext
 from glance_features.detectors import _stores
 from glance_features.model import Status
+from glance_features.options import STORE_SELECTION
 
 DRIVER = "swift"
 MODULES = ("swiftclient",)
@@ -27,7 +28,7 @@ CATALOG = Entry(
         "glance_store's swift driver keeps image data in OpenStack Swift through "
         "python-swiftclient, which neither Glance nor glance_store installs (extra 'swift')."
     ),
-    options=_stores.SELECTION,
+    options=STORE_SELECTION,
     required_when=_stores.required_when(DRIVER),
     python=("python-swiftclient>=3.2.0",),
     packages={"debian": "python3-swiftclient", "rhel": "python3-swiftclient"},

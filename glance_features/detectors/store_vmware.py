@@ -17,6 +17,7 @@ from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext
 from glance_features.detectors import _stores
 from glance_features.model import Status
+from glance_features.options import STORE_SELECTION
 
 DRIVER = "vmware"
 # What vmware_datastore.py imports (try/except ImportError, l.27-31).
@@ -39,7 +40,7 @@ CATALOG = Entry(
         "glance_store's vmware driver keeps image data on a vSphere datastore through "
         "oslo.vmware, which neither Glance nor glance_store installs (extra 'vmware')."
     ),
-    options=_stores.SELECTION,
+    options=STORE_SELECTION,
     required_when=_stores.required_when(DRIVER),
     python=("oslo.vmware>=3.6.0",),
     packages={"debian": "python3-oslo.vmware", "rhel": "python3-oslo-vmware"},

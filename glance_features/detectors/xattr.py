@@ -20,11 +20,9 @@ from glance_features._platform.mounts import describe_mount
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.model import FeatureResult, Status
+from glance_features.options import IMAGE_CACHE_DIR, IMAGE_CACHE_DRIVER
 from glance_features.remediation import install_python_packages
-from glance_features.settings import Option
 
-IMAGE_CACHE_DIR = Option("DEFAULT", "image_cache_dir")
-IMAGE_CACHE_DRIVER = Option("DEFAULT", "image_cache_driver", default="centralized_db")
 GLANCE_CHECK_FILE = "checkme"  # the fixed name Glance's configure() writes
 
 CATALOG = Entry(

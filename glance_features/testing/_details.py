@@ -16,16 +16,13 @@ from collections.abc import Callable
 from typing import Any
 
 from glance_features.model import FeatureResult, Status
-from glance_features.settings import Option, Settings
-
-# The options the fakes read, declared again (same group and name as the
-# detectors') so the fakes do not depend on the detectors' module constants.
-_CACHE_DIR = Option("DEFAULT", "image_cache_dir")
-_OUTPUT_FORMAT = Option("image_conversion", "output_format", default="raw")
-_CONVERSION_FORMAT = Option("taskflow_executor", "conversion_format")
-_PYTHON = Option("wsgi", "python_interpreter")
-_DEBUG_HOST = Option("DEFAULT", "pydev_worker_debug_host")
-_DEBUG_PORT = Option("DEFAULT", "pydev_worker_debug_port", "port", default=5678)
+from glance_features.options import CONVERSION_FORMAT as _CONVERSION_FORMAT
+from glance_features.options import DEBUG_HOST as _DEBUG_HOST
+from glance_features.options import DEBUG_PORT as _DEBUG_PORT
+from glance_features.options import IMAGE_CACHE_DIR as _CACHE_DIR
+from glance_features.options import OUTPUT_FORMAT as _OUTPUT_FORMAT
+from glance_features.options import PYTHON_INTERPRETER as _PYTHON
+from glance_features.settings import Settings
 
 MARK = " (faked by glance_features.testing)"
 PYTHON = "/usr/lib/glance/venv/bin/python"

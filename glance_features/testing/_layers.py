@@ -21,9 +21,9 @@ from typing import Any
 
 from glance_features import registry, runner
 from glance_features._version import __version__
-from glance_features.detectors import BUILTIN
 from glance_features.errors import GlanceFeaturesError
 from glance_features.model import FeatureResult, Report, Status
+from glance_features.registry import BUILTIN
 from glance_features.settings import Settings
 from glance_features.testing._values import Fake
 
