@@ -121,10 +121,6 @@ def catalog() -> dict[str, Entry]:
     return entries
 
 
-def declared_options() -> list[Any]:
-    return [option for entry in catalog().values() for option in entry.options]
-
-
 def declared_secrets() -> frozenset[str]:
     """The option names the detectors' catalogs declare secret."""
     return frozenset(name for entry in catalog().values() for name in entry.secrets)

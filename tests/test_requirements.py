@@ -89,6 +89,7 @@ def test_explain_gives_purpose_options_commands_verification_and_verdict() -> No
     out = proc.stdout
     assert registry.catalog()["qemu-img"].purpose in out
     assert "  - image_conversion in [image_import_opts] image_import_plugins" in out
+    assert "Reads: [image_import_opts] image_import_plugins, " in out
     assert "Debian/Ubuntu: qemu-utils" in out and "SUSE: qemu-tools" in out
     if Path("/etc/debian_version").exists():
         assert "  $ apt-get install -y qemu-utils" in out
@@ -96,6 +97,7 @@ def test_explain_gives_purpose_options_commands_verification_and_verdict() -> No
     assert out.rstrip().splitlines()[-1].startswith("Now: ")
     data = json.loads(run_cli("explain", "xattr", "--format", "json").stdout)
     assert data["enabled_by"] == ["[DEFAULT] image_cache_driver = xattr"]
+    assert data["reads"] == ["[DEFAULT] image_cache_dir", "[DEFAULT] image_cache_driver"]
     assert data["python"] == ['xattr; sys_platform != "win32"']
     assert data["install"][-1].endswith("-m pip install xattr")
     assert data["status"] in ("available", "degraded", "unavailable")

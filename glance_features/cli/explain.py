@@ -21,6 +21,7 @@ class Explanation:
     feature: str
     purpose: str
     enabled_by: list[str]
+    reads: list[str]
     python: list[str]
     system_packages: dict[str, str]
     host: str
@@ -36,6 +37,8 @@ class Explanation:
     def to_text(self) -> str:
         lines = [self.feature, "", self.purpose, "", "Required when:"]
         lines += [f"  - {when}" for when in self.enabled_by] or ["  - no Glance setting needs it"]
+        if self.reads:
+            lines.append(f"Reads: {', '.join(self.reads)}")
         lines.append("Needs:")
         lines += [f"  - Python: {r}" for r in self.python]
         lines += [f"  - {FAMILY_NAMES[f]}: {p}" for f, p in self.system_packages.items()]
@@ -65,6 +68,7 @@ def explain(feature: str, need: Entry, distro: Distro, verdict: FeatureResult) -
         feature=feature,
         purpose=need.purpose,
         enabled_by=[row.when for row in need.required_when],
+        reads=[option.label for option in need.options],
         python=list(need.python),
         system_packages=dict(need.packages),
         host=host,
