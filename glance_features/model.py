@@ -11,7 +11,7 @@ import dataclasses
 import enum
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -90,6 +90,29 @@ def thaw(value: object) -> Any:
     if isinstance(value, tuple):
         return [thaw(item) for item in value]
     return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """What a check found, before it is a feature's result: one backend of a
+    store, one step of qemu-img's path, one lookup. Every detector's parts
+    answer with it, as oslo.upgradecheck's checks answer with one ``Result``;
+    :meth:`result` makes it the feature's :class:`FeatureResult`."""
+
+    status: Status
+    reason: str
+    details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    remediation: Sequence[str] = ()  # kept as a tuple
+
+    def __post_init__(self) -> None:
+        # Read-only copies: a caller that keeps filling its dict changes nothing here.
+        object.__setattr__(self, "details", MappingProxyType(dict(self.details)))
+        object.__setattr__(self, "remediation", tuple(self.remediation))
+
+    def result(self, name: str, details: Mapping[str, Any] | None = None) -> FeatureResult:
+        """This verdict as feature ``name``'s result; ``details`` add to its own."""
+        merged = {**self.details, **(details or {})}
+        return FeatureResult(name, self.status, self.reason, merged, tuple(self.remediation))
 
 
 @dataclasses.dataclass(frozen=True)

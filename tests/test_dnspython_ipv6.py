@@ -6,6 +6,7 @@ import importlib.metadata
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from conftest import isolated_python, need, probe_in_subprocess
 
 from glance_features import checks
 from glance_features.detectors.dnspython_ipv6 import judge, known_problems
-from glance_features.model import Status
+from glance_features.model import Status, Verdict
 
 
 def installed(name: str) -> str | None:
@@ -105,18 +106,22 @@ def test_a_failed_lookup_once_eventlet_is_imported_is_past_the_workaround() -> N
         "glance": "32.0.0",
         "served_by": "eventlet",
     }
-    status, reason, fixes = judge(found, inside=True, eventlet_imported=True, **kwargs)
+    status, reason, fixes = astuple(judge(found, inside=True, eventlet_imported=True, **kwargs))
     assert status is Status.UNAVAILABLE
     assert "the workaround can no longer apply" in reason
     assert fixes[0].startswith("export EVENTLET_NO_GREENDNS=yes")
     # From the command line the workaround still helps: degraded, fix first.
-    status, reason, fixes = judge(found, inside=False, eventlet_imported=False, **kwargs)
+    status, reason, fixes = astuple(judge(found, inside=False, eventlet_imported=False, **kwargs))
     assert status is Status.DEGRADED
     assert fixes[0].startswith("export EVENTLET_NO_GREENDNS=yes")
     # The same under a WSGI server, which never patches: green DNS is not used.
     kwargs.update(patched=False, served_by="uwsgi")
-    status, reason, _ = judge(found, inside=False, eventlet_imported=False, **kwargs)
+    status, reason, _ = astuple(judge(found, inside=False, eventlet_imported=False, **kwargs))
     assert status is Status.AVAILABLE and "does not monkey-patch" in reason
+
+
+def astuple(verdict: Verdict) -> tuple[Status, str, Sequence[str]]:
+    return verdict.status, verdict.reason, verdict.remediation
 
 
 def test_known_problem_table() -> None:

@@ -21,6 +21,7 @@ from glance_features.catalog import RequiredWhen as RequiredWhen
 from glance_features.detector import ProbeContext, result
 from glance_features.errors import ConfigError as ConfigError
 from glance_features.model import FeatureResult, Status
+from glance_features.model import Verdict as Verdict
 from glance_features.options import (
     ENABLED_BACKENDS,
     STORE_SELECTION,
@@ -187,16 +188,6 @@ def find(
     if any(wanted):
         files = runas.run(context, runas.Where.ACCOUNT, checks.files, *wanted)
     return Found(imported["python"], imported["modules"], files, locate_only)
-
-
-@dataclasses.dataclass
-class Verdict:
-    """One backend's finding, folded with the others into the driver's result."""
-
-    status: Status
-    reason: str
-    details: dict[str, Any] = dataclasses.field(default_factory=dict)
-    remediation: list[str] = dataclasses.field(default_factory=list)
 
 
 def fold(

@@ -14,7 +14,7 @@ from glance_features._platform import memo
 from glance_features._platform.proc import current_user
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
-from glance_features.model import FeatureResult, Status
+from glance_features.model import FeatureResult, Status, Verdict
 from glance_features.remediation import install_python_packages, pip_install
 
 ENV_VAR = "EVENTLET_NO_GREENDNS"
@@ -196,7 +196,7 @@ class DnspythonIpv6Detector:
             except runas.CheckFailed:
                 retry = None
             details["imports_with_workaround"] = retry is not None and not retry["import_error"]
-        status, reason, fixes = judge(
+        verdict = judge(
             found,
             patched=patched,
             workaround=workaround_active(environ),
@@ -214,8 +214,12 @@ class DnspythonIpv6Detector:
         ]
         if "tried_at" in found:
             details["tried_at"] = found["tried_at"]
-            reason += f" (as tried at {found['tried_at']}; the same interpreter and files since)"
-        return result(self.name, status, reason, details, fixes)
+            verdict = dataclasses.replace(
+                verdict,
+                reason=f"{verdict.reason} (as tried at {found['tried_at']}; the same "
+                "interpreter and files since)",
+            )
+        return verdict.result(self.name, details)
 
     def _try(
         self, context: ProbeContext, no_greendns: str | None, inside: bool, patched: bool | None
@@ -371,20 +375,19 @@ def judge(
     glance: str | None,
     served_by: str | None,
     install: Callable[[str], list[str]] | None = None,
-) -> tuple[Status, str, list[str]]:
+) -> Verdict:
     """The verdict on what the service's interpreter really did; ``install``
     words the fix for a requirement in that interpreter's terms."""
     eventlet, dnspython = found["eventlet_version"], found["dnspython_version"]
     if eventlet is None or (dnspython is None and not found["import_error"]):
         missing = "eventlet" if eventlet is None else "dnspython"
-        return Status.AVAILABLE, f"nothing to work around: {missing} is not installed", []
+        return Verdict(Status.AVAILABLE, f"nothing to work around: {missing} is not installed")
     pair = f"eventlet {eventlet} with dnspython {dnspython or '(not installed)'}"
     if not found["tried"]:
-        return (
+        return Verdict(
             Status.AVAILABLE,
             f"{pair}: no known problem with this pair (--deep imports and patches eventlet "
             "and resolves under it)",
-            [],
         )
     problems = known_problems(eventlet, dnspython)
     fix = install or (lambda requirement: [pip_install(requirement)])
@@ -395,26 +398,29 @@ def judge(
             why += f": {problems[0].why}"
         effect = "Glance imports eventlet (futurist, its task executor) and fails to load"
         if workaround:
-            return Status.UNAVAILABLE, f"{pair}: {why}, even with {ENV_VAR}=yes; {effect}", upgrade
+            return Verdict(
+                Status.UNAVAILABLE,
+                f"{pair}: {why}, even with {ENV_VAR}=yes; {effect}",
+                remediation=upgrade,
+            )
         fixes = list(upgrade)
         if retry is not None and not retry["import_error"]:
             fixes.append(WORKAROUND + "  # makes it import here")
-        return Status.UNAVAILABLE, f"{pair}: {why}; {effect}", fixes
+        return Verdict(Status.UNAVAILABLE, f"{pair}: {why}; {effect}", remediation=fixes)
     if found["patch_error"] and patched is not False:
-        return (
+        return Verdict(
             Status.UNAVAILABLE,
             f"{pair}: eventlet.monkey_patch() fails ({found['patch_error']}): the standalone "
             "glance-api patches first and fails to start",
-            upgrade,
+            remediation=upgrade,
         )
     worked_around = f"; worked around by {ENV_VAR}=yes" if workaround else ""
     if patched is False:
         how = f" served by {served_by}" if served_by else ""
-        return (
+        return Verdict(
             Status.AVAILABLE,
             f"{pair}: eventlet imports{worked_around}; Glance {glance}{how} does not "
             "monkey-patch, so eventlet's green DNS is not used",
-            [],
         )
     failed = _failed_lookups(found)
     mode = "" if patched else " (if Glance is served by the standalone eventlet glance-api)"
@@ -425,23 +431,24 @@ def judge(
             if problems
             else ""
         )
-        return (
+        return Verdict(
             Status.AVAILABLE,
             f"{pair}: IPv6 names resolve under eventlet.monkey_patch() as without it"
             f"{worked_around}{backported}",
-            [],
         )
     why = "; ".join(failed) + mode
     if workaround:
-        return Status.UNAVAILABLE, f"{pair}: {why}, even with {ENV_VAR}=yes", upgrade
+        return Verdict(
+            Status.UNAVAILABLE, f"{pair}: {why}, even with {ENV_VAR}=yes", remediation=upgrade
+        )
     if inside and eventlet_imported:
-        return (
+        return Verdict(
             Status.UNAVAILABLE,
             f"{pair}: {why}; eventlet is already imported in this process without "
             f"{ENV_VAR}=yes, so the workaround can no longer apply",
-            [WORKAROUND + " before the service starts", *upgrade],
+            remediation=[WORKAROUND + " before the service starts", *upgrade],
         )
-    return Status.DEGRADED, f"{pair}: {why}", [WORKAROUND, *upgrade]
+    return Verdict(Status.DEGRADED, f"{pair}: {why}", remediation=[WORKAROUND, *upgrade])
 
 
 def _failed_lookups(found: checks.ResolutionFound) -> list[str]:

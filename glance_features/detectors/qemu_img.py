@@ -9,16 +9,17 @@ same two commands on a 1 MiB qcow2 it creates in a private directory.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import stat
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
-from glance_features.model import FeatureResult, Status
+from glance_features.model import FeatureResult, Status, Verdict
 from glance_features.options import (
     CONVERSION_FORMAT,
     IMPORT_PLUGINS,
@@ -26,6 +27,9 @@ from glance_features.options import (
     PYTHON_INTERPRETER,
 )
 from glance_features.remediation import install_system_packages
+
+if TYPE_CHECKING:
+    from glance_features._platform.proc import Outcome
 
 # glance/async_/utils.py QEMU_IMG_PROC_LIMITS: 2 s of CPU, 1 GiB of address space.
 PRLIMIT_ARGS = ("--as=1073741824", "--cpu=2")
@@ -232,9 +236,8 @@ class QemuImgDetector:
         # enables conversion or --deep asks; otherwise qemu-img only has to run.
         full = context.deep or conversion_enabled(context.settings)
         legacy = self._legacy_task(context, details)
-        if isinstance(legacy, tuple):
-            status, reason, fix = legacy
-            return result(self.name, status, reason, details, fix)
+        if isinstance(legacy, Verdict):
+            return legacy.result(self.name, details)
         if legacy is not None and "image_conversion" not in context.settings.get(IMPORT_PLUGINS):
             # Only the legacy task converts: its interpreter is the one to try.
             python, python_source = legacy, details["legacy_python_from"]
@@ -259,11 +262,12 @@ class QemuImgDetector:
             conversion = str(context.settings.get(CONVERSION_FORMAT))
             failure = self._as_glance_does(path, legacy, conversion, context, {}, full)
             if failure is not None:
-                status, reason, fix = failure
-                failure = (status, f"the legacy import task: {reason}", fix)
+                failure = dataclasses.replace(
+                    failure, reason=f"the legacy import task: {failure.reason}"
+                )
         if failure is not None:
-            status, reason, fix = failure
-            return result(self.name, status, reason, details, fix or install)
+            fixes = failure.remediation or install
+            return dataclasses.replace(failure, remediation=fixes).result(self.name, details)
         caveats = []
         if unsafe:
             caveats.append(f"{unsafe} can be written by users other than root")
@@ -311,7 +315,7 @@ class QemuImgDetector:
         context: ProbeContext,
         details: dict[str, Any],
         full: bool,
-    ) -> tuple[Status, str, list[str]] | None:
+    ) -> Verdict | None:
         import shutil
         import tempfile
 
@@ -347,21 +351,19 @@ class QemuImgDetector:
             # Independent of each other: run side by side, judged in Glance's order.
             runs = self._side_by_side(jobs, context, workdir)
             version_run = runs["version"]
-            if isinstance(version_run, tuple):
+            if isinstance(version_run, Verdict):
                 return version_run
             match = _VERSION_RE.search(version_run.text)
             if match is None:
-                return (
-                    Status.UNAVAILABLE,
-                    f"{qemu_img} --version did not print a qemu-img version",
-                    [],
+                return Verdict(
+                    Status.UNAVAILABLE, f"{qemu_img} --version did not print a qemu-img version"
                 )
             details["version"] = match.group(1)
             if not full:
                 details["checked"] = "qemu-img --version (no option enables image conversion)"
                 return None
             inspected = runs["info"]
-            if isinstance(inspected, tuple):
+            if isinstance(inspected, Verdict):
                 return self._blame_interpreter(inspected, python)
             try:
                 found = json.loads(inspected.text).get("format")
@@ -374,9 +376,11 @@ class QemuImgDetector:
                         f" (through {python} -m oslo_concurrency.prlimit: is it the "
                         "Python that runs Glance?)"
                     )
-                return (Status.UNAVAILABLE, why, [INTERPRETER_FIX] if python else [])
+                return Verdict(
+                    Status.UNAVAILABLE, why, remediation=[INTERPRETER_FIX] if python else []
+                )
             converted_run = runs["convert"]
-            if isinstance(converted_run, tuple):
+            if isinstance(converted_run, Verdict):
                 return converted_run
             details["checked"] = (
                 f"qemu-img info{' via prlimit' if python else ''} and convert qcow2 -> {target}"
@@ -384,14 +388,12 @@ class QemuImgDetector:
             return None
         except (OSError, KeyError) as exc:
             cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            return (Status.UNKNOWN, f"could not prepare the check in {workdir}: {cause}", [])
+            return Verdict(Status.UNKNOWN, f"could not prepare the check in {workdir}: {cause}")
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
     @staticmethod
-    def _legacy_task(
-        context: ProbeContext, details: dict[str, Any]
-    ) -> str | tuple[Status, str, list[str]] | None:
+    def _legacy_task(context: ProbeContext, details: dict[str, Any]) -> str | Verdict | None:
         """The interpreter the legacy import task (tasks API, run when
         ``[taskflow_executor] conversion_format`` is set) runs prlimit with, or
         why it cannot; None when nothing sets conversion_format. Its
@@ -412,13 +414,13 @@ class QemuImgDetector:
         details.update(legacy_python=python, legacy_python_from=source)
         if python is not None:
             return python
-        return (
+        return Verdict(
             Status.UNAVAILABLE,
             f"{CONVERSION_FORMAT.label} is set, and the legacy import task (POST /v2/tasks) "
             f"runs qemu-img info through oslo_concurrency.prlimit with {source}, not a "
             "Python: Glance starts and serves, and every such task fails at its first step "
             "([wsgi] python_interpreter does not apply to it)",
-            [
+            remediation=[
                 f"unset {CONVERSION_FORMAT.label} and enable image_conversion in "
                 "[image_import_opts] image_import_plugins (it honours [wsgi] "
                 "python_interpreter), or serve Glance with pyuwsgi or the eventlet glance-api",
@@ -426,32 +428,31 @@ class QemuImgDetector:
         )
 
     @staticmethod
-    def _blame_interpreter(
-        failure: tuple[Status, str, list[str]], python: str | None
-    ) -> tuple[Status, str, list[str]]:
+    def _blame_interpreter(failure: Verdict, python: str | None) -> Verdict:
         """Name the interpreter when the prlimit wrapper, not qemu-img, failed."""
-        status, why, fix = failure
+        why = failure.reason
         if python is None or ("oslo_concurrency" not in why and "cannot be run" not in why):
             return failure
-        return (
-            status,
-            f"{why} ([wsgi] python_interpreter {python} cannot run oslo_concurrency.prlimit)",
-            fix or [INTERPRETER_FIX],
+        return dataclasses.replace(
+            failure,
+            reason=f"{why} ([wsgi] python_interpreter {python} cannot run "
+            "oslo_concurrency.prlimit)",
+            remediation=failure.remediation or [INTERPRETER_FIX],
         )
 
     def _side_by_side(
         self, jobs: dict[str, tuple[list[str], bool]], context: ProbeContext, workdir: str
-    ) -> dict[str, Any]:
+    ) -> dict[str, Outcome | Verdict]:
         from glance_features._platform import green
 
         threading = green.original("threading")
-        runs: dict[str, Any] = {}
+        runs: dict[str, Outcome | Verdict] = {}
 
         def run(name: str, argv: list[str], judge_stderr: bool) -> None:
             try:
                 runs[name] = self._run(argv, context, workdir, judge_stderr)
             except Exception as exc:  # a thread's failure is this run's verdict
-                runs[name] = (Status.UNKNOWN, f"qemu-img {name} could not be run: {exc}", [])
+                runs[name] = Verdict(Status.UNKNOWN, f"qemu-img {name} could not be run: {exc}")
 
         workers = []
         for name, job in jobs.items():
@@ -465,12 +466,14 @@ class QemuImgDetector:
         for worker in workers:
             worker.join(context.remaining() + 1.0)
         for name in jobs:
-            runs.setdefault(name, (Status.UNKNOWN, f"qemu-img {name} did not finish in time", []))
+            runs.setdefault(
+                name, Verdict(Status.UNKNOWN, f"qemu-img {name} did not finish in time")
+            )
         return runs
 
     def _run(
         self, argv: list[str], context: ProbeContext, workdir: str, judge_stderr: bool = True
-    ) -> Any:
+    ) -> Outcome | Verdict:
         from glance_features._platform import proc
 
         timeout = context.remaining()
@@ -478,7 +481,7 @@ class QemuImgDetector:
         try:
             outcome = proc.run(argv, timeout, cwd=workdir, user=context.user)
         except OSError as exc:
-            return (Status.UNAVAILABLE, f"{argv[0]} cannot be run: {exc.strerror or exc}", [])
+            return Verdict(Status.UNAVAILABLE, f"{argv[0]} cannot be run: {exc.strerror or exc}")
         failure = outcome.describe_failure(label, timeout)
         if failure is None and judge_stderr and outcome.stderr.strip():
             # Glance treats any stderr output as a failed import.
@@ -486,7 +489,7 @@ class QemuImgDetector:
             failure = f"{label} wrote to stderr, which fails Glance's import: {first}"
         if failure is not None:
             status = Status.UNKNOWN if outcome.timed_out else Status.UNAVAILABLE
-            return (status, failure, [])
+            return Verdict(status, failure)
         return outcome
 
 

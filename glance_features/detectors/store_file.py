@@ -12,6 +12,7 @@ runs out, so a full directory is degraded here.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from typing import Any
@@ -242,9 +243,10 @@ def _judge(
             verdict = _failed(directory, seen, user, role, details)
             if backend.id == "os_glance_staging_store" and verdict.status is Status.UNAVAILABLE:
                 # Measured on 28-33 both ways (tests/test_release_cases.py).
-                verdict.reason += (
-                    "; Glance still starts, and every image import fails when it stages "
-                    "data (HTTP 500 on PUT /v2/images/{id}/stage)"
+                verdict = dataclasses.replace(
+                    verdict,
+                    reason=verdict.reason + "; Glance still starts, and every image import "
+                    "fails when it stages data (HTTP 500 on PUT /v2/images/{id}/stage)",
                 )
             return verdict
         if seen["free_bytes"] == 0 or seen["free_inodes"] == 0:
