@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from glance_features.model import FeatureResult
     from glance_features.settings import Option, Settings
 
 
@@ -117,9 +118,66 @@ def entry_of(detector: object) -> Entry:
     return entry if isinstance(entry, Entry) else UNCATALOGUED
 
 
-def required_by(entry: Entry, settings: Settings) -> list[str]:
-    """The conditions in ``settings`` that require the feature."""
-    return [row.when for row in entry.required_when if row.applies(settings)]
+@dataclasses.dataclass(frozen=True)
+class Requirement:
+    """Whether the configuration requires a feature, for one Glance served one
+    way: the ``conditions`` that enable it; ``ignored``, the note saying why
+    this Glance (release, way of serving) does not use it after all, so it is
+    not required; ``used_by_glance``, whether that Glance runs its code."""
+
+    conditions: tuple[str, ...] = ()
+    ignored: str | None = None
+    used_by_glance: bool | None = None
+
+    def apply(self, result: FeatureResult) -> FeatureResult:
+        """``result`` with ``required``, ``used_by_glance`` and the details
+        that say why: the one rule for probes and test doubles alike."""
+        result = result.replace(used_by_glance=self.used_by_glance)
+        if not self.conditions:
+            return result
+        if self.ignored is not None:
+            details: Mapping[str, Any] = {**result.details, "ignored_by_glance": self.ignored}
+            reason = f"{result.reason} (not required: {self.ignored})"
+            return result.replace(details=details, reason=reason)
+        details = {**result.details, "required_by": list(self.conditions)}
+        return result.replace(required=True, details=details)
+
+
+NOT_REQUIRED = Requirement()
+
+
+def requirement_of(
+    entry: Entry, settings: Settings, glance_version: str | None, served_by: str | None
+) -> Requirement:
+    """What ``settings`` make of the feature in that Glance served that way."""
+    use = entry.glance
+    used = use.used_with(glance_version, served_by, settings) if use else None
+    conditions = tuple(row.when for row in entry.required_when if row.applies(settings))
+    note = None
+    if conditions and use is not None and used is False:
+        how = f" served by {served_by}" if served_by and use.served_by else ""
+        unused = use.unused or "does not use this feature"
+        if use.used_by(glance_version, served_by) is not False:
+            unused = use.unused_if_not
+        note = f"{'; '.join(conditions)}, but Glance {glance_version}{how} {unused}"
+    elif conditions and use is not None and used is None and glance_version and use.served_by:
+        # How Glance is served decides, and nothing shows it: say which
+        # verdict holds for which server rather than refuse a service that
+        # may well run (the guard and check_startup, inside Glance, know).
+        note = f"{'; '.join(conditions)}, but {mode_note(use, glance_version)}"
+    return Requirement(conditions, note, used)
+
+
+def mode_note(use: GlanceUse, glance_version: str) -> str:
+    """Which ways of serving Glance use the feature, when the way is not known."""
+    modes = use.by_mode(glance_version)
+    users = [m for m, used in modes.items() if used]
+    others = [m for m, used in modes.items() if used is False]
+    return (
+        f"how Glance {glance_version} is served is not known: it is used when served by "
+        f"{', '.join(users) or 'none'}, not by {', '.join(others) or 'none'} "
+        "(--served-by says which)"
+    )
 
 
 def bindep_lines(entries: Mapping[str, Entry]) -> list[str]:

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from glance_features import deployment, host, registry
 from glance_features._platform import green as _green
 from glance_features._platform.proc import current_user
 from glance_features._version import __version__
-from glance_features.catalog import entry_of, required_by
+from glance_features.catalog import NOT_REQUIRED, Requirement, entry_of, requirement_of
 from glance_features.deployment import Deployment
 from glance_features.detector import Distro, ProbeContext
 from glance_features.errors import GlanceFeaturesError
@@ -36,16 +35,6 @@ class _CacheKey(NamedTuple):
     python: str | None
     from_host: bool
     remember: bool
-
-
-@dataclasses.dataclass(frozen=True)
-class Requirement:
-    """Why the configuration requires a feature: the ``conditions`` that
-    enable it, and ``ignored``, the note saying why this Glance (release, way
-    of serving) does not use it after all, in which case it is not required."""
-
-    conditions: tuple[str, ...]
-    ignored: str | None = None
 
 
 # The one piece of process-wide state: reports already made, the probes under
@@ -203,47 +192,18 @@ def required_features(
     runner, the command line and the test doubles apply)."""
     found: dict[str, Requirement] = {}
     for name, entry in registry.catalog().items():
-        if names is not None and name not in names:
-            continue
-        conditions = required_by(entry, settings)
-        if not conditions:
-            continue
-        use = entry.glance
-        used = use.used_with(glance_version, served_by, settings) if use else None
-        note = None
-        if used is False and use is not None:
-            how = f" served by {served_by}" if served_by and use.served_by else ""
-            unused = use.unused or "does not use this feature"
-            if use.used_by(glance_version, served_by) is not False:
-                unused = use.unused_if_not
-            note = f"{'; '.join(conditions)}, but Glance {glance_version}{how} {unused}"
-        elif used is None and use is not None and glance_version and use.served_by:
-            # How Glance is served decides, and nothing shows it: say which
-            # verdict holds for which server rather than refuse a service
-            # that may well run (the guard and check_startup, inside Glance,
-            # always know).
-            note = f"{'; '.join(conditions)}, but {mode_note(use, glance_version)}"
-        found[name] = Requirement(tuple(conditions), note)
+        if names is None or name in names:
+            requirement = requirement_of(entry, settings, glance_version, served_by)
+            if requirement.conditions:
+                found[name] = requirement
     return found
-
-
-def mode_note(use: Any, glance_version: str) -> str:
-    """Which ways of serving Glance use the feature, when the way is not known."""
-    modes = use.by_mode(glance_version)
-    users = [m for m, used in modes.items() if used]
-    others = [m for m, used in modes.items() if used is False]
-    return (
-        f"how Glance {glance_version} is served is not known: it is used when served by "
-        f"{', '.join(users) or 'none'}, not by {', '.join(others) or 'none'} "
-        "(--served-by says which)"
-    )
 
 
 class _Slot:
     def __init__(self, plugin: registry.Plugin) -> None:
         self.plugin = plugin
         self.result: FeatureResult | None = None
-        self.used_by_glance: bool | None = None
+        self.requirement = NOT_REQUIRED
         self.done = _green.original("threading").Event()
 
     def run(self, context: ProbeContext) -> None:
@@ -251,11 +211,9 @@ class _Slot:
         start = clock.perf_counter()
         try:
             detector = self.plugin.load()
-            entry = entry_of(detector)
-            if entry.glance is not None:
-                self.used_by_glance = entry.glance.used_with(
-                    context.glance_version, context.served_by, context.settings
-                )
+            self.requirement = requirement_of(
+                entry_of(detector), context.settings, context.glance_version, context.served_by
+            )
             found: Any = detector.probe(context)
             if not isinstance(found, FeatureResult):
                 raise TypeError(f"probe() returned {type(found).__name__}, not a FeatureResult")
@@ -346,7 +304,6 @@ def _collect(
                 "(ulimit -v, -u; LimitAS=, TasksMax=) are too small",
             )
             slot.done.set()
-    required = required_features(settings, glance_version, served_by=service.served_by)
     secrets = settings.secret_values(registry.declared_secrets())
     results: dict[str, FeatureResult] = {}
     for slot in slots:
@@ -358,7 +315,7 @@ def _collect(
                 elapsed_ms=_ms(timeout)
             )
         result = redact(result, secrets)
-        results[name] = _with_requirement(result, required.get(name), slot.used_by_glance)
+        results[name] = slot.requirement.apply(result)
     return Report(
         results,
         host=host.facts(context.distro),
@@ -374,37 +331,13 @@ def _collect(
     )
 
 
-def _with_requirement(
-    result: FeatureResult, requirement: Requirement | None, used_by_glance: bool | None
-) -> FeatureResult:
-    result = result.replace(used_by_glance=used_by_glance)
-    if requirement is None:
-        return result
-    conditions, ignored = list(requirement.conditions), requirement.ignored
-    if ignored is not None:
-        details: Mapping[str, Any] = {**result.details, "ignored_by_glance": ignored}
-        return result.replace(details=details, reason=f"{result.reason} (not required: {ignored})")
-    details = {**result.details, "required_by": conditions}
-    return result.replace(required=True, details=details)
-
-
-def apply_requirements(
-    result: FeatureResult, requirement: Requirement | None, used_by_glance: bool | None
-) -> FeatureResult:
-    """The rule :func:`probe` applies to each result (``requirement`` from
-    :func:`required_features`); public so test doubles apply the same one."""
-    return _with_requirement(result, requirement, used_by_glance)
-
-
 def _timed_out(settings: Settings, names: tuple[str, ...] | None, timeout: float) -> Report:
     from glance_features import glance
 
     required = required_features(settings, glance.installed_version())
     results = {
-        p.name: _with_requirement(
-            _unknown(p.name, f"timed out after {timeout:g} s waiting for a probe in flight"),
-            required.get(p.name),
-            None,
+        p.name: required.get(p.name, NOT_REQUIRED).apply(
+            _unknown(p.name, f"timed out after {timeout:g} s waiting for a probe in flight")
         )
         for p in registry.plugins(names)
     }

@@ -21,6 +21,7 @@ from typing import Any
 
 from glance_features import registry, runner
 from glance_features._version import __version__
+from glance_features.catalog import requirement_of
 from glance_features.errors import GlanceFeaturesError
 from glance_features.model import FeatureResult, Report, Status
 from glance_features.registry import BUILTIN
@@ -291,15 +292,17 @@ def _apply_rules(
     required unless this Glance does not use it."""
     catalog = registry.catalog()
     served_by = faked_server(version)
-    requirements = runner.required_features(settings, version, results, served_by)
     applied = {}
     for name, result in results.items():
         entry = catalog.get(name)
-        use = entry.glance if entry else None
-        used = use.used_with(version, served_by, settings) if use else None
-        applied[name] = runner.apply_requirements(
-            result, requirements.get(name), result.used_by_glance if used is None else used
-        )
+        if entry is None:
+            applied[name] = result
+            continue
+        requirement = requirement_of(entry, settings, version, served_by)
+        if requirement.used_by_glance is None:
+            # A fake that says whether Glance uses it keeps its word.
+            requirement = dataclasses.replace(requirement, used_by_glance=result.used_by_glance)
+        applied[name] = requirement.apply(result)
     return applied
 
 
