@@ -26,17 +26,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import SOURCE_ROOT, need
-from releases.harness import (
-    RELEASES,
-    run_probe,
-)
-from test_releases import _release, service_user
+from functional.glance_deploy import GlanceClient, GlanceConfig
+from releases.harness import RELEASES, Mode, run_probe, start_glance
+from test_release_cases import _deploy
+from test_releases import READY_TIMEOUT, Case, _release, service_user
 
 from glance_features.checks import SET_XATTR_STEP
 
@@ -233,3 +233,123 @@ def test_setxattr_refused_configures_then_fails(
         assert "cannot write there" not in result["reason"]
         assert result["remediation"][0].startswith("allow setxattr and fsetxattr")
     _reset(shared_cache)
+
+
+# -- a running Glance, served without a cache filter in its pipeline -------------
+
+# The functional harness's "trusted" flavor: Glance's keystone pipeline without
+# authtoken (so images have a project), and without Glance's cache filter.
+RUNNING_CASES = [Case("33", Mode.UWSGI), Case("29", Mode.EVENTLET), Case("28", Mode.UWSGI)]
+TEE_FAILED = "Exception encountered while tee'ing image"
+
+
+def _first_cache_use(client: GlanceClient, log: Path, timeout: float = 60) -> bool:
+    """Upload an image, queue it through the v2 cache API (its worker writes
+    it into the cache), and wait until it is cached or the write failed."""
+    image = client.create_image("cached", disk_format="raw")
+    uploaded = client.request(
+        "PUT", f"/v2/images/{image.id}/file", b"x" * 65536,
+        {"Content-Type": "application/octet-stream"},
+    )  # fmt: skip
+    assert uploaded.status == 204, uploaded
+    queued = client.request("PUT", f"/v2/cache/{image.id}")
+    assert queued.status in (200, 202, 204), queued
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = client.request("GET", "/v2/cache")
+        assert state.status == 200, state
+        if any(c.get("image_id") == image.id for c in state.json()["cached_images"]):
+            return True
+        if TEE_FAILED in log.read_text(errors="replace"):
+            return False
+        time.sleep(0.3)
+    raise TimeoutError(f"image {image.id} neither cached nor failed after {timeout} s")
+
+
+def _serve(case: Case, user: str, cache: Path | None) -> tuple[bool, bool | None, dict[str, Any]]:
+    """Glance of ``case`` with image_cache_driver = xattr (and image_cache_dir
+    = ``cache`` when given): whether it served, whether its first cache use
+    cached the image (None: not tried), and the probe's verdict, given what
+    the service was given."""
+    r = _release(case.nn)
+    work = Path(tempfile.mkdtemp(prefix=f"glance-xattr-{case.id}-"))
+    try:
+        work.chmod(0o755)
+        extra = "image_cache_driver = xattr\n"
+        if cache is not None:
+            extra += f"image_cache_dir = {cache}\n"
+        deployment, port = _deploy(r, work, user, GlanceConfig(), extra)
+        config_dir = deployment.config_dir
+        args = ["--feature", "xattr", "--served-by", case.mode.value, "--user", user]
+        args += ["--python", str(r.python)]
+        if case.mode is Mode.EVENTLET:
+            args += ["--config-file", str(config_dir / "glance-api.conf")]
+        env = {"OS_GLANCE_CONFIG_DIR": str(config_dir), "HOME": str(work)}
+        probe = run_probe(r.venv, *args, env={**env, "PYTHONPATH": SOURCE_ROOT})
+        with start_glance(
+            r.venv, case.mode, config_dir, user, port=port, ready_timeout=READY_TIMEOUT
+        ) as run:
+            cached = None
+            if run.served and cache is not None:
+                client = GlanceClient(f"http://127.0.0.1:{port}")
+                cached = _first_cache_use(client, run.log_path)
+        print(f"FACT {case.id} cache={cache}: served={run.served} cached={cached}")
+        if not run.served:
+            print(run.log_tail())
+        return run.served, cached, probe.feature("xattr")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.mark.parametrize("nearly_full_ext4", [1], indirect=True)
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in RUNNING_CASES])
+def test_running_glance_setxattr_enospc(
+    case: Case, nearly_full_ext4: Path, service_user: str
+) -> None:
+    """No cache filter, image_cache_dir on the ext4 with one block free: the
+    v2 cache API configures the driver at start (checkme is left), Glance
+    serves, and the first image its cache worker writes fails."""
+    served, cached, result = _serve(case, service_user, nearly_full_ext4)
+    assert served
+    assert (nearly_full_ext4 / "checkme").exists()  # configure() ran at start
+    assert cached is False
+    assert result["required"] is True and result["used_by_glance"] is True, result
+    assert result["available"] is False, result
+    assert FIRST_USE in result["reason"], result["reason"]
+
+
+@pytest.mark.parametrize("nearly_full_ext4", [0], indirect=True)
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in RUNNING_CASES])
+def test_running_glance_no_block_for_checkme(
+    case: Case, nearly_full_ext4: Path, service_user: str
+) -> None:
+    """No cache filter, no block free: configure() raises while the v2 router
+    builds the cache API, and Glance does not serve."""
+    served, _, result = _serve(case, service_user, nearly_full_ext4)
+    assert result["required"] is True and result["available"] is False, result
+    assert FAILS_TO_LOAD in result["reason"], result["reason"]
+    assert not served
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in RUNNING_CASES])
+def test_running_glance_without_cache_dir_never_loads_the_driver(
+    case: Case, service_user: str
+) -> None:
+    """No cache filter and image_cache_dir unset: nothing loads the cache, Glance
+    serves, and the probe does not require the feature."""
+    served, _, result = _serve(case, service_user, None)
+    assert served
+    assert result["used_by_glance"] is False and result["required"] is False, result
+    assert result["code"] == 0
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in RUNNING_CASES])
+def test_running_glance_healthy_cache_caches(
+    case: Case, shared_cache: Path, service_user: str
+) -> None:
+    """The control: on this host's disk the same first use caches the image,
+    and the probe calls the feature available."""
+    served, cached, result = _serve(case, service_user, shared_cache)
+    assert served
+    assert cached is True
+    assert result["available"] is True and result["required"] is True, result

@@ -43,8 +43,28 @@ CATALOG = Entry(
     python=('xattr; sys_platform != "win32"',),
     packages={"debian": "python3-xattr", "rhel": "python3-pyxattr", "suse": "python3-xattr"},
     verify=("glance-features --feature xattr",),
-    glance=GlanceUse("glance/image_cache/drivers/xattr.py: Driver.configure()"),
+    glance=GlanceUse(
+        "glance/image_cache/drivers/xattr.py: Driver.configure()",
+        measured="28.2.0 under uWSGI, 29.2.1 standalone, 33.0.0 under uWSGI, without a "
+        "cache filter in the pipeline: tests/test_xattr_cases.py",
+        # Two places build the cache: the v2 router's cache API controller,
+        # loaded by every pipeline, whenever image_cache_dir is set; and the
+        # cache filter of a caching flavor, whatever image_cache_dir is.
+        runs_if=lambda s: bool(s.get(IMAGE_CACHE_DIR)) or _caching_flavor(s.raw("paste_deploy")),
+        unused_if_not=(
+            "never loads its image cache: image_cache_dir is unset (so the v2 cache API "
+            "leaves it unloaded) and [paste_deploy] flavor has no cache filter"
+        ),
+    ),
 )
+
+
+def _caching_flavor(paste_deploy: dict[str, object]) -> bool:
+    """Whether ``[paste_deploy] flavor`` picks a pipeline with Glance's cache
+    filter (glance-api-paste.ini: ``caching``, ``cachemanagement``, each also
+    after ``keystone+``)."""
+    flavor = paste_deploy.get("flavor")
+    return "cach" in str(flavor or "").lower()
 
 
 class XattrDetector:
