@@ -349,6 +349,9 @@ class CacheFound(TypedDict):
 
 
 CACHE_SUBDIRS = ("incomplete", "invalid", "queue")
+# The step where Glance's configure() catches the error (only EOPNOTSUPP
+# makes it refuse the driver); every step before it raises out of configure().
+SET_XATTR_STEP = "set a user xattr"
 
 
 def xattr_cache(cache_dir: str, check_file: str) -> CacheFound:
@@ -544,7 +547,7 @@ def _set_xattr(fd: int, existing: str) -> tuple[str, int, str] | None:
     try:
         os.write(pfd, b"XXX")
         os.fsync(pfd)
-        step = "set a user xattr"
+        step = SET_XATTR_STEP
         value = os.urandom(8)
         os.setxattr(pfd, "user.glance-features.probe", value)
         if os.getxattr(pfd, "user.glance-features.probe") != value:

@@ -5,10 +5,16 @@ Executed by the interpreter of a virtualenv where Glance is installed
 ``argv[1]`` is image_cache_dir, or ``-`` to leave it unset. Prints one JSON
 object: ``driver`` is the cache driver Glance ended up with (``xattr`` when
 the feature works, ``sqlite`` when Glance fell back), or ``error`` holds the
-exception that stopped Glance's cache from loading at all.
+exception that stopped Glance's cache from loading at all. With ``argv[2]``
+``write``, the cache then takes one image as Glance's download path and
+cache API worker do (``cache_image_iter``, which logs and swallows a failed
+write), and ``cached`` says whether the image is in the cache afterwards;
+``check_file_left`` whether configure() left its ``checkme`` behind (it
+removes it only when setting the xattr worked).
 """
 
 import json
+import os
 import sys
 import warnings
 
@@ -38,4 +44,10 @@ except Exception as exc:
         )
     )
 else:
-    print(json.dumps({"driver": type(cache.driver).__module__.rsplit(".", 1)[-1]}))
+    found: dict[str, object] = {"driver": type(cache.driver).__module__.rsplit(".", 1)[-1]}
+    found["check_file_left"] = os.path.exists(os.path.join(cache.driver.base_dir, "checkme"))
+    if sys.argv[2:] == ["write"]:
+        image_id = "c0ffee00-0000-4000-8000-000000000001"
+        cache.cache_image_iter(image_id, iter([b"x" * 4096]))
+        found["cached"] = bool(cache.is_cached(image_id))
+    print(json.dumps(found))

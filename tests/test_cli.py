@@ -81,7 +81,10 @@ def test_config_file_makes_features_required_and_sets_exit_code(tmp_path: Path) 
 
 def test_config_dir_is_read_after_files(tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
-    (tmp_path / "d" / "x.conf").write_text("[DEFAULT]\nimage_cache_driver = xattr\n")
+    # With image_cache_dir: Glance's v2 cache API then loads the driver.
+    (tmp_path / "d" / "x.conf").write_text(
+        f"[DEFAULT]\nimage_cache_driver = xattr\nimage_cache_dir = {tmp_path}/cache\n"
+    )
     proc = run_cli("--config-dir", str(tmp_path / "d"), "--feature", "xattr", "--format", "json")
     data = json.loads(proc.stdout)
     assert data["features"]["xattr"]["required"] is True
@@ -113,7 +116,9 @@ def test_os_glance_config_dir_is_read_and_its_glance_api_conf_must_exist(tmp_pat
     # As Glance 33's WSGI application: glance-api.conf there is not optional.
     line = one_line_error(run_cli(env=env(OS_GLANCE_CONFIG_DIR=str(tmp_path))))
     assert f"{tmp_path}/glance-api.conf: no such file" in line
-    (tmp_path / "glance-api.conf").write_text("[DEFAULT]\nimage_cache_driver = xattr\n")
+    (tmp_path / "glance-api.conf").write_text(
+        f"[DEFAULT]\nimage_cache_driver = xattr\nimage_cache_dir = {tmp_path}/cache\n"
+    )
     proc = run_cli(
         "--feature", "xattr", "--format", "json", env=env(OS_GLANCE_CONFIG_DIR=str(tmp_path))
     )

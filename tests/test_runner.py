@@ -121,7 +121,8 @@ def test_cache_is_keyed_by_arguments_and_refresh_probes_again() -> None:
 
 def test_required_comes_from_settings() -> None:
     glance_features.register(Counting("xattr-like"))
-    report = glance_features.probe(Settings(image_cache_driver="xattr"), features=["xattr"])
+    settings = Settings(image_cache_driver="xattr", image_cache_dir="/nonexistent/cache")
+    report = glance_features.probe(settings, features=["xattr"])
     assert report["xattr"].required
     assert report["xattr"].details["required_by"] == ("[DEFAULT] image_cache_driver = xattr",)
     report = glance_features.probe(Settings(), features=["xattr"])

@@ -317,3 +317,18 @@ def test_cache_subdirectories_the_account_cannot_write(shared: Path) -> None:
     assert result["status"] == "unavailable", result["reason"]
     assert sorted(result["details"]["unwritable_subdirs"]) == ["incomplete", "invalid"]
     assert result["remediation"] == [f"chown {user}:{user} {cache}/incomplete {cache}/invalid"]
+
+
+def test_not_required_where_glance_never_loads_its_cache() -> None:
+    """No image_cache_dir and no cache filter in the pipeline: no Glance
+    release builds its image cache, so the xattr driver is never used."""
+    unused = glance_features.probe(Settings(image_cache_driver="xattr"), features=["xattr"])
+    assert unused["xattr"].required is False
+    assert unused["xattr"].used_by_glance is False
+    assert unused.code == 0
+    caching = Settings(
+        {("paste_deploy", "flavor"): "keystone+cachemanagement"}, image_cache_driver="xattr"
+    )
+    filtered = glance_features.probe(caching, features=["xattr"])
+    assert filtered["xattr"].required is True
+    assert filtered["xattr"].status is Status.UNAVAILABLE  # the filter refuses no cache dir

@@ -41,8 +41,28 @@ CATALOG = Entry(
     python=('xattr; sys_platform != "win32"',),
     packages={"debian": "python3-xattr", "rhel": "python3-pyxattr", "suse": "python3-xattr"},
     verify=("glance-features --feature xattr",),
-    glance=GlanceUse("glance/image_cache/drivers/xattr.py: Driver.configure()"),
+    glance=GlanceUse(
+        "glance/image_cache/drivers/xattr.py: Driver.configure()",
+        measured="28.2.0 under uWSGI, 29.2.1 standalone, 33.0.0 under uWSGI, without a "
+        "cache filter in the pipeline: tests/test_xattr_cases.py",
+        # Two places build the cache: the v2 router's cache API controller,
+        # loaded by every pipeline, whenever image_cache_dir is set; and the
+        # cache filter of a caching flavor, whatever image_cache_dir is.
+        runs_if=lambda s: bool(s.get(IMAGE_CACHE_DIR)) or _caching_flavor(s.raw("paste_deploy")),
+        unused_if_not=(
+            "never loads its image cache: image_cache_dir is unset (so the v2 cache API "
+            "leaves it unloaded) and [paste_deploy] flavor has no cache filter"
+        ),
+    ),
 )
+
+
+def _caching_flavor(paste_deploy: dict[str, object]) -> bool:
+    """Whether ``[paste_deploy] flavor`` picks a pipeline with Glance's cache
+    filter (glance-api-paste.ini: ``caching``, ``cachemanagement``, each also
+    after ``keystone+``)."""
+    flavor = paste_deploy.get("flavor")
+    return "cach" in str(flavor or "").lower()
 
 
 class XattrDetector:
@@ -246,6 +266,8 @@ def _explain(
             "xattr driver refuses to configure and Glance falls back to sqlite",
             fix,
         )
+    if found["step"] == checks.SET_XATTR_STEP:
+        return _configures_then_fails(number, reason, point, user)
     if found["stale_check_file"] and found["check_file_uid"] is not None:
         stale = os.path.join(cache_dir, GLANCE_CHECK_FILE)
         return (
@@ -264,9 +286,12 @@ def _explain(
     if number == errno.EROFS:
         return (f"{reason}: {point} is mounted read-only", [f"mount -o remount,rw {point}"])
     if number in (errno.ENOSPC, errno.EDQUOT):
+        # Before the setxattr call: Glance's makedirs or its write of checkme
+        # raises out of configure(), and its cache does not load.
         return (
-            f"{reason}: no space or quota left on {point}",
-            [f"free space on {point} or raise the quota of {user}"],
+            f"{reason}: no space or quota left on {point} for {user}; Glance's "
+            "configure() raises it, so its image cache fails to load (the API with it)",
+            [f"free space on {point} or raise the quota of {user} on {point}"],
         )
     if number in (errno.ENOTDIR, errno.ENOENT):
         return (
@@ -274,3 +299,37 @@ def _explain(
             [f"point image_cache_dir at a directory, or remove what is at {cache_dir}"],
         )
     return reason, [f"check {cache_dir} and the file system mounted on {point}"]
+
+
+def _configures_then_fails(
+    number: int, reason: str, point: str, user: str
+) -> tuple[str, list[str]]:
+    """setxattr refused with anything but EOPNOTSUPP: Glance's configure()
+    catches the error, ignores it (no fallback; checkme is left behind) and
+    keeps the xattr driver, whose every cache write then sets user xattrs on
+    the new file and fails: Glance accepts the configuration and fails at
+    first use."""
+    import errno
+
+    then = (
+        "Glance's xattr driver configures anyway (configure() ignores every setxattr "
+        "error but EOPNOTSUPP, so there is no sqlite fallback) and fails at first use: "
+        "every cache write sets user xattrs"
+    )
+    switch = "or set [DEFAULT] image_cache_driver = centralized_db (no xattrs needed)"
+    if number in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"{reason}: no space or quota left on {point} for {user}; {then}",
+            [f"free space on {point} or raise the quota of {user} on {point}", switch],
+        )
+    if number == errno.EPERM:
+        return (
+            f"{reason}: the kernel refused it to {user} (a seccomp filter such as systemd's "
+            "SystemCallFilter= or a container profile, or a security module); " + then,
+            [
+                "allow setxattr and fsetxattr to the Glance service (systemd "
+                "SystemCallFilter=, the container's seccomp profile, the LSM policy)",
+                switch,
+            ],
+        )
+    return f"{reason}; {then}", [f"check the file system mounted on {point}", switch]
