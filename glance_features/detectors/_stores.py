@@ -180,13 +180,11 @@ def find(
         # would, and with nothing to import no child is worth its 25-40 ms.
         imported = checks.imports(list(modules), locate_only)
     else:
-        imported = runas.run(
-            context, runas.Where.INTERPRETER, checks.imports, list(modules), locate_only
-        )
+        imported = runas.run(context, checks.imports, list(modules), locate_only)
     wanted = (sorted(set(read)), sorted(set(write)), sorted(set(executables)))
     files = NO_FILES
     if any(wanted):
-        files = runas.run(context, runas.Where.ACCOUNT, checks.files, *wanted)
+        files = runas.run(context, checks.files, *wanted)
     return Found(imported["python"], imported["modules"], files, locate_only)
 
 

@@ -154,7 +154,7 @@ def _deep(
         timeout=max(0.2, min(10.0, (context.remaining() - 1.0) / 2)),
     )
     try:
-        seen = runas.run(context, runas.Where.INTERPRETER, checks.s3_bucket, request)
+        seen = runas.run(context, checks.s3_bucket, request)
     except runas.CheckFailed as exc:
         return _stores.Verdict(Status.UNKNOWN, str(exc), details)
     details.update(reached=seen["reached"], bucket_exists=seen["bucket_exists"], code=seen["code"])
