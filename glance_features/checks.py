@@ -21,7 +21,7 @@ import stat
 import sys
 import sysconfig
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 if TYPE_CHECKING:  # typing has it from 3.11; this file runs on 3.8
     from typing import NotRequired
@@ -34,6 +34,29 @@ PROBE_PREFIX = ".glance-features-probe-"
 # Where the interpreter child finds the workaround's environment variable:
 # passed in the request, never inherited (the child runs with a clean one).
 NO_GREENDNS = "EVENTLET_NO_GREENDNS"
+
+
+# Where each check must run, declared with the check (as oslo.privsep's
+# @entrypoint binds a function to its context), so no caller chooses:
+# glance_features.runas.Where has one member of each name.
+ACCOUNT = "ACCOUNT"  # a file check: with the service account's credentials
+INTERPRETER = "INTERPRETER"  # an import: in the service's interpreter
+NEW_INTERPRETER = "NEW_INTERPRETER"  # patches the interpreter it runs in
+CHILD = "CHILD"  # may block in C (a lookup): a child of this interpreter, killable
+CALLS: dict[str, Callable[..., Any]] = {}
+WHERE: dict[str, str] = {}
+_Check = TypeVar("_Check", bound=Callable[..., Any])
+
+
+def runs_in(where: str) -> Callable[[_Check], _Check]:
+    """Declare where the check below runs, and make it callable by name in a child."""
+
+    def declare(check: _Check) -> _Check:
+        CALLS[check.__name__] = check
+        WHERE[check.__name__] = where
+        return check
+
+    return declare
 
 
 def _errno_name(number: int | None) -> str:
@@ -88,6 +111,7 @@ class ImportsFound(TypedDict):
     modules: dict[str, ImportFound]
 
 
+@runs_in(INTERPRETER)
 def imports(modules: list[str], locate_only: bool) -> ImportsFound:
     """Import each of ``modules`` as Glance's own ``import`` would; with
     ``locate_only``, only find each one's top-level package on the path."""
@@ -127,6 +151,7 @@ class InterpreterFound(TypedDict):
     distributions: dict[str, DistributionFound | None]
 
 
+@runs_in(INTERPRETER)
 def interpreter(distributions: list[str]) -> InterpreterFound:
     """This interpreter and the installed versions of ``distributions``
     (``glance`` among them: which Glance this interpreter runs)."""
@@ -158,6 +183,7 @@ class DebuggerFound(TypedDict):
     version: str | None
 
 
+@runs_in(INTERPRETER)
 def debugger(distributions: list[str]) -> DebuggerFound:
     """The pydev debugger Glance would import, found without importing it.
 
@@ -320,6 +346,7 @@ class FilesFound(TypedDict):
     exec: dict[str, bool]
 
 
+@runs_in(ACCOUNT)
 def files(read: list[str], write: list[str], executables: list[str]) -> FilesFound:
     """Read, write into and run what a store's configuration names."""
     return FilesFound(
@@ -354,6 +381,7 @@ CACHE_SUBDIRS = ("incomplete", "invalid", "queue")
 SET_XATTR_STEP = "set a user xattr"
 
 
+@runs_in(ACCOUNT)
 def xattr_cache(cache_dir: str, check_file: str) -> CacheFound:
     """``glance.image_cache.drivers.xattr.Driver.configure()``, relative to
     directory descriptors opened without following planted links: the cache
@@ -604,6 +632,7 @@ def _version_of(metadata: Any, dist: str) -> str | None:
         return None
 
 
+@runs_in(NEW_INTERPRETER)
 def eventlet_resolution(names: list[str], no_greendns: str | None) -> ResolutionFound:
     """Resolve ``names`` for IPv6, then ``import eventlet``,
     ``eventlet.monkey_patch()`` and resolve them again, as a monkey-patched
@@ -653,6 +682,7 @@ class AddressesFound(TypedDict):
     error: str | None
 
 
+@runs_in(CHILD)
 def addresses(host: str, port: int) -> AddressesFound:
     """``getaddrinfo(host, port)`` for a stream socket. Run in a child: a
     resolver that never answers blocks in C, where no thread can be ended,
@@ -690,6 +720,7 @@ class S3Found(TypedDict):
     error: str | None
 
 
+@runs_in(INTERPRETER)
 def s3_bucket(request: S3Request) -> S3Found:
     """glance_store's ``_create_s3_client``, then ``head_bucket`` as its
     ``_bucket_exists`` asks. The keys arrive in the request (stdin), never
@@ -734,18 +765,6 @@ def s3_bucket(request: S3Request) -> S3Found:
 
 
 # --- the interpreter child's entry point -------------------------------------
-
-CHECKS = (
-    imports,
-    interpreter,
-    debugger,
-    files,
-    xattr_cache,
-    eventlet_resolution,
-    addresses,
-    s3_bucket,
-)
-CALLS: dict[str, Callable[..., Any]] = {f.__name__: f for f in CHECKS}
 
 
 def main() -> int:

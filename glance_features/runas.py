@@ -38,21 +38,38 @@ T = TypeVar("T")
 
 
 class Where(enum.Enum):
+    """Where a check runs; each check declares its own (``checks.runs_in``)."""
+
     ACCOUNT = "the service account"
     INTERPRETER = "the service's interpreter"
     NEW_INTERPRETER = "a new service interpreter"
+    CHILD = "a child of this interpreter"
 
 
-def run(context: ProbeContext, where: Where, check: Callable[..., T], *args: object) -> T:
-    """``check(*args)`` where ``where`` says; raises :class:`CheckFailed`."""
+def where(check: Callable[..., object]) -> Where:
+    """Where ``check`` runs, as it declares next to its definition."""
     if checks.CALLS.get(check.__name__) is not check:
         raise ValueError(f"{check.__name__} is not a check of glance_features.checks")
-    if where is Where.ACCOUNT:
+    return Where[checks.WHERE[check.__name__]]
+
+
+def run(context: ProbeContext, check: Callable[..., T], *args: object) -> T:
+    """``check(*args)`` where it declares it runs; raises :class:`CheckFailed`."""
+    return run_at(context, where(check), check, *args)
+
+
+def run_at(context: ProbeContext, place: Where, check: Callable[..., T], *args: object) -> T:
+    """``check(*args)`` at ``place``, whatever it declares: for tests that hold
+    the places to one answer. Detectors call :func:`run`."""
+    where(check)  # only the checks of glance_features.checks
+    if place is Where.ACCOUNT:
         return _as_account(context, check, args)
+    if place is Where.CHILD:
+        return in_interpreter(this_interpreter(), check, args, context.remaining())
     python = service_python(context)
-    if where is Where.INTERPRETER and is_this_interpreter(python) and not _other_account(context):
+    if place is Where.INTERPRETER and is_this_interpreter(python) and not _other_account(context):
         return check(*args)
-    return _in_interpreter(context, python, check, args, shared=where is Where.INTERPRETER)
+    return _in_interpreter(context, python, check, args, shared=place is Where.INTERPRETER)
 
 
 def service_python(context: ProbeContext) -> str:

@@ -119,7 +119,18 @@ def test_what_imports_print_never_becomes_the_answer(tmp_path: Path) -> None:
 
 def test_only_checks_of_the_checks_module_run() -> None:
     with pytest.raises(ValueError):
-        runas.run(context(), runas.Where.INTERPRETER, os.getcwd)
+        runas.run_at(context(), runas.Where.INTERPRETER, os.getcwd)
+
+
+def test_every_check_declares_where_it_runs() -> None:
+    # Declared next to each definition; runas.run never takes a place.
+    assert set(checks.WHERE) == set(checks.CALLS) and checks.CALLS
+    places = {name: runas.where(check) for name, check in checks.CALLS.items()}
+    assert places["xattr_cache"] is places["files"] is runas.Where.ACCOUNT
+    assert places["eventlet_resolution"] is runas.Where.NEW_INTERPRETER
+    assert places["imports"] is runas.Where.INTERPRETER
+    with pytest.raises(ValueError):
+        runas.run(context(), os.getcwd)
 
 
 def test_the_three_ways_agree(tmp_path: Path) -> None:
@@ -132,9 +143,9 @@ def test_the_three_ways_agree(tmp_path: Path) -> None:
     try:
         shared.chmod(0o777)
         args = ([str(mine / "x"), "/etc/hostname"], [str(mine), str(shared)], ["/bin/sh"])
-        here = runas.run(context(), runas.Where.ACCOUNT, checks.files, *args)
-        forked = runas.run(as_service(context()), runas.Where.ACCOUNT, checks.files, *args)
-        child = runas.run(context(), runas.Where.NEW_INTERPRETER, checks.files, *args)
+        here = runas.run_at(context(), runas.Where.ACCOUNT, checks.files, *args)
+        forked = runas.run_at(as_service(context()), runas.Where.ACCOUNT, checks.files, *args)
+        child = runas.run_at(context(), runas.Where.NEW_INTERPRETER, checks.files, *args)
         assert here["uid"] == child["uid"] == 0
         assert forked["uid"] == pwd.getpwnam(SERVICE_USER).pw_uid
         assert here["write"][str(mine)]["ok"] is True
@@ -173,7 +184,7 @@ def test_an_interpreter_that_cannot_run_is_a_clear_failure(tmp_path: Path) -> No
 
     ctx = dataclasses.replace(context(), python=str(tmp_path / "python3"))
     with pytest.raises(runas.CheckFailed, match="cannot run"):
-        runas.run(ctx, runas.Where.INTERPRETER, checks.imports, ["os"], False)
+        runas.run_at(ctx, runas.Where.INTERPRETER, checks.imports, ["os"], False)
 
 
 def test_a_hanging_check_meets_its_deadline(
@@ -183,7 +194,7 @@ def test_a_hanging_check_meets_its_deadline(
     monkeypatch.syspath_prepend(str(tmp_path))  # the child gets this process's path
     start = time.monotonic()
     with pytest.raises(runas.CheckFailed, match="did not finish"):
-        runas.run(
+        runas.run_at(
             context(timeout=1.5), runas.Where.NEW_INTERPRETER, checks.imports, ["hangs"], False
         )
     assert time.monotonic() - start < 10
@@ -196,7 +207,7 @@ def test_the_service_interpreter_is_asked_not_this_one(tmp_path: Path) -> None:
     python = "/usr/bin/python3"
     need(os.access(python, os.X_OK), "needs the distribution's /usr/bin/python3")
     ctx = dataclasses.replace(context(), python=python)
-    found = runas.run(ctx, runas.Where.INTERPRETER, checks.imports, ["glance_features"], False)
+    found = runas.run_at(ctx, runas.Where.INTERPRETER, checks.imports, ["glance_features"], False)
     assert found["python"]["executable"] == python
     # This package is not installed in the distribution's interpreter.
     assert found["modules"]["glance_features"]["ok"] is False
@@ -223,7 +234,7 @@ def test_the_service_interpreter_runs_as_the_service_account(tmp_path: Path) -> 
         (site / "zz_who.pth").write_text(f"import os; {record}\n")
         shutil.chown(venv, SERVICE_USER, SERVICE_USER)
         ctx = dataclasses.replace(as_service(context()), python=str(venv / "bin" / "python3"))
-        found = runas.run(ctx, runas.Where.INTERPRETER, checks.imports, ["json"], False)
+        found = runas.run_at(ctx, runas.Where.INTERPRETER, checks.imports, ["json"], False)
         assert found["modules"]["json"]["ok"] is True
         uids = {p.read_text() for p in out.iterdir()}
         assert uids == {str(pwd.getpwnam(SERVICE_USER).pw_uid)}
@@ -270,19 +281,19 @@ def test_one_child_answers_every_check_of_a_probe(tmp_path: Path) -> None:
     try:
         pids = set()
         for _ in range(12):
-            found = runas.run(ctx, runas.Where.INTERPRETER, checks.interpreter, ["pip"])
+            found = runas.run_at(ctx, runas.Where.INTERPRETER, checks.interpreter, ["pip"])
             assert found["python"]["executable"] == python
             (child,) = [c for c in _children_of_me() if "/dev/fd/" in c]
             pids.add(child)
         assert len(pids) == 1
         # Another question, another answer, from the same child.
-        found_imports = runas.run(ctx, runas.Where.INTERPRETER, checks.imports, ["json"], True)
+        found_imports = runas.run_at(ctx, runas.Where.INTERPRETER, checks.imports, ["json"], True)
         assert found_imports["modules"]["json"]["ok"] is True
     finally:
         pool.close()
     assert [c for c in _children_of_me() if "/dev/fd/" in c] == []
     with pytest.raises(runas.CheckFailed, match="the probe is over"):
-        runas.run(ctx, runas.Where.INTERPRETER, checks.interpreter, ["pip"])
+        runas.run_at(ctx, runas.Where.INTERPRETER, checks.interpreter, ["pip"])
 
 
 def _venv_that_hangs_on_import(tmp_path: Path) -> str:
@@ -305,7 +316,7 @@ def test_a_check_that_overruns_ends_its_child_and_the_next_starts_another(
         with pytest.raises(runas.CheckFailed, match="did not finish within 1 s"):
             pool.call(python, None, checks.imports, (["hangs_on_import"], False), 1.0)
         assert [c for c in _children_of_me() if "/dev/fd/" in c] == []
-        found = runas.run(ctx, runas.Where.INTERPRETER, checks.interpreter, ["pip"])
+        found = runas.run_at(ctx, runas.Where.INTERPRETER, checks.interpreter, ["pip"])
         assert found["python"]["executable"] == python
         assert len([c for c in _children_of_me() if "/dev/fd/" in c]) == 1
     finally:
@@ -357,7 +368,7 @@ def test_a_check_that_patches_its_interpreter_never_runs_in_a_shared_child() -> 
             raise AssertionError("a new-interpreter check went to a shared child")
 
     ctx = dataclasses.replace(context(), python="/usr/bin/python3", interpreters=NoSharing())
-    found = runas.run(ctx, runas.Where.NEW_INTERPRETER, checks.interpreter, ["pip"])
+    found = runas.run_at(ctx, runas.Where.NEW_INTERPRETER, checks.interpreter, ["pip"])
     assert found["python"]["executable"] == "/usr/bin/python3"
     with pytest.raises(AssertionError, match="went to a shared child"):
-        runas.run(ctx, runas.Where.INTERPRETER, checks.interpreter, ["pip"])
+        runas.run_at(ctx, runas.Where.INTERPRETER, checks.interpreter, ["pip"])

@@ -31,7 +31,7 @@ import pytest
 from conftest import SOURCE_ROOT, as_root_in_mount_namespace, can_unshare_mounts, need
 
 from glance_features import Settings, registry, runner
-from glance_features.detectors import _stores
+from glance_features.detectors import _backends, _stores
 
 HERE = Path(__file__).resolve().parent
 DRIVER = str(HERE / "glance_store_driver.py")
@@ -186,9 +186,9 @@ def test_enabled_backends_require_their_drivers_and_the_reserved_file_stores() -
     settings = Settings(enabled_backends="ceph:rbd, cheap:s3 ,other:rbd")
     assert required(settings) >= {"store-rbd", "store-s3", "store-file"}
     assert not required(settings) & {"store-swift", "store-cinder", "store-vmware"}
-    ids = [b.id for b in _stores.backends(settings, "rbd")]
+    ids = [b.id for b in _backends.backends(settings, "rbd")]
     assert ids == ["ceph", "other"]
-    assert [b.id for b in _stores.backends(settings, "file")] == list(_stores.RESERVED)
+    assert [b.id for b in _backends.backends(settings, "file")] == list(_backends.RESERVED)
 
 
 def test_legacy_stores_option_from_a_config_file(base: Path) -> None:
@@ -197,7 +197,7 @@ def test_legacy_stores_option_from_a_config_file(base: Path) -> None:
     settings = Settings.from_config_files([conf])
     assert {"store-file", "store-swift"} <= required(settings)
     assert "store-s3" not in required(settings)
-    (backend,) = _stores.backends(settings, "swift")
+    (backend,) = _backends.backends(settings, "swift")
     assert (backend.id, backend.group) == ("swift", "glance_store")
 
 

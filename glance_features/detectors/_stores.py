@@ -1,12 +1,6 @@
-"""What the glance_store detectors share: which backends the configuration
-enables, and one check run with the service user's eyes.
-
-Glance 33 (``glance.common.wsgi_app.init_app``) chooses between two modes:
-``[DEFAULT] enabled_backends`` (a DictOpt ``id:driver,...``; each backend's
-options live in the group named by its id, and Glance adds two reserved file
-stores for staging and tasks), or, when that is empty, the legacy
-``[glance_store] stores`` list whose options all live in ``[glance_store]``.
-"""
+"""What the glance_store detectors share: the base class that judges each
+backend the configuration enables (:mod:`._backends` finds them) with one
+check run with the service user's eyes, and folds the verdicts into one."""
 
 from __future__ import annotations
 
@@ -17,117 +11,13 @@ from typing import Any, ClassVar
 
 from glance_features import checks, runas
 from glance_features.catalog import Entry
-from glance_features.catalog import RequiredWhen as RequiredWhen
 from glance_features.detector import ProbeContext, result
-from glance_features.errors import ConfigError as ConfigError
-from glance_features.model import FeatureResult, Status
-from glance_features.model import Verdict as Verdict
-from glance_features.options import (
-    ENABLED_BACKENDS,
-    STORE_SELECTION,
-    STORES,
-    Kind,
-    Option,
-)
-from glance_features.runas import checked_as as checked_as
-from glance_features.settings import Settings as Settings
-
-# glance.common.wsgi_app.RESERVED_STORES: added whenever enabled_backends is set.
-RESERVED = {"os_glance_staging_store": "file", "os_glance_tasks_store": "file"}
-LEGACY_GROUP = "glance_store"
-
-# glance_store 5.7's entry points (group glance_store.drivers) -> driver.
-DRIVER_OF_ENTRY = {
-    "file": "file",
-    "http": "http",
-    "rbd": "rbd",
-    "s3": "s3",
-    "swift": "swift",
-    "cinder": "cinder",
-    "vmware": "vmware",
-    "glance.store.filesystem.Store": "file",
-    "glance.store.http.Store": "http",
-    "glance.store.rbd.Store": "rbd",
-    "glance.store.s3.Store": "s3",
-    "glance.store.swift.Store": "swift",
-    "glance.store.cinder.Store": "cinder",
-    "glance.store.vmware_datastore.Store": "vmware",
-}
+from glance_features.detectors._backends import Backend, backends
+from glance_features.errors import ConfigError
+from glance_features.model import FeatureResult, Status, Verdict
+from glance_features.runas import checked_as
 
 STATUS_RANK = {Status.AVAILABLE: 0, Status.DEGRADED: 1, Status.UNKNOWN: 2, Status.UNAVAILABLE: 3}
-
-
-@dataclasses.dataclass(frozen=True)
-class Backend:
-    """One configured store: its id, driver, and the group holding its options."""
-
-    id: str
-    driver: str
-    group: str
-    reserved: bool = False
-
-    def get(self, settings: Settings, name: str, kind: Kind = "str", default: Any = None) -> Any:
-        return settings.get(Option(self.group, name, kind, default))
-
-    def is_set(self, settings: Settings, name: str) -> bool:
-        return settings.is_set(Option(self.group, name))
-
-    def label(self, name: str) -> str:
-        return f"[{self.group}] {name}"
-
-
-def multi_store(settings: Settings) -> bool:
-    return bool(settings.get(ENABLED_BACKENDS))
-
-
-def backends(settings: Settings, driver: str) -> list[Backend]:
-    """The backends of ``driver`` Glance would configure with these settings;
-    none when no Glance configuration was read or given at all."""
-    if not settings.config_files and not any(settings.is_set(o) for o in STORE_SELECTION):
-        return []
-    enabled = settings.get(ENABLED_BACKENDS)
-    if enabled:
-        found = [
-            Backend(name, driver, name)
-            for name, entry in dict(enabled).items()
-            if DRIVER_OF_ENTRY.get(str(entry).strip()) == driver and name not in RESERVED
-        ]
-        # Glance adds its reserved stores itself (they are file stores).
-        found += [Backend(n, d, n, True) for n, d in RESERVED.items() if d == driver]
-        return found
-    # Legacy mode: one store per driver, options in [glance_store].
-    entries = {DRIVER_OF_ENTRY.get(str(e).strip()) for e in settings.get(STORES) or ()}
-    return [Backend(driver, driver, LEGACY_GROUP)] if driver in entries else []
-
-
-def user_backends(settings: Settings) -> dict[str, str]:
-    """``enabled_backends`` as the operator wrote it (Glance's reserved stores aside)."""
-    enabled = settings.get(ENABLED_BACKENDS) or {}
-    return {k: str(v) for k, v in dict(enabled).items() if k not in RESERVED}
-
-
-def enabled(settings: Settings, driver: str) -> bool:
-    """True when the configuration enables a backend of ``driver``.
-
-    Without any Glance configuration nothing is enabled: the probe cannot tell
-    a Glance API host from any other, and the legacy defaults would otherwise
-    make every host need a file store.
-    """
-    return bool(backends(settings, driver))
-
-
-def required_when(driver: str) -> tuple[RequiredWhen, ...]:
-    rows = [
-        RequiredWhen(
-            f"[DEFAULT] enabled_backends names a backend of type {driver}",
-            lambda s: multi_store(s) and any(not b.reserved for b in backends(s, driver)),
-        ),
-        RequiredWhen(
-            f"[glance_store] stores includes {driver} (legacy single-store mode)",
-            lambda s: not multi_store(s) and enabled(s, driver),
-        ),
-    ]
-    return tuple(rows)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,13 +70,11 @@ def find(
         # would, and with nothing to import no child is worth its 25-40 ms.
         imported = checks.imports(list(modules), locate_only)
     else:
-        imported = runas.run(
-            context, runas.Where.INTERPRETER, checks.imports, list(modules), locate_only
-        )
+        imported = runas.run(context, checks.imports, list(modules), locate_only)
     wanted = (sorted(set(read)), sorted(set(write)), sorted(set(executables)))
     files = NO_FILES
     if any(wanted):
-        files = runas.run(context, runas.Where.ACCOUNT, checks.files, *wanted)
+        files = runas.run(context, checks.files, *wanted)
     return Found(imported["python"], imported["modules"], files, locate_only)
 
 
@@ -232,16 +120,6 @@ def fold(
     for verdict in verdicts.values():
         fixes += [f for f in verdict.remediation if f not in fixes]
     return result(name, worst, reason, details, fixes)
-
-
-def option_value(
-    backend: Backend, settings: Settings, name: str, kind: Kind = "str", default: Any = None
-) -> tuple[Any, str | None]:
-    """An option's value, or the config error that stops Glance from reading it."""
-    try:
-        return backend.get(settings, name, kind, default), None
-    except ConfigError as exc:
-        return None, str(exc)
 
 
 def unknown(name: str, reason: str, details: Mapping[str, Any] | None = None) -> FeatureResult:
@@ -316,7 +194,9 @@ class StoreDetector:
         common = {"checked_as": user, **python_details(found), **self.facts(found)}
         absent = self.missing(found, context)
         verdicts = {b.id: absent or self._judged(b, found, context) for b in found_backends}
-        return fold(self.name, self.driver, verdicts, common, lambda: self.nothing(absent))
+        return fold(
+            self.name, self.driver, verdicts, common, lambda: self.when_unconfigured(absent)
+        )
 
     def files_to_read(self, backend: Backend, context: ProbeContext) -> list[str]:
         return [str(v) for o in self.file_options if (v := backend.get(context.settings, o))]
@@ -353,7 +233,7 @@ class StoreDetector:
     def judge(self, backend: Backend, found: Found, context: ProbeContext) -> Verdict:
         raise NotImplementedError
 
-    def nothing(self, absent: Verdict | None) -> Verdict:
+    def when_unconfigured(self, absent: Verdict | None) -> Verdict:
         """The verdict when the configuration names no backend of this driver."""
         if absent is not None:
             return Verdict(
@@ -385,7 +265,7 @@ def python_details(found: Found) -> dict[str, Any]:
     }
 
 
-def unreadable(found: Found, path: str, user: str, label: str, effect: str) -> Verdict | None:
+def unreadable_file(found: Found, path: str, user: str, label: str, effect: str) -> Verdict | None:
     """Unavailable when the service account cannot read ``path``, else None."""
     seen = found.read(path)
     if seen["ok"]:

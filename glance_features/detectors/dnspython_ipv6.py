@@ -271,8 +271,7 @@ class DnspythonIpv6Detector:
     def _new_interpreter(
         self, context: ProbeContext, names: tuple[str, ...], no_greendns: str | None
     ) -> checks.ResolutionFound:
-        return runas.run(
-            context, runas.Where.NEW_INTERPRETER, checks.eventlet_resolution, list(names),
+        return runas.run(context, checks.eventlet_resolution, list(names),
             no_greendns,
         )  # fmt: skip
 
@@ -288,7 +287,7 @@ def _pair(context: ProbeContext) -> dict[str, checks.DistributionFound | None]:
     names = ["eventlet", "dnspython"]
     if runas.is_service_interpreter(context):
         return checks.interpreter(names)["distributions"]
-    return runas.run(context, runas.Where.INTERPRETER, checks.interpreter, names)["distributions"]
+    return runas.run(context, checks.interpreter, names)["distributions"]
 
 
 def _untried(eventlet: str | None, dnspython: str | None) -> checks.ResolutionFound:

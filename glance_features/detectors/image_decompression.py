@@ -21,6 +21,7 @@ from glance_features.errors import ConfigError
 from glance_features.model import FeatureResult, Status
 from glance_features.options import IMPORT_PLUGINS as PLUGINS
 from glance_features.remediation import pip_install
+from glance_features.runas import checked_as
 
 PLUGIN = "image_decompression"
 MODULES = ("zipfile", "gzip", "lhafile")
@@ -110,7 +111,7 @@ class ImageDecompressionDetector:
             enabled = PLUGIN in (context.settings.get(PLUGINS) or ())
         except ConfigError as exc:
             return result(self.name, Status.UNAVAILABLE, str(exc), {})
-        user = _stores.checked_as(context)
+        user = checked_as(context)
         try:
             found = _stores.find(context, MODULES, locate_only=not enabled)
         except runas.CheckFailed as exc:

@@ -155,7 +155,7 @@ def _find_debugger(context: ProbeContext) -> checks.DebuggerFound:
     process runs the service's interpreter."""
     if runas.is_service_interpreter(context):
         return checks.debugger(list(DISTRIBUTIONS))
-    return runas.run(context, runas.Where.INTERPRETER, checks.debugger, list(DISTRIBUTIONS))
+    return runas.run(context, checks.debugger, list(DISTRIBUTIONS))
 
 
 class PydevDetector:

@@ -18,10 +18,11 @@ from typing import Any
 
 from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext
-from glance_features.detectors import _stores
-from glance_features.model import Status
+from glance_features.detectors import _backends, _stores
+from glance_features.model import Status, Verdict
 from glance_features.options import STORE_SELECTION
 from glance_features.remediation import pip_install
+from glance_features.runas import checked_as
 
 DRIVER = "cinder"
 # What cinder/base.py and cinder/store.py import (l.45-50 and base.py l.18).
@@ -45,7 +46,7 @@ CATALOG = Entry(
         "glance-rootwrap and privsep; none of it is in Glance's requirements (extra 'cinder')."
     ),
     options=STORE_SELECTION,
-    required_when=_stores.required_when(DRIVER),
+    required_when=_backends.required_when(DRIVER),
     python=(
         "os-brick>=6.3.0",
         "python-cinderclient>=4.1.0",
@@ -80,7 +81,7 @@ class StoreCinderDetector(_stores.StoreDetector):
         binaries = _binaries(runas.service_python(context))
         return [path for path in binaries.values() if path]
 
-    def missing(self, found: _stores.Found, context: ProbeContext) -> _stores.Verdict | None:
+    def missing(self, found: _stores.Found, context: ProbeContext) -> Verdict | None:
         absent = found.missing(MODULES)
         if not absent:
             return None
@@ -93,7 +94,7 @@ class StoreCinderDetector(_stores.StoreDetector):
         )
         first = next(iter(absent.values()))
         names = ", ".join(dict.fromkeys(m.split(".")[0] for m in absent))
-        return _stores.Verdict(
+        return Verdict(
             Status.UNAVAILABLE,
             f"{names} cannot be imported by the service's interpreter {found.where} "
             f"({first}): {effect}",
@@ -102,12 +103,12 @@ class StoreCinderDetector(_stores.StoreDetector):
         )
 
     def judge(
-        self, backend: _stores.Backend, found: _stores.Found, context: ProbeContext
-    ) -> _stores.Verdict:
+        self, backend: _backends.Backend, found: _stores.Found, context: ProbeContext
+    ) -> Verdict:
         from glance_features._platform import proc
 
         settings = context.settings
-        user = _stores.checked_as(context)
+        user = checked_as(context)
         python = found.python["executable"]
         binaries = _binaries(python)
         rootwrap = backend.get(settings, "rootwrap_config", default=DEFAULT_ROOTWRAP)
@@ -126,7 +127,7 @@ class StoreCinderDetector(_stores.StoreDetector):
                     if name == "sudo"
                     else [pip_install("oslo.rootwrap>=5.8.0", python)]
                 )
-                return _stores.Verdict(
+                return Verdict(
                     Status.UNAVAILABLE,
                     f"{name} is not found or not executable by {user}: glance_store "
                     f"cannot run 'sudo glance-rootwrap {rootwrap}' to attach volumes",
@@ -137,7 +138,7 @@ class StoreCinderDetector(_stores.StoreDetector):
         filters = rootwrap_conf["filters_path"] if rootwrap_conf else None
         details["filters_path"] = filters
         if rootwrap_conf is None or not filters:
-            return _stores.Verdict(
+            return Verdict(
                 Status.UNAVAILABLE,
                 f"rootwrap_config {rootwrap} is missing or has no filters_path: "
                 "glance-rootwrap refuses every command, so no volume attaches",
@@ -147,7 +148,7 @@ class StoreCinderDetector(_stores.StoreDetector):
         # os-brick's privileged calls run in a privsep daemon that glance-rootwrap
         # starts: a filter must allow privsep-helper, and rootwrap must find it.
         if not _privsep_filter(filters):
-            return _stores.Verdict(
+            return Verdict(
                 Status.UNAVAILABLE,
                 f"no filter in {', '.join(filters)} lets glance-rootwrap start "
                 "privsep-helper for os_brick.privileged.default: os-brick's privileged "
@@ -161,7 +162,7 @@ class StoreCinderDetector(_stores.StoreDetector):
         details["privsep_helper"] = helper
         if helper is None:
             here = proc.which("privsep-helper", os.path.dirname(python))
-            return _stores.Verdict(
+            return Verdict(
                 Status.UNAVAILABLE,
                 "privsep-helper is not in rootwrap's exec_dirs "
                 f"({', '.join(exec_dirs)}): glance-rootwrap cannot start os-brick's "
@@ -175,7 +176,7 @@ class StoreCinderDetector(_stores.StoreDetector):
             )
         if multipath and not binaries["multipathd"]:
             status = Status.UNAVAILABLE if enforce else Status.DEGRADED
-            return _stores.Verdict(
+            return Verdict(
                 status,
                 "cinder_use_multipath is set but multipathd is not installed: "
                 + (
@@ -187,14 +188,14 @@ class StoreCinderDetector(_stores.StoreDetector):
                 _system(context, "multipath"),
             )
         if not binaries["iscsiadm"]:
-            return _stores.Verdict(
+            return Verdict(
                 Status.DEGRADED,
                 "iscsiadm is not installed: volumes on iSCSI backends cannot attach "
                 "(other protocols may)",
                 details,
                 _system(context, "iscsi"),
             )
-        return _stores.Verdict(
+        return Verdict(
             Status.AVAILABLE,
             "os-brick, cinderclient, privsep and rootwrap import; sudo, glance-rootwrap "
             f"and iscsiadm are installed; {rootwrap} lets glance-rootwrap start "

@@ -21,10 +21,11 @@ from glance_features import checks, runas
 from glance_features._platform.mounts import describe_mount
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import ProbeContext, result
-from glance_features.detectors import _stores
+from glance_features.detectors import _backends, _stores
 from glance_features.errors import ConfigError
-from glance_features.model import FeatureResult, Status
+from glance_features.model import FeatureResult, Status, Verdict
 from glance_features.options import DEFAULT_DATADIR, LEGACY_DATADIR, STORE_SELECTION, Kind
+from glance_features.runas import checked_as
 from glance_features.settings import Settings
 
 DRIVER = "file"
@@ -43,12 +44,12 @@ CATALOG = Entry(
     ),
     options=(*STORE_SELECTION, LEGACY_DATADIR),
     required_when=(
-        *_stores.required_when(DRIVER),
+        *_backends.required_when(DRIVER),
         # Glance adds its reserved staging and tasks file stores in multi-store mode.
         RequiredWhen(
             "[DEFAULT] enabled_backends is set (Glance adds its reserved file stores "
             "os_glance_staging_store and os_glance_tasks_store)",
-            _stores.multi_store,
+            _backends.multi_store,
         ),
     ),
     verify=("glance-features --feature store-file",),
@@ -67,18 +68,18 @@ class StoreFileDetector:
     def probe(self, context: ProbeContext) -> FeatureResult:
         settings = context.settings
         try:
-            found_backends = _stores.backends(settings, DRIVER)
+            found_backends = _backends.backends(settings, DRIVER)
         except ConfigError as exc:
             return result(self.name, Status.UNAVAILABLE, str(exc), {})
-        plans: dict[str, tuple[_stores.Backend, list[str], str | None, _stores.Verdict | None]] = {}
-        shared = _stores.multi_store(settings) and bool(found_backends) and reads_shared(context)
+        plans: dict[str, tuple[_backends.Backend, list[str], str | None, Verdict | None]] = {}
+        shared = _backends.multi_store(settings) and bool(found_backends) and reads_shared(context)
         for backend in found_backends:
             dirs, meta, refusal = _plan(backend, settings, shared)
             plans[backend.id] = (backend, dirs, meta, refusal)
         write = [d for _, dirs, _, r in plans.values() if r is None for d in dirs]
         read = [m for _, _, m, r in plans.values() if r is None and m]
-        user = _stores.checked_as(context)
-        verdicts: dict[str, _stores.Verdict] = {}
+        user = checked_as(context)
+        verdicts: dict[str, Verdict] = {}
         if plans:
             try:
                 found = _stores.find(context, write=write, read=read)
@@ -92,10 +93,8 @@ class StoreFileDetector:
             self.name,
             DRIVER,
             verdicts,
-            {"checked_as": user, "multi_store": _stores.multi_store(settings)},
-            lambda: _stores.Verdict(
-                Status.AVAILABLE, "no file backend is configured: nothing to check"
-            ),
+            {"checked_as": user, "multi_store": _backends.multi_store(settings)},
+            lambda: Verdict(Status.AVAILABLE, "no file backend is configured: nothing to check"),
         )
 
 
@@ -126,7 +125,7 @@ def reads_shared(context: ProbeContext) -> bool:
 
 
 def _option(
-    backend: _stores.Backend,
+    backend: _backends.Backend,
     settings: Settings,
     shared: bool,
     name: str,
@@ -136,15 +135,15 @@ def _option(
     """The option as the driver reads it: its own group, else (``shared``)
     [backend_defaults] with the driver's default."""
     if shared and not backend.is_set(settings, name):
-        group = _stores.Backend(SHARED_GROUP, DRIVER, SHARED_GROUP)
+        group = _backends.Backend(SHARED_GROUP, DRIVER, SHARED_GROUP)
         driver_default = DEFAULT_DATADIR if name == "filesystem_store_datadir" else default
-        return _stores.option_value(group, settings, name, kind, default=driver_default)
-    return _stores.option_value(backend, settings, name, kind, default=default)
+        return _backends.option_value(group, settings, name, kind, default=driver_default)
+    return _backends.option_value(backend, settings, name, kind, default=default)
 
 
 def _plan(
-    backend: _stores.Backend, settings: Settings, shared: bool = False
-) -> tuple[list[str], str | None, _stores.Verdict | None]:
+    backend: _backends.Backend, settings: Settings, shared: bool = False
+) -> tuple[list[str], str | None, Verdict | None]:
     """The directories and metadata file Glance would use, or why it refuses."""
     default = f"/var/lib/glance/{backend.id}" if backend.reserved else DEFAULT_DATADIR
     datadir, error = _option(backend, settings, shared, "filesystem_store_datadir", default=default)
@@ -211,8 +210,8 @@ def _datadir_path(value: str) -> str:
     return value.rsplit(":", 1)[0].strip() if ":" in value else value.strip()
 
 
-def _refuse(reason: str, details: dict[str, Any], fix: str) -> _stores.Verdict:
-    return _stores.Verdict(
+def _refuse(reason: str, details: dict[str, Any], fix: str) -> Verdict:
+    return Verdict(
         Status.UNAVAILABLE,
         f"{reason}; Glance disables adding images to this store",
         details,
@@ -221,12 +220,12 @@ def _refuse(reason: str, details: dict[str, Any], fix: str) -> _stores.Verdict:
 
 
 def _judge(
-    backend: _stores.Backend,
+    backend: _backends.Backend,
     dirs: list[str],
     meta: str | None,
     found: _stores.Found,
     user: str,
-) -> _stores.Verdict:
+) -> Verdict:
     role = ROLES.get(backend.id, "") if backend.reserved else ""
     details: dict[str, Any] = {"reserved": backend.reserved, "datadir": dirs[0]}
     for directory in dirs:
@@ -251,7 +250,7 @@ def _judge(
             return verdict
         if seen["free_bytes"] == 0 or seen["free_inodes"] == 0:
             point = details.get("mount_point", directory)
-            return _stores.Verdict(
+            return Verdict(
                 Status.DEGRADED,
                 f"{directory} is writable by {user}, but {point} is full: uploads fail "
                 f"with StorageFull{role}",
@@ -262,7 +261,7 @@ def _judge(
         readable = found.read(meta)
         details["metadata_file"] = meta
         if not readable["ok"]:
-            return _stores.Verdict(
+            return Verdict(
                 Status.UNAVAILABLE,
                 f"filesystem_store_metadata_file {meta} is not readable by {user}: "
                 f"{readable['errno']} ({readable['error']}); Glance disables adding images "
@@ -275,17 +274,17 @@ def _judge(
         where = f"{details.get('probed_dir')} (Glance creates {dirs[0]} there)"
     free = details.get("free_bytes")
     space = f", {free // (1 << 20)} MiB free" if isinstance(free, int) else ""
-    return _stores.Verdict(Status.AVAILABLE, f"{user} can write in {where}{space}{role}", details)
+    return Verdict(Status.AVAILABLE, f"{user} can write in {where}{space}{role}", details)
 
 
 def _failed(
     directory: str, seen: checks.DirFound, user: str, role: str, details: dict[str, Any]
-) -> _stores.Verdict:
+) -> Verdict:
     code = seen["errno"]
     point = details.get("mount_point", directory)
     where = seen["probed_dir"]
     if code in ("ENOSPC", "EDQUOT"):
-        return _stores.Verdict(
+        return Verdict(
             Status.DEGRADED,
             f"{where} accepts no new file ({code}): {point} is full or {user}'s quota is "
             f"used up; uploads fail with StorageFull{role}",
@@ -293,7 +292,7 @@ def _failed(
             [f"free space on {point} or raise the quota of {user}"],
         )
     if code == "EROFS":
-        return _stores.Verdict(
+        return Verdict(
             Status.UNAVAILABLE,
             f"{point} is mounted read-only: glance_store's write check on {where} fails "
             f"and Glance disables adding images to this store{role}",
@@ -312,7 +311,7 @@ def _failed(
                 f"{directory} does not exist and {user} cannot create it in {where} "
                 f"(owned by {owner}, {code}): Glance disables adding images to this store"
             )
-        return _stores.Verdict(
+        return Verdict(
             Status.UNAVAILABLE,
             reason + role,
             details | {"owner": owner},
@@ -321,7 +320,7 @@ def _failed(
                 "# the data directory itself, never a parent such as /var/lib"
             ],
         )
-    return _stores.Verdict(
+    return Verdict(
         Status.UNAVAILABLE,
         f"{directory}: {code} ({seen['error']}); Glance disables adding images to this store{role}",
         details,

@@ -20,9 +20,12 @@ from typing import Any
 
 from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext
-from glance_features.detectors import _stores
-from glance_features.model import Status
+from glance_features.detectors import _backends, _stores
+from glance_features.errors import ConfigError
+from glance_features.model import Status, Verdict
 from glance_features.options import STORE_SELECTION
+from glance_features.runas import checked_as
+from glance_features.settings import Settings
 
 DRIVER = "rbd"
 MODULES = ("rados", "rbd")
@@ -42,7 +45,7 @@ CATALOG = Entry(
         "librbd; their Python bindings come only from the distribution's packages."
     ),
     options=STORE_SELECTION,
-    required_when=_stores.required_when(DRIVER),
+    required_when=_backends.required_when(DRIVER),
     packages={
         "debian": "python3-rbd python3-rados",
         "rhel": "python3-rbd python3-rados",
@@ -61,21 +64,21 @@ class StoreRbdDetector(_stores.StoreDetector):
     driver = DRIVER
     modules = MODULES
 
-    def files_to_read(self, backend: _stores.Backend, context: ProbeContext) -> list[str]:
+    def files_to_read(self, backend: _backends.Backend, context: ProbeContext) -> list[str]:
         plan = _plan(backend, context.settings)
         return [p for p in (plan.get("ceph_conf"), *plan.get("keyrings", ())) if p]
 
-    def missing(self, found: _stores.Found, context: ProbeContext) -> _stores.Verdict | None:
+    def missing(self, found: _stores.Found, context: ProbeContext) -> Verdict | None:
         return _bindings(found, context)
 
     def judge(
-        self, backend: _stores.Backend, found: _stores.Found, context: ProbeContext
-    ) -> _stores.Verdict:
+        self, backend: _backends.Backend, found: _stores.Found, context: ProbeContext
+    ) -> Verdict:
         plan = _plan(backend, context.settings)
-        return _judge(backend, plan, found, _stores.checked_as(context), context)
+        return _judge(backend, plan, found, checked_as(context), context)
 
 
-def _bindings(found: _stores.Found, context: ProbeContext) -> _stores.Verdict | None:
+def _bindings(found: _stores.Found, context: ProbeContext) -> Verdict | None:
     from glance_features.remediation import install_system_packages
 
     missing = found.missing(MODULES)
@@ -117,7 +120,7 @@ def _bindings(found: _stores.Found, context: ProbeContext) -> _stores.Verdict | 
             f"{names} cannot be imported by the service's interpreter {where} and no "
             "distribution package provides them (they are not on PyPI)"
         )
-    return _stores.Verdict(
+    return Verdict(
         Status.UNAVAILABLE,
         reason + ': glance_store disables adding images ("The required libraries(rbd '
         'and rados) are not available"): Glance starts, and every upload to this backend '
@@ -127,7 +130,7 @@ def _bindings(found: _stores.Found, context: ProbeContext) -> _stores.Verdict | 
     )
 
 
-def _plan(backend: _stores.Backend, settings: _stores.Settings) -> dict[str, Any]:
+def _plan(backend: _backends.Backend, settings: Settings) -> dict[str, Any]:
     plan: dict[str, Any] = {}
     try:
         conf = backend.get(settings, "rbd_store_ceph_conf", default="") or DEFAULT_CEPH_CONF
@@ -136,7 +139,7 @@ def _plan(backend: _stores.Backend, settings: _stores.Settings) -> dict[str, Any
         user = str(backend.get(settings, "rbd_store_user"))
         plan["pool"] = backend.get(settings, "rbd_store_pool", default="images")
         plan["connect_timeout"] = backend.get(settings, "rados_connect_timeout", "int", default=-1)
-    except _stores.ConfigError as exc:
+    except ConfigError as exc:
         return {"error": str(exc)}
     plan.update(ceph_conf=str(conf), rados_id=str(user))
     parsed = _parse_ceph_conf(str(conf))
@@ -225,20 +228,20 @@ def _monitors(mon_host: str) -> list[tuple[str, int]]:
 
 
 def _judge(
-    backend: _stores.Backend,
+    backend: _backends.Backend,
     plan: dict[str, Any],
     found: _stores.Found,
     user: str,
     context: ProbeContext,
-) -> _stores.Verdict:
+) -> Verdict:
     if "error" in plan:
-        return _stores.Verdict(Status.UNAVAILABLE, plan["error"], {}, ["fix the option's value"])
+        return Verdict(Status.UNAVAILABLE, plan["error"], {}, ["fix the option's value"])
     conf = plan["ceph_conf"]
     details: dict[str, Any] = {
         k: plan[k] for k in ("ceph_conf", "rados_id", "pool", "mon_host") if k in plan
     }
     if plan["rados_id"] == "None":
-        return _stores.Verdict(
+        return Verdict(
             Status.UNAVAILABLE,
             f"{backend.label('rbd_store_user')} is not set: glance_store passes "
             "str(None) as the rados id, so librados authenticates as client.None, "
@@ -248,7 +251,7 @@ def _judge(
         )
     seen = found.read(conf)
     if not seen["ok"]:
-        return _stores.Verdict(
+        return Verdict(
             Status.UNAVAILABLE,
             f"{conf} is not readable by {user}: {seen['errno']} ({seen['error']}); "
             "librados cannot connect to the cluster",
@@ -268,7 +271,7 @@ def _judge(
         else:
             reason = f"no keyring for client.{plan['rados_id']} exists ({', '.join(keyrings)})"
             fix = [f"ceph auth get client.{plan['rados_id']} -o {keyrings[0]}"]
-        return _stores.Verdict(
+        return Verdict(
             Status.UNAVAILABLE,
             reason + ": cephx authentication fails and Glance cannot use the pool",
             details,
@@ -279,8 +282,8 @@ def _judge(
     # In multi-store mode glance_store connects at start-up (a monitor that is
     # down holds the start for rados_connect_timeout, librados' 300 s by
     # default): so does the probe. The legacy store connects on first use.
-    if not context.deep and not _stores.multi_store(context.settings):
-        return _stores.Verdict(
+    if not context.deep and not _backends.multi_store(context.settings):
+        return Verdict(
             Status.AVAILABLE,
             f"rados and rbd import; {user} can read {conf}"
             + (f" and {readable[0]}" if readable else "")
@@ -288,7 +291,7 @@ def _judge(
             details,
         )
     if not monitors:
-        return _stores.Verdict(
+        return Verdict(
             Status.UNKNOWN,
             f"{conf} names no mon_host: librados would look the monitors up in DNS, "
             "which this probe does not do",
@@ -298,15 +301,15 @@ def _judge(
     details["monitors_reached"] = [f"{h}:{p}" for h, p in reached]
     details["monitor_errors"] = errors
     if reached:
-        return _stores.Verdict(
+        return Verdict(
             Status.AVAILABLE,
             f"rados and rbd import, {conf} and its keyring are readable, and the monitor at "
             f"{reached[0][0]}:{reached[0][1]} accepts connections",
             details,
         )
-    if not _stores.multi_store(context.settings):
+    if not _backends.multi_store(context.settings):
         effect = "uploads to and downloads from this store fail"
-    elif len(_stores.user_backends(context.settings)) == 1:
+    elif len(_backends.user_backends(context.settings)) == 1:
         # rbd.Store.get_connection raises BackendException when it is the only
         # backend, and create_multi_stores() lets it through init_app().
         effect = (
@@ -318,7 +321,7 @@ def _judge(
             "glance_store connects at start-up (Glance's start waits rados_connect_timeout, "
             "librados' 300 s by default) and then disables adding images to this store"
         )
-    return _stores.Verdict(
+    return Verdict(
         Status.UNAVAILABLE,
         f"no monitor of {conf} accepts a connection ({'; '.join(errors)}): {effect}",
         details,

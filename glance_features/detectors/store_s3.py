@@ -16,9 +16,10 @@ from typing import Any
 from glance_features import checks, runas
 from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext
-from glance_features.detectors import _stores
-from glance_features.model import Status
+from glance_features.detectors import _backends, _stores
+from glance_features.model import Status, Verdict
 from glance_features.options import STORE_SELECTION
+from glance_features.runas import checked_as
 
 DRIVER = "s3"
 # What glance_store/_drivers/s3.py imports (try/except ImportError, l.26-29).
@@ -31,7 +32,7 @@ CATALOG = Entry(
         "through boto3, which neither Glance nor glance_store installs (extra 's3')."
     ),
     options=STORE_SELECTION,
-    required_when=_stores.required_when(DRIVER),
+    required_when=_backends.required_when(DRIVER),
     python=("boto3>=1.9.199",),
     packages={
         "debian": "python3-boto3",
@@ -60,17 +61,17 @@ class StoreS3Detector(_stores.StoreDetector):
         return {"boto3": boto["file"] if boto["ok"] else None}
 
     def judge(
-        self, backend: _stores.Backend, found: _stores.Found, context: ProbeContext
-    ) -> _stores.Verdict:
-        return self._backend(backend, context, found, _stores.checked_as(context))
+        self, backend: _backends.Backend, found: _stores.Found, context: ProbeContext
+    ) -> Verdict:
+        return self._backend(backend, context, found, checked_as(context))
 
     def _backend(
         self,
-        backend: _stores.Backend,
+        backend: _backends.Backend,
         context: ProbeContext,
         found: _stores.Found,
         user: str,
-    ) -> _stores.Verdict:
+    ) -> Verdict:
         settings = context.settings
         values: dict[str, Any] = {name: backend.get(settings, name) for name in REQUIRED}
         values["region"] = backend.get(settings, "s3_store_region_name", default="")
@@ -87,7 +88,7 @@ class StoreS3Detector(_stores.StoreDetector):
         details: dict[str, Any] = {"s3_store_host": host, "bucket": values["s3_store_bucket"]}
         unset = [n for n in REQUIRED if not values[n]]
         if unset:
-            return _stores.Verdict(
+            return Verdict(
                 Status.UNAVAILABLE,
                 f"{', '.join(backend.label(n) for n in unset)} not set: glance_store "
                 f'refuses ("Could not find {unset[0]} in configuration options") and '
@@ -96,7 +97,7 @@ class StoreS3Detector(_stores.StoreDetector):
                 [f"set {backend.label(n)}" for n in unset],
             )
         if values["chunk"] < 5:
-            return _stores.Verdict(
+            return Verdict(
                 Status.UNAVAILABLE,
                 "s3_store_large_object_chunk_size must be at least 5 (MB); glance_store "
                 "disables adding images",
@@ -104,7 +105,7 @@ class StoreS3Detector(_stores.StoreDetector):
                 [f"set {backend.label('s3_store_large_object_chunk_size')} = 10"],
             )
         if values["pools"] <= 0:
-            return _stores.Verdict(
+            return Verdict(
                 Status.UNAVAILABLE,
                 "s3_store_thread_pools must be a positive integer; glance_store disables "
                 "adding images",
@@ -114,7 +115,7 @@ class StoreS3Detector(_stores.StoreDetector):
         if values["cacert"]:
             seen = found.read(str(values["cacert"]))
             if not seen["ok"]:
-                return _stores.Verdict(
+                return Verdict(
                     Status.UNAVAILABLE,
                     f"s3_store_cacert {values['cacert']} is not readable by {user}: "
                     f"{seen['errno']} ({seen['error']})",
@@ -122,7 +123,7 @@ class StoreS3Detector(_stores.StoreDetector):
                     [f"make {values['cacert']} readable by {user}"],
                 )
         if not context.deep:
-            return _stores.Verdict(
+            return Verdict(
                 Status.AVAILABLE,
                 f"boto3 imports and the options are set (endpoint {host}, bucket "
                 f"{values['s3_store_bucket']}); --deep asks the endpoint for the bucket",
@@ -132,11 +133,11 @@ class StoreS3Detector(_stores.StoreDetector):
 
 
 def _deep(
-    backend: _stores.Backend,
+    backend: _backends.Backend,
     context: ProbeContext,
     values: dict[str, Any],
     details: dict[str, Any],
-) -> _stores.Verdict:
+) -> Verdict:
     host = str(values["s3_store_host"])
     https = host.startswith("https://")
     endpoint = host if host.startswith(("http://", "https://")) else "http://" + host
@@ -154,29 +155,29 @@ def _deep(
         timeout=max(0.2, min(10.0, (context.remaining() - 1.0) / 2)),
     )
     try:
-        seen = runas.run(context, runas.Where.INTERPRETER, checks.s3_bucket, request)
+        seen = runas.run(context, checks.s3_bucket, request)
     except runas.CheckFailed as exc:
-        return _stores.Verdict(Status.UNKNOWN, str(exc), details)
+        return Verdict(Status.UNKNOWN, str(exc), details)
     details.update(reached=seen["reached"], bucket_exists=seen["bucket_exists"], code=seen["code"])
     bucket = values["s3_store_bucket"]
     if not seen["reached"]:
-        return _stores.Verdict(
+        return Verdict(
             Status.UNAVAILABLE,
             f"cannot reach {endpoint}: {seen['error']}; uploads to this store fail",
             details,
             [f"check {backend.label('s3_store_host')} and the route to {endpoint}"],
         )
     if seen["bucket_exists"]:
-        return _stores.Verdict(Status.AVAILABLE, f"bucket {bucket} exists at {endpoint}", details)
+        return Verdict(Status.AVAILABLE, f"bucket {bucket} exists at {endpoint}", details)
     if seen["bucket_exists"] is False:
         if values["create_on_put"]:
-            return _stores.Verdict(
+            return Verdict(
                 Status.AVAILABLE,
                 f"bucket {bucket} does not exist at {endpoint} yet; Glance creates it on "
                 "the first upload (s3_store_create_bucket_on_put)",
                 details,
             )
-        return _stores.Verdict(
+        return Verdict(
             Status.UNAVAILABLE,
             f"bucket {bucket} does not exist at {endpoint}: glance_store's add() fails "
             '("Please set the s3_store_create_bucket_on_put option")',
@@ -186,7 +187,7 @@ def _deep(
                 f"{backend.label('s3_store_create_bucket_on_put')} = true"
             ],
         )
-    return _stores.Verdict(
+    return Verdict(
         Status.UNAVAILABLE,
         f"{endpoint} refused head_bucket {bucket}: {seen['code']} ({seen['error']}); "
         "glance_store's add() fails with the same answer",

@@ -16,9 +16,10 @@ from typing import Any
 
 from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext
-from glance_features.detectors import _stores
-from glance_features.model import Status
+from glance_features.detectors import _backends, _stores
+from glance_features.model import Status, Verdict
 from glance_features.options import STORE_SELECTION
+from glance_features.runas import checked_as
 
 DRIVER = "swift"
 MODULES = ("swiftclient",)
@@ -29,7 +30,7 @@ CATALOG = Entry(
         "python-swiftclient, which neither Glance nor glance_store installs (extra 'swift')."
     ),
     options=STORE_SELECTION,
-    required_when=_stores.required_when(DRIVER),
+    required_when=_backends.required_when(DRIVER),
     python=("python-swiftclient>=3.2.0",),
     packages={"debian": "python3-swiftclient", "rhel": "python3-swiftclient"},
     verify=("glance-features --feature store-swift",),
@@ -53,14 +54,14 @@ class StoreSwiftDetector(_stores.StoreDetector):
     file_options = ("swift_store_config_file",)
 
     def judge(
-        self, backend: _stores.Backend, found: _stores.Found, context: ProbeContext
-    ) -> _stores.Verdict:
-        user = _stores.checked_as(context)
+        self, backend: _backends.Backend, found: _stores.Found, context: ProbeContext
+    ) -> Verdict:
+        user = checked_as(context)
         path = backend.get(context.settings, "swift_store_config_file")
         auth = backend.get(context.settings, "swift_store_auth_address")
         details: dict[str, Any] = {"swift_store_config_file": path}
         if path:
-            bad = _stores.unreadable(
+            bad = _stores.unreadable_file(
                 found,
                 str(path),
                 user,
@@ -70,7 +71,7 @@ class StoreSwiftDetector(_stores.StoreDetector):
             if bad is not None:
                 return bad
         elif not auth:
-            return _stores.Verdict(
+            return Verdict(
                 Status.UNAVAILABLE,
                 f"neither {backend.label('swift_store_config_file')} nor "
                 f"{backend.label('swift_store_auth_address')} is set: glance_store "
@@ -85,13 +86,13 @@ class StoreSwiftDetector(_stores.StoreDetector):
             details["auth_address"] = auth
             why = _stores.tcp_reach(parsed.hostname or "", port, context)
             if why is not None:
-                return _stores.Verdict(
+                return Verdict(
                     Status.UNAVAILABLE,
                     f"the auth address {auth} does not accept connections ({why})",
                     details,
                     [f"check {backend.label('swift_store_auth_address')}"],
                 )
-        return _stores.Verdict(
+        return Verdict(
             Status.AVAILABLE,
             "swiftclient imports" + (f"; {user} can read {path}" if path else ""),
             details,

@@ -15,9 +15,10 @@ from typing import Any
 
 from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext
-from glance_features.detectors import _stores
-from glance_features.model import Status
+from glance_features.detectors import _backends, _stores
+from glance_features.model import Status, Verdict
 from glance_features.options import STORE_SELECTION
+from glance_features.runas import checked_as
 
 DRIVER = "vmware"
 # What vmware_datastore.py imports (try/except ImportError, l.27-31).
@@ -41,7 +42,7 @@ CATALOG = Entry(
         "oslo.vmware, which neither Glance nor glance_store installs (extra 'vmware')."
     ),
     options=STORE_SELECTION,
-    required_when=_stores.required_when(DRIVER),
+    required_when=_backends.required_when(DRIVER),
     python=("oslo.vmware>=3.6.0",),
     packages={"debian": "python3-oslo.vmware", "rhel": "python3-oslo-vmware"},
     verify=("glance-features --feature store-vmware",),
@@ -60,10 +61,10 @@ class StoreVmwareDetector(_stores.StoreDetector):
     file_options = ("vmware_ca_file",)
 
     def judge(
-        self, backend: _stores.Backend, found: _stores.Found, context: ProbeContext
-    ) -> _stores.Verdict:
+        self, backend: _backends.Backend, found: _stores.Found, context: ProbeContext
+    ) -> Verdict:
         settings = context.settings
-        user = _stores.checked_as(context)
+        user = checked_as(context)
         values = {n: backend.get(settings, n) for n in REQUIRED}
         ca_file = backend.get(settings, "vmware_ca_file")
         host = str(values["vmware_server_host"] or "")
@@ -77,14 +78,14 @@ class StoreVmwareDetector(_stores.StoreDetector):
                 if unset != ["vmware_datastores"]
                 else "glance_store disables adding images"
             )
-            return _stores.Verdict(
+            return Verdict(
                 Status.UNAVAILABLE,
                 f"{', '.join(backend.label(n) for n in unset)} not set: {effect}",
                 details,
                 [f"set {backend.label(n)}" for n in unset],
             )
         if ca_file:
-            bad = _stores.unreadable(
+            bad = _stores.unreadable_file(
                 found, str(ca_file), user, "vmware_ca_file", "TLS to vCenter fails"
             )
             if bad is not None:
@@ -92,13 +93,13 @@ class StoreVmwareDetector(_stores.StoreDetector):
         if context.deep:
             why = _stores.tcp_reach(host, 443, context)
             if why is not None:
-                return _stores.Verdict(
+                return Verdict(
                     Status.UNAVAILABLE,
                     f"{host}:443 does not accept connections ({why})",
                     details,
                     [f"check {backend.label('vmware_server_host')}"],
                 )
-        return _stores.Verdict(
+        return Verdict(
             Status.AVAILABLE,
             f"oslo.vmware imports and the options are set (server {host}); the login "
             "itself is not tried",

@@ -103,9 +103,7 @@ class XattrDetector:
         binding = _binding(context)
         details.update(python=binding.python, binding=binding.provider)
         try:
-            found = runas.run(
-                context, runas.Where.ACCOUNT, checks.xattr_cache, cache_dir, GLANCE_CHECK_FILE
-            )
+            found = runas.run(context, checks.xattr_cache, cache_dir, GLANCE_CHECK_FILE)
         except runas.CheckFailed as exc:
             # The probe's own failure (no such account, a check that overran):
             # it says nothing about the cache directory.
@@ -195,9 +193,7 @@ def _binding(context: ProbeContext) -> Binding:
         python = runas.this_interpreter()
     else:
         try:
-            found = runas.run(
-                context, runas.Where.INTERPRETER, checks.interpreter, ["xattr", "pyxattr"]
-            )
+            found = runas.run(context, checks.interpreter, ["xattr", "pyxattr"])
         except runas.CheckFailed as exc:
             why = f"the xattr binding could not be looked for in {python}: {exc}"
             return Binding(python, None, why, looked=False)
