@@ -113,7 +113,7 @@ def census_of(
 
 
 def _distro(data: object) -> dict[str, Any]:
-    from glance_features.detector import Distro
+    from glance_features.model import Distro
     from glance_features.remediation import FAMILY_OF_ID, family
 
     info = data if isinstance(data, Mapping) else {}

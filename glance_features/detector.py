@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import abc
 import dataclasses
+import inspect
 import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from glance_features.model import FeatureResult, Status
+from glance_features.catalog import UNCATALOGUED, Entry
+from glance_features.model import Distro as Distro
+from glance_features.model import FeatureResult, Status, Verdict
 from glance_features.settings import Settings
 
 if TYPE_CHECKING:
@@ -21,25 +25,13 @@ RESERVE = 0.15
 
 
 @dataclasses.dataclass(frozen=True)
-class Distro:
-    id: str = ""
-    version: str = ""
-    like: str = ""
-
-    @property
-    def ids(self) -> tuple[str, ...]:
-        """This distribution's id, then those it is like, most specific first."""
-        return (self.id, *self.like.split()) if self.id else tuple(self.like.split())
-
-
-@dataclasses.dataclass(frozen=True)
 class ProbeContext:
     """What a detector may read: settings, mode, deadline, host, Glance, user."""
 
     settings: Settings
     deep: bool
     deadline: float  # time.monotonic() by which the detector must have returned
-    distro: Distro = Distro()
+    distro: Distro = dataclasses.field(default_factory=Distro)
     glance_version: str | None = None  # the installed Glance, None when there is none
     # The account whose eyes file-system and binary checks use; None: this process's.
     user: str | None = None
@@ -88,6 +80,58 @@ class Detector(Protocol):
     summary: str
 
     def probe(self, context: ProbeContext) -> FeatureResult: ...
+
+
+class DetectorBase(abc.ABC):
+    """The detector contract as a base class, for built-ins and plugins alike.
+
+    A subclass without a string ``name`` and ``summary`` fails where it is
+    defined, one without :meth:`probe` cannot be made, and every subclass can
+    be faked by :mod:`glance_features.testing` in its own words
+    (:meth:`fake`). A plugin need not subclass it: the registry holds any
+    object to the same contract when it loads it.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    catalog: ClassVar[Entry] = UNCATALOGUED
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if inspect.isabstract(cls):
+            return
+        for attr in ("name", "summary"):
+            value = getattr(cls, attr, None)
+            if not isinstance(value, str) or not value:
+                raise TypeError(f"detector {cls.__qualname__} has no string {attr!r}")
+
+    @abc.abstractmethod
+    def probe(self, context: ProbeContext) -> FeatureResult:
+        """The verdict on this host, by ``context.deadline``; never changes the host."""
+
+    def fake(self, status: Status, settings: Settings) -> Verdict:
+        """What this detector says in ``status`` on the host test doubles
+        describe (:mod:`glance_features.fake_host`), for ``settings``. By
+        default its summary and the fixes its catalog gives; a detector
+        whose details code reads words its own states."""
+        from glance_features import fake_host
+        from glance_features.remediation import install_python_packages, install_system_packages
+
+        # What the built-in detectors that run checks write for every state.
+        details = {"checked_as": "glance", "python": fake_host.PYTHON}
+        if status is Status.AVAILABLE:
+            return Verdict(status, f"{self.summary}: works", details)
+        entry = self.catalog
+        fixes: list[str] = []
+        if entry.python:
+            fixes = install_python_packages(
+                entry.python, entry.packages, fake_host.PYTHON, fake_host.DISTRO
+            )
+        elif entry.packages:
+            fixes = install_system_packages(entry.packages, fake_host.DISTRO)
+        else:
+            fixes = [f"glance-features explain {self.name}  # what it needs, and how to get it"]
+        return Verdict(status, f"{self.summary}: {status.value}", details, fixes)
 
 
 def result(

@@ -7,7 +7,7 @@ import os
 import socket
 import sys
 
-from glance_features.detector import Distro
+from glance_features.model import Distro
 
 
 def os_name() -> str:

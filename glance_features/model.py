@@ -93,6 +93,18 @@ def thaw(value: object) -> Any:
 
 
 @dataclasses.dataclass(frozen=True)
+class Distro:
+    id: str = ""
+    version: str = ""
+    like: str = ""
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """This distribution's id, then those it is like, most specific first."""
+        return (self.id, *self.like.split()) if self.id else tuple(self.like.split())
+
+
+@dataclasses.dataclass(frozen=True)
 class Verdict:
     """What a check found, before it is a feature's result: one backend of a
     store, one step of qemu-img's path, one lookup. Every detector's parts

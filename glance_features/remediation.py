@@ -6,7 +6,7 @@ import shlex
 import sys
 from collections.abc import Mapping, Sequence
 
-from glance_features.detector import Distro
+from glance_features.model import Distro
 
 # os-release ID (or ID_LIKE entry) -> family; ID is tried before ID_LIKE.
 FAMILY_OF_ID = {

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from glance_features.catalog import Entry
-from glance_features.detector import Distro
-from glance_features.model import FeatureResult
+from glance_features.model import Distro, FeatureResult
 from glance_features.remediation import (
     FAMILY_NAMES,
     family,

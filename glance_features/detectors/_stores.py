@@ -4,6 +4,7 @@ check run with the service user's eyes, and folds the verdicts into one."""
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -11,11 +12,12 @@ from typing import Any, ClassVar
 
 from glance_features import checks, runas
 from glance_features.catalog import Entry
-from glance_features.detector import ProbeContext, result
+from glance_features.detector import DetectorBase, ProbeContext, result
 from glance_features.detectors._backends import Backend, backends
 from glance_features.errors import ConfigError
 from glance_features.model import FeatureResult, Status, Verdict
 from glance_features.runas import checked_as
+from glance_features.settings import Settings
 
 STATUS_RANK = {Status.AVAILABLE: 0, Status.DEGRADED: 1, Status.UNKNOWN: 2, Status.UNAVAILABLE: 3}
 
@@ -154,7 +156,7 @@ FAILS_TO_START = (
 )
 
 
-class StoreDetector:
+class StoreDetector(DetectorBase):
     """One glance_store driver: what it imports and reads, as class attributes,
     and one :meth:`judge` of each configured backend (threadpoolctl's
     ``LibController`` is the model). A new store is a subclass and a line in
@@ -230,8 +232,36 @@ class StoreDetector:
             ),
         )
 
+    def fake(self, status: Status, settings: Settings) -> Verdict:
+        """In this driver's own words: unavailable is its modules missing from
+        the fake host's Glance venv, available its modules installed."""
+        if status is Status.AVAILABLE:
+            return self.when_unconfigured(None)
+        if status is not Status.UNAVAILABLE or not self.modules:
+            return super().fake(status, settings)
+        from glance_features import fake_host
+
+        venv = fake_host.PYTHON.rsplit("/bin/", 1)[0]
+        python = checks.PythonFound(
+            executable=fake_host.PYTHON,
+            version=str(fake_host.HOST["python"]),
+            prefix=venv,
+            base_prefix="/usr",
+            venv=True,
+            system_site_packages=False,
+            ext_suffix=".cpython-311-x86_64-linux-gnu.so",
+        )
+        modules = {
+            m: checks.ImportFound(ok=False, file=None, version=None, error=f"No module named {m!r}")
+            for m in self.modules
+        }
+        context = ProbeContext(settings, deep=False, deadline=0.0, distro=fake_host.DISTRO)
+        verdict = self.missing(Found(python, modules, NO_FILES), context)
+        return verdict or super().fake(status, settings)
+
+    @abc.abstractmethod
     def judge(self, backend: Backend, found: Found, context: ProbeContext) -> Verdict:
-        raise NotImplementedError
+        """This driver's verdict on one configured backend."""
 
     def when_unconfigured(self, absent: Verdict | None) -> Verdict:
         """The verdict when the configuration names no backend of this driver."""

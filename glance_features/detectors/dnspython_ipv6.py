@@ -13,9 +13,10 @@ from glance_features import checks, runas
 from glance_features._platform import memo
 from glance_features._platform.proc import current_user
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
-from glance_features.detector import ProbeContext, result
+from glance_features.detector import DetectorBase, ProbeContext, result
 from glance_features.model import FeatureResult, Status, Verdict
 from glance_features.remediation import install_python_packages, pip_install
+from glance_features.settings import Settings
 
 ENV_VAR = "EVENTLET_NO_GREENDNS"
 WORKAROUND = f"export {ENV_VAR}=yes  # in the environment of every Glance service"
@@ -161,10 +162,13 @@ NAMES = ("::1",)
 DEEP_NAMES = ("::1", "localhost")
 
 
-class DnspythonIpv6Detector:
+class DnspythonIpv6Detector(DetectorBase):
     name = "dnspython-ipv6"
     summary = "IPv6 name resolution with eventlet's green DNS and dnspython"
     catalog = CATALOG
+
+    def fake(self, status: Status, settings: Settings) -> Verdict:
+        return _fake(status, settings)
 
     def probe(self, context: ProbeContext) -> FeatureResult:
         environ = context.service_environ
@@ -462,3 +466,47 @@ def _failed_lookups(found: checks.ResolutionFound) -> list[str]:
         for name, value in green.items()
         if not isinstance(value, list) and isinstance(found["system"].get(name), list)
     ]
+
+
+def _fake(status: Status, settings: Settings) -> Verdict:
+    """What this detector says in ``status`` on the fake host, for test doubles."""
+
+    details: dict[str, Any] = {
+        "eventlet": "0.36.1",
+        "dnspython": "2.6.1",
+        "has_ipv6": True,
+        "ipv6_interfaces": ["eth0", "lo"],
+        "EVENTLET_NO_GREENDNS": None,
+        "workaround_active": False,
+        "eventlet_imported": False,
+        "known_problems": [],
+        "glance_monkey_patches": True,
+        "import_error": None,
+        "resolution": {
+            "system": {"::1": ["::1"], "localhost": ["::1"]},
+            "eventlet": {"::1": ["::1"], "localhost": ["::1"]},
+        },
+    }
+    pair = "eventlet 0.36.1 with dnspython 2.6.1"
+    workaround = "export EVENTLET_NO_GREENDNS=yes  # in the environment of every Glance service"
+    if status is Status.AVAILABLE:
+        return Verdict(
+            status,
+            f"{pair}: IPv6 names resolve under eventlet.monkey_patch() as without it",
+            details,
+            [],
+        )
+    failure = "gaierror: [Errno -2] Name or service not known"
+    why = f"resolving '::1' for IPv6 under eventlet failed: {failure}"
+    details["resolution"]["eventlet"]["::1"] = failure
+    details["known_problems"] = []
+    if status is Status.DEGRADED:
+        return Verdict(status, f"{pair}: {why}", details, [workaround])
+    details["eventlet_imported"] = True
+    return Verdict(
+        status,
+        f"{pair}: {why}; eventlet is already imported in this process without "
+        "EVENTLET_NO_GREENDNS=yes, so the workaround can no longer apply",
+        details,
+        [workaround + " before the service starts"],
+    )

@@ -15,7 +15,7 @@ from typing import Any
 
 from glance_features import runas
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
-from glance_features.detector import ProbeContext, result
+from glance_features.detector import DetectorBase, ProbeContext, result
 from glance_features.detectors import _stores
 from glance_features.errors import ConfigError
 from glance_features.model import FeatureResult, Status
@@ -101,7 +101,7 @@ def _lhafile_fix(python: Mapping[str, Any]) -> str:
     return pip_install("lhafile", str(python["executable"]))
 
 
-class ImageDecompressionDetector:
+class ImageDecompressionDetector(DetectorBase):
     name = "image_decompression"
     summary = "the image_decompression import plugin: zip, gzip and (with lhafile) LHA"
     catalog = CATALOG

@@ -8,10 +8,11 @@ from typing import Any
 
 from glance_features import checks, runas
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
-from glance_features.detector import ProbeContext, result
-from glance_features.model import FeatureResult, Status
+from glance_features.detector import DetectorBase, ProbeContext, result
+from glance_features.model import FeatureResult, Status, Verdict
 from glance_features.options import DEBUG_HOST, DEBUG_PORT, WORKERS
 from glance_features.remediation import install_python_packages
+from glance_features.settings import Settings
 
 DISTRIBUTIONS = ("pydevd", "pydevd-pycharm")
 CONNECT_TIMEOUT = 3.0
@@ -158,10 +159,13 @@ def _find_debugger(context: ProbeContext) -> checks.DebuggerFound:
     return runas.run(context, checks.debugger, list(DISTRIBUTIONS))
 
 
-class PydevDetector:
+class PydevDetector(DetectorBase):
     name = "pydev"
     summary = "pydev remote debugger for Glance workers (pydev_worker_debug_host)"
     catalog = CATALOG
+
+    def fake(self, status: Status, settings: Settings) -> Verdict:
+        return _fake(status, settings)
 
     def probe(self, context: ProbeContext) -> FeatureResult:
         host = context.settings.get(DEBUG_HOST)
@@ -286,3 +290,40 @@ class PydevDetector:
             f"{provider} reaches the debug server at {host}:{port}",
             details,
         )
+
+
+def _fake(status: Status, settings: Settings) -> Verdict:
+    """What this detector says in ``status`` on the fake host, for test doubles."""
+    from glance_features import fake_host
+
+    host = settings.get(DEBUG_HOST)
+    port = settings.get(DEBUG_PORT)
+    details: dict[str, Any] = {"debug_host": host, "debug_port": port}
+    if status is Status.UNAVAILABLE:
+        return Verdict(
+            status,
+            "no pydev debugger module (pydev.pydevd or pydevd) is installed",
+            details,
+            [f"{fake_host.PYTHON} -m pip install pydevd  # or pydevd-pycharm for your IDE"],
+        )
+    path = "/usr/lib/glance/venv/lib/python3.11/site-packages/pydevd.py"
+    details.update(module="pydevd", module_path=path, distribution="pydevd", version="3.2.3")
+    provider = "pydevd (pydevd 3.2.3)"
+    if status is Status.DEGRADED:
+        # Only a debug server on another host degrades it: fake that one.
+        host = host or "192.0.2.10"
+        details.update(debug_host=host, addresses=["192.0.2.10"], connected_to="192.0.2.10")
+        return Verdict(
+            status,
+            f"{provider} reaches the debug server at {host}:{port}, which is not on this "
+            "host: a pydev server can run code inside Glance",
+            details,
+            [
+                "debug only on a trusted network, or tunnel the debugger over loopback "
+                "(ssh -R) and set pydev_worker_debug_host = 127.0.0.1"
+            ],
+        )
+    if not host:
+        return Verdict(status, f"{provider} is installed; debugging is not enabled", details, [])
+    details.update(addresses=["127.0.0.1"], connected_to="127.0.0.1")
+    return Verdict(status, f"{provider} reaches the debug server at {host}:{port}", details, [])

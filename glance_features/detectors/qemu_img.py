@@ -18,7 +18,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
-from glance_features.detector import ProbeContext, result
+from glance_features.detector import DetectorBase, ProbeContext, result
 from glance_features.model import FeatureResult, Status, Verdict
 from glance_features.options import (
     CONVERSION_FORMAT,
@@ -27,6 +27,7 @@ from glance_features.options import (
     PYTHON_INTERPRETER,
 )
 from glance_features.remediation import install_system_packages
+from glance_features.settings import Settings
 
 if TYPE_CHECKING:
     from glance_features._platform.proc import Outcome
@@ -183,10 +184,13 @@ def interpreter(context: ProbeContext) -> tuple[str | None, str]:
     return service_executable(context)
 
 
-class QemuImgDetector:
+class QemuImgDetector(DetectorBase):
     name = "qemu-img"
     summary = "qemu-img for image conversion and introspection (image_conversion plugin)"
     catalog = CATALOG
+
+    def fake(self, status: Status, settings: Settings) -> Verdict:
+        return _fake(status, settings)
 
     def probe(self, context: ProbeContext) -> FeatureResult:
         from glance_features._platform import proc
@@ -626,3 +630,44 @@ def writable_by_others(path: str) -> str | None:
             return parent
         first = False
         current = parent
+
+
+def _fake(status: Status, settings: Settings) -> Verdict:
+    """What this detector says in ``status`` on the fake host, for test doubles."""
+    from glance_features import fake_host
+
+    target = settings.get(CONVERSION_FORMAT) or settings.get(OUTPUT_FORMAT) or "raw"
+    python = settings.get(PYTHON_INTERPRETER)
+    details: dict[str, Any] = {"path": fake_host.QEMU_IMG, "searched": fake_host.SEARCHED}
+    if status is Status.UNAVAILABLE:
+        details["path"] = None
+        return Verdict(
+            status, "qemu-img not found on PATH", details, ["apt-get install -y qemu-utils"]
+        )
+    degraded = status is Status.DEGRADED
+    details.update(
+        resolved_path=fake_host.QEMU_IMG,
+        # Degraded is the real detector's commonest caveat: no interpreter set.
+        python_interpreter=None if degraded else python or fake_host.PYTHON,
+        python_interpreter_from="[wsgi] python_interpreter" + (" is unset" if degraded else ""),
+        output_format=target,
+        version=fake_host.QEMU_VERSION,
+        formats=list(fake_host.QEMU_FORMATS),
+        checked=f"qemu-img info{'' if degraded else ' via prlimit'} and convert qcow2 -> {target}",
+    )
+    if status is Status.DEGRADED:
+        return Verdict(
+            status,
+            f"qemu-img {fake_host.QEMU_VERSION} at {fake_host.QEMU_IMG} converts to {target}, "
+            "but [wsgi] python_interpreter is unset: under uwsgi or mod_wsgi Glance then "
+            "runs prlimit with the server's binary and every conversion fails",
+            details,
+            ["set [wsgi] python_interpreter = /path/to/the/venv/bin/python"],
+        )
+    return Verdict(
+        status,
+        f"qemu-img {fake_host.QEMU_VERSION} at {fake_host.QEMU_IMG} inspects and converts "
+        f"qcow2 to {target} as Glance runs it",
+        details,
+        [],
+    )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from glance_features.catalog import Entry, GlanceUse
-from glance_features.detector import ProbeContext, result
+from glance_features.detector import DetectorBase, ProbeContext, result
 from glance_features.errors import GlanceFeaturesError
-from glance_features.model import FeatureResult, Status
+from glance_features.model import FeatureResult, Status, Verdict
+from glance_features.settings import Settings
 
 PAYLOAD_SIZE = 256 * 1024
 
@@ -33,10 +34,13 @@ class PrepareError(GlanceFeaturesError):
     """The check's own set-up failed (a full TMPDIR, say): not sendfile's fault."""
 
 
-class SendfileDetector:
+class SendfileDetector(DetectorBase):
     name = "sendfile"
     summary = "zero-copy sendfile(2) from a file to a socket"
     catalog = CATALOG
+
+    def fake(self, status: Status, settings: Settings) -> Verdict:
+        return _fake(status, settings)
 
     def probe(self, context: ProbeContext) -> FeatureResult:
         details: dict[str, object] = {
@@ -178,3 +182,33 @@ def _pysendfile() -> str | None:
     from glance_features._platform import dists
 
     return dists.version("pysendfile")
+
+
+def _fake(status: Status, settings: Settings) -> Verdict:
+    """What this detector says in ``status`` on the fake host, for test doubles."""
+    from glance_features import fake_host
+
+    details: dict[str, Any] = {"platform": "linux", "kernel": fake_host.KERNEL, "pysendfile": None}
+    if status is Status.UNAVAILABLE:
+        details["platform"] = "sunos5"
+        return Verdict(
+            status,
+            "os.sendfile does not exist on this platform (sunos5)",
+            details,
+            ["none: this platform has no sendfile(2); Glance copies data instead"],
+        )
+    if status is Status.DEGRADED:
+        details["errno"] = "EINVAL"
+        return Verdict(
+            status,
+            "os.sendfile exists but failed: EINVAL: Invalid argument",
+            details,
+            [
+                "check that the kernel and the file system allow sendfile(2) "
+                "from regular files to sockets"
+            ],
+        )
+    details["bytes_sent"] = 262144
+    return Verdict(
+        status, "sent 262144 bytes from a file to a socket with os.sendfile", details, []
+    )

@@ -20,7 +20,7 @@ from typing import Any
 from glance_features import checks, runas
 from glance_features._platform.mounts import describe_mount
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
-from glance_features.detector import ProbeContext, result
+from glance_features.detector import DetectorBase, ProbeContext, result
 from glance_features.detectors import _backends, _stores
 from glance_features.errors import ConfigError
 from glance_features.model import FeatureResult, Status, Verdict
@@ -60,7 +60,7 @@ CATALOG = Entry(
 )
 
 
-class StoreFileDetector:
+class StoreFileDetector(DetectorBase):
     name = "store-file"
     summary = "glance_store file backends: data directories writable by the service, with space"
     catalog = CATALOG

@@ -18,10 +18,11 @@ from typing import Any
 from glance_features import checks, runas
 from glance_features._platform.mounts import describe_mount
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
-from glance_features.detector import ProbeContext, result
-from glance_features.model import FeatureResult, Status
+from glance_features.detector import DetectorBase, ProbeContext, result
+from glance_features.model import FeatureResult, Status, Verdict
 from glance_features.options import IMAGE_CACHE_DIR, IMAGE_CACHE_DRIVER
 from glance_features.remediation import install_python_packages
+from glance_features.settings import Settings
 
 GLANCE_CHECK_FILE = "checkme"  # the fixed name Glance's configure() writes
 
@@ -65,10 +66,13 @@ def _caching_flavor(paste_deploy: dict[str, object]) -> bool:
     return "cach" in str(flavor or "").lower()
 
 
-class XattrDetector:
+class XattrDetector(DetectorBase):
     name = "xattr"
     summary = "user extended attributes in image_cache_dir (image_cache_driver = xattr)"
     catalog = CATALOG
+
+    def fake(self, status: Status, settings: Settings) -> Verdict:
+        return _fake(status, settings)
 
     def probe(self, context: ProbeContext) -> FeatureResult:
         if sys.platform == "win32":
@@ -329,3 +333,55 @@ def _configures_then_fails(
             ],
         )
     return f"{reason}; {then}", [f"check the file system mounted on {point}", switch]
+
+
+def _fake(status: Status, settings: Settings) -> Verdict:
+    """What this detector says in ``status`` on the fake host, for test doubles."""
+    from glance_features import fake_host
+
+    cache_dir = settings.get(IMAGE_CACHE_DIR) or fake_host.CACHE_DIR
+    details: dict[str, Any] = {
+        "image_cache_dir": cache_dir,
+        "binding": "xattr 1.1.0",
+        "python": "/usr/bin/python3",
+        "cache_dir_exists": True,
+        "probed_dir": cache_dir,
+        "stale_check_file": False,
+        "checked_as": "glance",
+        "mount_point": "/var/lib/glance",
+        "fs_type": "ext4",
+        "mount_source": "/dev/sdb1",
+        "mount_options": ["rw", "relatime"],
+    }
+    if status is Status.UNAVAILABLE:
+        # The classic: an NFSv3 export, which has no extended attributes at all.
+        details.update(
+            fs_type="nfs",
+            mount_source="filer:/export/glance",
+            mount_options=["rw", "relatime", "vers=3"],
+            step="set a user xattr",
+            errno="EOPNOTSUPP",
+        )
+        return Verdict(
+            status,
+            "nfs on /var/lib/glance does not support user xattrs (EOPNOTSUPP): Glance's "
+            "xattr driver refuses to configure and Glance falls back to sqlite",
+            details,
+            [
+                "mount -o remount,user_xattr /var/lib/glance  # and add user_xattr in /etc/fstab",
+                "move image_cache_dir to a file system with user xattrs (ext4, xfs, btrfs)",
+            ],
+        )
+    if status is Status.DEGRADED:
+        details["mount_options"] = ["rw", "noatime"]
+        return Verdict(
+            status,
+            f"user xattrs work in {cache_dir}, but /var/lib/glance is mounted noatime: "
+            "the xattr driver prunes the cache by access time",
+            details,
+            [
+                "mount -o remount,relatime /var/lib/glance  "
+                "# and replace noatime with relatime in /etc/fstab"
+            ],
+        )
+    return Verdict(status, f"user xattrs work in {cache_dir} as glance (xattr 1.1.0)", details, [])

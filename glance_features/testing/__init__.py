@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from glance_features.model import Report
+from glance_features.registry import BUILTIN
 from glance_features.settings import Settings
 from glance_features.testing import _layers, _values
 from glance_features.testing._layers import (
@@ -57,7 +58,8 @@ for _public in (Fake, LeakedFake, RealProbeForbidden, UnknownFakeFeature):
     _public.__module__ = __name__
 del _public
 
-BUILTIN_FEATURES = ("qemu-img", "sendfile", "pydev", "xattr", "dnspython-ipv6")
+# Every built-in detector, in report order; each can be faked.
+BUILTIN_FEATURES = tuple(BUILTIN)
 _T = TypeVar("_T")
 
 __all__ = [

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from glance_features import registry, runner
+from glance_features import fake_host, registry, runner
 from glance_features._version import __version__
 from glance_features.catalog import requirement_of
 from glance_features.errors import GlanceFeaturesError
@@ -28,13 +28,7 @@ from glance_features.registry import BUILTIN
 from glance_features.settings import Settings
 from glance_features.testing._values import Fake
 
-FAKE_HOST = {
-    "hostname": "fake-host",
-    "os": "linux",
-    "kernel": "6.1.0-28-amd64",
-    "distro": {"id": "debian", "version": "12", "like": ""},
-    "python": "3.11.2",
-}
+FAKE_HOST = fake_host.HOST
 GENERATED_AT = "2026-01-01T00:00:00Z"
 
 
