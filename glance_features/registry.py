@@ -113,17 +113,29 @@ def builtin_detector(name: str) -> Detector:
     return _load_target(BUILTIN[name], name, f"{BUILTIN[name]} (built in)")
 
 
-def catalog() -> dict[str, Entry]:
-    """The catalog entry of every built-in and registered detector."""
+def catalog(*, installed: bool = True) -> dict[str, Entry]:
+    """The catalog entry of every built-in and registered detector and, with
+    ``installed``, of every installed plugin that loads: what ``explain``,
+    ``requirements``, the census and the docs describe. A probe passes False:
+    it loads plugins in its worker threads, under its deadline."""
     entries = {name: entry_of(builtin_detector(name)) for name in BUILTIN}
     with _registered_lock:
         entries.update((name, entry_of(d)) for name, d in _registered.items())
+    if installed:
+        for plugin in plugins():
+            if plugin.name in entries or "@" in plugin.name:
+                continue
+            try:
+                entries[plugin.name] = entry_of(plugin.load())
+            except PluginError:
+                continue  # the probe reports it, unknown, with why
     return entries
 
 
-def declared_secrets() -> frozenset[str]:
+def declared_secrets(*, installed: bool = True) -> frozenset[str]:
     """The option names the detectors' catalogs declare secret."""
-    return frozenset(name for entry in catalog().values() for name in entry.secrets)
+    entries = catalog(installed=installed).values()
+    return frozenset(name for entry in entries for name in entry.secrets)
 
 
 def _builtin_loader(name: str, target: str) -> Callable[[], Detector]:

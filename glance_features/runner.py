@@ -13,7 +13,13 @@ from glance_features import deployment, host, registry
 from glance_features._platform import green as _green
 from glance_features._platform.proc import current_user
 from glance_features._version import __version__
-from glance_features.catalog import NOT_REQUIRED, Requirement, entry_of, requirement_of
+from glance_features.catalog import (
+    NOT_REQUIRED,
+    UNCATALOGUED,
+    Requirement,
+    entry_of,
+    requirement_of,
+)
 from glance_features.deployment import Deployment
 from glance_features.detector import Distro, ProbeContext
 from glance_features.errors import GlanceFeaturesError
@@ -187,11 +193,13 @@ def required_features(
     glance_version: str | None,
     names: Iterable[str] | None = None,
     served_by: str | None = None,
+    installed: bool = True,
 ) -> dict[str, Requirement]:
     """The features ``settings`` require, each with why (the one rule the
-    runner, the command line and the test doubles apply)."""
+    runner, the command line and the test doubles apply); ``installed``
+    plugins too, unless a probe in flight asks."""
     found: dict[str, Requirement] = {}
-    for name, entry in registry.catalog().items():
+    for name, entry in registry.catalog(installed=installed).items():
         if names is None or name in names:
             requirement = requirement_of(entry, settings, glance_version, served_by)
             if requirement.conditions:
@@ -204,6 +212,7 @@ class _Slot:
         self.plugin = plugin
         self.result: FeatureResult | None = None
         self.requirement = NOT_REQUIRED
+        self.entry = UNCATALOGUED
         self.done = _green.original("threading").Event()
 
     def run(self, context: ProbeContext) -> None:
@@ -211,8 +220,9 @@ class _Slot:
         start = clock.perf_counter()
         try:
             detector = self.plugin.load()
+            self.entry = entry_of(detector)
             self.requirement = requirement_of(
-                entry_of(detector), context.settings, context.glance_version, context.served_by
+                self.entry, context.settings, context.glance_version, context.served_by
             )
             found: Any = detector.probe(context)
             if not isinstance(found, FeatureResult):
@@ -304,18 +314,20 @@ def _collect(
                 "(ulimit -v, -u; LimitAS=, TasksMax=) are too small",
             )
             slot.done.set()
-    secrets = settings.secret_values(registry.declared_secrets())
-    results: dict[str, FeatureResult] = {}
     for slot in slots:
         slot.done.wait(max(0.0, deadline - clock.monotonic()))
-        name = slot.plugin.name
+    # Every catalog's secrets mask every result: one detector may quote an
+    # option another declares secret. A plugin's catalog is known once loaded.
+    declared = {name for slot in slots for name in slot.entry.secrets}
+    secrets = settings.secret_values(registry.declared_secrets(installed=False) | declared)
+    results: dict[str, FeatureResult] = {}
+    for slot in slots:
         result = slot.result
         if result is None:
-            result = _unknown(name, f"timed out after {timeout:g} s").replace(
+            result = _unknown(slot.plugin.name, f"timed out after {timeout:g} s").replace(
                 elapsed_ms=_ms(timeout)
             )
-        result = redact(result, secrets)
-        results[name] = slot.requirement.apply(result)
+        results[slot.plugin.name] = slot.requirement.apply(redact(result, secrets))
     return Report(
         results,
         host=host.facts(context.distro),
@@ -334,7 +346,7 @@ def _collect(
 def _timed_out(settings: Settings, names: tuple[str, ...] | None, timeout: float) -> Report:
     from glance_features import glance
 
-    required = required_features(settings, glance.installed_version())
+    required = required_features(settings, glance.installed_version(), installed=False)
     results = {
         p.name: required.get(p.name, NOT_REQUIRED).apply(
             _unknown(p.name, f"timed out after {timeout:g} s waiting for a probe in flight")
