@@ -184,6 +184,81 @@ def interpreter(context: ProbeContext) -> tuple[str | None, str]:
     return service_executable(context)
 
 
+@dataclasses.dataclass(frozen=True)
+class Conversion:
+    """How Glance would run qemu-img on this host."""
+
+    # Run by the path Glance's lookup finds, not the resolved one: the name it
+    # is called by (argv[0]) is what a multi-call binary goes by.
+    path: str
+    python: str | None  # the interpreter prlimit runs with; None: not known
+    target: str  # the format Glance converts to
+    asked_by: str  # the option that asks for it
+    full: bool  # the whole conversion path, not only `qemu-img --version`
+    legacy: str | None = None  # the legacy import task's own interpreter, when another
+
+
+def _jobs(
+    planned: Conversion, python: str | None, target: str, workdir: str, user: str | None
+) -> dict[str, tuple[list[str], bool]]:
+    """Glance's qemu-img command lines on a tiny qcow2 in ``workdir`` (owned by
+    ``user``), each with whether its stderr fails the import."""
+    source = os.path.join(workdir, "source.qcow2")
+    # Written here, not by `qemu-img create` (which Glance never runs): a
+    # failure to write it is the check's own, never qemu-img's.
+    write_tiny_qcow2(source)
+    if user:
+        import pwd
+
+        entry = pwd.getpwnam(user)
+        os.chown(workdir, entry.pw_uid, entry.pw_gid)
+        os.chown(source, entry.pw_uid, entry.pw_gid)
+    qemu_img = planned.path
+    # Glance never runs --version: only its exit status counts.
+    jobs = {"version": ([qemu_img, "--version"], False)}
+    if not planned.full:
+        return jobs
+    info = [qemu_img, "info", "-f", "qcow2", "--output=json", source]
+    if python is not None:
+        # Exactly Glance's command line (not -I: Glance does not pass it),
+        # whatever the interpreter is called: a name proves nothing, running it does.
+        info = [python, "-m", "oslo_concurrency.prlimit", *PRLIMIT_ARGS, "--", *info]
+    convert = [qemu_img, "convert", "-f", "qcow2", "-O", QEMU_FORMAT.get(target, target)]
+    converted = os.path.join(workdir, "converted")
+    return {**jobs, "info": (info, True), "convert": ([*convert, source, converted], True)}
+
+
+def _works(planned: Conversion, unsafe: str | None, details: dict[str, Any]) -> Verdict:
+    """The verdict when every call Glance makes succeeded, with its caveats."""
+    version = details.get("version", "?")
+    at = f"qemu-img {version} at {details['resolved_path']}"
+    caveats, fix = [], []
+    if unsafe:
+        caveats.append(f"{unsafe} can be written by users other than root")
+    if planned.python is None and planned.full:
+        caveats.append(
+            "[wsgi] python_interpreter is unset: under uwsgi or mod_wsgi Glance then "
+            "runs prlimit with the server's binary and every conversion fails"
+        )
+        fix.append("set [wsgi] python_interpreter = /path/to/the/venv/bin/python")
+    if unsafe:
+        fix.append(f"chown root: {unsafe} && chmod go-w {unsafe}")
+    if caveats:
+        does = "converts to " + planned.target if planned.full else "runs"
+        return Verdict(Status.DEGRADED, f"{at} {does}, but " + "; ".join(caveats), remediation=fix)
+    if not planned.full:
+        return Verdict(
+            Status.AVAILABLE,
+            f"{at} runs; no option enables image conversion, "
+            "so Glance's conversion path was not tried (--deep tries it)",
+        )
+    return Verdict(
+        Status.AVAILABLE,
+        f"{at} inspects and converts qcow2 to {planned.target} "
+        f"as Glance runs it ({planned.asked_by})",
+    )
+
+
 class QemuImgDetector(DetectorBase):
     name = "qemu-img"
     summary = "qemu-img for image conversion and introspection (image_conversion plugin)"
@@ -212,11 +287,31 @@ class QemuImgDetector(DetectorBase):
                 else "qemu-img not found on PATH"
             )
             return result(self.name, Status.UNAVAILABLE, why, details, install)
-        resolved = os.path.realpath(path)
-        details["resolved_path"] = resolved
+        details["resolved_path"] = os.path.realpath(path)
         unsafe = replaceable_by_others(path)
         if unsafe:
             details["writable_by_others"] = unsafe
+        planned = self._plan(path, context, details)
+        if isinstance(planned, Verdict):
+            return planned.result(self.name, details)
+        failure = self._as_glance_does(planned, planned.python, planned.target, context, details)
+        if failure is None and planned.legacy is not None:
+            # Both paths convert, each through its own interpreter.
+            conversion = str(context.settings.get(CONVERSION_FORMAT))
+            failure = self._as_glance_does(planned, planned.legacy, conversion, context, {})
+            if failure is not None:
+                failure = dataclasses.replace(
+                    failure, reason=f"the legacy import task: {failure.reason}"
+                )
+        if failure is not None:
+            fixes = failure.remediation or install
+            return dataclasses.replace(failure, remediation=fixes).result(self.name, details)
+        return _works(planned, unsafe, details).result(self.name, details)
+
+    def _plan(
+        self, path: str, context: ProbeContext, details: dict[str, Any]
+    ) -> Conversion | Verdict:
+        """How Glance would run qemu-img here, or why it never gets to."""
         python, python_source = interpreter(context)
         details.update(python_interpreter=python, python_interpreter_from=python_source)
         target, asked_by = wanted_format(context.settings)
@@ -225,23 +320,19 @@ class QemuImgDetector(DetectorBase):
         if refused is not None:
             value, label, when = refused
             details["refused"] = {"option": label, "value": value, "accepted": OUTPUT_FORMATS}
-            return result(
-                self.name,
+            return Verdict(
                 Status.UNAVAILABLE,
                 f"{label} = {value!r} is refused by Glance, which accepts only "
                 f"{', '.join(OUTPUT_FORMATS)}: Glance starts, then fails {when}",
-                details,
-                [f"set {label} to one of {', '.join(OUTPUT_FORMATS)}"],
+                remediation=[f"set {label} to one of {', '.join(OUTPUT_FORMATS)}"],
             )
-        # Run it by the path Glance's lookup finds, not the resolved one: the
-        # name it is called by (argv[0]) is what a multi-call binary goes by.
         # Glance runs qemu-img only for image conversion: its whole path (about
         # 50 ms, mostly the prlimit interpreter) is run when the configuration
         # enables conversion or --deep asks; otherwise qemu-img only has to run.
         full = context.deep or conversion_enabled(context.settings)
         legacy = self._legacy_task(context, details)
         if isinstance(legacy, Verdict):
-            return legacy.result(self.name, details)
+            return legacy
         if legacy is not None and "image_conversion" not in context.settings.get(IMPORT_PLUGINS):
             # Only the legacy task converts: its interpreter is the one to try.
             python, python_source = legacy, details["legacy_python_from"]
@@ -252,149 +343,84 @@ class QemuImgDetector(DetectorBase):
             # that server's binary, which cannot run prlimit. Every import
             # that converts then fails, so nothing is available.
             service = context.deployment.python if context.deployment else None
-            return result(
-                self.name,
+            return Verdict(
                 Status.UNAVAILABLE,
                 f"[wsgi] python_interpreter is unset: Glance runs prlimit with {python_source}, "
                 "and every conversion fails",
-                details,
-                [f"set [wsgi] python_interpreter = {service or '/path/to/the/venv/bin/python'}"],
+                remediation=[
+                    f"set [wsgi] python_interpreter = {service or '/path/to/the/venv/bin/python'}"
+                ],
             )
-        failure = self._as_glance_does(path, python, target, context, details, full)
-        if failure is None and legacy is not None and legacy != python:
-            # Both paths convert, each through its own interpreter.
-            conversion = str(context.settings.get(CONVERSION_FORMAT))
-            failure = self._as_glance_does(path, legacy, conversion, context, {}, full)
-            if failure is not None:
-                failure = dataclasses.replace(
-                    failure, reason=f"the legacy import task: {failure.reason}"
-                )
-        if failure is not None:
-            fixes = failure.remediation or install
-            return dataclasses.replace(failure, remediation=fixes).result(self.name, details)
-        caveats = []
-        if unsafe:
-            caveats.append(f"{unsafe} can be written by users other than root")
-        if python is None and full:
-            caveats.append(
-                "[wsgi] python_interpreter is unset: under uwsgi or mod_wsgi Glance then "
-                "runs prlimit with the server's binary and every conversion fails"
-            )
-        version = details.get("version", "?")
-        if caveats:
-            fix = []
-            if python is None and full:
-                fix.append("set [wsgi] python_interpreter = /path/to/the/venv/bin/python")
-            if unsafe:
-                fix.append(f"chown root: {unsafe} && chmod go-w {unsafe}")
-            return result(
-                self.name,
-                Status.DEGRADED,
-                f"qemu-img {version} at {resolved} {'converts to ' + target if full else 'runs'}, "
-                "but " + "; ".join(caveats),
-                details,
-                fix,
-            )
-        if not full:
-            return result(
-                self.name,
-                Status.AVAILABLE,
-                f"qemu-img {version} at {resolved} runs; no option enables image conversion, "
-                "so Glance's conversion path was not tried (--deep tries it)",
-                details,
-            )
-        return result(
-            self.name,
-            Status.AVAILABLE,
-            f"qemu-img {version} at {resolved} inspects and converts qcow2 to {target} "
-            f"as Glance runs it ({asked_by})",
-            details,
-        )
+        legacy = legacy if legacy != python else None
+        return Conversion(path, python, target, asked_by, full, legacy)
 
     def _as_glance_does(
         self,
-        qemu_img: str,
+        planned: Conversion,
         python: str | None,
         target: str,
         context: ProbeContext,
         details: dict[str, Any],
-        full: bool,
     ) -> Verdict | None:
+        """Glance's qemu-img calls with ``python``'s prlimit, or why one fails."""
         import shutil
         import tempfile
 
         workdir = tempfile.mkdtemp(prefix="glance-features-qemu-")
         try:
-            if context.user:
-                import pwd
-
-                entry = pwd.getpwnam(context.user)
-                os.chown(workdir, entry.pw_uid, entry.pw_gid)
-            source = os.path.join(workdir, "source.qcow2")
-            converted = os.path.join(workdir, "converted")
-            # Written here, not by `qemu-img create` (which Glance never runs):
-            # a failure to write it is the check's own, never qemu-img's.
-            write_tiny_qcow2(source)
-            if context.user:
-                os.chown(source, entry.pw_uid, entry.pw_gid)
-            info = [qemu_img, "info", "-f", "qcow2", "--output=json", source]
-            if python is not None:
-                # Exactly Glance's command line (not -I: Glance does not pass
-                # it), whatever the interpreter is called: a name proves
-                # nothing, running it does.
-                info = [python, "-m", "oslo_concurrency.prlimit", *PRLIMIT_ARGS, "--", *info]
-            convert = [qemu_img, "convert", "-f", "qcow2", "-O", QEMU_FORMAT.get(target, target)]
-            jobs = {
-                # Glance never runs --version: only its exit status counts.
-                "version": ([qemu_img, "--version"], False),
-                "info": (info, True),
-                "convert": ([*convert, source, converted], True),
-            }
-            if not full:
-                jobs = {"version": jobs["version"]}
+            jobs = _jobs(planned, python, target, workdir, context.user)
             # Independent of each other: run side by side, judged in Glance's order.
             runs = self._side_by_side(jobs, context, workdir)
-            version_run = runs["version"]
-            if isinstance(version_run, Verdict):
-                return version_run
-            match = _VERSION_RE.search(version_run.text)
-            if match is None:
-                return Verdict(
-                    Status.UNAVAILABLE, f"{qemu_img} --version did not print a qemu-img version"
-                )
-            details["version"] = match.group(1)
-            if not full:
-                details["checked"] = "qemu-img --version (no option enables image conversion)"
-                return None
-            inspected = runs["info"]
-            if isinstance(inspected, Verdict):
-                return self._blame_interpreter(inspected, python)
-            try:
-                found = json.loads(inspected.text).get("format")
-            except (ValueError, AttributeError):
-                found = None
-            if found != "qcow2":
-                why = "qemu-img info printed no usable JSON"
-                if python is not None:
-                    why += (
-                        f" (through {python} -m oslo_concurrency.prlimit: is it the "
-                        "Python that runs Glance?)"
-                    )
-                return Verdict(
-                    Status.UNAVAILABLE, why, remediation=[INTERPRETER_FIX] if python else []
-                )
-            converted_run = runs["convert"]
-            if isinstance(converted_run, Verdict):
-                return converted_run
-            details["checked"] = (
-                f"qemu-img info{' via prlimit' if python else ''} and convert qcow2 -> {target}"
-            )
-            return None
+            return self._judge_runs(runs, planned, python, target, details)
         except (OSError, KeyError) as exc:
             cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             return Verdict(Status.UNKNOWN, f"could not prepare the check in {workdir}: {cause}")
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def _judge_runs(
+        self,
+        runs: dict[str, Outcome | Verdict],
+        planned: Conversion,
+        python: str | None,
+        target: str,
+        details: dict[str, Any],
+    ) -> Verdict | None:
+        """The first of Glance's calls that fails, in Glance's order; None: all worked."""
+        version_run = runs["version"]
+        if isinstance(version_run, Verdict):
+            return version_run
+        match = _VERSION_RE.search(version_run.text)
+        if match is None:
+            return Verdict(
+                Status.UNAVAILABLE, f"{planned.path} --version did not print a qemu-img version"
+            )
+        details["version"] = match.group(1)
+        if not planned.full:
+            details["checked"] = "qemu-img --version (no option enables image conversion)"
+            return None
+        inspected = runs["info"]
+        if isinstance(inspected, Verdict):
+            return self._blame_interpreter(inspected, python)
+        try:
+            found = json.loads(inspected.text).get("format")
+        except (ValueError, AttributeError):
+            found = None
+        if found != "qcow2":
+            why = "qemu-img info printed no usable JSON"
+            if python is not None:
+                why += (
+                    f" (through {python} -m oslo_concurrency.prlimit: is it the "
+                    "Python that runs Glance?)"
+                )
+            return Verdict(Status.UNAVAILABLE, why, remediation=[INTERPRETER_FIX] if python else [])
+        converted_run = runs["convert"]
+        if isinstance(converted_run, Verdict):
+            return converted_run
+        details["checked"] = (
+            f"qemu-img info{' via prlimit' if python else ''} and convert qcow2 -> {target}"
+        )
+        return None
 
     @staticmethod
     def _legacy_task(context: ProbeContext, details: dict[str, Any]) -> str | Verdict | None:
