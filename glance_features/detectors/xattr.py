@@ -86,24 +86,9 @@ class XattrDetector(DetectorBase):
         cache_dir = context.settings.get(IMAGE_CACHE_DIR)
         user = runas.checked_as(context)
         details: dict[str, Any] = {"image_cache_dir": cache_dir, "checked_as": user}
-        if not cache_dir:
-            return result(
-                self.name,
-                Status.UNAVAILABLE,
-                "image_cache_dir is not set: Glance has no default and refuses to "
-                "configure its image cache",
-                details,
-                ["set [DEFAULT] image_cache_dir, e.g. /var/lib/glance/image-cache"],
-            )
-        if not os.path.isabs(cache_dir):
-            return result(
-                self.name,
-                Status.UNAVAILABLE,
-                f"image_cache_dir {cache_dir!r} is a relative path: it would depend on "
-                "the working directory of each Glance process",
-                details,
-                ["set [DEFAULT] image_cache_dir to an absolute path"],
-            )
+        unusable = _unusable(cache_dir)
+        if unusable is not None:
+            return unusable.result(self.name, details)
         binding = _binding(context)
         details.update(python=binding.python, binding=binding.provider)
         try:
@@ -139,39 +124,56 @@ class XattrDetector(DetectorBase):
             )
         if found["unwritable_subdirs"]:
             return _unwritable_subdirs(found, cache_dir, user, details)
-        where = found["probed_dir"] or cache_dir
-        link = found["check_file_link"]
-        if link:
-            stale = os.path.join(cache_dir, GLANCE_CHECK_FILE)
-            return result(
-                self.name,
-                Status.DEGRADED,
-                f"user xattrs work in {where} as {user}, but {stale} is a symbolic link to "
-                f"{link}: Glance's configure() writes through it (truncating {link})",
-                details,
-                [f"rm {stale}  # Glance's own check file; it recreates it"],
-            )
-        if not found["cache_dir_exists"]:
-            where = f"{where} (Glance will create {cache_dir} there)"
-        mount = describe_mount(where, details)
-        if mount is not None and "noatime" in mount.options:
-            return result(
-                self.name,
-                Status.DEGRADED,
-                f"user xattrs work in {where}, but {mount.mount_point} is mounted "
-                "noatime: the xattr driver prunes the cache by access time",
-                details,
-                [
-                    f"mount -o remount,relatime {mount.mount_point}  "
-                    "# and replace noatime with relatime in /etc/fstab"
-                ],
-            )
-        return result(
-            self.name,
-            Status.AVAILABLE,
-            f"user xattrs work in {where} as {user} ({binding.provider})",
-            details,
+        return _works(found, cache_dir, user, binding, details).result(self.name, details)
+
+
+def _unusable(cache_dir: str | None) -> Verdict | None:
+    """Why Glance cannot use ``image_cache_dir`` as set, before any file is tried."""
+    if not cache_dir:
+        return Verdict(
+            Status.UNAVAILABLE,
+            "image_cache_dir is not set: Glance has no default and refuses to "
+            "configure its image cache",
+            remediation=["set [DEFAULT] image_cache_dir, e.g. /var/lib/glance/image-cache"],
         )
+    if not os.path.isabs(cache_dir):
+        return Verdict(
+            Status.UNAVAILABLE,
+            f"image_cache_dir {cache_dir!r} is a relative path: it would depend on "
+            "the working directory of each Glance process",
+            remediation=["set [DEFAULT] image_cache_dir to an absolute path"],
+        )
+    return None
+
+
+def _works(
+    found: checks.CacheFound, cache_dir: str, user: str, binding: Binding, details: dict[str, Any]
+) -> Verdict:
+    """The verdict when Glance's driver configures and writes: its caveats, if any."""
+    where = found["probed_dir"] or cache_dir
+    link = found["check_file_link"]
+    if link:
+        stale = os.path.join(cache_dir, GLANCE_CHECK_FILE)
+        return Verdict(
+            Status.DEGRADED,
+            f"user xattrs work in {where} as {user}, but {stale} is a symbolic link to "
+            f"{link}: Glance's configure() writes through it (truncating {link})",
+            remediation=[f"rm {stale}  # Glance's own check file; it recreates it"],
+        )
+    if not found["cache_dir_exists"]:
+        where = f"{where} (Glance will create {cache_dir} there)"
+    mount = describe_mount(where, details)
+    if mount is not None and "noatime" in mount.options:
+        return Verdict(
+            Status.DEGRADED,
+            f"user xattrs work in {where}, but {mount.mount_point} is mounted "
+            "noatime: the xattr driver prunes the cache by access time",
+            remediation=[
+                f"mount -o remount,relatime {mount.mount_point}  "
+                "# and replace noatime with relatime in /etc/fstab"
+            ],
+        )
+    return Verdict(Status.AVAILABLE, f"user xattrs work in {where} as {user} ({binding.provider})")
 
 
 @dataclasses.dataclass(frozen=True)
