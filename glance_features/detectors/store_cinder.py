@@ -105,12 +105,8 @@ class StoreCinderDetector(_stores.StoreDetector):
     def judge(
         self, backend: _backends.Backend, found: _stores.Found, context: ProbeContext
     ) -> Verdict:
-        from glance_features._platform import proc
-
         settings = context.settings
-        user = checked_as(context)
-        python = found.python["executable"]
-        binaries = _binaries(python)
+        binaries = _binaries(found.python["executable"])
         rootwrap = backend.get(settings, "rootwrap_config", default=DEFAULT_ROOTWRAP)
         multipath = backend.get(settings, "cinder_use_multipath", "bool", default=False)
         enforce = backend.get(settings, "cinder_enforce_multipath", "bool", default=False)
@@ -119,89 +115,127 @@ class StoreCinderDetector(_stores.StoreDetector):
             "binaries": dict(binaries),
             "cinder_use_multipath": multipath,
         }
-        for name in ("sudo", "glance-rootwrap"):
-            path = binaries[name]
-            if path is None or not found.files["exec"].get(path):
-                fix = (
-                    _system(context, "sudo")
-                    if name == "sudo"
-                    else [pip_install("oslo.rootwrap>=5.8.0", python)]
-                )
-                return Verdict(
-                    Status.UNAVAILABLE,
-                    f"{name} is not found or not executable by {user}: glance_store "
-                    f"cannot run 'sudo glance-rootwrap {rootwrap}' to attach volumes",
-                    details,
-                    fix,
-                )
-        rootwrap_conf = _rootwrap_conf(str(rootwrap))
-        filters = rootwrap_conf["filters_path"] if rootwrap_conf else None
-        details["filters_path"] = filters
-        if rootwrap_conf is None or not filters:
+        refused = _cannot_run_rootwrap(context, found, binaries, str(rootwrap), details)
+        refused = refused or _cannot_start_privsep(found, str(rootwrap), details)
+        if refused is not None:
+            return refused
+        return _attach_tools(context, binaries, multipath, enforce, str(rootwrap), details)
+
+
+def _cannot_run_rootwrap(
+    context: ProbeContext,
+    found: _stores.Found,
+    binaries: dict[str, str | None],
+    rootwrap: str,
+    details: dict[str, Any],
+) -> Verdict | None:
+    """Why glance_store cannot run ``sudo glance-rootwrap`` as the account."""
+    python = found.python["executable"]
+    for name in ("sudo", "glance-rootwrap"):
+        path = binaries[name]
+        if path is None or not found.files["exec"].get(path):
+            fix = (
+                _system(context, "sudo")
+                if name == "sudo"
+                else [pip_install("oslo.rootwrap>=5.8.0", python)]
+            )
             return Verdict(
                 Status.UNAVAILABLE,
-                f"rootwrap_config {rootwrap} is missing or has no filters_path: "
-                "glance-rootwrap refuses every command, so no volume attaches",
+                f"{name} is not found or not executable by {checked_as(context)}: "
+                f"glance_store cannot run 'sudo glance-rootwrap {rootwrap}' to attach volumes",
                 details,
-                [_install_rootwrap(str(rootwrap), found.python["prefix"])],
+                fix,
             )
-        # os-brick's privileged calls run in a privsep daemon that glance-rootwrap
-        # starts: a filter must allow privsep-helper, and rootwrap must find it.
-        if not _privsep_filter(filters):
-            return Verdict(
-                Status.UNAVAILABLE,
-                f"no filter in {', '.join(filters)} lets glance-rootwrap start "
-                "privsep-helper for os_brick.privileged.default: os-brick's privileged "
-                "daemon never starts, so no volume attaches",
-                details,
-                [_install_rootwrap(str(rootwrap), found.python["prefix"])],
-            )
-        exec_dirs = rootwrap_conf["exec_dirs"]
-        details["exec_dirs"] = exec_dirs
-        helper = proc.which("privsep-helper", os.pathsep.join(exec_dirs))
-        details["privsep_helper"] = helper
-        if helper is None:
-            here = proc.which("privsep-helper", os.path.dirname(python))
-            return Verdict(
-                Status.UNAVAILABLE,
-                "privsep-helper is not in rootwrap's exec_dirs "
-                f"({', '.join(exec_dirs)}): glance-rootwrap cannot start os-brick's "
-                "privileged daemon",
-                details,
-                [
-                    f"add {os.path.dirname(here)} to exec_dirs in {rootwrap}"
-                    if here
-                    else pip_install("oslo.privsep>=1.23.0", python)
-                ],
-            )
-        if multipath and not binaries["multipathd"]:
-            status = Status.UNAVAILABLE if enforce else Status.DEGRADED
-            return Verdict(
-                status,
-                "cinder_use_multipath is set but multipathd is not installed: "
-                + (
-                    "cinder_enforce_multipath makes every attach fail"
-                    if enforce
-                    else "os-brick falls back to single paths"
-                ),
-                details,
-                _system(context, "multipath"),
-            )
-        if not binaries["iscsiadm"]:
-            return Verdict(
-                Status.DEGRADED,
-                "iscsiadm is not installed: volumes on iSCSI backends cannot attach "
-                "(other protocols may)",
-                details,
-                _system(context, "iscsi"),
-            )
+    return None
+
+
+def _cannot_start_privsep(
+    found: _stores.Found, rootwrap: str, details: dict[str, Any]
+) -> Verdict | None:
+    """Why glance-rootwrap, as configured, cannot start os-brick's privsep daemon."""
+    from glance_features._platform import proc
+
+    python = found.python["executable"]
+    rootwrap_conf = _rootwrap_conf(rootwrap)
+    filters = rootwrap_conf["filters_path"] if rootwrap_conf else None
+    details["filters_path"] = filters
+    if rootwrap_conf is None or not filters:
         return Verdict(
-            Status.AVAILABLE,
-            "os-brick, cinderclient, privsep and rootwrap import; sudo, glance-rootwrap "
-            f"and iscsiadm are installed; {rootwrap} lets glance-rootwrap start "
-            f"{helper} for os-brick",
+            Status.UNAVAILABLE,
+            f"rootwrap_config {rootwrap} is missing or has no filters_path: "
+            "glance-rootwrap refuses every command, so no volume attaches",
             details,
+            [_install_rootwrap(rootwrap, found.python["prefix"])],
         )
+    # os-brick's privileged calls run in a privsep daemon that glance-rootwrap
+    # starts: a filter must allow privsep-helper, and rootwrap must find it.
+    if not _privsep_filter(filters):
+        return Verdict(
+            Status.UNAVAILABLE,
+            f"no filter in {', '.join(filters)} lets glance-rootwrap start "
+            "privsep-helper for os_brick.privileged.default: os-brick's privileged "
+            "daemon never starts, so no volume attaches",
+            details,
+            [_install_rootwrap(rootwrap, found.python["prefix"])],
+        )
+    exec_dirs = rootwrap_conf["exec_dirs"]
+    details["exec_dirs"] = exec_dirs
+    helper = proc.which("privsep-helper", os.pathsep.join(exec_dirs))
+    details["privsep_helper"] = helper
+    if helper is not None:
+        return None
+    here = proc.which("privsep-helper", os.path.dirname(python))
+    return Verdict(
+        Status.UNAVAILABLE,
+        "privsep-helper is not in rootwrap's exec_dirs "
+        f"({', '.join(exec_dirs)}): glance-rootwrap cannot start os-brick's "
+        "privileged daemon",
+        details,
+        [
+            f"add {os.path.dirname(here)} to exec_dirs in {rootwrap}"
+            if here
+            else pip_install("oslo.privsep>=1.23.0", python)
+        ],
+    )
+
+
+def _attach_tools(
+    context: ProbeContext,
+    binaries: dict[str, str | None],
+    multipath: bool,
+    enforce: bool,
+    rootwrap: str,
+    details: dict[str, Any],
+) -> Verdict:
+    """The verdict once privsep starts: what the attach tools allow."""
+    if multipath and not binaries["multipathd"]:
+        status = Status.UNAVAILABLE if enforce else Status.DEGRADED
+        return Verdict(
+            status,
+            "cinder_use_multipath is set but multipathd is not installed: "
+            + (
+                "cinder_enforce_multipath makes every attach fail"
+                if enforce
+                else "os-brick falls back to single paths"
+            ),
+            details,
+            _system(context, "multipath"),
+        )
+    if not binaries["iscsiadm"]:
+        return Verdict(
+            Status.DEGRADED,
+            "iscsiadm is not installed: volumes on iSCSI backends cannot attach "
+            "(other protocols may)",
+            details,
+            _system(context, "iscsi"),
+        )
+    return Verdict(
+        Status.AVAILABLE,
+        "os-brick, cinderclient, privsep and rootwrap import; sudo, glance-rootwrap "
+        f"and iscsiadm are installed; {rootwrap} lets glance-rootwrap start "
+        f"{details['privsep_helper']} for os-brick",
+        details,
+    )
 
 
 def _binaries(python: str) -> dict[str, str | None]:
