@@ -396,20 +396,7 @@ def judge(
     fix = install or (lambda requirement: [pip_install(requirement)])
     upgrade = [step for p in problems for step in fix(p.upgrade)] or fix(EVENTLET_FIX)
     if found["import_error"]:
-        why = f"`import eventlet` fails in the service's interpreter ({found['import_error']})"
-        if problems:
-            why += f": {problems[0].why}"
-        effect = "Glance imports eventlet (futurist, its task executor) and fails to load"
-        if workaround:
-            return Verdict(
-                Status.UNAVAILABLE,
-                f"{pair}: {why}, even with {ENV_VAR}=yes; {effect}",
-                remediation=upgrade,
-            )
-        fixes = list(upgrade)
-        if retry is not None and not retry["import_error"]:
-            fixes.append(WORKAROUND + "  # makes it import here")
-        return Verdict(Status.UNAVAILABLE, f"{pair}: {why}; {effect}", remediation=fixes)
+        return _fails_to_import(found, pair, problems, upgrade, workaround, retry)
     if found["patch_error"] and patched is not False:
         return Verdict(
             Status.UNAVAILABLE,
@@ -439,12 +426,46 @@ def judge(
             f"{pair}: IPv6 names resolve under eventlet.monkey_patch() as without it"
             f"{worked_around}{backported}",
         )
-    why = "; ".join(failed) + mode
+    return _green_dns_fails(
+        pair, "; ".join(failed) + mode, upgrade, workaround, inside and eventlet_imported
+    )
+
+
+def _fails_to_import(
+    found: checks.ResolutionFound,
+    pair: str,
+    problems: list[KnownProblem],
+    upgrade: list[str],
+    workaround: bool,
+    retry: checks.ResolutionFound | None,
+) -> Verdict:
+    """``import eventlet`` fails in the service's interpreter: Glance fails to load."""
+    why = f"`import eventlet` fails in the service's interpreter ({found['import_error']})"
+    if problems:
+        why += f": {problems[0].why}"
+    effect = "Glance imports eventlet (futurist, its task executor) and fails to load"
+    if workaround:
+        return Verdict(
+            Status.UNAVAILABLE,
+            f"{pair}: {why}, even with {ENV_VAR}=yes; {effect}",
+            remediation=upgrade,
+        )
+    fixes = list(upgrade)
+    if retry is not None and not retry["import_error"]:
+        fixes.append(WORKAROUND + "  # makes it import here")
+    return Verdict(Status.UNAVAILABLE, f"{pair}: {why}; {effect}", remediation=fixes)
+
+
+def _green_dns_fails(
+    pair: str, why: str, upgrade: list[str], workaround: bool, too_late: bool
+) -> Verdict:
+    """IPv6 lookups fail under eventlet's green DNS; ``too_late``: eventlet is
+    already imported in this very process, so the workaround cannot apply."""
     if workaround:
         return Verdict(
             Status.UNAVAILABLE, f"{pair}: {why}, even with {ENV_VAR}=yes", remediation=upgrade
         )
-    if inside and eventlet_imported:
+    if too_late:
         return Verdict(
             Status.UNAVAILABLE,
             f"{pair}: {why}; eventlet is already imported in this process without "
