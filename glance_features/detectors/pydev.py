@@ -241,34 +241,22 @@ class PydevDetector(DetectorBase):
         try:
             greeting, silent = _listen(socket_, infos[0], timeout, context, details)
         except OSError as error:
-            if isinstance(error, TimeoutError):
-                why = f"connection timed out after {timeout:g} s"
-            elif isinstance(error, ConnectionRefusedError):
-                why = "connection refused"
-            else:
-                why = str(error)
             return result(
                 self.name,
                 Status.UNAVAILABLE,
-                f"debug server {host}:{port} ({address[0]}) does not answer: {why}",
+                f"debug server {host}:{port} ({address[0]}) does not answer: "
+                + _connect_error(error, timeout),
                 details,
                 start_server,
             )
         if not PYDEV_GREETING.match(greeting):
             details["greeting"] = greeting[:64].decode("ascii", errors="replace")
-            heard = (
-                "it sent nothing"
-                if silent
-                else "it closed the connection"
-                if not greeting
-                else "it sent something else"
-            )
             return result(
                 self.name,
                 Status.UNAVAILABLE,
                 f"something listens on {host}:{port} ({address[0]}), but it is not a pydev "
-                f"debug server ({heard} instead of the pydev protocol within {timeout:g} s): "
-                "Glance's pydevd.settrace() would wait for it forever",
+                f"debug server ({_heard(greeting, silent)} instead of the pydev protocol "
+                f"within {timeout:g} s): Glance's pydevd.settrace() would wait for it forever",
                 details,
                 start_server,
             )
@@ -290,6 +278,21 @@ class PydevDetector(DetectorBase):
             f"{provider} reaches the debug server at {host}:{port}",
             details,
         )
+
+
+def _connect_error(error: OSError, timeout: float) -> str:
+    if isinstance(error, TimeoutError):
+        return f"connection timed out after {timeout:g} s"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    return str(error)
+
+
+def _heard(greeting: bytes, silent: bool) -> str:
+    """What a listener that is no pydev server did instead of greeting."""
+    if silent:
+        return "it sent nothing"
+    return "it sent something else" if greeting else "it closed the connection"
 
 
 def _fake(status: Status, settings: Settings) -> Verdict:
