@@ -415,19 +415,23 @@ def judge(
     failed = _failed_lookups(found)
     mode = "" if patched else " (if Glance is served by the standalone eventlet glance-api)"
     if not failed:
-        backported = (
-            f" (by its version this pair has a known problem, {problems[0].why}, but this "
-            "build works: distributions backport fixes)"
-            if problems
-            else ""
-        )
-        return Verdict(
-            Status.AVAILABLE,
-            f"{pair}: IPv6 names resolve under eventlet.monkey_patch() as without it"
-            f"{worked_around}{backported}",
-        )
+        return Verdict(Status.AVAILABLE, _resolves(pair, worked_around, problems))
     return _green_dns_fails(
         pair, "; ".join(failed) + mode, upgrade, workaround, inside and eventlet_imported
+    )
+
+
+def _resolves(pair: str, worked_around: str, problems: list[KnownProblem]) -> str:
+    """IPv6 names resolve under the patch; a known problem by version was backported."""
+    backported = (
+        f" (by its version this pair has a known problem, {problems[0].why}, but this "
+        "build works: distributions backport fixes)"
+        if problems
+        else ""
+    )
+    return (
+        f"{pair}: IPv6 names resolve under eventlet.monkey_patch() as without it"
+        f"{worked_around}{backported}"
     )
 
 

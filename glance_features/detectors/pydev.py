@@ -260,24 +260,24 @@ class PydevDetector(DetectorBase):
                 details,
                 start_server,
             )
-        if not is_loopback(str(details["connected_to"])):
-            return result(
-                self.name,
-                Status.DEGRADED,
-                f"{provider} reaches the debug server at {host}:{port}, which is not on "
-                "this host: a pydev server can run code inside Glance",
-                details,
-                [
-                    "debug only on a trusted network, or tunnel the debugger over "
-                    "loopback (ssh -R) and set pydev_worker_debug_host = 127.0.0.1"
-                ],
-            )
-        return result(
-            self.name,
-            Status.AVAILABLE,
-            f"{provider} reaches the debug server at {host}:{port}",
-            details,
+        return _reached(provider, f"{host}:{port}", str(details["connected_to"])).result(
+            self.name, details
         )
+
+
+def _reached(provider: str, server: str, address: str) -> Verdict:
+    """A pydev debug server answered at ``address``: degraded unless on this host."""
+    if is_loopback(address):
+        return Verdict(Status.AVAILABLE, f"{provider} reaches the debug server at {server}")
+    return Verdict(
+        Status.DEGRADED,
+        f"{provider} reaches the debug server at {server}, which is not on "
+        "this host: a pydev server can run code inside Glance",
+        remediation=[
+            "debug only on a trusted network, or tunnel the debugger over "
+            "loopback (ssh -R) and set pydev_worker_debug_host = 127.0.0.1"
+        ],
+    )
 
 
 def _connect_error(error: OSError, timeout: float) -> str:
