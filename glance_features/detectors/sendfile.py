@@ -5,13 +5,16 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import DetectorBase, ProbeContext, result
 from glance_features.errors import GlanceFeaturesError
 from glance_features.model import FeatureResult, Status, Verdict
 from glance_features.settings import Settings
+
+if TYPE_CHECKING:
+    import socket
 
 PAYLOAD_SIZE = 256 * 1024
 
@@ -117,7 +120,7 @@ def transfer(size: int, timeout: float) -> int:
     from glance_features._platform import green
 
     socket_, threading_ = green.original("socket"), green.original("threading")
-    select_, clock = green.original("select"), green.original("time")
+    clock = green.original("time")
     deadline = clock.monotonic() + timeout
     payload = os.urandom(size)
     received = bytearray()
@@ -147,22 +150,8 @@ def transfer(size: int, timeout: float) -> int:
 
         reader = threading_.Thread(target=drain, daemon=True)
         reader.start()
-        offset = 0
         try:
-            while offset < size:
-                left = deadline - clock.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"sendfile transfer did not finish within {timeout:g} s")
-                try:
-                    # Linux and the BSDs/macOS share this positional form; on
-                    # the BSDs a short count is normal: loop until all is sent.
-                    n = os.sendfile(sender.fileno(), source.fileno(), offset, size - offset)
-                except BlockingIOError:
-                    select_.select([], [sender], [], left)
-                    continue
-                if n == 0:
-                    break
-                offset += n
+            offset = _send(sender, source.fileno(), size, deadline, timeout)
         finally:
             # End of stream for the reader, also when sendfile failed, so
             # its thread ends now instead of at its timeout.
@@ -175,6 +164,30 @@ def transfer(size: int, timeout: float) -> int:
             raise TimeoutError(f"sendfile transfer did not finish within {timeout:g} s")
     if bytes(received) != payload:
         raise OSError(errno.EIO, f"received {len(received)} bytes that differ from those sent")
+    return offset
+
+
+def _send(sender: socket.socket, source: int, size: int, deadline: float, timeout: float) -> int:
+    """``os.sendfile`` from ``source`` to the non-blocking ``sender`` until all
+    ``size`` bytes are sent or the deadline; the bytes sent."""
+    from glance_features._platform import green
+
+    select_, clock = green.original("select"), green.original("time")
+    offset = 0
+    while offset < size:
+        left = deadline - clock.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"sendfile transfer did not finish within {timeout:g} s")
+        try:
+            # Linux and the BSDs/macOS share this positional form; on the
+            # BSDs a short count is normal: loop until all is sent.
+            n = os.sendfile(sender.fileno(), source, offset, size - offset)
+        except BlockingIOError:
+            select_.select([], [sender], [], left)
+            continue
+        if n == 0:
+            break
+        offset += n
     return offset
 
 
