@@ -71,13 +71,11 @@ class StoreFileDetector(DetectorBase):
             found_backends = _backends.backends(settings, DRIVER)
         except ConfigError as exc:
             return result(self.name, Status.UNAVAILABLE, str(exc), {})
-        plans: dict[str, tuple[_backends.Backend, list[str], str | None, Verdict | None]] = {}
         shared = _backends.multi_store(settings) and bool(found_backends) and reads_shared(context)
-        for backend in found_backends:
-            dirs, meta, refusal = _plan(backend, settings, shared)
-            plans[backend.id] = (backend, dirs, meta, refusal)
-        write = [d for _, dirs, _, r in plans.values() if r is None for d in dirs]
-        read = [m for _, _, m, r in plans.values() if r is None and m]
+        plans = {b.id: _plan(b, settings, shared) for b in found_backends}
+        usable = [p for p in plans.values() if isinstance(p, FilePlan)]
+        write = [d for plan in usable for d in plan.dirs]
+        read = [plan.metadata_file for plan in usable if plan.metadata_file]
         user = checked_as(context)
         verdicts: dict[str, Verdict] = {}
         if plans:
@@ -86,8 +84,8 @@ class StoreFileDetector(DetectorBase):
             except runas.CheckFailed as exc:
                 return _stores.unknown(self.name, str(exc), {"checked_as": user})
             verdicts = {
-                backend_id: refusal or _judge(backend, dirs, meta, found, user)
-                for backend_id, (backend, dirs, meta, refusal) in plans.items()
+                backend_id: _judge(plan, found, user) if isinstance(plan, FilePlan) else plan
+                for backend_id, plan in plans.items()
             }
         return _stores.fold(
             self.name,
@@ -141,9 +139,18 @@ def _option(
     return _backends.option_value(backend, settings, name, kind, default=default)
 
 
+@dataclasses.dataclass(frozen=True)
+class FilePlan:
+    """What one file backend would use, as glance_store reads its options."""
+
+    backend: _backends.Backend
+    dirs: list[str]  # the data directories, in glance_store's order
+    metadata_file: str | None
+
+
 def _plan(
     backend: _backends.Backend, settings: Settings, shared: bool = False
-) -> tuple[list[str], str | None, Verdict | None]:
+) -> FilePlan | Verdict:
     """The directories and metadata file Glance would use, or why it refuses."""
     default = f"/var/lib/glance/{backend.id}" if backend.reserved else DEFAULT_DATADIR
     datadir, error = _option(backend, settings, shared, "filesystem_store_datadir", default=default)
@@ -155,54 +162,50 @@ def _plan(
         details["datadir_from"] = f"[{SHARED_GROUP}] filesystem_store_datadir or its default"
     problem = error or error2 or error3 or error4
     if problem:
-        return [], None, _refuse(problem, details, "fix the option's value")
+        return _refuse(problem, details, "fix the option's value")
     if datadir and datadirs and not backend.reserved:
-        return (
-            [],
-            None,
-            _refuse(
-                "both filesystem_store_datadir (default "
-                f"{DEFAULT_DATADIR}) and filesystem_store_datadirs are set: glance_store "
-                "refuses (\"Specify either 'filesystem_store_datadir' or "
-                "'filesystem_store_datadirs' option\")",
-                details,
-                f"set {backend.label('filesystem_store_datadir')} = (empty) when using "
-                "filesystem_store_datadirs",
-            ),
+        return _refuse(
+            "both filesystem_store_datadir (default "
+            f"{DEFAULT_DATADIR}) and filesystem_store_datadirs are set: glance_store "
+            "refuses (\"Specify either 'filesystem_store_datadir' or "
+            "'filesystem_store_datadirs' option\")",
+            details,
+            f"set {backend.label('filesystem_store_datadir')} = (empty) when using "
+            "filesystem_store_datadirs",
         )
     if not datadir and not datadirs:
-        return [], None, _refuse("no data directory is set", details, "set it")
+        return _refuse("no data directory is set", details, "set it")
     dirs = [datadir] if datadir else [_datadir_path(str(datadirs))]
     details["datadir"] = dirs[0]
+    refused = _refused_layout(backend, perm, dirs, details)
+    return refused or FilePlan(backend, dirs, str(meta) if meta else None)
+
+
+def _refused_layout(
+    backend: _backends.Backend, perm: int | None, dirs: list[str], details: dict[str, Any]
+) -> Verdict | None:
+    """A file mode or a directory glance_store refuses, if any."""
     if perm and perm > 0:
         try:
             mode = int(str(perm), 8)
         except ValueError:
             mode = 0
         if not mode & stat.S_IRUSR:
-            return (
-                [],
-                None,
-                _refuse(
-                    f"filesystem_store_file_perm = {perm} leaves image files unreadable by "
-                    "their owner: glance_store refuses it",
-                    details,
-                    f"set {backend.label('filesystem_store_file_perm')} = 0 or e.g. 640",
-                ),
+            return _refuse(
+                f"filesystem_store_file_perm = {perm} leaves image files unreadable by "
+                "their owner: glance_store refuses it",
+                details,
+                f"set {backend.label('filesystem_store_file_perm')} = 0 or e.g. 640",
             )
     for directory in dirs:
         if not os.path.isabs(directory):
-            return (
-                [],
-                None,
-                _refuse(
-                    f"{directory!r} is a relative path: it would depend on the working "
-                    "directory of each Glance process",
-                    details,
-                    f"set {backend.label('filesystem_store_datadir')} to an absolute path",
-                ),
+            return _refuse(
+                f"{directory!r} is a relative path: it would depend on the working "
+                "directory of each Glance process",
+                details,
+                f"set {backend.label('filesystem_store_datadir')} to an absolute path",
             )
-    return dirs, (str(meta) if meta else None), None
+    return None
 
 
 def _datadir_path(value: str) -> str:
@@ -219,13 +222,8 @@ def _refuse(reason: str, details: dict[str, Any], fix: str) -> Verdict:
     )
 
 
-def _judge(
-    backend: _backends.Backend,
-    dirs: list[str],
-    meta: str | None,
-    found: _stores.Found,
-    user: str,
-) -> Verdict:
+def _judge(plan: FilePlan, found: _stores.Found, user: str) -> Verdict:
+    backend, dirs, meta = plan.backend, plan.dirs, plan.metadata_file
     role = ROLES.get(backend.id, "") if backend.reserved else ""
     details: dict[str, Any] = {"reserved": backend.reserved, "datadir": dirs[0]}
     for directory in dirs:
