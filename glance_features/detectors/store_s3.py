@@ -20,6 +20,7 @@ from glance_features.detectors import _backends, _stores
 from glance_features.model import Status, Verdict
 from glance_features.options import STORE_SELECTION
 from glance_features.runas import checked_as
+from glance_features.settings import Settings
 
 DRIVER = "s3"
 # What glance_store/_drivers/s3.py imports (try/except ImportError, l.26-29).
@@ -72,46 +73,12 @@ class StoreS3Detector(_stores.StoreDetector):
         found: _stores.Found,
         user: str,
     ) -> Verdict:
-        settings = context.settings
-        values: dict[str, Any] = {name: backend.get(settings, name) for name in REQUIRED}
-        values["region"] = backend.get(settings, "s3_store_region_name", default="")
-        values["chunk"] = backend.get(
-            settings, "s3_store_large_object_chunk_size", "int", default=10
-        )
-        values["pools"] = backend.get(settings, "s3_store_thread_pools", "int", default=10)
-        values["url_format"] = backend.get(settings, "s3_store_bucket_url_format", default="auto")
-        values["cacert"] = backend.get(settings, "s3_store_cacert", default="")
-        values["create_on_put"] = backend.get(
-            settings, "s3_store_create_bucket_on_put", "bool", default=False
-        )
+        values = _values(backend, context.settings)
         host = str(values["s3_store_host"] or "")
         details: dict[str, Any] = {"s3_store_host": host, "bucket": values["s3_store_bucket"]}
-        unset = [n for n in REQUIRED if not values[n]]
-        if unset:
-            return Verdict(
-                Status.UNAVAILABLE,
-                f"{', '.join(backend.label(n) for n in unset)} not set: glance_store "
-                f'refuses ("Could not find {unset[0]} in configuration options") and '
-                "disables adding images",
-                details,
-                [f"set {backend.label(n)}" for n in unset],
-            )
-        if values["chunk"] < 5:
-            return Verdict(
-                Status.UNAVAILABLE,
-                "s3_store_large_object_chunk_size must be at least 5 (MB); glance_store "
-                "disables adding images",
-                details,
-                [f"set {backend.label('s3_store_large_object_chunk_size')} = 10"],
-            )
-        if values["pools"] <= 0:
-            return Verdict(
-                Status.UNAVAILABLE,
-                "s3_store_thread_pools must be a positive integer; glance_store disables "
-                "adding images",
-                details,
-                [f"set {backend.label('s3_store_thread_pools')} = 10"],
-            )
+        refused = _refused_options(backend, values, details)
+        if refused is not None:
+            return refused
         if values["cacert"]:
             seen = found.read(str(values["cacert"]))
             if not seen["ok"]:
@@ -130,6 +97,52 @@ class StoreS3Detector(_stores.StoreDetector):
                 details,
             )
         return _deep(backend, context, values, details)
+
+
+def _values(backend: _backends.Backend, settings: Settings) -> dict[str, Any]:
+    """The options glance_store's s3 driver reads, with its defaults."""
+    values: dict[str, Any] = {name: backend.get(settings, name) for name in REQUIRED}
+    values["region"] = backend.get(settings, "s3_store_region_name", default="")
+    values["chunk"] = backend.get(settings, "s3_store_large_object_chunk_size", "int", default=10)
+    values["pools"] = backend.get(settings, "s3_store_thread_pools", "int", default=10)
+    values["url_format"] = backend.get(settings, "s3_store_bucket_url_format", default="auto")
+    values["cacert"] = backend.get(settings, "s3_store_cacert", default="")
+    values["create_on_put"] = backend.get(
+        settings, "s3_store_create_bucket_on_put", "bool", default=False
+    )
+    return values
+
+
+def _refused_options(
+    backend: _backends.Backend, values: dict[str, Any], details: dict[str, Any]
+) -> Verdict | None:
+    """Options glance_store's configure() refuses, disabling adding images."""
+    unset = [n for n in REQUIRED if not values[n]]
+    if unset:
+        return Verdict(
+            Status.UNAVAILABLE,
+            f"{', '.join(backend.label(n) for n in unset)} not set: glance_store "
+            f'refuses ("Could not find {unset[0]} in configuration options") and '
+            "disables adding images",
+            details,
+            [f"set {backend.label(n)}" for n in unset],
+        )
+    if values["chunk"] < 5:
+        return Verdict(
+            Status.UNAVAILABLE,
+            "s3_store_large_object_chunk_size must be at least 5 (MB); glance_store "
+            "disables adding images",
+            details,
+            [f"set {backend.label('s3_store_large_object_chunk_size')} = 10"],
+        )
+    if values["pools"] <= 0:
+        return Verdict(
+            Status.UNAVAILABLE,
+            "s3_store_thread_pools must be a positive integer; glance_store disables adding images",
+            details,
+            [f"set {backend.label('s3_store_thread_pools')} = 10"],
+        )
+    return None
 
 
 def _deep(
@@ -159,7 +172,6 @@ def _deep(
     except runas.CheckFailed as exc:
         return Verdict(Status.UNKNOWN, str(exc), details)
     details.update(reached=seen["reached"], bucket_exists=seen["bucket_exists"], code=seen["code"])
-    bucket = values["s3_store_bucket"]
     if not seen["reached"]:
         return Verdict(
             Status.UNAVAILABLE,
@@ -167,6 +179,18 @@ def _deep(
             details,
             [f"check {backend.label('s3_store_host')} and the route to {endpoint}"],
         )
+    return _bucket(backend, seen, values, endpoint, details)
+
+
+def _bucket(
+    backend: _backends.Backend,
+    seen: checks.S3Found,
+    values: dict[str, Any],
+    endpoint: str,
+    details: dict[str, Any],
+) -> Verdict:
+    """What the endpoint said of the bucket, as glance_store's add() meets it."""
+    bucket = values["s3_store_bucket"]
     if seen["bucket_exists"]:
         return Verdict(Status.AVAILABLE, f"bucket {bucket} exists at {endpoint}", details)
     if seen["bucket_exists"] is False:
