@@ -283,7 +283,9 @@ def test_xattr_agrees_with_glance(case: Case, base: Path, request: pytest.Fixtur
     assert result["available"] is (glance["driver"] == "xattr"), (glance, result)
     assert result["status"] == case.probe_status, result
     assert case.reason_has in result["reason"] + str(result["details"]), result
-    assert result["required"] is True
+    # Without image_cache_dir (and no cache filter in the pipeline) no Glance
+    # loads the driver at all, so the setting alone does not require it.
+    assert result["required"] is (cache is not None), result
     assert result["details"]["checked_as"] == "glance"
     assert out["probe"]["checked_as"] == "glance"
     if case.name == "stale root-owned checkme":
