@@ -278,6 +278,12 @@ def test_probe_pydev_matches_glance(case: Case, runs: Runs) -> None:
     )
     hook_called = _pydev_fails_glance(case)  # the hook runs, and with no debugger it raises
     assert pydev["used_by_glance"] is hook_called, pydev
+    if hook_called:
+        # Its traceback runs through eventlet's green socket: this Glance, served
+        # this way, monkey-patched, which is what the dnspython-ipv6 rule says.
+        assert "eventlet/greenio" in started.log, started.tail()
+        dns = _probe(started, "dnspython-ipv6").feature("dnspython-ipv6")
+        assert dns["details"]["glance_monkey_patches"] is True, dns
 
 
 # -- config files -------------------------------------------------------------
