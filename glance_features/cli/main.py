@@ -108,6 +108,26 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 ok, 1 warning, 2 a required feature is missing, "
         "64 bad invocation or input, 255 internal error.",
     )
+    _probe_command_options(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_explain(commands)
+    _add_requirements(commands)
+    _add_summarize(commands)
+
+    from glance_features.cli import census, status
+
+    census_parser = census.add_parser(commands)
+    _config_options(census_parser)
+    _user_option(census_parser)
+
+    status_parser = status.add_parser(commands)
+    _config_options(status_parser)
+    _user_option(status_parser)
+    return parser
+
+
+def _probe_command_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the default command, probing, which has no name."""
     _probe_options(parser, ("text", "json", "prometheus"))
     parser.add_argument(
         "--feature", action="append", metavar="NAME", help="probe only this feature (repeatable)"
@@ -134,8 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="write to FILE atomically (temporary file, fsync, rename) instead of stdout",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+
+def _add_explain(commands: argparse._SubParsersAction[_Parser]) -> None:
     explain = commands.add_parser(
         "explain",
         help="what a feature is for, what it needs here, and its verdict",
@@ -145,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("feature", metavar="FEATURE")
     _probe_options(explain, ("text", "json"))
 
+
+def _add_requirements(commands: argparse._SubParsersAction[_Parser]) -> None:
     requirements = commands.add_parser(
         "requirements",
         help="Python distributions the features need, or bindep lines",
@@ -182,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     requirements.add_argument("--output", metavar="FILE", help="write to FILE atomically")
 
+
+def _add_summarize(commands: argparse._SubParsersAction[_Parser]) -> None:
     summarize = commands.add_parser(
         "summarize",
         help="hosts x features from many reports, and the adoption table of census files",
@@ -195,17 +220,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     summarize.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     summarize.add_argument("--output", metavar="FILE", help="write to FILE atomically")
-
-    from glance_features.cli import census, status
-
-    census_parser = census.add_parser(commands)
-    _config_options(census_parser)
-    _user_option(census_parser)
-
-    status_parser = status.add_parser(commands)
-    _config_options(status_parser)
-    _user_option(status_parser)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
