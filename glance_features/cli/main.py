@@ -7,12 +7,16 @@ import math
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from typing import Any, NoReturn, TextIO
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from glance_features._version import __version__
 from glance_features.cli.streams import ClosedOutput, keep_stdout_for_the_report, report_stream
 from glance_features.errors import GlanceFeaturesError
+
+if TYPE_CHECKING:
+    from glance_features.catalog import Entry
+    from glance_features.cli.requirements import Row
 
 EXIT_USAGE = 64  # sysexits.h EX_USAGE: bad invocation or unreadable input
 EXIT_INTERNAL = 255
@@ -577,7 +581,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _requirements(args: argparse.Namespace) -> int:
-    from glance_features import glance, registry, runner
+    from glance_features import registry
     from glance_features.catalog import bindep_lines
     from glance_features.cli.requirements import (
         ConstraintsError,
@@ -585,30 +589,13 @@ def _requirements(args: argparse.Namespace) -> int:
         check,
         parse_constraints,
     )
-    from glance_features.cli.table import render as table
 
     catalog = registry.catalog()
     if args.propose is not None:
         return _propose(args)
     if args.global_requirements is not None:
         raise UsageError("--global-requirements goes with --propose FEATURE")
-    if args.feature:
-        _check_known(args.feature)
-        features = [f for f in dict.fromkeys(args.feature) if f in catalog]
-        counted = set(features)
-    else:
-        # With a config: what it requires; without one (or if it requires
-        # nothing), every feature.
-        settings = _settings(args)
-        required = (
-            runner.required_features(settings, glance.installed_version())
-            if settings.config_files
-            else {}
-        )
-        needed = [f for f in catalog if f in required and required[f].ignored is None]
-        features = needed or list(catalog)
-        # Listing every feature informs; only what the config needs can fail.
-        counted = set(needed)
+    features, counted = _requirements_features(args, catalog)
     if args.format == "bindep":
         lines = [f"# System packages for Glance's advanced features: {', '.join(features)}"]
         chosen = {f: catalog[f] for f in features}
@@ -629,6 +616,36 @@ def _requirements(args: argparse.Namespace) -> int:
         data = {"features": features, "requirements": [r.to_dict() for r in rows], "code": code}
         _emit(json.dumps(data, indent=2) + "\n", args.output)
         return code
+    _emit(_requirements_table(rows), args.output)
+    return code
+
+
+def _requirements_features(
+    args: argparse.Namespace, catalog: Mapping[str, Entry]
+) -> tuple[list[str], set[str]]:
+    """The features to list, and those of them whose failure sets the exit code."""
+    from glance_features import glance, runner
+
+    if args.feature:
+        _check_known(args.feature)
+        features = [f for f in dict.fromkeys(args.feature) if f in catalog]
+        return features, set(features)
+    # With a config: what it requires; without one (or if it requires
+    # nothing), every feature.
+    settings = _settings(args)
+    required = (
+        runner.required_features(settings, glance.installed_version())
+        if settings.config_files
+        else {}
+    )
+    needed = [f for f in catalog if f in required and required[f].ignored is None]
+    # Listing every feature informs; only what the config needs can fail.
+    return needed or list(catalog), set(needed)
+
+
+def _requirements_table(rows: Sequence[Row]) -> str:
+    from glance_features.cli.table import render as table
+
     header = [("FEATURE", "REQUIREMENT", "INSTALLED", "OK", "CONSTRAINT")]
     body = []
     for r in rows:
@@ -641,8 +658,7 @@ def _requirements(args: argparse.Namespace) -> int:
     lines = table(header + body)
     if not body:
         lines.append("(these features need no Python distribution)")
-    _emit("\n".join(lines) + "\n", args.output)
-    return code
+    return "\n".join(lines) + "\n"
 
 
 def _propose(args: argparse.Namespace) -> int:
