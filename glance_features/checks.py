@@ -419,39 +419,12 @@ def xattr_cache(cache_dir: str, check_file: str) -> CacheFound:
     missing: list[str] = []
     try:
         for i, part in enumerate(parts):
-            here = "/" + "/".join(parts[: i + 1])
-            try:
-                st = os.stat(part, dir_fd=fd, follow_symlinks=False)
-            except FileNotFoundError:
+            nfd = _open_component(fd, part, "/" + "/".join(parts[: i + 1]), flags, found)
+            if nfd is None:
                 missing = parts[i:]
                 break
-            except OSError as exc:
-                return fail("stat " + here, exc.errno, exc.strerror)
-            target = here
-            if stat.S_ISLNK(st.st_mode):
-                # Follow a link only where Glance's makedirs and open would:
-                # to an existing directory; say where it led.
-                target = os.path.realpath(here)
-                if not os.path.isdir(target):
-                    gone = not os.path.exists(target)
-                    return fail(
-                        "resolve " + here,
-                        errno.ENOENT if gone else errno.ENOTDIR,
-                        "a symbolic link to "
-                        + target
-                        + (" which does not exist" if gone else " which is not a directory"),
-                    )
-                found["links"].append(here + " -> " + target)
-            elif not stat.S_ISDIR(st.st_mode):
-                return fail("open " + here, errno.ENOTDIR, "not a directory")
-            try:
-                nfd = (
-                    os.open(target, flags)
-                    if stat.S_ISLNK(st.st_mode)
-                    else os.open(part, flags, dir_fd=fd)
-                )
-            except OSError as exc:
-                return fail("open " + here, exc.errno, exc.strerror)
+            if not isinstance(nfd, int):
+                return fail(*nfd)
             os.close(fd)
             fd = nfd
         existing = "/" + "/".join(parts[: len(parts) - len(missing)])
@@ -467,6 +440,42 @@ def xattr_cache(cache_dir: str, check_file: str) -> CacheFound:
         return found
     finally:
         os.close(fd)
+
+
+def _open_component(
+    fd: int, part: str, here: str, flags: int, found: CacheFound
+) -> int | tuple[str, int | None, str | None] | None:
+    """The directory ``part`` of ``fd`` (``here`` in full) opened with ``flags``,
+    or why it cannot be (step, errno, error), or None when it does not exist."""
+    try:
+        st = os.stat(part, dir_fd=fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return "stat " + here, exc.errno, exc.strerror
+    target = here
+    if stat.S_ISLNK(st.st_mode):
+        # Follow a link only where Glance's makedirs and open would:
+        # to an existing directory; say where it led.
+        target = os.path.realpath(here)
+        if not os.path.isdir(target):
+            gone = not os.path.exists(target)
+            return (
+                "resolve " + here,
+                errno.ENOENT if gone else errno.ENOTDIR,
+                "a symbolic link to "
+                + target
+                + (" which does not exist" if gone else " which is not a directory"),
+            )
+        found["links"].append(here + " -> " + target)
+    elif not stat.S_ISDIR(st.st_mode):
+        return "open " + here, errno.ENOTDIR, "not a directory"
+    try:
+        return (
+            os.open(target, flags) if stat.S_ISLNK(st.st_mode) else os.open(part, flags, dir_fd=fd)
+        )
+    except OSError as exc:
+        return "open " + here, exc.errno, exc.strerror
 
 
 def _cache_layout(
