@@ -487,6 +487,25 @@ def _cache_layout(
     found: CacheFound,
 ) -> tuple[str, int, str] | None:
     """What stops Glance's set_paths() and configure() before the xattr call."""
+    needed = _inodes_needed(fd, check_file, missing, found)
+    vfs = os.fstatvfs(fd)
+    if vfs.f_files and vfs.f_favail < needed:
+        return (
+            "create Glance's cache layout in " + existing,
+            errno.ENOSPC,
+            f"{vfs.f_favail} free inodes, {needed} needed",
+        )
+    if missing:
+        # Glance creates the directory; it can when it may write the parent.
+        if not _writable(fd):
+            return "create " + cache_dir, errno.EACCES, "cannot create it under " + existing
+        return None
+    return _stale_check_file(fd, cache_dir, check_file, found)
+
+
+def _inodes_needed(fd: int, check_file: str, missing: list[str], found: CacheFound) -> int:
+    """The inodes Glance takes to lay out its cache, noting on the way the
+    subdirectories already there that this account cannot write in."""
     # set_paths() makes incomplete/, invalid/ and queue/ (and the cache dir
     # itself when missing), then configure() creates checkme: each takes an
     # inode. A file system with inodes to count must have them free.
@@ -502,18 +521,13 @@ def _cache_layout(
                 continue
             if sub in CACHE_SUBDIRS and not _writable_at(fd, sub):
                 found["unwritable_subdirs"][sub] = st.st_uid
-    vfs = os.fstatvfs(fd)
-    if vfs.f_files and vfs.f_favail < needed:
-        return (
-            "create Glance's cache layout in " + existing,
-            errno.ENOSPC,
-            f"{vfs.f_favail} free inodes, {needed} needed",
-        )
-    if missing:
-        # Glance creates the directory; it can when it may write the parent.
-        if not _writable(fd):
-            return "create " + cache_dir, errno.EACCES, "cannot create it under " + existing
-        return None
+    return needed
+
+
+def _stale_check_file(
+    fd: int, cache_dir: str, check_file: str, found: CacheFound
+) -> tuple[str, int, str] | None:
+    """What stops configure() writing the check file a former run left behind."""
     here = os.path.join(cache_dir, check_file)
     try:
         st = os.stat(check_file, dir_fd=fd, follow_symlinks=False)
