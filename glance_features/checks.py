@@ -314,7 +314,21 @@ def writable_dir(path: str) -> DirFound:
         found["error"] = os.strerror(number)
         found["step"] = "access"
         return found
-    name = os.path.join(probe, PROBE_PREFIX + os.urandom(8).hex())
+    failed = _write_a_file(probe)
+    if failed is not None:
+        step, exc = failed
+        found["errno"] = _errno_name(exc.errno)
+        found["error"] = exc.strerror
+        found["step"] = step
+        return found
+    found["ok"] = True
+    return found
+
+
+def _write_a_file(directory: str) -> tuple[str, OSError] | None:
+    """Create, write and fsync a new file in ``directory``, then remove it;
+    the step that failed and its error, or None."""
+    name = os.path.join(directory, PROBE_PREFIX + os.urandom(8).hex())
     step = "create a file"
     try:
         fd = os.open(
@@ -331,12 +345,8 @@ def writable_dir(path: str) -> DirFound:
             except OSError:
                 pass
     except OSError as exc:
-        found["errno"] = _errno_name(exc.errno)
-        found["error"] = exc.strerror
-        found["step"] = step
-        return found
-    found["ok"] = True
-    return found
+        return step, exc
+    return None
 
 
 class FilesFound(TypedDict):
