@@ -314,7 +314,21 @@ def writable_dir(path: str) -> DirFound:
         found["error"] = os.strerror(number)
         found["step"] = "access"
         return found
-    name = os.path.join(probe, PROBE_PREFIX + os.urandom(8).hex())
+    failed = _write_a_file(probe)
+    if failed is not None:
+        step, exc = failed
+        found["errno"] = _errno_name(exc.errno)
+        found["error"] = exc.strerror
+        found["step"] = step
+        return found
+    found["ok"] = True
+    return found
+
+
+def _write_a_file(directory: str) -> tuple[str, OSError] | None:
+    """Create, write and fsync a new file in ``directory``, then remove it;
+    the step that failed and its error, or None."""
+    name = os.path.join(directory, PROBE_PREFIX + os.urandom(8).hex())
     step = "create a file"
     try:
         fd = os.open(
@@ -331,12 +345,8 @@ def writable_dir(path: str) -> DirFound:
             except OSError:
                 pass
     except OSError as exc:
-        found["errno"] = _errno_name(exc.errno)
-        found["error"] = exc.strerror
-        found["step"] = step
-        return found
-    found["ok"] = True
-    return found
+        return step, exc
+    return None
 
 
 class FilesFound(TypedDict):
@@ -419,39 +429,12 @@ def xattr_cache(cache_dir: str, check_file: str) -> CacheFound:
     missing: list[str] = []
     try:
         for i, part in enumerate(parts):
-            here = "/" + "/".join(parts[: i + 1])
-            try:
-                st = os.stat(part, dir_fd=fd, follow_symlinks=False)
-            except FileNotFoundError:
+            nfd = _open_component(fd, part, "/" + "/".join(parts[: i + 1]), flags, found)
+            if nfd is None:
                 missing = parts[i:]
                 break
-            except OSError as exc:
-                return fail("stat " + here, exc.errno, exc.strerror)
-            target = here
-            if stat.S_ISLNK(st.st_mode):
-                # Follow a link only where Glance's makedirs and open would:
-                # to an existing directory; say where it led.
-                target = os.path.realpath(here)
-                if not os.path.isdir(target):
-                    gone = not os.path.exists(target)
-                    return fail(
-                        "resolve " + here,
-                        errno.ENOENT if gone else errno.ENOTDIR,
-                        "a symbolic link to "
-                        + target
-                        + (" which does not exist" if gone else " which is not a directory"),
-                    )
-                found["links"].append(here + " -> " + target)
-            elif not stat.S_ISDIR(st.st_mode):
-                return fail("open " + here, errno.ENOTDIR, "not a directory")
-            try:
-                nfd = (
-                    os.open(target, flags)
-                    if stat.S_ISLNK(st.st_mode)
-                    else os.open(part, flags, dir_fd=fd)
-                )
-            except OSError as exc:
-                return fail("open " + here, exc.errno, exc.strerror)
+            if not isinstance(nfd, int):
+                return fail(*nfd)
             os.close(fd)
             fd = nfd
         existing = "/" + "/".join(parts[: len(parts) - len(missing)])
@@ -469,6 +452,42 @@ def xattr_cache(cache_dir: str, check_file: str) -> CacheFound:
         os.close(fd)
 
 
+def _open_component(
+    fd: int, part: str, here: str, flags: int, found: CacheFound
+) -> int | tuple[str, int | None, str | None] | None:
+    """The directory ``part`` of ``fd`` (``here`` in full) opened with ``flags``,
+    or why it cannot be (step, errno, error), or None when it does not exist."""
+    try:
+        st = os.stat(part, dir_fd=fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return "stat " + here, exc.errno, exc.strerror
+    target = here
+    if stat.S_ISLNK(st.st_mode):
+        # Follow a link only where Glance's makedirs and open would:
+        # to an existing directory; say where it led.
+        target = os.path.realpath(here)
+        if not os.path.isdir(target):
+            gone = not os.path.exists(target)
+            return (
+                "resolve " + here,
+                errno.ENOENT if gone else errno.ENOTDIR,
+                "a symbolic link to "
+                + target
+                + (" which does not exist" if gone else " which is not a directory"),
+            )
+        found["links"].append(here + " -> " + target)
+    elif not stat.S_ISDIR(st.st_mode):
+        return "open " + here, errno.ENOTDIR, "not a directory"
+    try:
+        return (
+            os.open(target, flags) if stat.S_ISLNK(st.st_mode) else os.open(part, flags, dir_fd=fd)
+        )
+    except OSError as exc:
+        return "open " + here, exc.errno, exc.strerror
+
+
 def _cache_layout(
     fd: int,
     existing: str,
@@ -478,6 +497,25 @@ def _cache_layout(
     found: CacheFound,
 ) -> tuple[str, int, str] | None:
     """What stops Glance's set_paths() and configure() before the xattr call."""
+    needed = _inodes_needed(fd, check_file, missing, found)
+    vfs = os.fstatvfs(fd)
+    if vfs.f_files and vfs.f_favail < needed:
+        return (
+            "create Glance's cache layout in " + existing,
+            errno.ENOSPC,
+            f"{vfs.f_favail} free inodes, {needed} needed",
+        )
+    if missing:
+        # Glance creates the directory; it can when it may write the parent.
+        if not _writable(fd):
+            return "create " + cache_dir, errno.EACCES, "cannot create it under " + existing
+        return None
+    return _stale_check_file(fd, cache_dir, check_file, found)
+
+
+def _inodes_needed(fd: int, check_file: str, missing: list[str], found: CacheFound) -> int:
+    """The inodes Glance takes to lay out its cache, noting on the way the
+    subdirectories already there that this account cannot write in."""
     # set_paths() makes incomplete/, invalid/ and queue/ (and the cache dir
     # itself when missing), then configure() creates checkme: each takes an
     # inode. A file system with inodes to count must have them free.
@@ -493,18 +531,13 @@ def _cache_layout(
                 continue
             if sub in CACHE_SUBDIRS and not _writable_at(fd, sub):
                 found["unwritable_subdirs"][sub] = st.st_uid
-    vfs = os.fstatvfs(fd)
-    if vfs.f_files and vfs.f_favail < needed:
-        return (
-            "create Glance's cache layout in " + existing,
-            errno.ENOSPC,
-            f"{vfs.f_favail} free inodes, {needed} needed",
-        )
-    if missing:
-        # Glance creates the directory; it can when it may write the parent.
-        if not _writable(fd):
-            return "create " + cache_dir, errno.EACCES, "cannot create it under " + existing
-        return None
+    return needed
+
+
+def _stale_check_file(
+    fd: int, cache_dir: str, check_file: str, found: CacheFound
+) -> tuple[str, int, str] | None:
+    """What stops configure() writing the check file a former run left behind."""
     here = os.path.join(cache_dir, check_file)
     try:
         st = os.stat(check_file, dir_fd=fd, follow_symlinks=False)

@@ -112,6 +112,13 @@ def probe(
             return cached
     if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and 0 < timeout <= 3600):
         raise ValueError(f"timeout must be a number of seconds in (0, 3600], not {timeout!r}")
+    return _probe_shared(key, timeout, refresh)
+
+
+def _probe_shared(key: _CacheKey, timeout: float, refresh: bool) -> Report:
+    """Run the probe ``key`` describes, or wait for the same probe already under
+    way in another thread, within ``timeout`` seconds; cache what it reports."""
+    settings, names = key.settings, key.features
     clock = _green.original("time")
     deadline = clock.monotonic() + timeout
     if refresh:
@@ -131,8 +138,8 @@ def probe(
             return _timed_out(settings, names, timeout)
         refresh = False  # the run we waited for is as fresh as one of our own
     try:
-        service = deployment.discover(served_by, python, from_host)
-        report = _run(settings, names, deep, deadline, timeout, user, service, remember)
+        service = deployment.discover(key.served_by, key.python, key.from_host)
+        report = _run(settings, names, key.deep, deadline, timeout, key.user, service, key.remember)
         with _lock:
             _cache[key] = report
         return report

@@ -394,8 +394,6 @@ def call_as(user: str, function: Any, args: Sequence[object], timeout: float) ->
     import pwd
 
     os_ = green.original("os")
-    select = green.original("select")
-    clock = green.original("time")
     entry = pwd.getpwnam(user)
     groups = _credentials(user).get("extra_groups", [])
     read_end, write_end = os_.pipe()
@@ -424,44 +422,61 @@ def call_as(user: str, function: Any, args: Sequence[object], timeout: float) ->
                 os_._exit(status)
         _live.add(pid)
     os_.close(write_end)
-    deadline = clock.monotonic() + timeout
-    chunks = []
     try:
-        while True:
-            left = deadline - clock.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"the check as {user} did not finish within {timeout:g} s")
-            ready, _, _ = select.select([read_end], [], [], left)
-            if not ready:
-                continue
-            chunk = os_.read(read_end, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            if sum(len(c) for c in chunks) > MAX_OUTPUT:
-                raise RuntimeError(f"the check as {user} returned too much")
+        output = _read_within(read_end, timeout, user)
     finally:
         os_.close(read_end)
-        try:
-            os_.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        # Reaped within a bound: a child stuck in the kernel (a dead NFS
-        # server) must not hold the caller; kill_all() tries it again at exit.
-        reap_by = clock.monotonic() + REAP_TIMEOUT
-        while os_.waitpid(pid, os.WNOHANG) == (0, 0):
-            if clock.monotonic() > reap_by:
-                break
-            clock.sleep(0.01)
-        else:
-            _live.discard(pid)
+        _kill_and_reap(pid)
     try:
-        payload = json.loads(b"".join(chunks))
+        payload = json.loads(output)
     except ValueError:
         raise RuntimeError(f"the check as {user} ended without a result") from None
     if "error" in payload:
         raise RuntimeError(f"the check as {user} failed: {payload['error']}")
     return payload["value"]
+
+
+def _read_within(fd: int, timeout: float, user: str) -> bytes:
+    """What the child of ``call_as`` writes, until it closes its end; raises
+    ``TimeoutError`` after ``timeout`` seconds, ``RuntimeError`` past MAX_OUTPUT."""
+    os_ = green.original("os")
+    select = green.original("select")
+    clock = green.original("time")
+    deadline = clock.monotonic() + timeout
+    chunks = []
+    while True:
+        left = deadline - clock.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"the check as {user} did not finish within {timeout:g} s")
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        chunk = os_.read(fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        if sum(len(c) for c in chunks) > MAX_OUTPUT:
+            raise RuntimeError(f"the check as {user} returned too much")
+    return b"".join(chunks)
+
+
+def _kill_and_reap(pid: int) -> None:
+    """Kill the child of ``call_as``, and reap it unless that takes too long."""
+    os_ = green.original("os")
+    clock = green.original("time")
+    try:
+        os_.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    # Reaped within a bound: a child stuck in the kernel (a dead NFS
+    # server) must not hold the caller; kill_all() tries it again at exit.
+    reap_by = clock.monotonic() + REAP_TIMEOUT
+    while os_.waitpid(pid, os.WNOHANG) == (0, 0):
+        if clock.monotonic() > reap_by:
+            break
+        clock.sleep(0.01)
+    else:
+        _live.discard(pid)
 
 
 def _credentials(user: str) -> dict[str, object]:

@@ -7,12 +7,16 @@ import math
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from typing import Any, NoReturn, TextIO
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from glance_features._version import __version__
 from glance_features.cli.streams import ClosedOutput, keep_stdout_for_the_report, report_stream
 from glance_features.errors import GlanceFeaturesError
+
+if TYPE_CHECKING:
+    from glance_features.catalog import Entry
+    from glance_features.cli.requirements import Row
 
 EXIT_USAGE = 64  # sysexits.h EX_USAGE: bad invocation or unreadable input
 EXIT_INTERNAL = 255
@@ -108,6 +112,26 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 ok, 1 warning, 2 a required feature is missing, "
         "64 bad invocation or input, 255 internal error.",
     )
+    _probe_command_options(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_explain(commands)
+    _add_requirements(commands)
+    _add_summarize(commands)
+
+    from glance_features.cli import census, status
+
+    census_parser = census.add_parser(commands)
+    _config_options(census_parser)
+    _user_option(census_parser)
+
+    status_parser = status.add_parser(commands)
+    _config_options(status_parser)
+    _user_option(status_parser)
+    return parser
+
+
+def _probe_command_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the default command, probing, which has no name."""
     _probe_options(parser, ("text", "json", "prometheus"))
     parser.add_argument(
         "--feature", action="append", metavar="NAME", help="probe only this feature (repeatable)"
@@ -134,8 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="write to FILE atomically (temporary file, fsync, rename) instead of stdout",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+
+def _add_explain(commands: argparse._SubParsersAction[_Parser]) -> None:
     explain = commands.add_parser(
         "explain",
         help="what a feature is for, what it needs here, and its verdict",
@@ -145,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("feature", metavar="FEATURE")
     _probe_options(explain, ("text", "json"))
 
+
+def _add_requirements(commands: argparse._SubParsersAction[_Parser]) -> None:
     requirements = commands.add_parser(
         "requirements",
         help="Python distributions the features need, or bindep lines",
@@ -182,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     requirements.add_argument("--output", metavar="FILE", help="write to FILE atomically")
 
+
+def _add_summarize(commands: argparse._SubParsersAction[_Parser]) -> None:
     summarize = commands.add_parser(
         "summarize",
         help="hosts x features from many reports, and the adoption table of census files",
@@ -195,17 +224,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     summarize.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     summarize.add_argument("--output", metavar="FILE", help="write to FILE atomically")
-
-    from glance_features.cli import census, status
-
-    census_parser = census.add_parser(commands)
-    _config_options(census_parser)
-    _user_option(census_parser)
-
-    status_parser = status.add_parser(commands)
-    _config_options(status_parser)
-    _user_option(status_parser)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -563,7 +581,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _requirements(args: argparse.Namespace) -> int:
-    from glance_features import glance, registry, runner
+    from glance_features import registry
     from glance_features.catalog import bindep_lines
     from glance_features.cli.requirements import (
         ConstraintsError,
@@ -571,30 +589,13 @@ def _requirements(args: argparse.Namespace) -> int:
         check,
         parse_constraints,
     )
-    from glance_features.cli.table import render as table
 
     catalog = registry.catalog()
     if args.propose is not None:
         return _propose(args)
     if args.global_requirements is not None:
         raise UsageError("--global-requirements goes with --propose FEATURE")
-    if args.feature:
-        _check_known(args.feature)
-        features = [f for f in dict.fromkeys(args.feature) if f in catalog]
-        counted = set(features)
-    else:
-        # With a config: what it requires; without one (or if it requires
-        # nothing), every feature.
-        settings = _settings(args)
-        required = (
-            runner.required_features(settings, glance.installed_version())
-            if settings.config_files
-            else {}
-        )
-        needed = [f for f in catalog if f in required and required[f].ignored is None]
-        features = needed or list(catalog)
-        # Listing every feature informs; only what the config needs can fail.
-        counted = set(needed)
+    features, counted = _requirements_features(args, catalog)
     if args.format == "bindep":
         lines = [f"# System packages for Glance's advanced features: {', '.join(features)}"]
         chosen = {f: catalog[f] for f in features}
@@ -615,6 +616,36 @@ def _requirements(args: argparse.Namespace) -> int:
         data = {"features": features, "requirements": [r.to_dict() for r in rows], "code": code}
         _emit(json.dumps(data, indent=2) + "\n", args.output)
         return code
+    _emit(_requirements_table(rows), args.output)
+    return code
+
+
+def _requirements_features(
+    args: argparse.Namespace, catalog: Mapping[str, Entry]
+) -> tuple[list[str], set[str]]:
+    """The features to list, and those of them whose failure sets the exit code."""
+    from glance_features import glance, runner
+
+    if args.feature:
+        _check_known(args.feature)
+        features = [f for f in dict.fromkeys(args.feature) if f in catalog]
+        return features, set(features)
+    # With a config: what it requires; without one (or if it requires
+    # nothing), every feature.
+    settings = _settings(args)
+    required = (
+        runner.required_features(settings, glance.installed_version())
+        if settings.config_files
+        else {}
+    )
+    needed = [f for f in catalog if f in required and required[f].ignored is None]
+    # Listing every feature informs; only what the config needs can fail.
+    return needed or list(catalog), set(needed)
+
+
+def _requirements_table(rows: Sequence[Row]) -> str:
+    from glance_features.cli.table import render as table
+
     header = [("FEATURE", "REQUIREMENT", "INSTALLED", "OK", "CONSTRAINT")]
     body = []
     for r in rows:
@@ -627,8 +658,7 @@ def _requirements(args: argparse.Namespace) -> int:
     lines = table(header + body)
     if not body:
         lines.append("(these features need no Python distribution)")
-    _emit("\n".join(lines) + "\n", args.output)
-    return code
+    return "\n".join(lines) + "\n"
 
 
 def _propose(args: argparse.Namespace) -> int:

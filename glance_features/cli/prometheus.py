@@ -9,6 +9,9 @@ from glance_features.model import Report, Status
 
 PREFIX = "glance_features"
 
+# A metric family: name after the prefix, help text, and (labels, value) samples.
+_Family = tuple[str, str, list[tuple[str, float]]]
+
 
 def escape_label(value: str) -> str:
     """Escape a label value as the text exposition format requires."""
@@ -27,7 +30,18 @@ def _number(value: float) -> str:
 
 def render(report: Report) -> str:
     """Every metric has # HELP and # TYPE; one series per feature (and status)."""
-    families: list[tuple[str, str, list[tuple[str, float]]]] = [
+    lines = []
+    for name, help_text, samples in _probe_families(report) + _feature_families(report):
+        metric = f"{PREFIX}_{name}"
+        lines.append(f"# HELP {metric} {help_text}")
+        lines.append(f"# TYPE {metric} gauge")
+        lines.extend(f"{metric}{labels} {_number(value)}" for labels, value in samples)
+    return "\n".join(lines) + "\n"
+
+
+def _probe_families(report: Report) -> list[_Family]:
+    """The metrics of the probe as a whole."""
+    return [
         (
             "build_info",
             "glance-features version that produced these metrics.",
@@ -43,6 +57,12 @@ def render(report: Report) -> str:
             "Worst feature code: 0 success, 1 warning, 2 failure (oslo.upgradecheck).",
             [("", int(report.code))],
         ),
+    ]
+
+
+def _feature_families(report: Report) -> list[_Family]:
+    """The metrics with one series per feature."""
+    return [
         (
             "feature_status",
             "1 for the feature's current status, 0 for the others.",
@@ -81,10 +101,3 @@ def render(report: Report) -> str:
             ],
         ),
     ]
-    lines = []
-    for name, help_text, samples in families:
-        metric = f"{PREFIX}_{name}"
-        lines.append(f"# HELP {metric} {help_text}")
-        lines.append(f"# TYPE {metric} gauge")
-        lines.extend(f"{metric}{labels} {_number(value)}" for labels, value in samples)
-    return "\n".join(lines) + "\n"

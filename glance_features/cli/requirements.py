@@ -397,20 +397,28 @@ def _glance_requires() -> dict[str, str]:
 
 
 def proposal_text(feature: str, rows: list[Proposed], *, gr: str | None, uc: list[str]) -> str:
-    from glance_features.cli.table import safe
-
     if not rows:
         return f"{feature} needs no Python distribution: there is nothing to propose.\n"
     names = ", ".join(r.name for r in rows)
     out = [f"Moving {feature}'s Python dependencies ({names}) into the requirements", ""]
+    out += _global_requirements_lines(rows, gr)
+    out += ["", *_upper_constraints_lines(rows, uc)]
+    out += ["", *_glance_requirements_lines(rows)]
+    out += _commit_messages(feature, names, rows)
+    return "\n".join(out) + "\n"
 
-    def where(found: Found) -> str:
-        return f"already there, {safe(found.source)}: {safe(found.line.strip())}"
 
-    out.append("1. openstack/requirements, global-requirements.txt:")
+def _already_there(found: Found) -> str:
+    from glance_features.cli.table import safe
+
+    return f"already there, {safe(found.source)}: {safe(found.line.strip())}"
+
+
+def _global_requirements_lines(rows: list[Proposed], gr: str | None) -> list[str]:
+    out = ["1. openstack/requirements, global-requirements.txt:"]
     for r in rows:
         if r.global_requirements_found is not None:
-            out.append(f"   # {r.name}: {where(r.global_requirements_found)}")
+            out.append(f"   # {r.name}: {_already_there(r.global_requirements_found)}")
         else:
             out.append(f"   # {r.name}: add to '## section:{r.global_requirements_section}'")
             out.append(f"   {r.global_requirements}")
@@ -418,10 +426,14 @@ def proposal_text(feature: str, rows: list[Proposed], *, gr: str | None, uc: lis
                 out.append(f"   # {r.name} is not installed here or names no licence: fill it in")
     if gr is None:
         out.append("   # (give --global-requirements FILE to check which are already there)")
-    out += ["", "2. openstack/requirements, upper-constraints.txt:"]
+    return out
+
+
+def _upper_constraints_lines(rows: list[Proposed], uc: list[str]) -> list[str]:
+    out = ["2. openstack/requirements, upper-constraints.txt:"]
     for r in rows:
         if r.upper_constraints_found is not None:
-            out.append(f"   # {r.name}: {where(r.upper_constraints_found)}")
+            out.append(f"   # {r.name}: {_already_there(r.upper_constraints_found)}")
         elif r.upper_constraints is None:
             out.append(f"   # {r.name} is not installed here: pin the version you tested")
             out.append(f"   # {r.name}===<version>")
@@ -429,18 +441,31 @@ def proposal_text(feature: str, rows: list[Proposed], *, gr: str | None, uc: lis
             out.append(f"   {r.upper_constraints}")
     if not uc:
         out.append("   # (give --constraints FILE to check which are already pinned)")
-    out += ["", "3. openstack/glance, requirements.txt:"]
+    return out
+
+
+def _glance_requirements_lines(rows: list[Proposed]) -> list[str]:
+    from glance_features.cli.table import safe
+
+    out = ["3. openstack/glance, requirements.txt:"]
     for r in rows:
         if r.glance_requirements_found is not None:
             out.append(f"   # {r.name}: already required, {safe(r.glance_requirements_found)}")
         else:
             out.append(f"   {r.glance_requirements}")
+    return out
+
+
+def _commit_messages(feature: str, names: str, rows: list[Proposed]) -> list[str]:
+    """The commit messages, each after a blank line: openstack/requirements' when
+    it lacks any of them, then Glance's."""
     missing = [
         r.name
         for r in rows
         if r.global_requirements_found is None or r.upper_constraints_found is None
     ]
     listed = ", ".join(missing)
+    out: list[str] = []
     if missing:
         out += [
             "",
@@ -473,4 +498,4 @@ def proposal_text(feature: str, rows: list[Proposed], *, gr: str | None, uc: lis
             "",
             "    Depends-On: https://review.opendev.org/c/openstack/requirements/+/<change>",
         ]
-    return "\n".join(out) + "\n"
+    return out
