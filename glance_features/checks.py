@@ -45,7 +45,8 @@ NEW_INTERPRETER = "NEW_INTERPRETER"  # patches the interpreter it runs in
 CHILD = "CHILD"  # may block in C (a lookup): a child of this interpreter, killable
 CALLS: dict[str, Callable[..., Any]] = {}
 WHERE: dict[str, str] = {}
-_Check = TypeVar("_Check", bound=Callable[..., Any])
+# A string: collections.abc.Callable cannot be subscripted at run time on 3.8.
+_Check = TypeVar("_Check", bound="Callable[..., Any]")
 
 
 def runs_in(where: str) -> Callable[[_Check], _Check]:

@@ -372,3 +372,42 @@ def test_a_check_that_patches_its_interpreter_never_runs_in_a_shared_child() -> 
     assert found["python"]["executable"] == "/usr/bin/python3"
     with pytest.raises(AssertionError, match="went to a shared child"):
         runas.run_at(ctx, runas.Where.INTERPRETER, checks.interpreter, ["pip"])
+
+
+def _python38() -> str | None:
+    """A CPython 3.8: on PATH, or one pyenv built (the image's ~/.pyenv)."""
+    import glob
+    import shutil
+
+    found = shutil.which("python3.8")
+    candidates = [found] if found else []
+    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.8*/bin/python3.8")))
+    # pyenv's shim on PATH may name a version pyenv has not built: run each.
+    for python in candidates:
+        probe = subprocess.run([python, "-c", "pass"], capture_output=True, timeout=30)
+        if probe.returncode == 0:
+            return python
+    return None
+
+
+def test_checks_run_on_the_oldest_python_glance_supports() -> None:
+    """checks.py runs in the service's interpreter, which for Glance 29 may
+    be Python 3.8: it must import and answer there, one-shot and serving."""
+    python = _python38()
+    need(python is not None, "needs a Python 3.8 (pyenv install 3.8)")
+    assert python is not None
+    one = {"call": "imports", "args": [["json"], False]}
+    served = [{"serve": True}, one, {"call": "interpreter", "args": [["pip"]]}]
+    for lines in ([one], served):
+        proc = subprocess.run(
+            [python, "-I", checks.__file__],
+            input="".join(json.dumps(line) + "\n" for line in lines),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        replies = [json.loads(line) for line in proc.stdout.splitlines()]
+        assert len(replies) == len(lines) - (1 if lines is served else 0), proc.stdout
+        assert replies[0]["value"]["modules"]["json"]["ok"] is True, replies
+        assert all("value" in reply for reply in replies), replies
