@@ -109,11 +109,8 @@ READS_SHARED = ">=5.0.0"
 def reads_shared(context: ProbeContext) -> bool:
     """Whether the service's glance_store reads [backend_defaults]; an unknown
     version is judged as the newest."""
-    python = runas.service_python(context)
     try:
-        found = runas.in_interpreter(
-            python, checks.interpreter, (["glance_store"],), context.remaining(), context.user
-        )
+        found = runas.run(context, checks.interpreter, ["glance_store"])
     except runas.CheckFailed:
         return True
     dist = found["distributions"].get("glance_store")
