@@ -208,12 +208,24 @@ class Settings:
             values.update(parse_file(path))
         for option in _options.BUILTIN_OPTIONS:
             registered = _registered_value(conf, option)
-            if registered is not _UNREGISTERED and (
-                registered != option.default or (option.group, option.name) not in values
-            ):
+            if registered is not _UNREGISTERED and _adds(option, values, registered):
                 values[(option.group, option.name)] = registered
         names = {name for _group, name in values}
         return cls(values, config_files=files, secret_names=_declared_secret(conf, names))
+
+
+def _adds(option: Option, values: Mapping[tuple[str, str], object], registered: object) -> bool:
+    """Whether the registered value says more than the files: an override or a
+    command-line value. What the files say, or the default, adds nothing, so
+    the settings equal those read from the same files before Glance loaded
+    (and a probe started then is the same probe, shared or cached)."""
+    written = values.get((option.group, option.name))
+    if written is None:
+        return bool(registered != option.default)
+    try:
+        return bool(option.convert(written) != option.convert(registered))
+    except ConfigError:
+        return True
 
 
 def _declared_secret(conf: Any, names: set[str]) -> set[str]:

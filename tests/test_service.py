@@ -111,8 +111,16 @@ def test_from_oslo_config_equals_from_config_files(tmp_path: Path) -> None:
     files, conf_dir = write_configs(tmp_path)
     args = [a for f in files for a in ("--config-file", f)] + ["--config-dir", str(conf_dir)]
     ours = Settings.from_config_files(files, config_dir=conf_dir)
-    oslo = Settings.from_oslo_config(load(args))
+    conf = load(args)
+    oslo = Settings.from_oslo_config(conf)
     assert effective(oslo) == effective(ours)
+    # Equal, not just alike: a probe started from the files before Glance
+    # loaded is the probe of Glance's CONF (glance_features.wsgi.probe_early).
+    assert oslo == ours and hash(oslo) == hash(ours)
+    # What only CONF knows, an override, makes other settings, and wins.
+    conf.set_override("image_cache_driver", "sqlite")
+    overridden = Settings.from_oslo_config(conf)
+    assert overridden != ours and overridden.image_cache_driver == "sqlite"
     assert ours.image_import_plugins == ("image_conversion", "inject_image_metadata")
     assert ours.pydev_worker_debug_port == 6000
     assert ours.image_cache_dir == "/var/cache/glance"
