@@ -29,6 +29,18 @@ sys.path.insert(0, str(ROOT / "tests"))
 from debian import chroot  # noqa: E402
 
 
+def install_this_checkout(suite: str) -> None:
+    """This checkout, as a wheel, installed in the suite's tree as the README says."""
+    with tempfile.TemporaryDirectory(prefix="gf-bench-wheel-") as tmp:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp, str(ROOT)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        (wheel,) = Path(tmp).glob("glance_features-*.whl")
+        chroot.install_probe(suite, wheel)
+
+
 def timed(run: Callable[[], object]) -> float:
     start = time.perf_counter()
     run()
@@ -60,14 +72,7 @@ def main() -> int:
     parser.add_argument("--suite", default="bookworm", choices=sorted(chroot.SUITES))
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="gf-bench-wheel-") as tmp:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp, str(ROOT)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        (wheel,) = Path(tmp).glob("glance_features-*.whl")
-        chroot.install_probe(args.suite, wheel)
+    install_this_checkout(args.suite)
     bindep = shutil.which("bindep") or str(Path(sys.executable).parent / "bindep")
     with chroot.booted(args.suite) as root:
         version = chroot.package_version(root)

@@ -90,10 +90,10 @@ def guard(conf: Any, logger: logging.Logger | None = None) -> Report | None:
 
 def load_application() -> Any:
     """Glance's application as ``glance.wsgi.api`` builds it, then the guard."""
+    probe_early()  # first: importing Glance is most of its load
     from glance.common import wsgi_app
     from oslo_config import cfg
 
-    probe_early()
     app = wsgi_app.init_app()
     guard(cfg.CONF)
     return app
