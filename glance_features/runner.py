@@ -323,18 +323,28 @@ def _collect(
             slot.done.set()
     for slot in slots:
         slot.done.wait(max(0.0, deadline - clock.monotonic()))
+    # Taken once: a slot that ends from here on is not reported, so no result
+    # comes in after the secrets that mask it were gathered.
+    found = {slot.plugin.name: slot.result for slot in slots}
     # Every catalog's secrets mask every result: one detector may quote an
     # option another declares secret. A plugin's catalog is known once loaded.
     declared = {name for slot in slots for name in slot.entry.secrets}
     secrets = settings.secret_values(registry.declared_secrets(installed=False) | declared)
+    catalog = registry.catalog(installed=False)
     results: dict[str, FeatureResult] = {}
     for slot in slots:
-        result = slot.result
+        name = slot.plugin.name
+        result = found[name]
         if result is None:
-            result = _unknown(slot.plugin.name, f"timed out after {timeout:g} s").replace(
+            result = _unknown(name, f"timed out after {timeout:g} s").replace(
                 elapsed_ms=_ms(timeout)
             )
-        results[slot.plugin.name] = slot.requirement.apply(redact(result, secrets))
+        requirement = slot.requirement
+        if slot.entry is UNCATALOGUED and name in catalog:
+            # Never loaded (no thread, or a load that overran): the catalog
+            # still says whether the configuration requires it.
+            requirement = requirement_of(catalog[name], settings, glance_version, context.served_by)
+        results[name] = requirement.apply(redact(result, secrets))
     return Report(
         results,
         host=host.facts(context.distro),

@@ -220,10 +220,11 @@ def _adds(option: Option, values: Mapping[tuple[str, str], object], registered: 
     the settings equal those read from the same files before Glance loaded
     (and a probe started then is the same probe, shared or cached)."""
     written = values.get((option.group, option.name))
-    if written is None:
-        return bool(registered != option.default)
+    said = option.default if written is None else written
     try:
-        return bool(option.convert(written) != option.convert(registered))
+        # Converted both sides: glance_store registers a list where our
+        # default is a tuple ([glance_store] stores).
+        return bool(option.convert(said) != option.convert(registered))
     except ConfigError:
         return True
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 from typing import Any
 
 from glance_features.model import FeatureUnavailable, Report
@@ -90,6 +89,8 @@ def guard(conf: Any, logger: logging.Logger | None = None) -> Report | None:
 
 def load_application() -> Any:
     """Glance's application as ``glance.wsgi.api`` builds it, then the guard."""
+    from glance_features.service import probe_early
+
     probe_early()  # first: importing Glance is most of its load
     from glance.common import wsgi_app
     from oslo_config import cfg
@@ -97,34 +98,6 @@ def load_application() -> Any:
     app = wsgi_app.init_app()
     guard(cfg.CONF)
     return app
-
-
-def probe_early() -> threading.Thread | None:
-    """Start the probe from the files Glance is about to read, while it loads.
-
-    Glance's ``CONF`` after ``init_app()`` gives the same settings unless
-    something overrides them (``Settings.from_oslo_config``), so the guard's
-    probe is this one, shared while it runs and cached after: the check costs
-    only what does not overlap the load. Where the settings differ, the guard
-    probes again; whatever fails here, the guard says it with its own probe.
-    Not under test doubles, which a thread could outlive.
-    """
-    from glance_features import runner
-
-    if runner.overridden():
-        return None
-
-    def run() -> None:
-        from glance_features.settings import Settings
-
-        try:
-            runner.probe(Settings.from_config_files())
-        except Exception:  # the guard's own probe reports it
-            pass
-
-    early = threading.Thread(target=run, name="glance-features:early-probe", daemon=True)
-    early.start()
-    return early
 
 
 # Python's import lock already makes concurrent imports load it once.

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from conftest import validate
@@ -140,3 +141,23 @@ def test_unknown_feature_and_bad_timeout_raise() -> None:
 def test_a_single_feature_name_is_one_feature() -> None:
     report = glance_features.probe(features="sendfile")
     assert list(report) == ["sendfile"]
+
+
+def test_a_required_feature_with_no_thread_to_probe_it_stays_required(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A detector that never ran (no thread could be started) is unknown, and
+    the configuration still requires it: the probe fails, Glance is refused."""
+    real = threading.Thread.start
+
+    def start(thread: threading.Thread) -> None:
+        if thread.name == "glance-features:xattr":
+            raise RuntimeError("can't start new thread")
+        real(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    settings = Settings(image_cache_driver="xattr", image_cache_dir=str(tmp_path))
+    report = glance_features.probe(settings, features=["xattr"], refresh=True)
+    xattr = report["xattr"]
+    assert xattr.status is Status.UNKNOWN and "no thread could be started" in xattr.reason
+    assert xattr.required and report.code == 2

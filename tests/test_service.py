@@ -115,7 +115,7 @@ def test_from_oslo_config_equals_from_config_files(tmp_path: Path) -> None:
     oslo = Settings.from_oslo_config(conf)
     assert effective(oslo) == effective(ours)
     # Equal, not just alike: a probe started from the files before Glance
-    # loaded is the probe of Glance's CONF (glance_features.wsgi.probe_early).
+    # loaded is the probe of Glance's CONF (glance_features.service.probe_early).
     assert oslo == ours and hash(oslo) == hash(ours)
     # What only CONF knows, an override, makes other settings, and wins.
     conf.set_override("image_cache_driver", "sqlite")
@@ -157,6 +157,20 @@ def test_from_oslo_config_with_glances_own_registration(tmp_path: Path) -> None:
     from_glance = json.loads(proc.stdout)
     ours = effective(Settings.from_config_files(files, config_dir=conf_dir))
     assert {k: tuple(v) if isinstance(v, list) else v for k, v in from_glance.items()} == ours
+
+
+def test_glance_stores_registered_list_default_adds_nothing(tmp_path: Path) -> None:
+    """glance_store registers [glance_store] stores with the list default
+    ['file', 'http']; unset in the files, it is the default either way."""
+    conf_file = tmp_path / "glance-api.conf"
+    conf_file.write_text("[glance_store]\ndefault_store = file\n")
+    conf = cfg.ConfigOpts()
+    conf.register_opts(
+        [cfg.ListOpt("stores", default=["file", "http"]), cfg.StrOpt("default_store")],
+        group="glance_store",
+    )
+    conf(["--config-file", str(conf_file)], project="glance", default_config_files=[])
+    assert Settings.from_oslo_config(conf) == Settings.from_config_files([conf_file])
 
 
 def test_unregistered_options_are_unset() -> None:

@@ -668,7 +668,7 @@ def _propose(args: argparse.Namespace) -> int:
     _check_known([args.propose])
     if args.feature or args.format not in ("text", "json"):
         raise UsageError("--propose takes one FEATURE and --format text or json")
-    if args.propose not in registry.catalog():
+    if args.propose not in registry.BUILTIN:
         raise UsageError(f"{args.propose!r} is a third-party detector: no catalog to propose from")
     try:
         rows = propose(args.propose, args.global_requirements, args.constraints)

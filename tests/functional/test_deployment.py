@@ -486,15 +486,16 @@ LOAD = """
 import sys, time
 start = time.perf_counter()
 if sys.argv[1] == "guarded":
-    from glance_features.wsgi import probe_early
+    from glance_features.service import probe_early
     probe_early()
 from glance.common import wsgi_app
 application = wsgi_app.init_app()
 loaded = time.perf_counter()
 if sys.argv[1] == "guarded":
+    # What the guard runs (glance_features.wsgi would load Glance once more on import).
     from oslo_config import cfg
-    from glance_features.wsgi import guard
-    guard(cfg.CONF)
+    from glance_features.service import check_startup
+    check_startup(cfg.CONF)
 print("LOADED", loaded - start, time.perf_counter() - loaded, flush=True)
 """
 
