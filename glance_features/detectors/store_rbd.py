@@ -116,6 +116,22 @@ def _bindings(found: _stores.Found, context: ProbeContext) -> _stores.Verdict | 
             f"{names} cannot be imported by the service's interpreter {where} and no "
             "distribution package provides them (they are not on PyPI)"
         )
+    store = _glance_store_version(context)
+    details["glance_store"] = store
+    if store is not None and GlanceUse("", versions="<4.4.0").used_by(store):
+        # glance_store before 4.4.0 never checks for the bindings: its driver
+        # calls rados.Rados on None. Measured with Debian 12's 4.1.0: in
+        # multi-store mode at start-up, which fails ("'NoneType' object has
+        # no attribute 'Rados'"); the legacy store only on an upload.
+        if _stores.multi_store(context.settings):
+            effect = "Glance fails to start"
+        else:
+            effect = "Glance starts, and every upload to this store fails (HTTP 500)"
+        reason += (
+            f": glance_store {store} does not check for them and calls rados.Rados on None "
+            f"(\"'NoneType' object has no attribute 'Rados'\"): {effect}"
+        )
+        return _stores.Verdict(Status.UNAVAILABLE, reason, details, fix)
     return _stores.Verdict(
         Status.UNAVAILABLE,
         reason + ': glance_store disables adding images ("The required libraries(rbd '
@@ -124,6 +140,24 @@ def _bindings(found: _stores.Found, context: ProbeContext) -> _stores.Verdict | 
         details,
         fix,
     )
+
+
+def _glance_store_version(context: ProbeContext) -> str | None:
+    """The glance_store the service's interpreter has, or None if unknown."""
+    from glance_features import checks, runas
+
+    try:
+        found = runas.in_interpreter(
+            runas.service_python(context),
+            checks.interpreter,
+            (["glance_store"],),
+            context.remaining(),
+            context.user,
+        )
+    except runas.CheckFailed:
+        return None
+    dist = found["distributions"].get("glance_store")
+    return str(dist["version"]) if dist else None
 
 
 def _plan(backend: _stores.Backend, settings: _stores.Settings) -> dict[str, Any]:
@@ -277,13 +311,15 @@ def _judge(
     monitors = plan.get("monitors", [])
     # In multi-store mode glance_store connects at start-up (a monitor that is
     # down holds the start for rados_connect_timeout, librados' 300 s by
-    # default): so does the probe. The legacy store connects on first use.
-    if not context.deep and not _stores.multi_store(context.settings):
+    # default), the legacy store on each upload: either way no upload works
+    # without a monitor, so the probe asks the monitors without --deep too
+    # (Debian 12, 13 and unstable's legacy store answered HTTP 500).
+    if not monitors and not context.deep and not _stores.multi_store(context.settings):
         return _stores.Verdict(
             Status.AVAILABLE,
             f"rados and rbd import; {user} can read {conf}"
             + (f" and {readable[0]}" if readable else "")
-            + "; glance_store connects on first use (--deep checks the monitors)",
+            + "; glance_store connects on first use (--deep looks for mon_host)",
             details,
         )
     if not monitors:
@@ -300,7 +336,7 @@ def _judge(
         return _stores.Verdict(
             Status.AVAILABLE,
             f"rados and rbd import, {conf} and its keyring are readable, and the monitor at "
-            f"{reached[0][0]}:{reached[0][1]} accepts connections",
+            f"{reached[0][0]}:{reached[0][1]} answers as a Ceph monitor",
             details,
         )
     if not _stores.multi_store(context.settings):
@@ -329,22 +365,43 @@ def _reach(
     monitors: list[tuple[str, int]], context: ProbeContext
 ) -> tuple[list[tuple[str, int]], list[str]]:
     """TCP connects to each monitor, sharing what remains of the deadline."""
+    import contextlib
+
     from glance_features._platform import green
 
     real_socket = green.original("socket")
     reached: list[tuple[str, int]] = []
     errors: list[str] = []
     for host, port in monitors:
-        timeout = context.remaining() / max(1, len(monitors))
+        timeout = min(context.remaining() / max(1, len(monitors)), 5.0)
         if timeout <= 0:
             errors.append(f"{host}:{port}: no time left")
             continue
         try:
-            with real_socket.create_connection((host, port), timeout=min(timeout, 5.0)):
-                reached.append((host, port))
-                break
+            with real_socket.create_connection((host, port), timeout=timeout / 2) as conn:
+                # A Ceph monitor sends its banner as soon as it accepts, in
+                # either protocol ("ceph v027" msgr v1, "ceph v2\n" msgr2);
+                # something else on the port, or a hung monitor, accepts (or
+                # the kernel does, for a listener that never accepts) and then
+                # librados waits in vain, as for a closed port.
+                conn.settimeout(timeout / 2)
+                banner = b""
+                with contextlib.suppress(TimeoutError):
+                    while len(banner) < 6 and (chunk := conn.recv(6 - len(banner))):
+                        banner += chunk
         except TimeoutError:
-            errors.append(f"{host}:{port}: no answer within {min(timeout, 5.0):.1f} s")
+            errors.append(f"{host}:{port}: no answer within {timeout / 2:.1f} s")
+            continue
         except OSError as exc:
             errors.append(f"{host}:{port}: {exc.strerror or exc}")
+            continue
+        if banner == b"ceph v":
+            reached.append((host, port))
+            break
+        errors.append(
+            f"{host}:{port}: accepts connections but sends no Ceph banner within "
+            f"{timeout / 2:.1f} s"
+            if not banner
+            else f"{host}:{port}: answers {banner!r}, not a Ceph monitor's banner"
+        )
     return reached, errors
