@@ -7,8 +7,9 @@ modules come from the distribution (Debian's ``python3-rados`` and
 a virtualenv without system site packages cannot import them even when they
 are installed: the report says exactly that. In multi-store mode
 ``configure_add`` also connects to the cluster (``_set_url_prefix``), with
-``rbd_store_ceph_conf`` and the keyring it names, as the service user;
-``--deep`` opens a TCP connection to each monitor of ``mon_host``.
+``rbd_store_ceph_conf`` and the keyring it names, as the service user; the
+legacy store connects on each upload. Either way the probe connects to the
+monitors of ``mon_host`` and waits for a Ceph monitor's banner.
 """
 
 from __future__ import annotations
