@@ -117,22 +117,10 @@ def _bindings(found: _stores.Found, context: ProbeContext) -> _stores.Verdict | 
             f"{names} cannot be imported by the service's interpreter {where} and no "
             "distribution package provides them (they are not on PyPI)"
         )
-    store = _glance_store_version(context)
-    details["glance_store"] = store
-    if store is not None and GlanceUse("", versions="<4.4.0").used_by(store):
-        # glance_store before 4.4.0 never checks for the bindings: its driver
-        # calls rados.Rados on None. Measured with Debian 12's 4.1.0: in
-        # multi-store mode at start-up, which fails ("'NoneType' object has
-        # no attribute 'Rados'"); the legacy store only on an upload.
-        if _stores.multi_store(context.settings):
-            effect = "Glance fails to start"
-        else:
-            effect = "Glance starts, and every upload to this store fails (HTTP 500)"
-        reason += (
-            f": glance_store {store} does not check for them and calls rados.Rados on None "
-            f"(\"'NoneType' object has no attribute 'Rados'\"): {effect}"
-        )
-        return _stores.Verdict(Status.UNAVAILABLE, reason, details, fix)
+    details["glance_store"] = _glance_store_version(context)
+    unchecked = _unchecked(details["glance_store"], context)
+    if unchecked is not None:
+        return _stores.Verdict(Status.UNAVAILABLE, reason + unchecked, details, fix)
     return _stores.Verdict(
         Status.UNAVAILABLE,
         reason + ': glance_store disables adding images ("The required libraries(rbd '
@@ -140,6 +128,23 @@ def _bindings(found: _stores.Found, context: ProbeContext) -> _stores.Verdict | 
         "fails (HTTP 410)",
         details,
         fix,
+    )
+
+
+def _unchecked(store: str | None, context: ProbeContext) -> str | None:
+    """What glance_store ``store`` does without the bindings, when it is a
+    release before 4.4.0, which never checks for them: its driver calls
+    rados.Rados on None. Measured with Debian 12's 4.1.0: in multi-store mode
+    at start-up, which fails; the legacy store only on an upload."""
+    if store is None or not GlanceUse("", versions="<4.4.0").used_by(store):
+        return None
+    if _stores.multi_store(context.settings):
+        effect = "Glance fails to start"
+    else:
+        effect = "Glance starts, and every upload to this store fails (HTTP 500)"
+    return (
+        f": glance_store {store} does not check for them and calls rados.Rados on None "
+        f"(\"'NoneType' object has no attribute 'Rados'\"): {effect}"
     )
 
 
@@ -309,6 +314,18 @@ def _judge(
             fix,
         )
     details["keyring"] = readable[0] if readable else None
+    return _monitors_verdict(plan, details, readable, user, context)
+
+
+def _monitors_verdict(
+    plan: dict[str, Any],
+    details: dict[str, Any],
+    readable: list[str],
+    user: str,
+    context: ProbeContext,
+) -> _stores.Verdict:
+    """The verdict once the bindings and files are fine: whether a monitor answers."""
+    conf = plan["ceph_conf"]
     monitors = plan.get("monitors", [])
     # In multi-store mode glance_store connects at start-up (a monitor that is
     # down holds the start for rados_connect_timeout, librados' 300 s by
