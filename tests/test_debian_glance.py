@@ -23,7 +23,10 @@ builds the three in parallel). Under CI=true a missing one fails.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -480,3 +483,297 @@ def test_decompression_plugin_without_lhafile(
         assert zip_image["status"] == lha_image["status"] == "active", (zip_image, lha_image)
         assert code == 0
     assert_fixes_apply(root, result)
+
+
+def crc16(data: bytes) -> int:
+    """CRC-16/ARC, the checksum LHA keeps of each member."""
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+def lha_archive(name: bytes, payload: bytes) -> bytes:
+    """A one-member LHA archive as lha and LHa for UNIX write it: a level 2
+    header (-lh0-, stored), a filename extension header, the data, and the
+    end-of-archive byte. Level 2 because lhafile's level 0/1 date parsing
+    calls ord() on ints and fails on Python 3."""
+    ext = b"\x01" + name + struct.pack("<H", 0)  # filename; no further header
+    size = len(payload)
+    head = struct.pack(
+        "<H5sIIIBBHBH", 26 + len(ext), b"-lh0-", size, size, 0, 0x20, 2, crc16(payload),
+        ord("U"), len(ext),
+    )  # fmt: skip
+    return head + ext + payload + b"\x00"
+
+
+# pip as root from root's home (it needs a working directory it can find).
+PIP = ["sh", "-c", 'cd /root && exec "$@"', "sh", "env",
+       "PIP_CERT=/etc/glance-features-test-ca.crt", "PIP_DISABLE_PIP_VERSION_CHECK=1",
+       "pip", "install", "-q"]  # fmt: skip
+
+
+def operator_installs_lhafile(root: Root) -> list[str]:
+    """lhafile the only way Debian's own Python can get it (no Debian package
+    has it, and PEP 668 refuses a plain pip): python3-pip from Debian, then
+    ``pip install --break-system-packages lhafile`` as root, into
+    /usr/local/lib/python3.X/dist-packages, which Debian's Python (and so
+    its Glance) imports from. Where PyPI has no wheel for the suite's Python
+    (3.14 in unstable) pip builds it: a compiler and Python's headers first.
+    Returns the steps taken."""
+    steps = ["apt-get install python3-pip"]
+    # As chroot.sh: the archive a test host reaches may be a snapshot older
+    # than its Release files' Valid-Until.
+    update = ["apt-get", "-q", "-o", "Acquire::Check-Valid-Until=false", "update"]
+    root.run(update, check=True, timeout=300)
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends"]
+    root.run([*install, "python3-pip"], check=True, timeout=600)
+    refused = root.run([*PIP, "lhafile"], timeout=300)
+    assert refused.returncode != 0 and "externally-managed-environment" in refused.stderr
+    if root.run([*PIP, "--break-system-packages", "lhafile"], timeout=600).returncode != 0:
+        root.run([*install, "gcc", "libc6-dev", "python3-dev"], check=True, timeout=900)
+        steps.append("apt-get install gcc libc6-dev python3-dev")
+        root.run([*PIP, "--break-system-packages", "lhafile"], check=True, timeout=600)
+    steps.append("pip install --break-system-packages lhafile")
+    return steps
+
+
+@every_case
+def test_decompression_plugin_with_lhafile(
+    case: tuple[str, str], root: Root, database: str | bool
+) -> None:
+    """No Debian suite packages lhafile; installed the way an operator can
+    (:func:`operator_installs_lhafile`), Glance's interpreter imports it as
+    glance. Then a real LHA image (a stored member, checksummed) is imported:
+    Glance 33 under uWSGI decompresses it, 25 and 30 fail it (their plugin
+    uses LhaFile as a context manager), the standalone server never runs
+    the plugin. The probe lists LHA exactly when Glance decompressed it."""
+    mode = case[1]
+    for query in (["apt-cache", "search", "--names-only", "lhafile"],
+                  ["apt-cache", "search", "--names-only", "python3-lha"]):  # fmt: skip
+        assert root.run(query, check=True).stdout == "", query
+    steps = operator_installs_lhafile(root)
+    where = glance_says(root, "import json, lhafile; print(json.dumps(lhafile.__file__))")
+    assert where.startswith("/usr/local/lib/python3"), where
+    payload = bytes(range(256)) * 16
+    lha = lha_archive(b"disk.img", payload)
+    plugin = {"image_import_opts": {"image_import_plugins": "['image_decompression']"}}
+    root.write(IMPORT_CONF, chroot.ini_text(plugin), append=True)
+    failed = "Failed to execute task"
+    with chroot.glance_api(root, mode, TRUSTED_FLAVOR, database=database, paste=TRUSTED) as glance:
+        image = glance_direct(glance, lha, until=failed, disk_format="raw")
+        log = glance.log()
+        code, report = probe(root, "--feature", "image_decompression")
+    decompressed = image["status"] == "active" and image.get("size") == len(payload)
+    untouched = image["status"] == "active" and image.get("size") == len(lha)
+    result = feature(report, "image_decompression")
+    evidence = (steps, image, result)
+    print(f"FACT lhafile {case}: {steps}; image {image['status']} {image.get('size')}; "
+          f"probe {result['status']} {result['details']['formats']}")  # fmt: skip
+    assert decompressed or untouched or failed in log, evidence
+    assert result["required"] is not untouched, evidence
+    if untouched:
+        assert code == 0, evidence
+        return
+    if not decompressed:  # lhafile imported; the plugin's own use of it fails
+        assert "does not support the context manager protocol" in log, log[-3000:]
+    assert ("lha" in result["details"]["formats"]) is decompressed, evidence
+    assert result["status"] == ("available" if decompressed else "degraded"), evidence
+    assert code == (0 if decompressed else 1), evidence
+    assert_fixes_apply(root, result)
+
+
+# -- the rbd store: Debian's python3-rbd, python3-rados and ceph-common ----------------
+
+CEPH_PACKAGES = ("python3-rbd", "python3-rados", "ceph-common")
+CEPH_CONF = "/etc/ceph/ceph.conf"
+KEYRING = "/etc/ceph/ceph.client.glance.keyring"
+# Short waits for a cluster that never answers. glance_store 4.1 (Debian 12)
+# ignores rados_connect_timeout (python3-rados' connect() drops its timeout),
+# so librados' client_mount_timeout in ceph.conf bounds its wait; 4.9 and 5.7
+# set client_mount_timeout from rados_connect_timeout.
+RADOS_TIMEOUT = "5"
+CEPH_OPTIONS = {
+    "rbd_store_pool": "images",
+    "rbd_store_user": "glance",
+    "rbd_store_ceph_conf": CEPH_CONF,
+    "rados_connect_timeout": RADOS_TIMEOUT,
+}
+# How an operator points Glance at Ceph: multi-store with a file backend
+# beside rbd (the default), rbd alone, or the legacy [glance_store] stores.
+LAYOUTS: dict[str, dict[str, dict[str, str]]] = {
+    "rbd+file": {
+        "DEFAULT": {"enabled_backends": "fs:file, ceph:rbd"},
+        "glance_store": {"default_backend": "ceph"},
+        "fs": {"filesystem_store_datadir": "/var/lib/glance/images"},
+        "ceph": CEPH_OPTIONS,
+    },
+    "rbd-only": {
+        "DEFAULT": {"enabled_backends": "ceph:rbd"},
+        "glance_store": {"default_backend": "ceph"},
+        "ceph": CEPH_OPTIONS,
+    },
+    "legacy": {
+        "glance_store": {"stores": "file, http, rbd", "default_store": "rbd", **CEPH_OPTIONS}
+    },
+}
+# (monitor, layout): "refused", nothing listens on the monitor's port (the
+# monitor is down); "silent", something accepts there and never answers (a
+# hung monitor, or another service on its port).
+MONITOR_CASES = [
+    ("refused", "rbd+file"),
+    ("refused", "rbd-only"),
+    ("refused", "legacy"),
+    ("silent", "rbd+file"),
+]
+every_monitor_case = pytest.mark.parametrize(
+    "monitor_case", MONITOR_CASES, ids=[f"{m}-{layout}" for m, layout in MONITOR_CASES]
+)
+
+
+@contextlib.contextmanager
+def monitor_port(kind: str) -> Iterator[int]:
+    """A port of 127.0.0.1 for ceph.conf's mon_host (the chroot shares the
+    host's network): "refused" is a free port; "silent" a socket listening
+    there, whose connections the kernel completes and nothing ever reads."""
+    if kind == "refused":
+        yield chroot.free_port()
+        return
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        yield silent.getsockname()[1]
+
+
+def ceph_client(root: Root, port: int) -> None:
+    """/etc/ceph as an operator sets up a Ceph client for Glance: ceph.conf
+    naming the monitor, and client.glance's keyring (a key made by Debian's
+    ceph-authtool) readable by glance."""
+    conf = (
+        "[global]\n"
+        "fsid = 7a1b8f4e-0c2d-4e5f-9a6b-3c4d5e6f7a8b\n"
+        f"mon host = [v2:127.0.0.1:{port}/0]\n"
+        f"client mount timeout = {RADOS_TIMEOUT}\n"
+    )
+    root.write(CEPH_CONF, conf)
+    root.run(
+        ["ceph-authtool", "--create-keyring", KEYRING, "--gen-key", "-n", "client.glance"],
+        check=True,
+    )
+    root.run(["chown", f"root:{chroot.USER}", KEYRING], check=True)
+    root.run(["chmod", "0640", KEYRING], check=True)
+
+
+def upload(glance: Glance, store: str | None = None) -> tuple[int, str]:
+    """PUT /v2/images/ID/file of a fresh image (to ``store`` when named):
+    the HTTP status, and the image's status afterwards."""
+    image_id = create_image(glance, "raw")
+    headers = {"X-Image-Meta-Store": store} if store else {}
+    status, _ = request(
+        "PUT", f"{glance.url}/v2/images/{image_id}/file", b"x" * 4096, timeout=60, headers=headers
+    )
+    found, image = json_request("GET", f"{glance.url}/v2/images/{image_id}")
+    assert found == 200 and isinstance(image, dict), (found, image)
+    return status, str(image["status"])
+
+
+@every_case
+@every_monitor_case
+def test_rbd_backend_with_its_monitor_down(
+    case: tuple[str, str], monitor_case: tuple[str, str], root: Root, database: str | bool
+) -> None:
+    """An rbd backend whose ceph.conf names a monitor that refuses
+    connections or never answers, the bindings from Debian's packages: in
+    multi-store mode glance_store connects at start-up, and Glance fails to
+    start (rbd alone) or starts with adding to rbd disabled (beside a file
+    backend); the legacy store connects on each upload, which fails. No
+    upload to rbd can succeed: the probe (without --deep) says unavailable,
+    required, and names what Glance does."""
+    suite, mode = case
+    kind, layout = monitor_case
+    need(chroot.missing(suite, CEPH_PACKAGES) is None, chroot.missing(suite, CEPH_PACKAGES) or "")
+    uploads: dict[str, tuple[int, str]] = {}
+    with monitor_port(kind) as port:
+        ceph_client(root, port)
+        options = {**TRUSTED_FLAVOR, **LAYOUTS[layout]}
+        try:
+            with chroot.glance_api(
+                root, mode, options, database=database, paste=TRUSTED, deadline=90
+            ) as glance:
+                uploads["rbd"] = upload(glance)
+                if layout == "rbd+file":
+                    uploads["fs"] = upload(glance, "fs")
+                code, report = probe(root, "--feature", "store-rbd")
+        except chroot.ChrootError as err:
+            failed = str(err)
+            code, report = probe(root, "--feature", "store-rbd")
+    result = feature(report, "store-rbd")
+    reason = result["reason"]
+    assert result["required"] is True, result
+    assert result["status"] == "unavailable", (uploads, reason)
+    assert code == 2, code
+    assert f"127.0.0.1:{port}" in reason, reason
+    if not uploads:  # Glance never served
+        assert layout == "rbd-only", failed[-3000:]
+        assert "Glance fails to start" in reason, reason
+        return
+    assert "Glance fails to start" not in reason, (uploads, reason)
+    assert uploads["rbd"][1] != "active", uploads
+    if layout == "rbd+file":  # adding to rbd disabled at start-up: 410 Gone
+        assert uploads["rbd"][0] == 410 and uploads["fs"] == (204, "active"), uploads
+        assert "disables adding images" in reason, reason
+    else:  # the legacy store fails to connect on the upload: 500
+        assert uploads["rbd"][0] == 500, uploads
+        assert "uploads to and downloads from this store fail" in reason, reason
+
+
+@every_case
+@pytest.mark.parametrize("layout", ["rbd+file", "legacy"])
+def test_rbd_backend_without_the_bindings(
+    case: tuple[str, str], layout: str, root: Root, database: str | bool
+) -> None:
+    """An rbd backend (beside a file one, or the legacy store), Debian's
+    python3-rbd and python3-rados not installed. glance_store 4.4.0 and
+    later (Debian 13, unstable) disable adding to rbd: Glance starts and
+    uploads to rbd are refused (HTTP 410). Debian 12's 4.1.0 calls
+    rados.Rados on None: in multi-store mode at start-up, so Glance fails to
+    start; the legacy store on the upload (HTTP 500). Uploads to the file
+    backend work. The probe says unavailable, what Glance does, and gives
+    Debian's packages as the fix, never pip."""
+    suite, mode = case
+    need(chroot.missing(suite, CEPH_PACKAGES) is None, chroot.missing(suite, CEPH_PACKAGES) or "")
+    ceph_client(root, chroot.free_port())
+    root.run(["apt-get", "remove", "-y", "-q", "python3-rbd", "python3-rados"], check=True)
+    uploads: dict[str, tuple[int, str]] = {}
+    options = {**TRUSTED_FLAVOR, **LAYOUTS[layout]}
+    try:
+        with chroot.glance_api(
+            root, mode, options, database=database, paste=TRUSTED, deadline=60
+        ) as glance:
+            uploads["rbd"] = upload(glance)
+            if layout == "rbd+file":
+                uploads["fs"] = upload(glance, "fs")
+            code, report = probe(root, "--feature", "store-rbd")
+    except chroot.ChrootError as err:
+        failed = str(err)
+        code, report = probe(root, "--feature", "store-rbd")
+    log = root.run(["cat", chroot.LOG_FILE]).stdout
+    result = feature(report, "store-rbd")
+    assert result["required"] is True and result["status"] == "unavailable", result
+    assert result["remediation"] == ["apt-get install -y python3-rbd python3-rados"], result
+    assert code == 2
+    assert_fixes_apply(root, result)
+    if "The required libraries(rbd and rados) are not available" in log:
+        assert uploads["rbd"][0] == 410 and uploads["rbd"][1] != "active", uploads
+        assert (
+            "Glance starts, and every upload to this backend fails (HTTP 410)" in result["reason"]
+        )
+    elif not uploads:
+        assert "Glance fails to start" in result["reason"], (failed[-3000:], result)
+    else:
+        assert uploads["rbd"][0] == 500 and uploads["rbd"][1] != "active", uploads
+        assert "every upload to this store fails (HTTP 500)" in result["reason"], result
+    if uploads and layout == "rbd+file":
+        assert uploads["fs"] == (204, "active"), uploads

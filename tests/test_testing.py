@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import shutil
@@ -445,3 +446,52 @@ def test_the_documented_imports_are_typed_for_mypy_strict(tmp_path: Path) -> Non
     assert len(lines) == 4 and lines[0] == 'note: Revealed type is "glance_features.model.Report"'
     assert lines[1].startswith('error: Argument "xattr" to "override" has incompatible type')
     assert lines[2].startswith('error: Unexpected keyword argument "qemu_im" for "override"')
+
+
+FAKES_TOUCH_NOTHING = """
+import json, sys
+from glance_features import registry
+from glance_features.model import Status
+from glance_features.settings import Settings
+from glance_features.testing import _details
+for name in registry.BUILTIN:  # their modules imported first: imports read files
+    registry.builtin_detector(name)
+seen = []
+watching = ("open", "os.listdir", "os.scandir", "glob.glob", "subprocess.Popen",
+            "os.exec", "os.fork", "os.posix_spawn", "socket.connect", "socket.getaddrinfo")
+import os
+# Python finding and reading its own modules (a lazy import) is not the host.
+python_dirs = tuple(os.path.realpath(p or ".") for p in (*sys.path, sys.prefix, sys.base_prefix))
+def imports(event, args):
+    if event not in ("open", "os.listdir", "os.scandir") or not isinstance(args[0], str):
+        return False
+    path = os.path.realpath(args[0] or ".")
+    return any(path == d or path.startswith(d + os.sep) for d in python_dirs)
+def hook(event, args):
+    if event in watching and not imports(event, args):
+        seen.append(f"{event} {args!r}"[:200])
+stores = {"a": "file", "b": "s3", "c": "cinder", "d": "rbd", "e": "swift", "f": "vmware"}
+configured = Settings(image_cache_driver="xattr", image_cache_dir="/srv/cache",
+                      pydev_worker_debug_host="192.0.2.1", enabled_backends=stores,
+                      image_import_plugins=("image_conversion", "image_decompression"))
+sys.addaudithook(hook)
+for settings in (Settings(), configured):
+    for name in registry.BUILTIN:
+        for status in Status:
+            _details.fake(name, status, settings)
+print(json.dumps(seen))
+"""
+
+
+def test_fakes_never_read_the_machine_they_run_on() -> None:
+    """Every built-in's fake, in every status, with and without a configuration:
+    no file opened, directory listed, process started or address looked up, so
+    a fake says the same on every CI host."""
+    proc = subprocess.run(
+        [sys.executable, "-c", FAKES_TOUCH_NOTHING],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []

@@ -128,6 +128,16 @@ def unknown(name: str, reason: str, details: Mapping[str, Any] | None = None) ->
     return result(name, Status.UNKNOWN, reason, details or {})
 
 
+def glance_store_version(context: ProbeContext) -> str | None:
+    """The glance_store the service's interpreter has, or None if unknown."""
+    try:
+        found = runas.run(context, checks.interpreter, ["glance_store"])
+    except runas.CheckFailed:
+        return None
+    dist = found["distributions"].get("glance_store")
+    return str(dist["version"]) if dist else None
+
+
 def system_copies(module: str) -> list[str]:
     """Where the distribution's packages put ``module`` (python3-rbd and the
     like), whether or not this interpreter can see those directories."""
@@ -239,6 +249,12 @@ class StoreDetector(DetectorBase):
             return self.when_unconfigured(None)
         if status is not Status.UNAVAILABLE or not self.modules:
             return super().fake(status, settings)
+        verdict = self.missing(*self.fake_found(settings))
+        return verdict or super().fake(status, settings)
+
+    def fake_found(self, settings: Settings) -> tuple[Found, ProbeContext]:
+        """What a probe of the fake host finds: Glance's venv without this
+        driver's modules; and a context on that host."""
         from glance_features import fake_host
 
         venv = fake_host.PYTHON.rsplit("/bin/", 1)[0]
@@ -256,8 +272,7 @@ class StoreDetector(DetectorBase):
             for m in self.modules
         }
         context = ProbeContext(settings, deep=False, deadline=0.0, distro=fake_host.DISTRO)
-        verdict = self.missing(Found(python, modules, NO_FILES), context)
-        return verdict or super().fake(status, settings)
+        return Found(python, modules, NO_FILES), context
 
     @abc.abstractmethod
     def judge(self, backend: Backend, found: Found, context: ProbeContext) -> Verdict:

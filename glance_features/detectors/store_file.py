@@ -109,14 +109,8 @@ READS_SHARED = ">=5.0.0"
 def reads_shared(context: ProbeContext) -> bool:
     """Whether the service's glance_store reads [backend_defaults]; an unknown
     version is judged as the newest."""
-    try:
-        found = runas.run(context, checks.interpreter, ["glance_store"])
-    except runas.CheckFailed:
-        return True
-    dist = found["distributions"].get("glance_store")
-    if not dist:
-        return True
-    return GlanceUse("", versions=READS_SHARED).used_by(str(dist["version"])) is not False
+    version = _stores.glance_store_version(context)
+    return version is None or GlanceUse("", versions=READS_SHARED).used_by(version) is not False
 
 
 def _option(

@@ -7,8 +7,9 @@ modules come from the distribution (Debian's ``python3-rados`` and
 a virtualenv without system site packages cannot import them even when they
 are installed: the report says exactly that. In multi-store mode
 ``configure_add`` also connects to the cluster (``_set_url_prefix``), with
-``rbd_store_ceph_conf`` and the keyring it names, as the service user;
-``--deep`` opens a TCP connection to each monitor of ``mon_host``.
+``rbd_store_ceph_conf`` and the keyring it names, as the service user; the
+legacy store connects on each upload. Either way the probe connects to the
+monitors of ``mon_host`` and waits for a Ceph monitor's banner.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import configparser
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 from glance_features.catalog import Entry, GlanceUse
@@ -69,7 +71,16 @@ class StoreRbdDetector(_stores.StoreDetector):
         return [p for p in (plan.get("ceph_conf"), *plan.get("keyrings", ())) if p]
 
     def missing(self, found: _stores.Found, context: ProbeContext) -> Verdict | None:
-        return _bindings(found, context)
+        return _bindings(found, context, _stores.system_copies, _stores.glance_store_version)
+
+    def fake(self, status: Status, settings: Settings) -> Verdict:
+        """The fake host has neither the distribution's bindings nor a
+        glance_store to ask: nothing of this host is looked at."""
+        if status is not Status.UNAVAILABLE:
+            return super().fake(status, settings)
+        found, context = self.fake_found(settings)
+        verdict = _bindings(found, context, lambda module: [], lambda context: None)
+        return verdict or super().fake(status, settings)
 
     def judge(
         self, backend: _backends.Backend, found: _stores.Found, context: ProbeContext
@@ -78,14 +89,22 @@ class StoreRbdDetector(_stores.StoreDetector):
         return _judge(backend, plan, found, checked_as(context), context)
 
 
-def _bindings(found: _stores.Found, context: ProbeContext) -> Verdict | None:
+def _bindings(
+    found: _stores.Found,
+    context: ProbeContext,
+    copies_of: Callable[[str], list[str]],
+    store_of: Callable[[ProbeContext], str | None],
+) -> Verdict | None:
+    """Unavailable when rados or rbd does not import, with why: ``copies_of``
+    says where the distribution put a module, ``store_of`` which glance_store
+    the service runs."""
     from glance_features.remediation import install_system_packages
 
     missing = found.missing(MODULES)
     if not missing:
         return None
     python = found.python
-    copies = {m: _stores.system_copies(m) for m in missing}
+    copies = {m: copies_of(m) for m in missing}
     details: dict[str, Any] = {"missing_modules": missing, "system_copies": copies}
     names = " and ".join(missing)
     where = found.where
@@ -120,6 +139,10 @@ def _bindings(found: _stores.Found, context: ProbeContext) -> Verdict | None:
             f"{names} cannot be imported by the service's interpreter {where} and no "
             "distribution package provides them (they are not on PyPI)"
         )
+    details["glance_store"] = store_of(context)
+    unchecked = _unchecked(details["glance_store"], context)
+    if unchecked is not None:
+        return Verdict(Status.UNAVAILABLE, reason + unchecked, details, fix)
     return Verdict(
         Status.UNAVAILABLE,
         reason + ': glance_store disables adding images ("The required libraries(rbd '
@@ -127,6 +150,23 @@ def _bindings(found: _stores.Found, context: ProbeContext) -> Verdict | None:
         "fails (HTTP 410)",
         details,
         fix,
+    )
+
+
+def _unchecked(store: str | None, context: ProbeContext) -> str | None:
+    """What glance_store ``store`` does without the bindings, when it is a
+    release before 4.4.0, which never checks for them: its driver calls
+    rados.Rados on None. Measured with Debian 12's 4.1.0: in multi-store mode
+    at start-up, which fails; the legacy store only on an upload."""
+    if store is None or not GlanceUse("", versions="<4.4.0").used_by(store):
+        return None
+    if _backends.multi_store(context.settings):
+        effect = "Glance fails to start"
+    else:
+        effect = "Glance starts, and every upload to this store fails (HTTP 500)"
+    return (
+        f": glance_store {store} does not check for them and calls rados.Rados on None "
+        f"(\"'NoneType' object has no attribute 'Rados'\"): {effect}"
     )
 
 
@@ -278,16 +318,30 @@ def _judge(
             fix,
         )
     details["keyring"] = readable[0] if readable else None
+    return _monitors_verdict(plan, details, readable, user, context)
+
+
+def _monitors_verdict(
+    plan: dict[str, Any],
+    details: dict[str, Any],
+    readable: list[str],
+    user: str,
+    context: ProbeContext,
+) -> Verdict:
+    """The verdict once the bindings and files are fine: whether a monitor answers."""
+    conf = plan["ceph_conf"]
     monitors = plan.get("monitors", [])
     # In multi-store mode glance_store connects at start-up (a monitor that is
     # down holds the start for rados_connect_timeout, librados' 300 s by
-    # default): so does the probe. The legacy store connects on first use.
-    if not context.deep and not _backends.multi_store(context.settings):
+    # default), the legacy store on each upload: either way no upload works
+    # without a monitor, so the probe asks the monitors without --deep too
+    # (Debian 12, 13 and unstable's legacy store answered HTTP 500).
+    if not monitors and not context.deep and not _backends.multi_store(context.settings):
         return Verdict(
             Status.AVAILABLE,
             f"rados and rbd import; {user} can read {conf}"
             + (f" and {readable[0]}" if readable else "")
-            + "; glance_store connects on first use (--deep checks the monitors)",
+            + "; glance_store connects on first use (--deep looks for mon_host)",
             details,
         )
     if not monitors:
@@ -304,7 +358,7 @@ def _judge(
         return Verdict(
             Status.AVAILABLE,
             f"rados and rbd import, {conf} and its keyring are readable, and the monitor at "
-            f"{reached[0][0]}:{reached[0][1]} accepts connections",
+            f"{reached[0][0]}:{reached[0][1]} answers as a Ceph monitor",
             details,
         )
     if not _backends.multi_store(context.settings):
@@ -333,22 +387,43 @@ def _reach(
     monitors: list[tuple[str, int]], context: ProbeContext
 ) -> tuple[list[tuple[str, int]], list[str]]:
     """TCP connects to each monitor, sharing what remains of the deadline."""
+    import contextlib
+
     from glance_features._platform import green
 
     real_socket = green.original("socket")
     reached: list[tuple[str, int]] = []
     errors: list[str] = []
     for host, port in monitors:
-        timeout = context.remaining() / max(1, len(monitors))
+        timeout = min(context.remaining() / max(1, len(monitors)), 5.0)
         if timeout <= 0:
             errors.append(f"{host}:{port}: no time left")
             continue
         try:
-            with real_socket.create_connection((host, port), timeout=min(timeout, 5.0)):
-                reached.append((host, port))
-                break
+            with real_socket.create_connection((host, port), timeout=timeout / 2) as conn:
+                # A Ceph monitor sends its banner as soon as it accepts, in
+                # either protocol ("ceph v027" msgr v1, "ceph v2\n" msgr2);
+                # something else on the port, or a hung monitor, accepts (or
+                # the kernel does, for a listener that never accepts) and then
+                # librados waits in vain, as for a closed port.
+                conn.settimeout(timeout / 2)
+                banner = b""
+                with contextlib.suppress(TimeoutError):
+                    while len(banner) < 6 and (chunk := conn.recv(6 - len(banner))):
+                        banner += chunk
         except TimeoutError:
-            errors.append(f"{host}:{port}: no answer within {min(timeout, 5.0):.1f} s")
+            errors.append(f"{host}:{port}: no answer within {timeout / 2:.1f} s")
+            continue
         except OSError as exc:
             errors.append(f"{host}:{port}: {exc.strerror or exc}")
+            continue
+        if banner == b"ceph v":
+            reached.append((host, port))
+            break
+        errors.append(
+            f"{host}:{port}: accepts connections but sends no Ceph banner within "
+            f"{timeout / 2:.1f} s"
+            if not banner
+            else f"{host}:{port}: answers {banner!r}, not a Ceph monitor's banner"
+        )
     return reached, errors
