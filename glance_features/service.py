@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -72,27 +71,3 @@ def check_startup(
     if failed and raise_on_failure:
         report.require(*failed)
     return report
-
-
-def probe_early() -> threading.Thread | None:
-    """Start the probe from the files Glance is about to read, while it loads.
-
-    Glance's ``CONF`` after ``init_app()`` gives the same settings unless
-    something overrides them (``Settings.from_oslo_config``), so the guard's
-    probe is this one, shared while it runs and cached after: the check costs
-    only what does not overlap the load. Where the settings differ, the guard
-    probes again; whatever fails here, the guard says it with its own probe.
-    Not under test doubles, which a thread could outlive.
-    """
-    if runner.overridden():
-        return None
-
-    def run() -> None:
-        try:
-            runner.probe(Settings.from_config_files())
-        except Exception:  # the guard's own probe reports it
-            pass
-
-    early = threading.Thread(target=run, name="glance-features:early-probe", daemon=True)
-    early.start()
-    return early

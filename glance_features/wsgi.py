@@ -89,9 +89,6 @@ def guard(conf: Any, logger: logging.Logger | None = None) -> Report | None:
 
 def load_application() -> Any:
     """Glance's application as ``glance.wsgi.api`` builds it, then the guard."""
-    from glance_features.service import probe_early
-
-    probe_early()  # first: importing Glance is most of its load
     from glance.common import wsgi_app
     from oslo_config import cfg
 

@@ -114,8 +114,8 @@ def test_from_oslo_config_equals_from_config_files(tmp_path: Path) -> None:
     conf = load(args)
     oslo = Settings.from_oslo_config(conf)
     assert effective(oslo) == effective(ours)
-    # Equal, not just alike: a probe started from the files before Glance
-    # loaded is the probe of Glance's CONF (glance_features.service.probe_early).
+    # Equal, not just alike: the probe of Glance's CONF is the cached probe of
+    # the same files.
     assert oslo == ours and hash(oslo) == hash(ours)
     # What only CONF knows, an override, makes other settings, and wins.
     conf.set_override("image_cache_driver", "sqlite")

@@ -479,15 +479,11 @@ def test_probes_once_per_loaded_application(
     assert len(summaries) == len(pids) == expected, summaries
 
 
-# glance_features.wsgi.load_application()'s steps, timed apart: Glance's own load
-# (all that glance.wsgi.api does; guarded, with the probe started before it) and,
-# when guarded, the guard after it.
+# glance_features.wsgi.load_application()'s two steps, timed apart: Glance's own
+# load (all that glance.wsgi.api does) and, when guarded, the guard after it.
 LOAD = """
 import sys, time
 start = time.perf_counter()
-if sys.argv[1] == "guarded":
-    from glance_features.service import probe_early
-    probe_early()
 from glance.common import wsgi_app
 application = wsgi_app.init_app()
 loaded = time.perf_counter()
@@ -509,43 +505,6 @@ def load_seconds(
     found = re.search(r"^LOADED (\S+) (\S+)$", proc.stdout, re.M)
     assert found, proc.stdout[-2000:] + proc.stderr[-2000:]
     return float(found.group(1)), float(found.group(2))
-
-
-# Every probe run while glance_features.wsgi loads Glance, by the thread that ran it.
-EARLY = """
-import threading
-from glance_features import runner
-ran = []
-real = runner._run
-def counting(*args, **kwargs):
-    ran.append(threading.current_thread().name)
-    return real(*args, **kwargs)
-runner._run = counting
-import glance_features.wsgi
-print("PROBES", ",".join(ran), flush=True)
-"""
-
-
-def test_the_guard_shares_the_probe_started_before_glance_loads(
-    open_tmp: Path,
-    features_venv: Path,
-    qemu_img: str,
-    as_service: list[str],
-    service_user: str,
-) -> None:
-    """The health check's load and the guard after init_app() read the same
-    settings from CONF as the probe started from the files before it: one
-    probe, the early one, whose time overlaps Glance's load."""
-    cfg = config(tool_path(open_tmp, "qemu-img"), service_user)
-    g = GlanceDeployment(open_tmp / "glance", cfg)
-    g.write_config()
-    g.db_sync()
-    g._chown(service_user)
-    python = str(g.venv / "bin" / "python")
-    proc = run_in_service_env(g, [*as_service, python, "-I", "-c", EARLY], cwd=g.workdir)
-    found = re.search(r"^PROBES (.*)$", proc.stdout, re.M)
-    assert found, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert found.group(1).split(",") == ["glance-features:early-probe"], proc.stderr[-2000:]
 
 
 def test_guard_startup_cost(
