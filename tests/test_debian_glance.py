@@ -666,6 +666,28 @@ def ceph_client(root: Root, port: int) -> None:
     root.run(["chmod", "0640", KEYRING], check=True)
 
 
+def serve_and_upload(
+    root: Root, mode: str, layout: str, database: str | bool, deadline: float
+) -> tuple[dict[str, tuple[int, str]], int, dict[str, Any], str]:
+    """Glance with the rbd ``layout``: an upload to each backend, then the
+    probe's code and report; when Glance never serves, no uploads and why."""
+    uploads: dict[str, tuple[int, str]] = {}
+    failed = ""
+    options = {**TRUSTED_FLAVOR, **LAYOUTS[layout]}
+    try:
+        with chroot.glance_api(
+            root, mode, options, database=database, paste=TRUSTED, deadline=deadline
+        ) as glance:
+            uploads["rbd"] = upload(glance)
+            if layout == "rbd+file":
+                uploads["fs"] = upload(glance, "fs")
+            code, report = probe(root, "--feature", "store-rbd")
+    except chroot.ChrootError as err:
+        failed = str(err)
+        code, report = probe(root, "--feature", "store-rbd")
+    return uploads, code, report, failed
+
+
 def upload(glance: Glance, store: str | None = None) -> tuple[int, str]:
     """PUT /v2/images/ID/file of a fresh image (to ``store`` when named):
     the HTTP status, and the image's status afterwards."""
@@ -694,21 +716,9 @@ def test_rbd_backend_with_its_monitor_down(
     suite, mode = case
     kind, layout = monitor_case
     need(chroot.missing(suite, CEPH_PACKAGES) is None, chroot.missing(suite, CEPH_PACKAGES) or "")
-    uploads: dict[str, tuple[int, str]] = {}
     with monitor_port(kind) as port:
         ceph_client(root, port)
-        options = {**TRUSTED_FLAVOR, **LAYOUTS[layout]}
-        try:
-            with chroot.glance_api(
-                root, mode, options, database=database, paste=TRUSTED, deadline=90
-            ) as glance:
-                uploads["rbd"] = upload(glance)
-                if layout == "rbd+file":
-                    uploads["fs"] = upload(glance, "fs")
-                code, report = probe(root, "--feature", "store-rbd")
-        except chroot.ChrootError as err:
-            failed = str(err)
-            code, report = probe(root, "--feature", "store-rbd")
+        uploads, code, report, failed = serve_and_upload(root, mode, layout, database, 90)
     result = feature(report, "store-rbd")
     reason = result["reason"]
     assert result["required"] is True, result
@@ -746,19 +756,7 @@ def test_rbd_backend_without_the_bindings(
     need(chroot.missing(suite, CEPH_PACKAGES) is None, chroot.missing(suite, CEPH_PACKAGES) or "")
     ceph_client(root, chroot.free_port())
     root.run(["apt-get", "remove", "-y", "-q", "python3-rbd", "python3-rados"], check=True)
-    uploads: dict[str, tuple[int, str]] = {}
-    options = {**TRUSTED_FLAVOR, **LAYOUTS[layout]}
-    try:
-        with chroot.glance_api(
-            root, mode, options, database=database, paste=TRUSTED, deadline=60
-        ) as glance:
-            uploads["rbd"] = upload(glance)
-            if layout == "rbd+file":
-                uploads["fs"] = upload(glance, "fs")
-            code, report = probe(root, "--feature", "store-rbd")
-    except chroot.ChrootError as err:
-        failed = str(err)
-        code, report = probe(root, "--feature", "store-rbd")
+    uploads, code, report, failed = serve_and_upload(root, mode, layout, database, 60)
     log = root.run(["cat", chroot.LOG_FILE]).stdout
     result = feature(report, "store-rbd")
     assert result["required"] is True and result["status"] == "unavailable", result
