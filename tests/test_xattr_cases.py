@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 from conftest import SOURCE_ROOT, need
 from functional.glance_deploy import GlanceClient, GlanceConfig
-from releases.harness import RELEASES, Mode, run_probe, start_glance
+from releases.harness import RELEASES, Mode, release, run_probe, start_glance
 from test_release_cases import _deploy
 from test_releases import READY_TIMEOUT, Case, _release, service_user
 
@@ -239,7 +239,13 @@ def test_setxattr_refused_configures_then_fails(
 
 # The functional harness's "trusted" flavor: Glance's keystone pipeline without
 # authtoken (so images have a project), and without Glance's cache filter.
-RUNNING_CASES = [Case("33", Mode.UWSGI), Case("29", Mode.EVENTLET), Case("28", Mode.UWSGI)]
+# Every release, each way it serves (33 has no standalone server).
+RUNNING_CASES = [
+    Case(nn, mode)
+    for nn in RELEASES
+    for mode in Mode
+    if mode is Mode.UWSGI or release(nn).has_standalone_server
+]
 TEE_FAILED = "Exception encountered while tee'ing image"
 
 
