@@ -34,6 +34,7 @@ from typing import Any
 import pytest
 from conftest import SOURCE_ROOT, need
 from functional.glance_deploy import GlanceClient, GlanceConfig
+from functional.postgres import POSTGRES_ENV
 from releases.harness import RELEASES, Mode, release, run_probe, start_glance
 from test_release_cases import _deploy
 from test_releases import READY_TIMEOUT, Case, _release, service_user
@@ -270,6 +271,13 @@ def _first_cache_use(client: GlanceClient, log: Path, timeout: float = 60) -> bo
             return False
         time.sleep(0.3)
     raise TimeoutError(f"image {image.id} neither cached nor failed after {timeout} s")
+
+
+@pytest.fixture(autouse=True)
+def _sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The release venvs have no psycopg2: SQLite, even after tests/functional
+    # started PostgreSQL for its session.
+    monkeypatch.delenv(POSTGRES_ENV, raising=False)
 
 
 def _serve(case: Case, user: str, cache: Path | None) -> tuple[bool, bool | None, dict[str, Any]]:
