@@ -328,9 +328,9 @@ def _collect(
     found = {slot.plugin.name: slot.result for slot in slots}
     # Every catalog's secrets mask every result: one detector may quote an
     # option another declares secret. A plugin's catalog is known once loaded.
-    declared = {name for slot in slots for name in slot.entry.secrets}
-    secrets = settings.secret_values(registry.declared_secrets(installed=False) | declared)
     catalog = registry.catalog(installed=False)
+    entries = [*catalog.values(), *(slot.entry for slot in slots)]
+    secrets = settings.secret_values(name for entry in entries for name in entry.secrets)
     results: dict[str, FeatureResult] = {}
     for slot in slots:
         name = slot.plugin.name
