@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeAlias
 
 from glance_features.errors import GlanceFeaturesError
 
@@ -24,6 +24,11 @@ MAX_TEXT = 4096
 MAX_STEPS = 20
 MAX_DETAILS_DEPTH = 16
 MAX_DETAILS_ITEMS = 2000
+
+# What a report carries: JSON's values, as :func:`freeze` stores them (tuples
+# for arrays, read-only mappings for objects). Readers narrow with isinstance.
+JSON: TypeAlias = bool | int | float | str | Sequence["JSON"] | Mapping[str, "JSON"] | None
+Details: TypeAlias = Mapping[str, JSON]
 
 
 class Status(str, enum.Enum):
