@@ -805,8 +805,9 @@ def main() -> int:
     """Read ``{"call", "args", "path"}`` from stdin, answer ``{"value"}`` or
     ``{"error"}`` as JSON on the stdout this process started with.
 
-    A first request ``{"serve": true, "path"}`` instead makes it answer one
-    request per line, one line each, until stdin ends: one interpreter for
+    A first request ``{"serve": true, "path"}`` instead makes it answer
+    requests ``{"id", "call", "args"}``, one per line, until stdin ends, each
+    with a line ``{"id", ...}`` as soon as it is done: one interpreter for
     every check of a probe (runas.Interpreters), not one each.
 
     What the checks' imports print goes to stderr, so nothing they say can
@@ -817,11 +818,28 @@ def main() -> int:
     if not request.get("serve"):
         _reply(answer, _answer(request), b"")
         return 0
+    # Each request in a thread of its own, so a slow import holds up no other
+    # check; an answer carries its request's id and is written whole.
+    import threading
+
+    writing = threading.Lock()
+
+    def serve(request: dict[str, Any]) -> None:
+        reply = _answer(request)
+        reply["id"] = request.get("id")
+        with writing:
+            _reply(answer, reply, b"\n")
+
+    serving = []
     while True:
         line = sys.stdin.buffer.readline(MAX_REQUEST)
         if not line:
-            return 0
-        _reply(answer, _answer(_request(line)), b"\n")
+            break
+        serving.append(threading.Thread(target=serve, args=(_request(line),), daemon=True))
+        serving[-1].start()
+    for thread in serving:  # what was asked is answered; the asker's deadline bounds it
+        thread.join()
+    return 0
 
 
 def _request(line: bytes) -> dict[str, Any]:

@@ -80,23 +80,29 @@ def package_of(
     ):
         return None
     env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
-    try:
-        owner = subprocess.run(
-            [DPKG_QUERY, "--search", location], capture_output=True, text=True, timeout=timeout,
-            env=env, stdin=subprocess.DEVNULL, check=False,
-        )  # fmt: skip
-        name = owner.stdout.partition(":")[0].strip() if owner.returncode == 0 else ""
+
+    def query(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                [DPKG_QUERY, *args], capture_output=True, text=True, timeout=timeout, env=env,
+                stdin=subprocess.DEVNULL, check=False,
+            )  # fmt: skip
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout if done.returncode == 0 else None
+
+    # Debian names the package of distribution D "python3-d". Its own file
+    # list confirms it in one read; --search reads every package's list.
+    name = "python3-" + os.path.basename(location).partition("-")[0].lower().replace("_", "-")
+    shown = query("--show", "--showformat=${Status}\t${Version}\n${db-fsys:Files}", name)
+    if shown is None or f"\n {location}\n" not in shown + "\n":
+        owner = query("--search", location)
+        name = owner.partition(":")[0].strip() if owner else ""
         if not name or "," in name or " " in name:
             return None  # a diversion, or several owners: nothing certain
-        shown = subprocess.run(
-            [DPKG_QUERY, "--show", "--showformat=${Status}\t${Version}", name],
-            capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL,
-            check=False,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return None
-    status, _, version = shown.stdout.partition("\t")
-    if shown.returncode != 0 or not status.endswith(" installed") or not version:
+        shown = query("--show", "--showformat=${Status}\t${Version}\n", name)
+    status, _, version = (shown or "").partition("\n")[0].partition("\t")
+    if not status.endswith(" installed") or not version:
         return None
     found = {"manager": "dpkg", "name": name, "version": version.strip()}
     if vendor:

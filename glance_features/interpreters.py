@@ -73,19 +73,19 @@ def _environment_of(python: str) -> str | None:
 
 
 class Interpreters:
-    """A few children per service interpreter and account for a whole probe,
-    each answering :attr:`Where.INTERPRETER` checks in turn (as oslo.privsep
-    keeps its daemon): a dozen checks cost one or two interpreter starts,
-    not a dozen. A check never waits for another: with every shared child
-    busy (a slow import), it gets a child of its own. Checks that patch their
-    interpreter never come here. A call that overruns its deadline ends its
-    child; :meth:`close` ends them all (the runner, when the probe is done)."""
-
-    SHARED = 2  # children per interpreter and account
+    """One child per service interpreter and account for a whole probe,
+    answering every :attr:`Where.INTERPRETER` check (as oslo.privsep keeps
+    its daemon): a dozen checks cost one interpreter start, not a dozen.
+    The child runs each request in a thread of its own, so a check never
+    waits for another (a slow import). Checks that patch their interpreter
+    never come here. A call that overruns its deadline retires its child: it
+    takes no more calls and ends once no call is waiting on it; a check whose
+    child died under it (another check crashed it) is asked again in a child
+    of its own. :meth:`close` ends them all (the runner, when the probe is done)."""
 
     def __init__(self) -> None:
         self._lock = green.original("threading").Lock()
-        self._children: dict[tuple[str, str | None], list[_Child]] = {}
+        self._children: dict[tuple[str, str | None], _Child] = {}
         self._closed = False
 
     def call(
@@ -96,70 +96,139 @@ class Interpreters:
         args: tuple[object, ...],
         timeout: float,
     ) -> Any:
+        clock = green.original("time")
+        deadline = clock.monotonic() + timeout
         with self._lock:
             if self._closed:
                 raise CheckFailed("the probe is over")
-            shared = self._children.setdefault((python, user), [])
-            child = next((c for c in shared if c.claim()), None)
-            if child is None and len(shared) < self.SHARED:
-                child = _Child(python, user)
-                child.claim()
-                shared.append(child)
-        if child is None:
-            return in_interpreter(python, check, args, timeout, user)
+            child = self._children.get((python, user))
+            if child is None or child.retired:
+                child = self._children[(python, user)] = _Child(python, user)
         try:
-            return child.call(check, args, timeout)
-        finally:
-            child.release()
+            return child.call(check, args, deadline)
+        except _ChildLost as lost:
+            left = deadline - clock.monotonic()
+            if self._closed or left <= 0:
+                raise CheckFailed(str(lost)) from None
+        return in_interpreter(python, check, args, left, user)
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            children = [c for shared in self._children.values() for c in shared]
+            children = list(self._children.values())
             self._children = {}
         for child in children:
             child.close()
 
 
+class _ChildLost(CheckFailed):
+    """The child ended before it answered this call."""
+
+
 class _Child:
-    """One ``python -I checks.py`` answering one request per line; used by
-    one caller at a time (:meth:`claim`)."""
+    """One ``python -I checks.py`` answering requests that carry an id, each
+    in its own thread there; any number of callers at once. Whichever caller
+    is waiting reads the child's output for all, and hands each answer to
+    the caller whose id it carries."""
 
     def __init__(self, python: str, user: str | None) -> None:
         self.python, self.user = python, user
-        self._lock = green.original("threading").Lock()
+        threading_ = green.original("threading")
+        self._lock = threading_.Lock()  # guards all below
+        self._answered = threading_.Condition(self._lock)
+        self._sending = threading_.Lock()  # one request on the pipe at a time
         self._proc: Any = None
+        self._ids = 0
+        self._waiting: set[int] = set()
+        self._answers: dict[int, bytes] = {}
+        self._unread = bytearray()
+        self._reading = False  # a caller is reading for all
+        self._ended: str | None = None  # why no more answers will come
+        self.retired = False  # takes no new calls
 
-    def claim(self) -> bool:
-        return bool(self._lock.acquire(blocking=False))
-
-    def release(self) -> None:
-        self._lock.release()
-
-    def call(self, check: Callable[..., Any], args: tuple[object, ...], timeout: float) -> Any:
-        """``check(*args)`` in this child, by the deadline; the caller holds it."""
+    def call(self, check: Callable[..., Any], args: tuple[object, ...], deadline: float) -> Any:
+        """``check(*args)`` in this child, by ``deadline`` (``time.monotonic()``)."""
         from glance_features._platform import proc
 
         clock = green.original("time")
-        deadline = clock.monotonic() + timeout
+        timeout = deadline - clock.monotonic()
         what = f"the {check.__name__} check in {self.python}" + (
             f" as {self.user}" if self.user else ""
         )
-        if self._proc is None:
-            self._proc = self._start()
-        request = {"call": check.__name__, "args": list(args)}
+        with self._lock:
+            if self._proc is None:
+                self._proc = self._start()
+            self._ids += 1
+            ident = self._ids
+            self._waiting.add(ident)
+        request = {"id": ident, "call": check.__name__, "args": list(args)}
         try:
-            line = proc.ask(self._proc, json.dumps(request).encode() + b"\n", deadline)
+            with self._sending:
+                proc.send(self._proc, json.dumps(request).encode() + b"\n", deadline)
+            return _value(self._answer(ident, deadline), what)
         except TimeoutError:
-            self._end()
+            self.retired = True
             raise CheckFailed(f"{what} did not finish within {round(timeout, 1):g} s") from None
         except EOFError:
-            self._end()
-            raise CheckFailed(f"{what} ended without an answer") from None
-        except BaseException:
-            self._end()  # an answer may still come: never read it as the next one's
-            raise
-        return _value(line, what)
+            raise _ChildLost(f"{what} ended without an answer") from None
+        finally:
+            with self._lock:
+                self._waiting.discard(ident)
+                self._answers.pop(ident, None)
+                if (self.retired or self._ended) and not self._waiting:
+                    self._end()
+
+    def _answer(self, ident: int, deadline: float) -> bytes:
+        """The answer to request ``ident``; this caller reads for all while no
+        other does. Raises ``TimeoutError``, or ``EOFError`` when the child
+        has ended."""
+        from glance_features._platform import proc
+
+        clock = green.original("time")
+        while True:
+            with self._lock:
+                while ident not in self._answers and self._ended is None and self._reading:
+                    left = deadline - clock.monotonic()
+                    if left <= 0:
+                        raise TimeoutError
+                    self._answered.wait(left)
+                if ident in self._answers:
+                    return self._answers.pop(ident)
+                if self._ended is not None:
+                    raise EOFError(self._ended)
+                self._reading = True
+            chunk = b""
+            try:
+                chunk = proc.read_some(self._proc, deadline)
+            finally:
+                with self._lock:
+                    self._reading = False
+                    self._take(chunk)
+                    self._answered.notify_all()
+
+    def _take(self, chunk: bytes) -> None:
+        """Hand out the whole answers in ``chunk``; the caller holds the lock."""
+        from glance_features._platform import proc
+
+        if not chunk:
+            self._ended = "it closed its output"
+            self.retired = True
+            return
+        self._unread += chunk
+        *lines, rest = self._unread.split(b"\n")
+        if len(rest) > proc.MAX_OUTPUT:
+            self._ended = f"it said more than {proc.MAX_OUTPUT} bytes"
+            self.retired = True
+        self._unread = bytearray(rest)
+        for line in lines:
+            try:
+                ident = json.loads(line).get("id")
+            except (ValueError, AttributeError):
+                self._ended = "it said something that is no answer"
+                self.retired = True
+                continue
+            if ident in self._waiting:
+                self._answers[ident] = bytes(line)
 
     def _start(self) -> Any:
         from glance_features._platform import proc
@@ -178,26 +247,26 @@ class _Child:
         return child
 
     def _end(self) -> None:
+        """End the child; the caller holds the lock and no call waits on it."""
         from glance_features._platform import proc
 
+        self._ended = self._ended or "it was ended"
+        self.retired = True
         if self._proc is not None:
             proc.end(self._proc)
             self._proc = None
 
     def close(self) -> None:
-        """End the child. One a caller is still talking to is only killed:
-        that caller meets the end of its output and closes its pipes."""
+        """End the child. One that callers still wait on is only killed: they
+        meet the end of its output, and the last of them closes its pipes."""
         from glance_features._platform import proc
 
-        if self.claim():
-            try:
+        with self._lock:
+            self.retired = True
+            if not self._waiting:
                 self._end()
-            finally:
-                self.release()
-        else:
-            busy = self._proc
-            if busy is not None:
-                proc.kill_tree(busy.pid)
+            elif self._proc is not None:
+                proc.kill_tree(self._proc.pid)
 
 
 def _value(reply_text: bytes, what: str) -> Any:

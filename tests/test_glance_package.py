@@ -38,11 +38,33 @@ def test_the_owner_of_a_dpkg_installed_distribution_and_its_version() -> None:
             ):
                 owners[line] = listing.name.removesuffix(".list").split(":")[0]
     need(bool(owners), "no dpkg-installed Python distribution here")
-    location, name = next(iter(sorted(owners.items())))
-    found = glance.package_of(location, "Debian")
-    assert found == {
-        "manager": "dpkg", "name": name, "version": _status_versions()[name], "vendor": "Debian"
-    }  # fmt: skip
+    # One whose package is named after it (python3-<name>, read from its own
+    # file list) and one that is not (found by searching every list).
+    named = {loc: pkg for loc, pkg in owners.items() if pkg == _debian_name(loc)}
+    other = {loc: pkg for loc, pkg in owners.items() if pkg != _debian_name(loc)}
+    need(bool(named) and bool(other), "dpkg has no Python distribution of each kind here")
+    versions = _status_versions()
+    for location, name in (min(named.items()), min(other.items())):
+        found = glance.package_of(location, "Debian")
+        assert found == {
+            "manager": "dpkg", "name": name, "version": versions[name], "vendor": "Debian"
+        }  # fmt: skip
+
+
+def test_a_package_named_after_another_distribution_is_not_taken_for_its_owner() -> None:
+    need(os.access(glance.DPKG_QUERY, os.X_OK) and DIST_PACKAGES.is_dir(), "no dpkg here")
+    # python3-<name> is installed, but this path is not in its file list.
+    listing = next(iter(sorted(DPKG_INFO.glob("python3-*.list"))), None)
+    need(listing is not None, "no python3-* package here")
+    assert listing is not None
+    package = listing.name.removesuffix(".list").split(":")[0]
+    fake = DIST_PACKAGES / (package.removeprefix("python3-") + "-0.0.0.dist-info")
+    need(not fake.exists(), f"{fake} exists")
+    assert glance.package_of(str(fake)) is None
+
+
+def _debian_name(location: str) -> str:
+    return "python3-" + os.path.basename(location).partition("-")[0].lower().replace("_", "-")
 
 
 def test_pip_installed_glance_is_no_distribution_package(tmp_path: Path) -> None:

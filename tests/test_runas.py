@@ -325,8 +325,8 @@ def test_a_check_that_overruns_ends_its_child_and_the_next_starts_another(
 
 
 def test_a_slow_check_never_holds_up_another(tmp_path: Path) -> None:
-    """A check stuck in its import keeps its child; the others get another,
-    and the probe's end ends the stuck one at once."""
+    """A check stuck in its import holds up no other: the same child answers
+    them meanwhile, and the probe's end ends it at once."""
     import threading
 
     python = _venv_that_hangs_on_import(tmp_path)
@@ -346,14 +346,54 @@ def test_a_slow_check_never_holds_up_another(tmp_path: Path) -> None:
         while not [c for c in _children_of_me() if "/dev/fd/" in c]:
             assert time.monotonic() < deadline, "the stuck check's child never started"
             time.sleep(0.05)
-        for _ in range(3):  # each answered while the first is stuck
+        for _ in range(3):  # each answered while the first is stuck, by its child
             found = pool.call(python, None, checks.interpreter, (["pip"],), 10.0)
             assert found["python"]["executable"] == python
+            assert len([c for c in _children_of_me() if "/dev/fd/" in c]) == 1
     finally:
         pool.close()
     worker.join(30)
     assert not worker.is_alive()
     assert [str(e) for e in stuck] == [f"the imports check in {python} ended without an answer"]
+    assert [c for c in _children_of_me() if "/dev/fd/" in c] == []
+
+
+def test_a_check_that_crashes_the_shared_child_fails_alone(tmp_path: Path) -> None:
+    """A check whose import kills the child ends the calls in flight there
+    too: each of those is asked again in a child of its own, where only the
+    crashing one fails."""
+    import threading
+
+    python = _venv_that_hangs_on_import(tmp_path)
+    (site,) = Path(python).parent.parent.glob("lib/python3*/site-packages")
+    (site / "slow_import.py").write_text("import time\ntime.sleep(1)\n")
+    (site / "crashes_on_import.py").write_text(
+        "import os, signal, time\ntime.sleep(0.3)\nos.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    pool = runas.Interpreters()
+    answers: dict[str, object] = {}
+
+    def ask(module: str) -> None:
+        try:
+            answers[module] = pool.call(python, None, checks.imports, ([module], False), 30.0)
+        except runas.CheckFailed as exc:
+            answers[module] = exc
+
+    modules = ("slow_import", "crashes_on_import")
+    workers = [threading.Thread(target=ask, args=(module,)) for module in modules]
+    try:
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+    finally:
+        pool.close()
+    slow = answers["slow_import"]
+    assert isinstance(slow, dict), slow
+    assert str(slow["modules"]["slow_import"]["file"]).endswith("slow_import.py")
+    crashed = answers["crashes_on_import"]
+    assert isinstance(crashed, runas.CheckFailed)
+    assert str(crashed).endswith("was killed by SIGKILL"), crashed
     assert [c for c in _children_of_me() if "/dev/fd/" in c] == []
 
 

@@ -119,7 +119,7 @@ def spawn(
     pass_fds: Sequence[int] = (),
 ) -> Any:
     """Start ``argv`` as :func:`run` does, its output on pipes, for a caller
-    that talks to it (:func:`ask`) and must :func:`end` it.
+    that talks to it (:func:`send`, :func:`read_some`) and must :func:`end` it.
     Raises OSError when it cannot be started at all."""
     if not os.path.isabs(argv[0]):
         raise ValueError(f"refusing to run {argv[0]!r}: not an absolute path")
@@ -162,47 +162,48 @@ def end(proc: Any) -> None:
                 pass
 
 
-def ask(proc: Any, line: bytes, deadline: float) -> bytes:
-    """Write ``line`` to a child of :func:`spawn` and read one line of its
-    answer, by ``deadline`` (``time.monotonic()``); what it says on stderr
-    meanwhile is read and dropped. Raises ``TimeoutError``, or ``EOFError``
-    when it closed its output first (it exited)."""
+def send(proc: Any, data: bytes, deadline: float) -> None:
+    """Write ``data`` to the stdin of a child of :func:`spawn` by ``deadline``
+    (``time.monotonic()``). Raises ``TimeoutError``, or ``EOFError`` when it
+    stopped reading (it exited)."""
     select = green.original("select")
     clock = green.original("time")
-    out, err, writer = proc.stdout.fileno(), proc.stderr.fileno(), proc.stdin.fileno()
+    writer = proc.stdin.fileno()
     green.original("os").set_blocking(writer, False)
+    poller = select.poll()
+    poller.register(writer, select.POLLOUT)
+    pending = memoryview(data)
+    while pending:
+        left = deadline - clock.monotonic()
+        if left <= 0:
+            raise TimeoutError("it took nothing by the deadline")
+        if poller.poll(max(1, math.ceil(left * 1000))):
+            left_over = _feed(writer, pending)
+            if left_over is None:
+                raise EOFError("it stopped reading")
+            pending = left_over
+
+
+def read_some(proc: Any, deadline: float) -> bytes:
+    """What a child of :func:`spawn` says on stdout next, by ``deadline``;
+    what it says on stderr meanwhile is read and dropped. ``b""``: it closed
+    its output (it exited). Raises ``TimeoutError``."""
+    select = green.original("select")
+    clock = green.original("time")
+    out, err = proc.stdout.fileno(), proc.stderr.fileno()
     poller = select.poll()
     poller.register(out, select.POLLIN)
     poller.register(err, select.POLLIN)
-    poller.register(writer, select.POLLOUT)
-    pending, answer = memoryview(line), bytearray()
     while True:
         left = deadline - clock.monotonic()
         if left <= 0:
             raise TimeoutError("no answer by the deadline")
         for fd, _ in poller.poll(max(1, math.ceil(left * 1000))):
-            if fd == writer:
-                left_over = _feed(fd, pending)
-                if left_over is None:
-                    raise EOFError("it stopped reading")
-                pending = left_over
-                if not pending:
-                    poller.unregister(fd)
-                continue
             chunk = _read(fd)
-            if fd == err:
-                if not chunk:
-                    poller.unregister(fd)
-                continue
+            if fd == out:
+                return chunk
             if not chunk:
-                raise EOFError("it closed its output")
-            answer += chunk
-            if len(answer) > MAX_OUTPUT:
-                raise EOFError(f"it said more than {MAX_OUTPUT} bytes")
-            if b"\n" in answer:
-                if answer.index(b"\n") + 1 != len(answer):
-                    raise EOFError("it said more than one answer")
-                return bytes(answer)
+                poller.unregister(fd)
 
 
 def _read(fd: int) -> bytes:
