@@ -6,8 +6,8 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import Any, Generic, NamedTuple, TypeVar
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from glance_features import deployment, host, registry
 from glance_features._platform import green as _green
@@ -28,7 +28,6 @@ from glance_features.redaction import redact
 from glance_features.settings import Settings
 
 DEFAULT_TIMEOUT = 10.0
-T = TypeVar("T")
 
 
 class _CacheKey(NamedTuple):
@@ -252,33 +251,6 @@ class _Slot:
         self.done.set()
 
 
-class _Background(Generic[T]):
-    """``work()`` in a daemon thread, its value (or None) waited for by a deadline."""
-
-    def __init__(self, work: Callable[[], T], name: str) -> None:
-        self._work = work
-        self._value: T | None = None
-        self._done = _green.original("threading").Event()
-        thread = _green.original("threading").Thread(target=self._run, name=name, daemon=True)
-        try:
-            thread.start()
-        except RuntimeError:  # no thread to be had: do it when asked
-            self._done.set()
-            self._value = work()
-
-    def _run(self) -> None:
-        try:
-            self._value = self._work()
-        except Exception:  # only an extra of the report: it stands without it
-            pass
-        finally:
-            self._done.set()
-
-    def wait(self, deadline: float) -> T | None:
-        clock = _green.original("time")
-        return self._value if self._done.wait(max(0.0, deadline - clock.monotonic())) else None
-
-
 def _run(
     settings: Settings,
     features: tuple[str, ...] | None,
@@ -312,7 +284,7 @@ def _run(
         interpreters=runas.Interpreters(),
     )
     # dpkg's answer takes as long as a detector: ask it beside them.
-    package = _Background(
+    package = _green.Background(
         lambda: _package(service.python, timeout, _other_account(user)), "glance-features:package"
     )
     try:
@@ -328,7 +300,7 @@ def _collect(
     settings: Settings,
     timeout: float,
     service: Deployment,
-    package: _Background[dict[str, str] | None],
+    package: _green.Background[dict[str, str] | None],
 ) -> Report:
     from glance_features import glance
 

@@ -8,7 +8,11 @@ and green pipes break subprocess; the probe uses the originals instead.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from types import ModuleType
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 # eventlet records what it patched under its monkey_patch() keyword, which
 # is not always the module's name: threading is patched as "thread".
@@ -26,3 +30,33 @@ def original(name: str) -> ModuleType:
         except Exception:  # an eventlet too old or too new to ask: use what is there
             pass
     return __import__(name)
+
+
+class Background(Generic[T]):
+    """``work()`` in a real daemon thread, so that it goes on while this one
+    does other work; its value, or None (it raised, or is not done by the
+    deadline), when :meth:`wait` is asked. Only for work whose answer is an
+    extra that the caller can do without."""
+
+    def __init__(self, work: Callable[[], T], name: str) -> None:
+        self._work = work
+        self._value: T | None = None
+        self._done = original("threading").Event()
+        thread = original("threading").Thread(target=self._run, name=name, daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # no thread to be had: do it now, then
+            self._run()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._work()
+        except Exception:
+            pass
+        finally:
+            self._done.set()
+
+    def wait(self, deadline: float) -> T | None:
+        """The value, waited for until ``deadline`` (``time.monotonic()``)."""
+        left = deadline - original("time").monotonic()
+        return self._value if self._done.wait(max(0.0, left)) else None

@@ -7,7 +7,7 @@ import math
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from glance_features._version import __version__
@@ -22,6 +22,7 @@ EXIT_USAGE = 64  # sysexits.h EX_USAGE: bad invocation or unreadable input
 EXIT_INTERNAL = 255
 PROG = "glance-features"
 DEFAULT_SERVICE_USER = "glance"
+VERSION_TIMEOUT = 5.0  # for the service interpreter to say which Glance it runs
 
 
 class UsageError(GlanceFeaturesError):
@@ -367,19 +368,29 @@ def _deployment(args: argparse.Namespace) -> Any:
     )
 
 
-def _settings(args: argparse.Namespace) -> Any:
+def _settings(args: argparse.Namespace, meanwhile: Callable[[], object] = lambda: None) -> Any:
+    """The configuration the service reads (or the files given); ``meanwhile``
+    runs while the service's interpreter is asked which Glance it runs."""
     from glance_features.settings import ConfigError, Settings
 
     try:
         if args.config_file is None and args.config_dir is None:
             from glance_features import glance
+            from glance_features._platform import green
 
             service = _deployment(args)
             user = service_user(getattr(args, "user", None), service.user)
             other = user if user and user != _me() else None
-            return Settings.from_config_files(
-                deployment=service, glance_version=glance.version_in(service.python, 5.0, other)
+            version = green.Background(
+                lambda: glance.version_in(service.python, VERSION_TIMEOUT, other),
+                "glance-features:version",
             )
+            meanwhile()
+            deadline = green.original("time").monotonic() + VERSION_TIMEOUT
+            return Settings.from_config_files(
+                deployment=service, glance_version=version.wait(deadline)
+            )
+        meanwhile()
         return Settings.from_config_files(args.config_file or [], args.config_dir)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
@@ -439,13 +450,29 @@ def _check_known(names: list[str]) -> None:
             raise UsageError(f"unknown feature {name!r} (known: {', '.join(sorted(known))})")
 
 
+def _load_builtins(features: list[str] | None) -> None:
+    """Import the built-in detectors the probe will run, in time that would
+    otherwise be spent waiting; plugins load under the probe's deadline."""
+    from glance_features import registry
+
+    for plugin in registry.plugins(features):
+        if plugin.builtin:
+            try:
+                plugin.load()
+            except registry.PluginError:
+                pass  # the probe reports it
+
+
 def _report(args: argparse.Namespace, features: list[str] | None) -> Any:
     """The probe every reporting subcommand makes: the host read for how the
     service runs, the checks as its account."""
     from glance_features import runner
 
-    settings = _settings(args)
-    _check_known([*(features or []), *getattr(args, "require", [])])
+    def meanwhile() -> None:
+        _check_known([*(features or []), *getattr(args, "require", [])])
+        _load_builtins(features)
+
+    settings = _settings(args, meanwhile)
     small = _address_space_too_small()
     if small:
         raise ProcessLimits(small)
