@@ -33,11 +33,8 @@ class Found:
 
     def missing(self, modules: Iterable[str]) -> dict[str, str]:
         """Module -> import error, for the modules that did not import."""
-        return {
-            m: str(self.modules[m]["error"])
-            for m in modules
-            if m in self.modules and not self.modules[m]["ok"]
-        }
+        failures = {m: self.modules[m]["failure"] for m in modules if m in self.modules}
+        return {m: failure["error"] for m, failure in failures.items() if failure is not None}
 
     def read(self, path: str) -> checks.PathFound:
         return self.files["read"][path]
@@ -268,7 +265,13 @@ class StoreDetector(DetectorBase):
             ext_suffix=".cpython-311-x86_64-linux-gnu.so",
         )
         modules = {
-            m: checks.ImportFound(ok=False, file=None, version=None, error=f"No module named {m!r}")
+            m: checks.ImportFound(
+                file=None,
+                version=None,
+                failure=checks.Failure(
+                    step=checks.IMPORT, errno=None, error=f"No module named {m!r}"
+                ),
+            )
             for m in self.modules
         }
         context = ProbeContext(settings, deep=False, deadline=0.0, distro=fake_host.DISTRO)
@@ -312,12 +315,13 @@ def python_details(found: Found) -> dict[str, Any]:
 
 def unreadable_file(found: Found, path: str, user: str, label: str, effect: str) -> Verdict | None:
     """Unavailable when the service account cannot read ``path``, else None."""
-    seen = found.read(path)
-    if seen["ok"]:
+    failure = found.read(path)["failure"]
+    if failure is None:
         return None
     return Verdict(
         Status.UNAVAILABLE,
-        f"{label} {path} is not readable by {user}: {seen['errno']} ({seen['error']}): {effect}",
+        f"{label} {path} is not readable by {user}: {failure['errno']} ({failure['error']}): "
+        f"{effect}",
         {label: path},
         [f"chgrp {user} {path} && chmod g+r {path}"],
     )

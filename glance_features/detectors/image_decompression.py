@@ -121,7 +121,9 @@ class ImageDecompressionDetector(DetectorBase):
             "enabled": enabled,
             **_stores.python_details(found),
             "formats": [
-                f for f, m in (("zip", "zipfile"), ("gzip", "gzip")) if found.modules[m]["ok"]
+                f
+                for f, m in (("zip", "zipfile"), ("gzip", "gzip"))
+                if found.modules[m]["failure"] is None
             ],
         }
         broken = _broken_archives(context.glance_version)
@@ -145,7 +147,7 @@ class ImageDecompressionDetector(DetectorBase):
                 ["reinstall the Python that runs Glance (its standard library is incomplete)"],
             )
         lha = found.modules["lhafile"]
-        if not lha["ok"]:
+        if lha["failure"] is not None:
             return result(
                 self.name,
                 Status.DEGRADED,

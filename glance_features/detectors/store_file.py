@@ -23,7 +23,7 @@ from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import DetectorBase, ProbeContext, result
 from glance_features.detectors import _backends, _stores
 from glance_features.errors import ConfigError
-from glance_features.model import FeatureResult, Status, Verdict
+from glance_features.model import JSON, FeatureResult, Status, Verdict
 from glance_features.options import DEFAULT_DATADIR, LEGACY_DATADIR, STORE_SELECTION, Kind
 from glance_features.runas import checked_as
 from glance_features.settings import Settings
@@ -226,9 +226,10 @@ def _judge(plan: FilePlan, found: _stores.Found, user: str) -> Verdict:
             free_inodes=seen["free_inodes"],
         )
         describe_mount(seen["probed_dir"], details)
-        if not seen["ok"]:
-            details["errno"] = seen["errno"]
-            verdict = _failed(directory, seen, user, role, details)
+        failure = seen["failure"]
+        if failure is not None:
+            details["errno"] = failure["errno"]
+            verdict = _failed(directory, seen["probed_dir"], failure, user, role, details)
             if backend.id == "os_glance_staging_store" and verdict.status is Status.UNAVAILABLE:
                 # Measured on 28-33 both ways (tests/test_release_cases.py).
                 verdict = dataclasses.replace(
@@ -247,13 +248,13 @@ def _judge(plan: FilePlan, found: _stores.Found, user: str) -> Verdict:
                 [f"free space on {point} or move {backend.label('filesystem_store_datadir')}"],
             )
     if meta:
-        readable = found.read(meta)
+        unreadable = found.read(meta)["failure"]
         details["metadata_file"] = meta
-        if not readable["ok"]:
+        if unreadable is not None:
             return Verdict(
                 Status.UNAVAILABLE,
                 f"filesystem_store_metadata_file {meta} is not readable by {user}: "
-                f"{readable['errno']} ({readable['error']}); Glance disables adding images "
+                f"{unreadable['errno']} ({unreadable['error']}); Glance disables adding images "
                 "to this store",
                 details,
                 [f"chmod o+r {meta}  # or chgrp {user} {meta} && chmod g+r {meta}"],
@@ -267,11 +268,17 @@ def _judge(plan: FilePlan, found: _stores.Found, user: str) -> Verdict:
 
 
 def _failed(
-    directory: str, seen: checks.DirFound, user: str, role: str, details: dict[str, Any]
+    directory: str,
+    where: str,
+    failure: checks.Failure,
+    user: str,
+    role: str,
+    details: dict[str, JSON],
 ) -> Verdict:
-    code = seen["errno"]
+    """Why glance_store's write check fails on ``directory`` (``where``: the
+    directory that exists and was tried)."""
+    code = failure["errno"]
     point = details.get("mount_point", directory)
-    where = seen["probed_dir"]
     if code in ("ENOSPC", "EDQUOT"):
         return Verdict(
             Status.DEGRADED,
@@ -311,7 +318,8 @@ def _failed(
         )
     return Verdict(
         Status.UNAVAILABLE,
-        f"{directory}: {code} ({seen['error']}); Glance disables adding images to this store{role}",
+        f"{directory}: {code} ({failure['error']}); Glance disables adding images to this "
+        f"store{role}",
         details,
         [f"point filesystem_store_datadir at a directory {user} can write"],
     )

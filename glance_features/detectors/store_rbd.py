@@ -289,22 +289,24 @@ def _judge(
             details,
             [f"set {backend.label('rbd_store_user')} = glance  # the cephx user of Glance"],
         )
-    seen = found.read(conf)
-    if not seen["ok"]:
+    unreadable = found.read(conf)["failure"]
+    if unreadable is not None:
         return Verdict(
             Status.UNAVAILABLE,
-            f"{conf} is not readable by {user}: {seen['errno']} ({seen['error']}); "
+            f"{conf} is not readable by {user}: {unreadable['errno']} ({unreadable['error']}); "
             "librados cannot connect to the cluster",
             details,
             [f"chgrp {user} {conf} && chmod g+r {conf}"],
         )
     keyrings = plan.get("keyrings", [])
-    readable = [k for k in keyrings if found.read(k)["ok"]]
+    failures = {k: found.read(k)["failure"] for k in keyrings}
+    readable = [k for k, failure in failures.items() if failure is None]
     details["keyrings"] = keyrings
     if plan.get("cephx", True) and not readable:
-        present = [k for k in keyrings if found.read(k)["errno"] != "ENOENT"]
+        errnos = {k: failure["errno"] for k, failure in failures.items() if failure is not None}
+        present = [k for k, name in errnos.items() if name != "ENOENT"]
         if present:
-            problem = "; ".join(f"{k}: {found.read(k)['errno']}" for k in present)
+            problem = "; ".join(f"{k}: {errnos[k]}" for k in present)
             client = f"client.{plan['rados_id']}"
             reason = f"the keyring for {client} is not readable by {user} ({problem})"
             fix = [f"chgrp {user} {present[0]} && chmod g+r {present[0]}"]

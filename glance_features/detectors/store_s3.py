@@ -59,7 +59,7 @@ class StoreS3Detector(_stores.StoreDetector):
 
     def facts(self, found: _stores.Found) -> dict[str, Any]:
         boto = found.modules["boto3.session"]
-        return {"boto3": boto["file"] if boto["ok"] else None}
+        return {"boto3": boto["file"] if boto["failure"] is None else None}
 
     def judge(
         self, backend: _backends.Backend, found: _stores.Found, context: ProbeContext
@@ -80,12 +80,12 @@ class StoreS3Detector(_stores.StoreDetector):
         if refused is not None:
             return refused
         if values["cacert"]:
-            seen = found.read(str(values["cacert"]))
-            if not seen["ok"]:
+            unreadable = found.read(str(values["cacert"]))["failure"]
+            if unreadable is not None:
                 return Verdict(
                     Status.UNAVAILABLE,
                     f"s3_store_cacert {values['cacert']} is not readable by {user}: "
-                    f"{seen['errno']} ({seen['error']})",
+                    f"{unreadable['errno']} ({unreadable['error']})",
                     details,
                     [f"make {values['cacert']} readable by {user}"],
                 )
@@ -172,19 +172,21 @@ def _deep(
     except runas.CheckFailed as exc:
         return Verdict(Status.UNKNOWN, str(exc), details)
     details.update(reached=seen["reached"], bucket_exists=seen["bucket_exists"], code=seen["code"])
+    error = seen["failure"]["error"] if seen["failure"] else "?"
     if not seen["reached"]:
         return Verdict(
             Status.UNAVAILABLE,
-            f"cannot reach {endpoint}: {seen['error']}; uploads to this store fail",
+            f"cannot reach {endpoint}: {error}; uploads to this store fail",
             details,
             [f"check {backend.label('s3_store_host')} and the route to {endpoint}"],
         )
-    return _bucket(backend, seen, values, endpoint, details)
+    return _bucket(backend, seen, error, values, endpoint, details)
 
 
 def _bucket(
     backend: _backends.Backend,
     seen: checks.S3Found,
+    error: str,
     values: dict[str, Any],
     endpoint: str,
     details: dict[str, Any],
@@ -213,7 +215,7 @@ def _bucket(
         )
     return Verdict(
         Status.UNAVAILABLE,
-        f"{endpoint} refused head_bucket {bucket}: {seen['code']} ({seen['error']}); "
+        f"{endpoint} refused head_bucket {bucket}: {seen['code']} ({error}); "
         "glance_store's add() fails with the same answer",
         details,
         [f"check {backend.label('s3_store_access_key')} and the bucket's policy"],
