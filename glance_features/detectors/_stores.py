@@ -8,14 +8,14 @@ import abc
 import dataclasses
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from glance_features import checks, runas
 from glance_features.catalog import Entry
 from glance_features.detector import DetectorBase, ProbeContext, result
 from glance_features.detectors._backends import Backend, backends
 from glance_features.errors import ConfigError
-from glance_features.model import FeatureResult, Status, Verdict
+from glance_features.model import JSON, Details, FeatureResult, Status, Verdict
 from glance_features.runas import checked_as
 from glance_features.settings import Settings
 
@@ -81,12 +81,12 @@ def fold(
     name: str,
     driver: str,
     verdicts: Mapping[str, Verdict],
-    common: Mapping[str, Any],
+    common: Details,
     when_none: Callable[[], Verdict],
 ) -> FeatureResult:
     """One result per driver: the worst backend decides, each backend's own
     facts and reason stay in ``details["backends"]``."""
-    details: dict[str, Any] = dict(common)
+    details: dict[str, JSON] = dict(common)
     if not verdicts:
         verdict = when_none()
         details.update(verdict.details)
@@ -121,7 +121,7 @@ def fold(
     return result(name, worst, reason, details, fixes)
 
 
-def unknown(name: str, reason: str, details: Mapping[str, Any] | None = None) -> FeatureResult:
+def unknown(name: str, reason: str, details: Details | None = None) -> FeatureResult:
     return result(name, Status.UNKNOWN, reason, details or {})
 
 
@@ -213,7 +213,7 @@ class StoreDetector(DetectorBase):
     def executables(self, context: ProbeContext) -> list[str]:
         return []
 
-    def facts(self, found: Found) -> dict[str, Any]:
+    def facts(self, found: Found) -> dict[str, JSON]:
         """The driver's own entries in the result's details."""
         return {}
 
@@ -304,7 +304,7 @@ class StoreDetector(DetectorBase):
             return Verdict(Status.UNAVAILABLE, str(exc), {}, ["fix the option's value"])
 
 
-def python_details(found: Found) -> dict[str, Any]:
+def python_details(found: Found) -> dict[str, JSON]:
     return {
         "python": found.python["executable"],
         "python_version": found.python["version"],

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
-from typing import Any
+from typing import Literal, overload
 
 from glance_features import checks, runas
 from glance_features._platform.mounts import describe_mount
@@ -113,14 +113,32 @@ def reads_shared(context: ProbeContext) -> bool:
     return version is None or GlanceUse("", versions=READS_SHARED).used_by(version) is not False
 
 
+@overload
+def _option(
+    backend: _backends.Backend,
+    settings: Settings,
+    shared: bool,
+    name: str,
+    kind: Literal["str"] = ...,
+    default: str | None = ...,
+) -> tuple[str | None, str | None]: ...
+@overload
+def _option(
+    backend: _backends.Backend,
+    settings: Settings,
+    shared: bool,
+    name: str,
+    kind: Literal["int"],
+    default: int | None = ...,
+) -> tuple[int | None, str | None]: ...
 def _option(
     backend: _backends.Backend,
     settings: Settings,
     shared: bool,
     name: str,
     kind: Kind = "str",
-    default: Any = None,
-) -> tuple[Any, str | None]:
+    default: JSON = None,
+) -> tuple[JSON, str | None]:
     """The option as the driver reads it: its own group, else (``shared``)
     [backend_defaults] with the driver's default."""
     if shared and not backend.is_set(settings, name):
@@ -148,7 +166,7 @@ def _plan(
     datadirs, error2 = _option(backend, settings, shared, "filesystem_store_datadirs")
     perm, error3 = _option(backend, settings, shared, "filesystem_store_file_perm", "int", 0)
     meta, error4 = _option(backend, settings, shared, "filesystem_store_metadata_file")
-    details: dict[str, Any] = {"reserved": backend.reserved, "datadir": datadir}
+    details: dict[str, JSON] = {"reserved": backend.reserved, "datadir": datadir}
     if shared and not backend.is_set(settings, "filesystem_store_datadir"):
         details["datadir_from"] = f"[{SHARED_GROUP}] filesystem_store_datadir or its default"
     problem = error or error2 or error3 or error4
@@ -173,7 +191,7 @@ def _plan(
 
 
 def _refused_layout(
-    backend: _backends.Backend, perm: int | None, dirs: list[str], details: dict[str, Any]
+    backend: _backends.Backend, perm: int | None, dirs: list[str], details: dict[str, JSON]
 ) -> Verdict | None:
     """A file mode or a directory glance_store refuses, if any."""
     if perm and perm > 0:
@@ -204,7 +222,7 @@ def _datadir_path(value: str) -> str:
     return value.rsplit(":", 1)[0].strip() if ":" in value else value.strip()
 
 
-def _refuse(reason: str, details: dict[str, Any], fix: str) -> Verdict:
+def _refuse(reason: str, details: dict[str, JSON], fix: str) -> Verdict:
     return Verdict(
         Status.UNAVAILABLE,
         f"{reason}; Glance disables adding images to this store",
@@ -216,7 +234,7 @@ def _refuse(reason: str, details: dict[str, Any], fix: str) -> Verdict:
 def _judge(plan: FilePlan, found: _stores.Found, user: str) -> Verdict:
     backend, dirs, meta = plan.backend, plan.dirs, plan.metadata_file
     role = ROLES.get(backend.id, "") if backend.reserved else ""
-    details: dict[str, Any] = {"reserved": backend.reserved, "datadir": dirs[0]}
+    details: dict[str, JSON] = {"reserved": backend.reserved, "datadir": dirs[0]}
     for directory in dirs:
         seen = found.files["write"][directory]
         details.update(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from typing import Any
 
 from glance_features import checks, runas
 from glance_features._platform.mounts import describe_mount
@@ -85,7 +84,7 @@ class XattrDetector(DetectorBase):
             )
         cache_dir = context.settings.get(IMAGE_CACHE_DIR)
         user = runas.checked_as(context)
-        details: dict[str, Any] = {"image_cache_dir": cache_dir, "checked_as": user}
+        details: dict[str, JSON] = {"image_cache_dir": cache_dir, "checked_as": user}
         unusable = _unusable(cache_dir)
         if unusable is not None:
             return unusable.result(self.name, details)
@@ -153,7 +152,7 @@ def _unusable(cache_dir: str | None) -> Verdict | None:
 
 
 def _works(
-    found: checks.CacheFound, cache_dir: str, user: str, binding: Binding, details: dict[str, Any]
+    found: checks.CacheFound, cache_dir: str, user: str, binding: Binding, details: dict[str, JSON]
 ) -> Verdict:
     """The verdict when Glance's driver configures and writes: its caveats, if any."""
     where = found["probed_dir"] or cache_dir
@@ -224,7 +223,7 @@ def _binding(context: ProbeContext) -> Binding:
 
 
 def _unwritable_subdirs(
-    found: checks.CacheFound, cache_dir: str, user: str, details: dict[str, Any]
+    found: checks.CacheFound, cache_dir: str, user: str, details: dict[str, JSON]
 ) -> FeatureResult:
     """Glance's driver configures, then every cache write fails: each image is
     written into incomplete/ first (Debian's package ships the three
@@ -352,7 +351,7 @@ def _fake(status: Status, settings: Settings) -> Verdict:
     from glance_features import fake_host
 
     cache_dir = settings.get(IMAGE_CACHE_DIR) or fake_host.CACHE_DIR
-    details: dict[str, Any] = {
+    details: dict[str, JSON] = {
         "image_cache_dir": cache_dir,
         "binding": "xattr 1.1.0",
         "python": "/usr/bin/python3",
