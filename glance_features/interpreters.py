@@ -15,11 +15,14 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from glance_features import checks
 from glance_features._platform import green
 from glance_features.errors import GlanceFeaturesError
+
+if TYPE_CHECKING:
+    import subprocess
 
 T = TypeVar("T")
 
@@ -95,7 +98,7 @@ class Interpreters:
         check: Callable[..., T],
         args: tuple[object, ...],
         timeout: float,
-    ) -> Any:
+    ) -> T:
         with self._lock:
             if self._closed:
                 raise CheckFailed("the probe is over")
@@ -128,7 +131,7 @@ class _Child:
     def __init__(self, python: str, user: str | None) -> None:
         self.python, self.user = python, user
         self._lock = green.original("threading").Lock()
-        self._proc: Any = None
+        self._proc: subprocess.Popen[bytes] | None = None
 
     def claim(self) -> bool:
         return bool(self._lock.acquire(blocking=False))
@@ -136,7 +139,7 @@ class _Child:
     def release(self) -> None:
         self._lock.release()
 
-    def call(self, check: Callable[..., Any], args: tuple[object, ...], timeout: float) -> Any:
+    def call(self, check: Callable[..., T], args: tuple[object, ...], timeout: float) -> T:
         """``check(*args)`` in this child, by the deadline; the caller holds it."""
         from glance_features._platform import proc
 
@@ -159,15 +162,19 @@ class _Child:
         except BaseException:
             self._end()  # an answer may still come: never read it as the next one's
             raise
-        return _value(line, what)
+        # The child ran ``check`` itself: its answer is what ``check`` returns.
+        return cast(T, _value(line, what))
 
-    def _start(self) -> Any:
+    def _start(self) -> subprocess.Popen[bytes]:
         from glance_features._platform import proc
 
         path, user = _import_path(self.python, self.user)
         request = {"serve": True, "path": path}
         with _checks_argv(self.python, user) as (argv, fds):
-            child = proc.spawn(argv, user=user, stdin=True, pass_fds=fds)
+            child: subprocess.Popen[bytes] = proc.spawn(argv, user=user, stdin=True, pass_fds=fds)
+        if child.stdin is None:  # never: spawned with stdin=True, a pipe
+            proc.end(child)
+            raise CheckFailed(f"{self.python} was started without a pipe to its stdin")
         # Unpatched: eventlet's write waits for the pipe with no deadline.
         os_ = green.original("os")
         os_.set_blocking(child.stdin.fileno(), False)
@@ -200,7 +207,7 @@ class _Child:
                 proc.kill_tree(busy.pid)
 
 
-def _value(reply_text: bytes, what: str) -> Any:
+def _value(reply_text: bytes, what: str) -> object:
     try:
         reply = json.loads(reply_text)
     except ValueError:

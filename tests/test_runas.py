@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from conftest import context, need
@@ -381,7 +382,7 @@ def test_a_check_that_patches_its_interpreter_never_runs_in_a_shared_child() -> 
     need(os.path.exists("/usr/bin/python3"), "needs /usr/bin/python3")
 
     class NoSharing(runas.Interpreters):
-        def call(self, *args: object, **kwargs: object) -> object:
+        def call(self, *args: object, **kwargs: object) -> NoReturn:
             raise AssertionError("a new-interpreter check went to a shared child")
 
     ctx = dataclasses.replace(context(), python="/usr/bin/python3", interpreters=NoSharing())
