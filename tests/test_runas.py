@@ -193,6 +193,30 @@ def test_devices_and_fifos_are_never_read(tmp_path: Path) -> None:
     assert failure_of(found["read"]["/dev/zero"])["errno"] == "EINVAL"
 
 
+def test_addresses_answer_each_address_or_the_failure() -> None:
+    """An address needs no resolver; a name the IDNA codec refuses fails
+    before any lookup, with no errno (none came from the OS)."""
+    import socket
+
+    assert checks.addresses("127.0.0.1", 80) == {
+        "infos": [
+            {
+                "family": socket.AF_INET,
+                "type": socket.SOCK_STREAM,
+                "proto": socket.IPPROTO_TCP,
+                "canonname": "",
+                "sockaddr": ["127.0.0.1", 80],
+            }
+        ],
+        "failure": None,
+    }
+    refused = checks.addresses("x" * 64 + ".example", 80)
+    assert refused["infos"] == []
+    assert refused["failure"] is not None
+    assert (refused["failure"]["step"], refused["failure"]["errno"]) == ("getaddrinfo", None)
+    assert "idna" in refused["failure"]["error"]
+
+
 def test_an_interpreter_that_cannot_run_is_a_clear_failure(tmp_path: Path) -> None:
     import dataclasses
 
