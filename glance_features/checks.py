@@ -21,9 +21,10 @@ import stat
 import sys
 import sysconfig
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 if TYPE_CHECKING:  # typing has it from 3.11; this file runs on 3.8
+    from types import ModuleType
     from typing import NotRequired
 
 MAX_REQUEST = 1 << 20
@@ -43,10 +44,10 @@ ACCOUNT = "ACCOUNT"  # a file check: with the service account's credentials
 INTERPRETER = "INTERPRETER"  # an import: in the service's interpreter
 NEW_INTERPRETER = "NEW_INTERPRETER"  # patches the interpreter it runs in
 CHILD = "CHILD"  # may block in C (a lookup): a child of this interpreter, killable
-CALLS: dict[str, Callable[..., Any]] = {}
+CALLS: dict[str, Callable[..., object]] = {}
 WHERE: dict[str, str] = {}
 # A string: collections.abc.Callable cannot be subscripted at run time on 3.8.
-_Check = TypeVar("_Check", bound="Callable[..., Any]")
+_Check = TypeVar("_Check", bound="Callable[..., object]")
 
 
 def runs_in(where: str) -> Callable[[_Check], _Check]:
@@ -60,18 +61,43 @@ def runs_in(where: str) -> Callable[[_Check], _Check]:
     return declare
 
 
-def _errno_name(number: int | None) -> str:
-    return errno.errorcode.get(number or 0, str(number))
+def _errno_name(number: int | None) -> str | None:
+    """The symbolic name of ``number`` ("EACCES"), its digits when it has
+    none, or None for no number at all."""
+    if not number:
+        return None
+    return errno.errorcode.get(number, str(number))
+
+
+class Failure(TypedDict):
+    """How a check failed: the one shape every check below reports it in,
+    as ``failure`` (None when nothing failed)."""
+
+    step: str | None  # the operation that failed, where a check has several
+    errno: str | None  # its symbolic errno ("EACCES"), where the OS gave one
+    error: str  # what went wrong, in words
+
+
+def _failed(step: str | None, number: int | None, error: str) -> Failure:
+    return Failure(step=step, errno=_errno_name(number), error=error)
+
+
+def _os_failure(step: str | None, exc: OSError) -> Failure:
+    return _failed(step, exc.errno, exc.strerror or str(exc))
+
+
+def _exception_failure(step: str | None, exc: BaseException) -> Failure:
+    """A failure that is an exception of any kind (an import's), named with its type."""
+    return _failed(step, None, f"{type(exc).__name__}: {exc}"[:300])
 
 
 # --- imports, in the service's interpreter ---------------------------------
 
 
 class ImportFound(TypedDict):
-    ok: bool
     file: str | None
     version: str | None
-    error: str | None
+    failure: Failure | None  # step FIND (locate_only) or IMPORT
 
 
 class PythonFound(TypedDict):
@@ -112,6 +138,10 @@ class ImportsFound(TypedDict):
     modules: dict[str, ImportFound]
 
 
+FIND = "find"
+IMPORT = "import"
+
+
 @runs_in(INTERPRETER)
 def imports(modules: list[str], locate_only: bool) -> ImportsFound:
     """Import each of ``modules`` as Glance's own ``import`` would; with
@@ -123,19 +153,20 @@ def imports(modules: list[str], locate_only: bool) -> ImportsFound:
                 spec = importlib.util.find_spec(name.split(".")[0])
                 if spec is None:
                     raise ModuleNotFoundError(f"No module named {name.split('.')[0]!r}")
-                found[name] = ImportFound(ok=True, file=spec.origin, version=None, error=None)
+                found[name] = ImportFound(file=spec.origin, version=None, failure=None)
                 continue
             module = importlib.import_module(name)
         except MemoryError:
             raise  # this process's limit, not the binding's fault: no verdict
         except BaseException as exc:  # a binding's import may raise anything
+            step = FIND if locate_only else IMPORT
             found[name] = ImportFound(
-                ok=False, file=None, version=None, error=f"{type(exc).__name__}: {exc}"[:300]
+                file=None, version=None, failure=_exception_failure(step, exc)
             )
             continue
         version = str(getattr(module, "__version__", "") or "") or None
         found[name] = ImportFound(
-            ok=True, file=getattr(module, "__file__", None), version=version, error=None
+            file=getattr(module, "__file__", None), version=version, failure=None
         )
     return ImportsFound(python=python(), modules=found)
 
@@ -226,9 +257,7 @@ def debugger(distributions: list[str]) -> DebuggerFound:
 
 
 class PathFound(TypedDict):
-    ok: bool
-    errno: str | None
-    error: str | None
+    failure: Failure | None  # step "open" or "read"
 
 
 def readable(path: str) -> PathFound:
@@ -241,13 +270,13 @@ def readable(path: str) -> PathFound:
     try:
         fd = os.open(path, flags)
     except OSError as exc:
-        return PathFound(ok=False, errno=_errno_name(exc.errno), error=exc.strerror)
+        return PathFound(failure=_os_failure("open", exc))
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
-            return PathFound(ok=False, errno="EISDIR", error="is a directory")
+            return PathFound(failure=_failed("open", errno.EISDIR, "is a directory"))
         if not stat.S_ISREG(mode):
-            return PathFound(ok=False, errno="EINVAL", error="not a regular file")
+            return PathFound(failure=_failed("open", errno.EINVAL, "not a regular file"))
         try:
             data_fd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
@@ -257,17 +286,14 @@ def readable(path: str) -> PathFound:
         finally:
             os.close(data_fd)
     except OSError as exc:
-        return PathFound(ok=False, errno=_errno_name(exc.errno), error=exc.strerror)
+        return PathFound(failure=_os_failure("read", exc))
     finally:
         os.close(fd)
-    return PathFound(ok=True, errno=None, error=None)
+    return PathFound(failure=None)
 
 
 class DirFound(TypedDict):
-    ok: bool
-    errno: str | None
-    error: str | None
-    step: str | None
+    failure: Failure | None  # step "access", "create a file" or "write a file"
     exists: bool
     probed_dir: str
     free_bytes: int | None
@@ -280,10 +306,7 @@ def writable_dir(path: str) -> DirFound:
     ``os.makedirs`` when it is missing; then one real file, to see a full or
     read-only file system that the access check alone cannot."""
     found = DirFound(
-        ok=False,
-        errno=None,
-        error=None,
-        step=None,
+        failure=None,
         exists=os.path.isdir(path),
         probed_dir=path,
         free_bytes=None,
@@ -293,8 +316,7 @@ def writable_dir(path: str) -> DirFound:
     probe = path
     if not found["exists"]:
         if os.path.lexists(path):
-            found["errno"] = "ENOTDIR"
-            found["error"] = "exists and is not a directory"
+            found["failure"] = _failed(None, errno.ENOTDIR, "exists and is not a directory")
             return found
         while not os.path.isdir(probe):
             parent = os.path.dirname(probe)
@@ -311,24 +333,15 @@ def writable_dir(path: str) -> DirFound:
         pass
     if not os.access(probe, os.W_OK | os.X_OK):
         number = errno.EROFS if found["read_only_mount"] else errno.EACCES
-        found["errno"] = _errno_name(number)
-        found["error"] = os.strerror(number)
-        found["step"] = "access"
+        found["failure"] = _failed("access", number, os.strerror(number))
         return found
-    failed = _write_a_file(probe)
-    if failed is not None:
-        step, exc = failed
-        found["errno"] = _errno_name(exc.errno)
-        found["error"] = exc.strerror
-        found["step"] = step
-        return found
-    found["ok"] = True
+    found["failure"] = _write_a_file(probe)
     return found
 
 
-def _write_a_file(directory: str) -> tuple[str, OSError] | None:
+def _write_a_file(directory: str) -> Failure | None:
     """Create, write and fsync a new file in ``directory``, then remove it;
-    the step that failed and its error, or None."""
+    how that failed, or None."""
     name = os.path.join(directory, PROBE_PREFIX + os.urandom(8).hex())
     step = "create a file"
     try:
@@ -346,7 +359,7 @@ def _write_a_file(directory: str) -> tuple[str, OSError] | None:
             except OSError:
                 pass
     except OSError as exc:
-        return step, exc
+        return _os_failure(step, exc)
     return None
 
 
@@ -371,10 +384,7 @@ def files(read: list[str], write: list[str], executables: list[str]) -> FilesFou
 class CacheFound(TypedDict):
     """What Glance's xattr cache driver would meet in ``image_cache_dir``."""
 
-    ok: bool
-    step: str | None
-    errno: int | None
-    error: str | None
+    failure: Failure | None
     cache_dir_exists: bool
     probed_dir: str | None
     links: list[str]
@@ -400,10 +410,7 @@ def xattr_cache(cache_dir: str, check_file: str) -> CacheFound:
     xattr set and read back on it; and the subdirectories every cached image
     is written through."""
     found = CacheFound(
-        ok=False,
-        step=None,
-        errno=None,
-        error=None,
+        failure=None,
         cache_dir_exists=False,
         probed_dir=None,
         links=[],
@@ -413,10 +420,8 @@ def xattr_cache(cache_dir: str, check_file: str) -> CacheFound:
         unwritable_subdirs={},
     )
 
-    def fail(step: str, number: int | None, error: str | None) -> CacheFound:
-        found["step"] = step
-        found["errno"] = number
-        found["error"] = error
+    def fail(failure: Failure) -> CacheFound:
+        found["failure"] = failure
         return found
 
     parts = [p for p in cache_dir.split("/") if p]
@@ -426,7 +431,7 @@ def xattr_cache(cache_dir: str, check_file: str) -> CacheFound:
     try:
         fd = os.open("/", flags)
     except OSError as exc:
-        return fail("open /", exc.errno, exc.strerror)
+        return fail(_os_failure("open /", exc))
     missing: list[str] = []
     try:
         for i, part in enumerate(parts):
@@ -435,19 +440,15 @@ def xattr_cache(cache_dir: str, check_file: str) -> CacheFound:
                 missing = parts[i:]
                 break
             if not isinstance(nfd, int):
-                return fail(*nfd)
+                return fail(nfd)
             os.close(fd)
             fd = nfd
         existing = "/" + "/".join(parts[: len(parts) - len(missing)])
         found["cache_dir_exists"] = not missing
         found["probed_dir"] = existing
-        failure = _cache_layout(fd, existing, cache_dir, check_file, missing, found)
-        if failure is not None:
-            return fail(*failure)
-        failure = _set_xattr(fd, existing)
-        if failure is not None:
-            return fail(*failure)
-        found["ok"] = True
+        found["failure"] = _cache_layout(
+            fd, existing, cache_dir, check_file, missing, found
+        ) or _set_xattr(fd, existing)
         return found
     finally:
         os.close(fd)
@@ -455,15 +456,15 @@ def xattr_cache(cache_dir: str, check_file: str) -> CacheFound:
 
 def _open_component(
     fd: int, part: str, here: str, flags: int, found: CacheFound
-) -> int | tuple[str, int | None, str | None] | None:
+) -> int | Failure | None:
     """The directory ``part`` of ``fd`` (``here`` in full) opened with ``flags``,
-    or why it cannot be (step, errno, error), or None when it does not exist."""
+    or why it cannot be, or None when it does not exist."""
     try:
         st = os.stat(part, dir_fd=fd, follow_symlinks=False)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        return "stat " + here, exc.errno, exc.strerror
+        return _os_failure("stat " + here, exc)
     target = here
     if stat.S_ISLNK(st.st_mode):
         # Follow a link only where Glance's makedirs and open would:
@@ -471,7 +472,7 @@ def _open_component(
         target = os.path.realpath(here)
         if not os.path.isdir(target):
             gone = not os.path.exists(target)
-            return (
+            return _failed(
                 "resolve " + here,
                 errno.ENOENT if gone else errno.ENOTDIR,
                 "a symbolic link to "
@@ -480,13 +481,13 @@ def _open_component(
             )
         found["links"].append(here + " -> " + target)
     elif not stat.S_ISDIR(st.st_mode):
-        return "open " + here, errno.ENOTDIR, "not a directory"
+        return _failed("open " + here, errno.ENOTDIR, "not a directory")
     try:
         return (
             os.open(target, flags) if stat.S_ISLNK(st.st_mode) else os.open(part, flags, dir_fd=fd)
         )
     except OSError as exc:
-        return "open " + here, exc.errno, exc.strerror
+        return _os_failure("open " + here, exc)
 
 
 def _cache_layout(
@@ -496,12 +497,12 @@ def _cache_layout(
     check_file: str,
     missing: list[str],
     found: CacheFound,
-) -> tuple[str, int, str] | None:
+) -> Failure | None:
     """What stops Glance's set_paths() and configure() before the xattr call."""
     needed = _inodes_needed(fd, check_file, missing, found)
     vfs = os.fstatvfs(fd)
     if vfs.f_files and vfs.f_favail < needed:
-        return (
+        return _failed(
             "create Glance's cache layout in " + existing,
             errno.ENOSPC,
             f"{vfs.f_favail} free inodes, {needed} needed",
@@ -509,7 +510,9 @@ def _cache_layout(
     if missing:
         # Glance creates the directory; it can when it may write the parent.
         if not _writable(fd):
-            return "create " + cache_dir, errno.EACCES, "cannot create it under " + existing
+            return _failed(
+                "create " + cache_dir, errno.EACCES, "cannot create it under " + existing
+            )
         return None
     return _stale_check_file(fd, cache_dir, check_file, found)
 
@@ -537,7 +540,7 @@ def _inodes_needed(fd: int, check_file: str, missing: list[str], found: CacheFou
 
 def _stale_check_file(
     fd: int, cache_dir: str, check_file: str, found: CacheFound
-) -> tuple[str, int, str] | None:
+) -> Failure | None:
     """What stops configure() writing the check file a former run left behind."""
     here = os.path.join(cache_dir, check_file)
     try:
@@ -545,7 +548,7 @@ def _stale_check_file(
     except FileNotFoundError:
         return None
     except OSError as exc:  # a directory this account may not search
-        return "stat " + here, exc.errno or 0, exc.strerror or ""
+        return _os_failure("stat " + here, exc)
     found["stale_check_file"] = True
     if stat.S_ISLNK(st.st_mode):
         # Glance's open() follows it and writes through it; never here.
@@ -558,7 +561,7 @@ def _stale_check_file(
             else os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK)
         ):
             found["check_file_uid"] = st.st_uid
-            return (
+            return _failed(
                 "open " + here,
                 errno.EACCES,
                 "a symbolic link to " + target + " that this user cannot write",
@@ -567,17 +570,17 @@ def _stale_check_file(
     if not stat.S_ISREG(st.st_mode):
         # A FIFO there would hold Glance's open() (and this one) for good.
         found["check_file_uid"] = st.st_uid
-        return "open " + here, errno.EINVAL, "not a regular file"
+        return _failed("open " + here, errno.EINVAL, "not a regular file")
     try:
         flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
         os.close(os.open(check_file, flags, dir_fd=fd))
     except OSError as exc:
         found["check_file_uid"] = st.st_uid
-        return "open " + here, exc.errno or 0, exc.strerror or ""
+        return _os_failure("open " + here, exc)
     return None
 
 
-def _set_xattr(fd: int, existing: str) -> tuple[str, int, str] | None:
+def _set_xattr(fd: int, existing: str) -> Failure | None:
     # A nameless file (O_TMPFILE): nothing to remove, nothing left if the
     # probe is cut off, the directory itself unchanged. Where the file
     # system lacks O_TMPFILE, a named file is unlinked right after its
@@ -589,7 +592,7 @@ def _set_xattr(fd: int, existing: str) -> tuple[str, int, str] | None:
             pfd = os.open(".", tmpfile | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=fd)
         except OSError as exc:
             if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-                return "create a file in " + existing, exc.errno or 0, exc.strerror or ""
+                return _os_failure("create a file in " + existing, exc)
     if pfd is None:
         name = PROBE_PREFIX + os.urandom(8).hex()
         try:
@@ -600,7 +603,7 @@ def _set_xattr(fd: int, existing: str) -> tuple[str, int, str] | None:
                 dir_fd=fd,
             )
         except OSError as exc:
-            return "create a file in " + existing, exc.errno or 0, exc.strerror or ""
+            return _os_failure("create a file in " + existing, exc)
         try:
             os.unlink(name, dir_fd=fd)
         except OSError:
@@ -613,9 +616,9 @@ def _set_xattr(fd: int, existing: str) -> tuple[str, int, str] | None:
         value = os.urandom(8)
         os.setxattr(pfd, "user.glance-features.probe", value)
         if os.getxattr(pfd, "user.glance-features.probe") != value:
-            return step, errno.EIO, "the attribute read back differs"
+            return _failed(step, errno.EIO, "the attribute read back differs")
     except OSError as exc:
-        return step, exc.errno or 0, exc.strerror or ""
+        return _os_failure(step, exc)
     finally:
         os.close(pfd)
     return None
@@ -635,12 +638,20 @@ def _writable_at(fd: int, name: str) -> bool:
 # --- eventlet and IPv6 resolution, in a fresh service interpreter -----------
 
 
+class Lookup(TypedDict):
+    addresses: list[str]  # sorted; empty when it failed
+    failure: Failure | None
+
+
+# The steps of eventlet_resolution whose failure stops Glance's start.
+IMPORT_EVENTLET = "`import eventlet`"
+MONKEY_PATCH = "eventlet.monkey_patch()"
+
+
 class ResolutionFound(TypedDict):
-    system: dict[str, list[str] | str]
-    eventlet: dict[str, list[str] | str] | None
-    # `import eventlet` or eventlet.monkey_patch() failing: Glance's start fails.
-    import_error: str | None
-    patch_error: str | None
+    system: dict[str, Lookup]
+    eventlet: dict[str, Lookup] | None
+    failure: Failure | None  # step IMPORT_EVENTLET or MONKEY_PATCH
     eventlet_version: str | None
     dnspython_version: str | None
     greendns: bool | None
@@ -648,18 +659,18 @@ class ResolutionFound(TypedDict):
     tried_at: NotRequired[str]  # remembered by the command line from a try at that time
 
 
-def _resolve(name: str) -> list[str] | str:
+def _resolve(name: str) -> Lookup:
     """The addresses ``name`` resolves to for IPv6, or why it did not."""
     import socket
 
     try:
         infos = socket.getaddrinfo(name, 80, socket.AF_INET6, socket.SOCK_STREAM)
     except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"[:300]
-    return sorted({str(info[4][0]) for info in infos})
+        return Lookup(addresses=[], failure=_exception_failure(None, exc))
+    return Lookup(addresses=sorted({str(info[4][0]) for info in infos}), failure=None)
 
 
-def _version_of(metadata: Any, dist: str) -> str | None:
+def _version_of(metadata: ModuleType, dist: str) -> str | None:
     try:
         return str(metadata.version(dist))
     except Exception:  # not installed, or metadata that cannot be read
@@ -677,8 +688,7 @@ def eventlet_resolution(names: list[str], no_greendns: str | None) -> Resolution
     found = ResolutionFound(
         system={n: _resolve(n) for n in names},
         eventlet=None,
-        import_error=None,
-        patch_error=None,
+        failure=None,
         eventlet_version=None,
         dnspython_version=None,
         greendns=None,
@@ -693,14 +703,14 @@ def eventlet_resolution(names: list[str], no_greendns: str | None) -> Resolution
     except MemoryError:
         raise  # this process's limit, not eventlet's fault: no verdict
     except BaseException as exc:
-        found["import_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        found["failure"] = _exception_failure(IMPORT_EVENTLET, exc)
         return found
     try:
         eventlet.monkey_patch()
     except MemoryError:
         raise
     except BaseException as exc:
-        found["patch_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        found["failure"] = _exception_failure(MONKEY_PATCH, exc)
         return found
     found["greendns"] = "eventlet.support.greendns" in sys.modules
     found["eventlet"] = {n: _resolve(n) for n in names}
@@ -710,10 +720,19 @@ def eventlet_resolution(names: list[str], no_greendns: str | None) -> Resolution
 # --- a name's addresses, in a child that can be killed -----------------------
 
 
+class AddressInfo(TypedDict):
+    """One of getaddrinfo's (family, type, proto, canonname, sockaddr)."""
+
+    family: int
+    type: int
+    proto: int
+    canonname: str
+    sockaddr: list[str | int]  # (host, port) or (host, port, flowinfo, scope_id)
+
+
 class AddressesFound(TypedDict):
-    # getaddrinfo's (family, type, proto, canonname, sockaddr), as lists
-    infos: list[list[Any]]
-    error: str | None
+    infos: list[AddressInfo]
+    failure: Failure | None
 
 
 @runs_in(CHILD)
@@ -726,9 +745,22 @@ def addresses(host: str, port: int) -> AddressesFound:
     try:
         infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        return AddressesFound(infos=[], error=str(exc)[:300])
+        # A gaierror's number is an EAI_* code, no errno.
+        number = None if isinstance(exc, (socket.gaierror, UnicodeError)) else exc.errno
+        return AddressesFound(infos=[], failure=_failed("getaddrinfo", number, str(exc)[:300]))
     return AddressesFound(
-        infos=[[int(i[0]), int(i[1]), i[2], i[3], list(i[4])] for i in infos], error=None
+        infos=[
+            AddressInfo(
+                family=int(family),
+                type=int(kind),
+                proto=proto,
+                canonname=canonname,
+                # str and int for an IP address; anything else said in words
+                sockaddr=[p if isinstance(p, (str, int)) else repr(p) for p in sockaddr],
+            )
+            for family, kind, proto, canonname, sockaddr in infos
+        ],
+        failure=None,
     )
 
 
@@ -750,8 +782,8 @@ class S3Request(TypedDict):
 class S3Found(TypedDict):
     reached: bool
     bucket_exists: bool | None
-    code: str | None
-    error: str | None
+    code: str | None  # the endpoint's error code ("404", "AccessDenied")
+    failure: Failure | None  # step "create the client" or "head_bucket"
 
 
 @runs_in(INTERPRETER)
@@ -763,6 +795,7 @@ def s3_bucket(request: S3Request) -> S3Found:
     from botocore import client as boto_client
     from botocore import exceptions as boto_exceptions
 
+    step = "create the client"
     try:
         session = boto_session.Session(
             aws_access_key_id=request["access_key"],
@@ -782,6 +815,7 @@ def s3_bucket(request: S3Request) -> S3Found:
             verify=request["cacert"] or None,
             config=config,
         )
+        step = "head_bucket"
         client.head_bucket(Bucket=request["bucket"])
     except boto_exceptions.ClientError as exc:
         code = exc.response.get("Error", {}).get("Code")
@@ -789,13 +823,13 @@ def s3_bucket(request: S3Request) -> S3Found:
             reached=True,
             bucket_exists=False if code == "404" else None,
             code=code,
-            error=str(exc)[:300],
+            failure=_failed(step, None, str(exc)[:300]),
         )
     except Exception as exc:
         return S3Found(
-            reached=False, bucket_exists=None, code=None, error=f"{type(exc).__name__}: {exc}"[:300]
+            reached=False, bucket_exists=None, code=None, failure=_exception_failure(step, exc)
         )
-    return S3Found(reached=True, bucket_exists=True, code=None, error=None)
+    return S3Found(reached=True, bucket_exists=True, code=None, failure=None)
 
 
 # --- the interpreter child's entry point -------------------------------------
@@ -824,13 +858,13 @@ def main() -> int:
 
     writing = threading.Lock()
 
-    def serve(request: dict[str, Any]) -> None:
+    def serve(request: dict[str, object]) -> None:
         reply = _answer(request)
         reply["id"] = request.get("id")
         with writing:
             _reply(answer, reply, b"\n")
 
-    serving = []
+    serving: list[threading.Thread] = []
     while True:
         line = sys.stdin.buffer.readline(MAX_REQUEST)
         if not line:
@@ -842,7 +876,7 @@ def main() -> int:
     return 0
 
 
-def _request(line: bytes) -> dict[str, Any]:
+def _request(line: bytes) -> dict[str, object]:
     try:
         request = json.loads(line)
     except ValueError:
@@ -851,18 +885,22 @@ def _request(line: bytes) -> dict[str, Any]:
         return {}
     path = request.get("path")
     if path is not None:
-        sys.path[:] = [p for p in path if isinstance(p, str) and os.path.isabs(p)]
+        entries = path if isinstance(path, list) else []
+        sys.path[:] = [p for p in entries if isinstance(p, str) and os.path.isabs(p)]
     return request
 
 
-def _answer(request: dict[str, Any]) -> dict[str, Any]:
+def _answer(request: dict[str, object]) -> dict[str, object]:
     try:
-        return {"value": CALLS[request["call"]](*request["args"])}
+        call, args = request["call"], request["args"]
+        if not isinstance(call, str) or not isinstance(args, list):
+            raise TypeError("a request names its call and lists its args")
+        return {"value": CALLS[call](*args)}
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"[:500]}
 
 
-def _reply(fd: int, reply: dict[str, Any], end: bytes) -> None:
+def _reply(fd: int, reply: dict[str, object], end: bytes) -> None:
     data = json.dumps(reply).encode() + end
     while data:
         data = data[_write(fd, data) :]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from glance_features.deployment import Deployment
+    from glance_features.model import Details
 
 
 @functools.lru_cache(maxsize=1)
@@ -110,7 +111,7 @@ def package_of(
     return found
 
 
-def package_label(glance: Mapping[str, Any]) -> str:
+def package_label(glance: Details) -> str:
     """`` (Debian 2:30.0.0-3+deb13u5)`` for a report's ``glance`` with a package, else ``""``."""
     package = glance.get("package")
     if not isinstance(package, Mapping) or not isinstance(package.get("version"), str):

@@ -15,11 +15,14 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from glance_features import checks
 from glance_features._platform import green
 from glance_features.errors import GlanceFeaturesError
+
+if TYPE_CHECKING:
+    import subprocess
 
 T = TypeVar("T")
 
@@ -95,7 +98,7 @@ class Interpreters:
         check: Callable[..., T],
         args: tuple[object, ...],
         timeout: float,
-    ) -> Any:
+    ) -> T:
         clock = green.original("time")
         deadline = clock.monotonic() + timeout
         with self._lock:
@@ -137,7 +140,7 @@ class _Child:
         self._lock = threading_.Lock()  # guards all below
         self._answered = threading_.Condition(self._lock)
         self._sending = threading_.Lock()  # one request on the pipe at a time
-        self._proc: Any = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._ids = 0
         self._waiting: set[int] = set()
         self._answers: dict[int, bytes] = {}
@@ -146,7 +149,7 @@ class _Child:
         self._ended: str | None = None  # why no more answers will come
         self.retired = False  # takes no new calls
 
-    def call(self, check: Callable[..., Any], args: tuple[object, ...], deadline: float) -> Any:
+    def call(self, check: Callable[..., T], args: tuple[object, ...], deadline: float) -> T:
         """``check(*args)`` in this child, by ``deadline`` (``time.monotonic()``)."""
         from glance_features._platform import proc
 
@@ -165,7 +168,8 @@ class _Child:
         try:
             with self._sending:
                 proc.send(self._proc, json.dumps(request).encode() + b"\n", deadline)
-            return _value(self._answer(ident, deadline), what)
+            # The child ran ``check`` itself: its answer is what ``check`` returns.
+            return cast(T, _value(self._answer(ident, deadline), what))
         except TimeoutError:
             self.retired = True
             raise CheckFailed(f"{what} did not finish within {round(timeout, 1):g} s") from None
@@ -230,13 +234,16 @@ class _Child:
             if ident in self._waiting:
                 self._answers[ident] = bytes(line)
 
-    def _start(self) -> Any:
+    def _start(self) -> subprocess.Popen[bytes]:
         from glance_features._platform import proc
 
         path, user = _import_path(self.python, self.user)
         request = {"serve": True, "path": path}
         with _checks_argv(self.python, user) as (argv, fds):
-            child = proc.spawn(argv, user=user, stdin=True, pass_fds=fds)
+            child: subprocess.Popen[bytes] = proc.spawn(argv, user=user, stdin=True, pass_fds=fds)
+        if child.stdin is None:  # never: spawned with stdin=True, a pipe
+            proc.end(child)
+            raise CheckFailed(f"{self.python} was started without a pipe to its stdin")
         # Unpatched: eventlet's write waits for the pipe with no deadline.
         os_ = green.original("os")
         os_.set_blocking(child.stdin.fileno(), False)
@@ -269,7 +276,7 @@ class _Child:
                 proc.kill_tree(self._proc.pid)
 
 
-def _value(reply_text: bytes, what: str) -> Any:
+def _value(reply_text: bytes, what: str) -> object:
     try:
         reply = json.loads(reply_text)
     except ValueError:

@@ -115,5 +115,5 @@ def _in_interpreter(
     check that patches its interpreter) a new one of its own."""
     user = _other_account(context)
     if shared and context.interpreters is not None:
-        return cast(T, context.interpreters.call(python, user, check, args, context.remaining()))
+        return context.interpreters.call(python, user, check, args, context.remaining())
     return in_interpreter(python, check, args, context.remaining(), user)

@@ -90,10 +90,16 @@ def test_a_failed_lookup_once_eventlet_is_imported_is_past_the_workaround() -> N
     eventlet fails cannot be fixed by setting it now (fault injected: no
     eventlet that runs on this Python fails ::1)."""
     found = checks.ResolutionFound(
-        system={"::1": ["::1"]},
-        eventlet={"::1": "gaierror: [Errno -2] Name or service not known"},
-        import_error=None,
-        patch_error=None,
+        system={"::1": checks.Lookup(addresses=["::1"], failure=None)},
+        eventlet={
+            "::1": checks.Lookup(
+                addresses=[],
+                failure=checks.Failure(
+                    step=None, errno=None, error="gaierror: [Errno -2] Name or service not known"
+                ),
+            )
+        },
+        failure=None,
         eventlet_version="0.33.1",
         dnspython_version="2.3.0",
         greendns=True,
@@ -109,6 +115,7 @@ def test_a_failed_lookup_once_eventlet_is_imported_is_past_the_workaround() -> N
     status, reason, fixes = astuple(judge(found, inside=True, eventlet_imported=True, **kwargs))
     assert status is Status.UNAVAILABLE
     assert "the workaround can no longer apply" in reason
+    assert "'::1' for IPv6 under eventlet failed: gaierror: [Errno -2] Name or" in reason
     assert fixes[0].startswith("export EVENTLET_NO_GREENDNS=yes")
     # From the command line the workaround still helps: degraded, fix first.
     status, reason, fixes = astuple(judge(found, inside=False, eventlet_imported=False, **kwargs))
@@ -118,6 +125,44 @@ def test_a_failed_lookup_once_eventlet_is_imported_is_past_the_workaround() -> N
     kwargs.update(patched=False, served_by="uwsgi")
     status, reason, _ = astuple(judge(found, inside=False, eventlet_imported=False, **kwargs))
     assert status is Status.AVAILABLE and "does not monkey-patch" in reason
+
+
+def test_the_failing_step_decides_between_import_and_patch() -> None:
+    """eventlet_resolution reports one failure; its step says whether the
+    import or the patch failed, and the verdict quotes that step's error."""
+
+    def failed(step: str, error: str) -> checks.ResolutionFound:
+        return checks.ResolutionFound(
+            system={},
+            eventlet=None,
+            failure=checks.Failure(step=step, errno=None, error=error),
+            eventlet_version="0.36.1",
+            dnspython_version="2.6.1",
+            greendns=None,
+            tried=True,
+        )
+
+    kwargs: dict[str, Any] = {
+        "patched": True,
+        "workaround": False,
+        "inside": False,
+        "eventlet_imported": False,
+        "retry": None,
+        "glance": "32.0.0",
+        "served_by": "eventlet",
+    }
+    imported = judge(failed(checks.IMPORT_EVENTLET, "ImportError: no dns"), **kwargs)
+    assert imported.status is Status.UNAVAILABLE
+    assert "`import eventlet` fails in the service's interpreter (ImportError: no dns)" in (
+        imported.reason
+    )
+    patch = judge(failed(checks.MONKEY_PATCH, "RuntimeError: no threads"), **kwargs)
+    assert patch.status is Status.UNAVAILABLE
+    assert "eventlet.monkey_patch() fails (RuntimeError: no threads)" in patch.reason
+    # A WSGI server never patches: the patch's failure does not matter there.
+    kwargs.update(patched=False, served_by="uwsgi")
+    patch = judge(failed(checks.MONKEY_PATCH, "RuntimeError: no threads"), **kwargs)
+    assert patch.status is Status.AVAILABLE
 
 
 def astuple(verdict: Verdict) -> tuple[Status, str, Sequence[str]]:

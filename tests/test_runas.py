@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import errno
 import json
 import os
 import pwd
@@ -15,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from conftest import context, need
@@ -25,6 +27,13 @@ from glance_features.detector import ProbeContext
 
 PACKAGE = Path(glance_features.__file__).parent
 SERVICE_USER = "glance"
+
+
+def failure_of(found: checks.PathFound | checks.DirFound) -> checks.Failure:
+    """The failure a check reported; a check that did not fail fails the test."""
+    failure = found["failure"]
+    assert failure is not None, found
+    return failure
 
 
 def has_service_account() -> bool:
@@ -82,9 +91,9 @@ def test_checks_runs_alone_in_an_isolated_interpreter(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     reply = json.loads(proc.stdout)
-    assert reply["value"]["write"][str(tmp_path)]["ok"] is True
+    assert reply["value"]["write"][str(tmp_path)]["failure"] is None
     # A directory is never read as a file.
-    assert reply["value"]["read"][str(tmp_path)]["errno"] == "EISDIR"
+    assert reply["value"]["read"][str(tmp_path)]["failure"]["errno"] == "EISDIR"
 
 
 def test_a_failing_check_is_an_answer_not_a_crash() -> None:
@@ -113,7 +122,7 @@ def test_what_imports_print_never_becomes_the_answer(tmp_path: Path) -> None:
         timeout=30,
     )
     reply = json.loads(proc.stdout)
-    assert reply["value"]["modules"]["noisy_module"]["ok"] is True
+    assert reply["value"]["modules"]["noisy_module"]["failure"] is None
     assert "forged" in proc.stderr
 
 
@@ -148,13 +157,18 @@ def test_the_three_ways_agree(tmp_path: Path) -> None:
         child = runas.run_at(context(), runas.Where.NEW_INTERPRETER, checks.files, *args)
         assert here["uid"] == child["uid"] == 0
         assert forked["uid"] == pwd.getpwnam(SERVICE_USER).pw_uid
-        assert here["write"][str(mine)]["ok"] is True
-        assert forked["write"][str(mine)]["ok"] is False
-        assert forked["write"][str(mine)]["errno"] == "EACCES"
-        assert forked["read"][str(mine / "x")]["errno"] == "EACCES"
-        assert here["read"][str(mine / "x")]["errno"] == "ENOENT"
+        assert here["write"][str(mine)]["failure"] is None
+        denied = failure_of(forked["write"][str(mine)])
+        # Denied by the access check, before any file is tried.
+        assert (denied["step"], denied["errno"]) == ("access", "EACCES")
+        assert failure_of(forked["read"][str(mine / "x")])["errno"] == "EACCES"
+        assert failure_of(here["read"][str(mine / "x")]) == {
+            "step": "open",
+            "errno": "ENOENT",
+            "error": os.strerror(errno.ENOENT),
+        }
         for found in (here, forked, child):
-            assert found["write"][str(shared)]["ok"] is True
+            assert found["write"][str(shared)]["failure"] is None
             assert found["exec"]["/bin/sh"] is True
 
         def steady(found: checks.FilesFound) -> object:
@@ -175,8 +189,32 @@ def test_devices_and_fifos_are_never_read(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     found = checks.files([str(fifo), "/dev/zero"], [], [])  # opening the FIFO would block
-    assert found["read"][str(fifo)]["errno"] == "EINVAL"
-    assert found["read"]["/dev/zero"]["errno"] == "EINVAL"
+    assert failure_of(found["read"][str(fifo)])["errno"] == "EINVAL"
+    assert failure_of(found["read"]["/dev/zero"])["errno"] == "EINVAL"
+
+
+def test_addresses_answer_each_address_or_the_failure() -> None:
+    """An address needs no resolver; a name the IDNA codec refuses fails
+    before any lookup, with no errno (none came from the OS)."""
+    import socket
+
+    assert checks.addresses("127.0.0.1", 80) == {
+        "infos": [
+            {
+                "family": socket.AF_INET,
+                "type": socket.SOCK_STREAM,
+                "proto": socket.IPPROTO_TCP,
+                "canonname": "",
+                "sockaddr": ["127.0.0.1", 80],
+            }
+        ],
+        "failure": None,
+    }
+    refused = checks.addresses("x" * 64 + ".example", 80)
+    assert refused["infos"] == []
+    assert refused["failure"] is not None
+    assert (refused["failure"]["step"], refused["failure"]["errno"]) == ("getaddrinfo", None)
+    assert "idna" in refused["failure"]["error"]
 
 
 def test_an_interpreter_that_cannot_run_is_a_clear_failure(tmp_path: Path) -> None:
@@ -210,7 +248,11 @@ def test_the_service_interpreter_is_asked_not_this_one(tmp_path: Path) -> None:
     found = runas.run_at(ctx, runas.Where.INTERPRETER, checks.imports, ["glance_features"], False)
     assert found["python"]["executable"] == python
     # This package is not installed in the distribution's interpreter.
-    assert found["modules"]["glance_features"]["ok"] is False
+    assert found["modules"]["glance_features"]["failure"] == {
+        "step": checks.IMPORT,
+        "errno": None,
+        "error": "ModuleNotFoundError: No module named 'glance_features'",
+    }
 
 
 def test_the_service_interpreter_runs_as_the_service_account(tmp_path: Path) -> None:
@@ -235,7 +277,7 @@ def test_the_service_interpreter_runs_as_the_service_account(tmp_path: Path) -> 
         shutil.chown(venv, SERVICE_USER, SERVICE_USER)
         ctx = dataclasses.replace(as_service(context()), python=str(venv / "bin" / "python3"))
         found = runas.run_at(ctx, runas.Where.INTERPRETER, checks.imports, ["json"], False)
-        assert found["modules"]["json"]["ok"] is True
+        assert found["modules"]["json"]["failure"] is None
         uids = {p.read_text() for p in out.iterdir()}
         assert uids == {str(pwd.getpwnam(SERVICE_USER).pw_uid)}
     finally:
@@ -288,7 +330,7 @@ def test_one_child_answers_every_check_of_a_probe(tmp_path: Path) -> None:
         assert len(pids) == 1
         # Another question, another answer, from the same child.
         found_imports = runas.run_at(ctx, runas.Where.INTERPRETER, checks.imports, ["json"], True)
-        assert found_imports["modules"]["json"]["ok"] is True
+        assert found_imports["modules"]["json"]["failure"] is None
     finally:
         pool.close()
     assert [c for c in _children_of_me() if "/dev/fd/" in c] == []
@@ -404,7 +446,7 @@ def test_a_check_that_patches_its_interpreter_never_runs_in_a_shared_child() -> 
     need(os.path.exists("/usr/bin/python3"), "needs /usr/bin/python3")
 
     class NoSharing(runas.Interpreters):
-        def call(self, *args: object, **kwargs: object) -> object:
+        def call(self, *args: object, **kwargs: object) -> NoReturn:
             raise AssertionError("a new-interpreter check went to a shared child")
 
     ctx = dataclasses.replace(context(), python="/usr/bin/python3", interpreters=NoSharing())
@@ -449,5 +491,5 @@ def test_checks_run_on_the_oldest_python_glance_supports() -> None:
         assert proc.returncode == 0, proc.stderr
         replies = [json.loads(line) for line in proc.stdout.splitlines()]
         assert len(replies) == len(lines) - (1 if lines is served else 0), proc.stdout
-        assert replies[0]["value"]["modules"]["json"]["ok"] is True, replies
+        assert replies[0]["value"]["modules"]["json"]["failure"] is None, replies
         assert all("value" in reply for reply in replies), replies

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from conftest import SOURCE_ROOT, as_root_in_mount_namespace, can_unshare_mounts, need
 
-from glance_features import Settings, registry, runner
+from glance_features import Settings, checks, registry, runner
 from glance_features.detectors import _backends, _stores
 
 HERE = Path(__file__).resolve().parent
@@ -674,6 +674,21 @@ def importlib_missing(name: str) -> bool:
     return importlib.util.find_spec(name) is None
 
 
+def python_found(executable: str) -> checks.PythonFound:
+    """What checks.python() says of ``executable``: a virtualenv's unless
+    it is the distribution's own."""
+    prefix = os.path.dirname(os.path.dirname(executable))
+    return checks.PythonFound(
+        executable=executable,
+        version="3.11.2",
+        prefix=prefix,
+        base_prefix="/usr",
+        venv=prefix != "/usr",
+        system_site_packages=False if prefix != "/usr" else None,
+        ext_suffix=".cpython-311-x86_64-linux-gnu.so",
+    )
+
+
 def test_broken_archives_fix_for_a_distribution_glance_is_no_upgrade() -> None:
     """Glance before 32 fails zip and LHA imports. A distribution's Glance
     (Debian 13 ships 30.0.0) cannot be upgraded to a release its archive does
@@ -681,9 +696,9 @@ def test_broken_archives_fix_for_a_distribution_glance_is_no_upgrade() -> None:
     Glance in a virtualenv can upgrade."""
     from glance_features.detectors.image_decompression import _archives_fix
 
-    debian = _archives_fix({"executable": "/usr/bin/python3", "venv": False}, "30.0.0")
+    debian = _archives_fix(python_found("/usr/bin/python3"), "30.0.0")
     assert "upgrade" not in debian and "gzip -c" in debian and "30.0.0" in debian
-    venv = _archives_fix({"executable": "/opt/glance/bin/python3", "venv": True}, "30.0.0")
+    venv = _archives_fix(python_found("/opt/glance/bin/python3"), "30.0.0")
     assert venv.startswith("upgrade Glance to 32.0.0")
 
 
@@ -693,7 +708,7 @@ def test_lhafile_fix_on_a_distribution_python_is_no_pip() -> None:
     there is gzip; in a virtualenv it is pip."""
     from glance_features.detectors.image_decompression import _lhafile_fix
 
-    debian = _lhafile_fix({"executable": "/usr/bin/python3", "venv": False})
+    debian = _lhafile_fix(python_found("/usr/bin/python3"))
     assert "pip" not in debian and "gzip" in debian
-    venv = _lhafile_fix({"executable": "/opt/glance/bin/python3", "venv": True})
+    venv = _lhafile_fix(python_found("/opt/glance/bin/python3"))
     assert venv.endswith("-m pip install lhafile")

@@ -11,10 +11,12 @@ stores for staging and tasks), or, when that is empty, the legacy
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Literal, overload
 
 from glance_features.catalog import RequiredWhen
 from glance_features.errors import ConfigError
+from glance_features.model import JSON
 from glance_features.options import ENABLED_BACKENDS, STORE_SELECTION, STORES, Kind, Option
 from glance_features.settings import Settings
 
@@ -50,8 +52,49 @@ class Backend:
     group: str
     reserved: bool = False
 
-    def get(self, settings: Settings, name: str, kind: Kind = "str", default: Any = None) -> Any:
-        return settings.get(Option(self.group, name, kind, default))
+    # The value's type follows the option's kind (options._CONVERTERS), or
+    # is its default's when it is unset.
+    @overload
+    def get(
+        self, settings: Settings, name: str, kind: Literal["str"] = ..., default: str | None = ...
+    ) -> str | None: ...
+    @overload
+    def get(
+        self, settings: Settings, name: str, kind: Literal["int", "port"], default: int
+    ) -> int: ...
+    @overload
+    def get(
+        self,
+        settings: Settings,
+        name: str,
+        kind: Literal["int", "port"],
+        default: None = ...,
+    ) -> int | None: ...
+    @overload
+    def get(self, settings: Settings, name: str, kind: Literal["bool"], default: bool) -> bool: ...
+    @overload
+    def get(
+        self, settings: Settings, name: str, kind: Literal["bool"], default: None = ...
+    ) -> bool | None: ...
+    @overload
+    def get(
+        self,
+        settings: Settings,
+        name: str,
+        kind: Literal["list", "bounded_list"],
+        default: Sequence[str] | None = ...,
+    ) -> Sequence[str] | None: ...
+    @overload
+    def get(
+        self,
+        settings: Settings,
+        name: str,
+        kind: Literal["dict"],
+        default: Mapping[str, str] | None = ...,
+    ) -> Mapping[str, str] | None: ...
+    def get(self, settings: Settings, name: str, kind: Kind = "str", default: JSON = None) -> JSON:
+        value: JSON = settings.get(Option(self.group, name, kind, default))
+        return value
 
     def is_set(self, settings: Settings, name: str) -> bool:
         return settings.is_set(Option(self.group, name))
@@ -114,11 +157,32 @@ def required_when(driver: str) -> tuple[RequiredWhen, ...]:
     return tuple(rows)
 
 
+@overload
 def option_value(
-    backend: Backend, settings: Settings, name: str, kind: Kind = "str", default: Any = None
-) -> tuple[Any, str | None]:
+    backend: Backend,
+    settings: Settings,
+    name: str,
+    kind: Literal["str"] = ...,
+    default: str | None = ...,
+) -> tuple[str | None, str | None]: ...
+@overload
+def option_value(
+    backend: Backend,
+    settings: Settings,
+    name: str,
+    kind: Literal["int"],
+    default: int | None = ...,
+) -> tuple[int | None, str | None]: ...
+@overload
+def option_value(
+    backend: Backend, settings: Settings, name: str, kind: Kind, default: JSON = ...
+) -> tuple[JSON, str | None]: ...
+def option_value(
+    backend: Backend, settings: Settings, name: str, kind: Kind = "str", default: JSON = None
+) -> tuple[JSON, str | None]:
     """An option's value, or the config error that stops Glance from reading it."""
     try:
-        return backend.get(settings, name, kind, default), None
+        value: JSON = settings.get(Option(backend.group, name, kind, default))
     except ConfigError as exc:
         return None, str(exc)
+    return value, None

@@ -8,14 +8,14 @@ import abc
 import dataclasses
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from glance_features import checks, runas
 from glance_features.catalog import Entry
 from glance_features.detector import DetectorBase, ProbeContext, result
 from glance_features.detectors._backends import Backend, backends
 from glance_features.errors import ConfigError
-from glance_features.model import FeatureResult, Status, Verdict
+from glance_features.model import JSON, Details, FeatureResult, Status, Verdict
 from glance_features.runas import checked_as
 from glance_features.settings import Settings
 
@@ -33,11 +33,8 @@ class Found:
 
     def missing(self, modules: Iterable[str]) -> dict[str, str]:
         """Module -> import error, for the modules that did not import."""
-        return {
-            m: str(self.modules[m]["error"])
-            for m in modules
-            if m in self.modules and not self.modules[m]["ok"]
-        }
+        failures = {m: self.modules[m]["failure"] for m in modules if m in self.modules}
+        return {m: failure["error"] for m, failure in failures.items() if failure is not None}
 
     def read(self, path: str) -> checks.PathFound:
         return self.files["read"][path]
@@ -84,12 +81,12 @@ def fold(
     name: str,
     driver: str,
     verdicts: Mapping[str, Verdict],
-    common: Mapping[str, Any],
+    common: Details,
     when_none: Callable[[], Verdict],
 ) -> FeatureResult:
     """One result per driver: the worst backend decides, each backend's own
     facts and reason stay in ``details["backends"]``."""
-    details: dict[str, Any] = dict(common)
+    details: dict[str, JSON] = dict(common)
     if not verdicts:
         verdict = when_none()
         details.update(verdict.details)
@@ -124,7 +121,7 @@ def fold(
     return result(name, worst, reason, details, fixes)
 
 
-def unknown(name: str, reason: str, details: Mapping[str, Any] | None = None) -> FeatureResult:
+def unknown(name: str, reason: str, details: Details | None = None) -> FeatureResult:
     return result(name, Status.UNKNOWN, reason, details or {})
 
 
@@ -216,7 +213,7 @@ class StoreDetector(DetectorBase):
     def executables(self, context: ProbeContext) -> list[str]:
         return []
 
-    def facts(self, found: Found) -> dict[str, Any]:
+    def facts(self, found: Found) -> dict[str, JSON]:
         """The driver's own entries in the result's details."""
         return {}
 
@@ -268,7 +265,13 @@ class StoreDetector(DetectorBase):
             ext_suffix=".cpython-311-x86_64-linux-gnu.so",
         )
         modules = {
-            m: checks.ImportFound(ok=False, file=None, version=None, error=f"No module named {m!r}")
+            m: checks.ImportFound(
+                file=None,
+                version=None,
+                failure=checks.Failure(
+                    step=checks.IMPORT, errno=None, error=f"No module named {m!r}"
+                ),
+            )
             for m in self.modules
         }
         context = ProbeContext(settings, deep=False, deadline=0.0, distro=fake_host.DISTRO)
@@ -301,7 +304,7 @@ class StoreDetector(DetectorBase):
             return Verdict(Status.UNAVAILABLE, str(exc), {}, ["fix the option's value"])
 
 
-def python_details(found: Found) -> dict[str, Any]:
+def python_details(found: Found) -> dict[str, JSON]:
     return {
         "python": found.python["executable"],
         "python_version": found.python["version"],
@@ -312,12 +315,13 @@ def python_details(found: Found) -> dict[str, Any]:
 
 def unreadable_file(found: Found, path: str, user: str, label: str, effect: str) -> Verdict | None:
     """Unavailable when the service account cannot read ``path``, else None."""
-    seen = found.read(path)
-    if seen["ok"]:
+    failure = found.read(path)["failure"]
+    if failure is None:
         return None
     return Verdict(
         Status.UNAVAILABLE,
-        f"{label} {path} is not readable by {user}: {seen['errno']} ({seen['error']}): {effect}",
+        f"{label} {path} is not readable by {user}: {failure['errno']} ({failure['error']}): "
+        f"{effect}",
         {label: path},
         [f"chgrp {user} {path} && chmod g+r {path}"],
     )

@@ -6,19 +6,20 @@ import dataclasses
 import os
 import socket
 import sys
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 from glance_features import checks, runas
 from glance_features._platform import memo
 from glance_features._platform.proc import current_user
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import DetectorBase, ProbeContext, result
-from glance_features.model import FeatureResult, Status, Verdict
+from glance_features.model import JSON, FeatureResult, Status, Verdict
 from glance_features.remediation import install_python_packages, pip_install
 from glance_features.settings import Settings
 
 ENV_VAR = "EVENTLET_NO_GREENDNS"
+# One of getaddrinfo's answers: (family, type, proto, canonname, sockaddr).
+_Info = tuple[object, object, object, object, tuple[object, ...]]
 WORKAROUND = f"export {ENV_VAR}=yes  # in the environment of every Glance service"
 IF_INET6 = "/proc/net/if_inet6"
 # Up to 32.x the glance-api console script (glance/cmd/api.py) monkey-patches;
@@ -174,7 +175,7 @@ class DnspythonIpv6Detector(DetectorBase):
         environ = context.service_environ
         patched = monkey_patches(context.glance_version, context.served_by)
         inside = context.deployment is not None and context.deployment.inside
-        details: dict[str, object] = {
+        details: dict[str, JSON] = {
             "has_ipv6": socket.has_ipv6,
             "ipv6_interfaces": ipv6_interfaces(),
             ENV_VAR: environ.get(ENV_VAR),
@@ -189,17 +190,17 @@ class DnspythonIpv6Detector(DetectorBase):
         details.update(
             eventlet=found["eventlet_version"],
             dnspython=found["dnspython_version"],
-            resolution={"system": found["system"], "eventlet": found["eventlet"]},
-            import_error=found["import_error"],
+            resolution={"system": _shown(found["system"]), "eventlet": _shown(found["eventlet"])},
+            import_error=_import_error(found),
         )
         retry = None
-        if found["import_error"] and found["eventlet_version"] and not workaround_active(environ):
+        if _import_error(found) and found["eventlet_version"] and not workaround_active(environ):
             # Would the workaround make eventlet import? Try it, as the fix says.
             try:
                 retry = self._try(context, "yes", False, True)
             except runas.CheckFailed:
                 retry = None
-            details["imports_with_workaround"] = retry is not None and not retry["import_error"]
+            details["imports_with_workaround"] = retry is not None and not _import_error(retry)
         verdict = judge(
             found,
             patched=patched,
@@ -266,7 +267,7 @@ class DnspythonIpv6Detector(DetectorBase):
             found["tried_at"] = remembered[1]
             return found
         found = self._new_interpreter(context, NAMES, no_greendns)
-        if not (found["import_error"] or found["patch_error"]):
+        if found["failure"] is None:
             # Only what worked: a failure may be passing (a package half
             # upgraded, a limit) and is tried again each time.
             memo.remember(key, found)
@@ -278,6 +279,29 @@ class DnspythonIpv6Detector(DetectorBase):
         return runas.run(context, checks.eventlet_resolution, list(names),
             no_greendns,
         )  # fmt: skip
+
+
+def _import_error(found: checks.ResolutionFound) -> str | None:
+    """Why ``import eventlet`` failed, or None."""
+    failure = found["failure"]
+    return failure["error"] if failure and failure["step"] == checks.IMPORT_EVENTLET else None
+
+
+def _patch_error(found: checks.ResolutionFound) -> str | None:
+    """Why ``eventlet.monkey_patch()`` failed, or None."""
+    failure = found["failure"]
+    return failure["error"] if failure and failure["step"] == checks.MONKEY_PATCH else None
+
+
+def _shown(lookups: Mapping[str, checks.Lookup] | None) -> dict[str, JSON] | None:
+    """Lookups as the report shows them: each name's addresses, or why it
+    did not resolve."""
+    if lookups is None:
+        return None
+    return {
+        name: lookup["failure"]["error"] if lookup["failure"] else list(lookup["addresses"])
+        for name, lookup in lookups.items()
+    }
 
 
 def _is_resolution(value: object) -> bool:
@@ -298,8 +322,7 @@ def _untried(eventlet: str | None, dnspython: str | None) -> checks.ResolutionFo
     return checks.ResolutionFound(
         system={},
         eventlet=None,
-        import_error=None,
-        patch_error=None,
+        failure=None,
         eventlet_version=eventlet,
         dnspython_version=dnspython,
         greendns=None,
@@ -327,7 +350,11 @@ def _imported_here() -> checks.ResolutionFound:
 
     module = checks.imports(["eventlet"], False)["modules"]["eventlet"]
     found = _untried(dists.version("eventlet"), dists.version("dnspython"))
-    found["import_error"] = None if module["ok"] else module["error"]
+    failure = module["failure"]
+    if failure is not None:
+        found["failure"] = checks.Failure(
+            step=checks.IMPORT_EVENTLET, errno=failure["errno"], error=failure["error"]
+        )
     found["tried"] = True
     return found
 
@@ -346,20 +373,24 @@ def _here() -> checks.ResolutionFound:
 
     real = green.original("socket")
 
-    def lookup(resolve: Callable[..., Any], name: str) -> list[str] | str:
+    def lookup(
+        resolve: Callable[[str, int, int, int], Sequence[_Info]], name: str
+    ) -> checks.Lookup:
         try:
             infos = resolve(name, 80, socket.AF_INET6, socket.SOCK_STREAM)
         except Exception as exc:
-            return f"{type(exc).__name__}: {exc}"[:300]
-        return sorted({str(i[4][0]) for i in infos})
+            error = f"{type(exc).__name__}: {exc}"[:300]
+            return checks.Lookup(
+                addresses=[], failure=checks.Failure(step=None, errno=None, error=error)
+            )
+        return checks.Lookup(addresses=sorted({str(i[4][0]) for i in infos}), failure=None)
 
     from glance_features._platform import dists
 
     return checks.ResolutionFound(
         system={n: lookup(real.getaddrinfo, n) for n in NAMES},
         eventlet={n: lookup(socket.getaddrinfo, n) for n in NAMES},
-        import_error=None,
-        patch_error=None,
+        failure=None,
         eventlet_version=dists.version("eventlet"),
         dnspython_version=dists.version("dnspython"),
         greendns="eventlet.support.greendns" in sys.modules,
@@ -382,7 +413,7 @@ def judge(
     """The verdict on what the service's interpreter really did; ``install``
     words the fix for a requirement in that interpreter's terms."""
     eventlet, dnspython = found["eventlet_version"], found["dnspython_version"]
-    if eventlet is None or (dnspython is None and not found["import_error"]):
+    if eventlet is None or (dnspython is None and not _import_error(found)):
         missing = "eventlet" if eventlet is None else "dnspython"
         return Verdict(Status.AVAILABLE, f"nothing to work around: {missing} is not installed")
     pair = f"eventlet {eventlet} with dnspython {dnspython or '(not installed)'}"
@@ -395,12 +426,13 @@ def judge(
     problems = known_problems(eventlet, dnspython)
     fix = install or (lambda requirement: [pip_install(requirement)])
     upgrade = [step for p in problems for step in fix(p.upgrade)] or fix(EVENTLET_FIX)
-    if found["import_error"]:
-        return _fails_to_import(found, pair, problems, upgrade, workaround, retry)
-    if found["patch_error"] and patched is not False:
+    import_error, patch_error = _import_error(found), _patch_error(found)
+    if import_error:
+        return _fails_to_import(import_error, pair, problems, upgrade, workaround, retry)
+    if patch_error and patched is not False:
         return Verdict(
             Status.UNAVAILABLE,
-            f"{pair}: eventlet.monkey_patch() fails ({found['patch_error']}): the standalone "
+            f"{pair}: eventlet.monkey_patch() fails ({patch_error}): the standalone "
             "glance-api patches first and fails to start",
             remediation=upgrade,
         )
@@ -436,7 +468,7 @@ def _resolves(pair: str, worked_around: str, problems: list[KnownProblem]) -> st
 
 
 def _fails_to_import(
-    found: checks.ResolutionFound,
+    import_error: str,
     pair: str,
     problems: list[KnownProblem],
     upgrade: list[str],
@@ -444,7 +476,7 @@ def _fails_to_import(
     retry: checks.ResolutionFound | None,
 ) -> Verdict:
     """``import eventlet`` fails in the service's interpreter: Glance fails to load."""
-    why = f"`import eventlet` fails in the service's interpreter ({found['import_error']})"
+    why = f"`import eventlet` fails in the service's interpreter ({import_error})"
     if problems:
         why += f": {problems[0].why}"
     effect = "Glance imports eventlet (futurist, its task executor) and fails to load"
@@ -455,7 +487,7 @@ def _fails_to_import(
             remediation=upgrade,
         )
     fixes = list(upgrade)
-    if retry is not None and not retry["import_error"]:
+    if retry is not None and not _import_error(retry):
         fixes.append(WORKAROUND + "  # makes it import here")
     return Verdict(Status.UNAVAILABLE, f"{pair}: {why}; {effect}", remediation=fixes)
 
@@ -486,17 +518,19 @@ def _failed_lookups(found: checks.ResolutionFound) -> list[str]:
     /etc/hosts, say) is the host's business, not eventlet's.
     """
     green = found["eventlet"] or {}
-    return [
-        f"resolving {name!r} for IPv6 under eventlet failed: {value}"
-        for name, value in green.items()
-        if not isinstance(value, list) and isinstance(found["system"].get(name), list)
-    ]
+    failed = []
+    for name, lookup in green.items():
+        failure, system = lookup["failure"], found["system"].get(name)
+        if failure is not None and system is not None and system["failure"] is None:
+            failed.append(f"resolving {name!r} for IPv6 under eventlet failed: {failure['error']}")
+    return failed
 
 
 def _fake(status: Status, settings: Settings) -> Verdict:
     """What this detector says in ``status`` on the fake host, for test doubles."""
 
-    details: dict[str, Any] = {
+    green_lookups: dict[str, JSON] = {"::1": ["::1"], "localhost": ["::1"]}
+    details: dict[str, JSON] = {
         "eventlet": "0.36.1",
         "dnspython": "2.6.1",
         "has_ipv6": True,
@@ -509,7 +543,7 @@ def _fake(status: Status, settings: Settings) -> Verdict:
         "import_error": None,
         "resolution": {
             "system": {"::1": ["::1"], "localhost": ["::1"]},
-            "eventlet": {"::1": ["::1"], "localhost": ["::1"]},
+            "eventlet": green_lookups,
         },
     }
     pair = "eventlet 0.36.1 with dnspython 2.6.1"
@@ -523,7 +557,7 @@ def _fake(status: Status, settings: Settings) -> Verdict:
         )
     failure = "gaierror: [Errno -2] Name or service not known"
     why = f"resolving '::1' for IPv6 under eventlet failed: {failure}"
-    details["resolution"]["eventlet"]["::1"] = failure
+    green_lookups["::1"] = failure
     details["known_problems"] = []
     if status is Status.DEGRADED:
         return Verdict(status, f"{pair}: {why}", details, [workaround])

@@ -10,15 +10,12 @@ the service's interpreter.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from glance_features import runas
+from glance_features import checks, runas
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import DetectorBase, ProbeContext, result
 from glance_features.detectors import _stores
 from glance_features.errors import ConfigError
-from glance_features.model import FeatureResult, Status
+from glance_features.model import JSON, FeatureResult, Status
 from glance_features.options import IMPORT_PLUGINS as PLUGINS
 from glance_features.remediation import pip_install
 from glance_features.runas import checked_as
@@ -71,7 +68,7 @@ def _broken_archives(glance_version: str | None) -> str | None:
     )
 
 
-def _archives_fix(python: Mapping[str, Any], version: str | None) -> str:
+def _archives_fix(python: checks.PythonFound, version: str | None) -> str:
     """What the operator can do about a plugin that fails zip and LHA. A
     distribution's Glance (its own interpreter, no virtualenv) comes from its
     packages, not from a Glance release the archive may not have."""
@@ -83,14 +80,14 @@ def _archives_fix(python: Mapping[str, Any], version: str | None) -> str:
     return "upgrade Glance to 32.0.0 or later (its image_decompression plugin fixed both)"
 
 
-def _distribution_python(python: Mapping[str, Any]) -> bool:
+def _distribution_python(python: checks.PythonFound) -> bool:
     """The distribution's own interpreter (no virtualenv): pip refuses it
     (PEP 668's EXTERNALLY-MANAGED) and its packages come from the distribution."""
     executable = str(python.get("executable") or "")
     return python.get("venv") is False and executable.startswith(("/usr/bin/", "/bin/"))
 
 
-def _lhafile_fix(python: Mapping[str, Any]) -> str:
+def _lhafile_fix(python: checks.PythonFound) -> str:
     if _distribution_python(python):
         # No distribution packages lhafile (Debian, Ubuntu, RHEL): on its
         # Python the fix is the other archive format the plugin reads.
@@ -116,13 +113,16 @@ class ImageDecompressionDetector(DetectorBase):
             found = _stores.find(context, MODULES, locate_only=not enabled)
         except runas.CheckFailed as exc:
             return _stores.unknown(self.name, str(exc), {"checked_as": user})
-        details: dict[str, Any] = {
+        formats = [
+            f
+            for f, m in (("zip", "zipfile"), ("gzip", "gzip"))
+            if found.modules[m]["failure"] is None
+        ]
+        details: dict[str, JSON] = {
             "checked_as": user,
             "enabled": enabled,
             **_stores.python_details(found),
-            "formats": [
-                f for f, m in (("zip", "zipfile"), ("gzip", "gzip")) if found.modules[m]["ok"]
-            ],
+            "formats": formats,
         }
         broken = _broken_archives(context.glance_version)
         if broken is not None:
@@ -145,7 +145,7 @@ class ImageDecompressionDetector(DetectorBase):
                 ["reinstall the Python that runs Glance (its standard library is incomplete)"],
             )
         lha = found.modules["lhafile"]
-        if not lha["ok"]:
+        if lha["failure"] is not None:
             return result(
                 self.name,
                 Status.DEGRADED,
@@ -155,7 +155,7 @@ class ImageDecompressionDetector(DetectorBase):
                 details,
                 [_lhafile_fix(found.python)],
             )
-        details["formats"] = [*details["formats"], "lha"]
+        details["formats"] = [*formats, "lha"]
         return result(
             self.name,
             Status.AVAILABLE,

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from glance_features import checks, runas
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import DetectorBase, ProbeContext, result
-from glance_features.model import FeatureResult, Status, Verdict
+from glance_features.model import JSON, FeatureResult, Status, Verdict
 from glance_features.options import DEBUG_HOST, DEBUG_PORT, WORKERS
 from glance_features.remediation import install_python_packages
 from glance_features.settings import Settings
 
+if TYPE_CHECKING:
+    from types import ModuleType
+
 DISTRIBUTIONS = ("pydevd", "pydevd-pycharm")
+# One of getaddrinfo's answers: (family, type, proto, canonname, sockaddr).
+Info = tuple[int, int, int, str, tuple[object, ...]]
 CONNECT_TIMEOUT = 3.0
 # The first line a pydev debug server sends: "<command id>\t<sequence>\t...".
 PYDEV_GREETING = re.compile(rb"\d{3}\t\d+\t")
@@ -92,8 +97,8 @@ def prefers_ipv4_then_ipv6(module_path: str) -> bool:
 
 
 def _resolve(
-    socket_: Any, host: str, port: int, timeout: float, ipv6_fallback: bool
-) -> tuple[Any, str]:
+    socket_: ModuleType, host: str, port: int, timeout: float, ipv6_fallback: bool
+) -> tuple[list[Info] | None, str]:
     """The family and address pydevd connects to, within ``timeout``;
     (None, why) otherwise.
 
@@ -104,7 +109,9 @@ def _resolve(
     leave a thread blocked in C for good).
     """
     try:
-        infos = socket_.getaddrinfo(host, port, 0, socket_.SOCK_STREAM, 0, socket_.AI_NUMERICHOST)
+        infos: list[Info] = socket_.getaddrinfo(
+            host, port, 0, socket_.SOCK_STREAM, 0, socket_.AI_NUMERICHOST
+        )
     except (OSError, UnicodeError):
         try:
             found = runas.in_interpreter(
@@ -114,9 +121,12 @@ def _resolve(
             return None, str(exc).replace(
                 f"the addresses check in {runas.this_interpreter()}", "the lookup"
             )
-        if found["error"] is not None:
-            return None, found["error"]
-        infos = [(f, t, p, c, tuple(a)) for f, t, p, c, a in found["infos"]]
+        if found["failure"] is not None:
+            return None, found["failure"]["error"]
+        infos = [
+            (i["family"], i["type"], i["proto"], i["canonname"], tuple(i["sockaddr"]))
+            for i in found["infos"]
+        ]
     for family in (socket_.AF_INET, socket_.AF_INET6) if ipv6_fallback else (socket_.AF_INET,):
         chosen = [info for info in infos if info[0] == family]
         if chosen:
@@ -127,11 +137,11 @@ def _resolve(
 
 
 def _listen(
-    socket_: Any,
-    info: tuple[Any, ...],
+    socket_: ModuleType,
+    info: Info,
     timeout: float,
     context: ProbeContext,
-    details: dict[str, object],
+    details: dict[str, JSON],
 ) -> tuple[bytes, bool]:
     """Connect to ``info``'s address and read what the server says first:
     (its greeting, whether it stayed silent). A pydev debug server speaks
@@ -170,7 +180,7 @@ class PydevDetector(DetectorBase):
     def probe(self, context: ProbeContext) -> FeatureResult:
         host = context.settings.get(DEBUG_HOST)
         port = context.settings.get(DEBUG_PORT)
-        details: dict[str, object] = {"debug_host": host, "debug_port": port}
+        details: dict[str, JSON] = {"debug_host": host, "debug_port": port}
         install = install_python_packages(
             ["pydevd"], CATALOG.packages, runas.service_python(context), context.distro
         )
@@ -212,7 +222,7 @@ class PydevDetector(DetectorBase):
         module: str,
         path: str,
         provider: str,
-        details: dict[str, object],
+        details: dict[str, JSON],
     ) -> FeatureResult:
         """Connect as Glance's ``pydevd.settrace(host, port)`` would, and
         listen for the debug server's greeting."""
@@ -301,7 +311,7 @@ def _fake(status: Status, settings: Settings) -> Verdict:
 
     host = settings.get(DEBUG_HOST)
     port = settings.get(DEBUG_PORT)
-    details: dict[str, Any] = {"debug_host": host, "debug_port": port}
+    details: dict[str, JSON] = {"debug_host": host, "debug_port": port}
     if status is Status.UNAVAILABLE:
         return Verdict(
             status,

@@ -15,11 +15,11 @@ import os
 import re
 import stat
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import DetectorBase, ProbeContext, result
-from glance_features.model import FeatureResult, Status, Verdict
+from glance_features.model import JSON, FeatureResult, Status, Verdict
 from glance_features.options import (
     CONVERSION_FORMAT,
     IMPORT_PLUGINS,
@@ -76,13 +76,13 @@ CATALOG = Entry(
 )
 
 
-def conversion_enabled(settings: Any) -> bool:
+def conversion_enabled(settings: Settings) -> bool:
     return "image_conversion" in settings.get(IMPORT_PLUGINS) or bool(
         settings.get(CONVERSION_FORMAT)
     )
 
 
-def wanted_format(settings: Any) -> tuple[str, str]:
+def wanted_format(settings: Settings) -> tuple[str, str]:
     """The output format Glance converts to, and the option that asks for it."""
     if "image_conversion" in settings.get(IMPORT_PLUGINS):
         return settings.get(OUTPUT_FORMAT), "[image_conversion] output_format"
@@ -92,7 +92,7 @@ def wanted_format(settings: Any) -> tuple[str, str]:
     return "raw", "the default output format"
 
 
-def refused_format(settings: Any) -> tuple[str, str, str] | None:
+def refused_format(settings: Settings) -> tuple[str, str, str] | None:
     """The enabled conversion's format option Glance refuses, as (value, option,
     when), or None. An option no enabled path reads is never refused."""
     paths = []
@@ -228,7 +228,7 @@ def _jobs(
     return {**jobs, "info": (info, True), "convert": ([*convert, source, converted], True)}
 
 
-def _works(planned: Conversion, unsafe: str | None, details: dict[str, Any]) -> Verdict:
+def _works(planned: Conversion, unsafe: str | None, details: dict[str, JSON]) -> Verdict:
     """The verdict when every call Glance makes succeeded, with its caveats."""
     version = details.get("version", "?")
     at = f"qemu-img {version} at {details['resolved_path']}"
@@ -277,7 +277,7 @@ class QemuImgDetector(DetectorBase):
         # Glance's exec (and prlimit's shutil.which) find it: an entry that
         # user cannot run is skipped, not fatal.
         path = which_for(context.user, "qemu-img", search)
-        details: dict[str, Any] = {"path": path, "searched": search}
+        details: dict[str, JSON] = {"path": path, "searched": search}
         if path is None:
             elsewhere = proc.which("qemu-img", search) if context.user else None
             why = (
@@ -309,7 +309,7 @@ class QemuImgDetector(DetectorBase):
         return _works(planned, unsafe, details).result(self.name, details)
 
     def _plan(
-        self, path: str, context: ProbeContext, details: dict[str, Any]
+        self, path: str, context: ProbeContext, details: dict[str, JSON]
     ) -> Conversion | Verdict:
         """How Glance would run qemu-img here, or why it never gets to."""
         python, python_source = interpreter(context)
@@ -335,7 +335,7 @@ class QemuImgDetector(DetectorBase):
             return legacy
         if legacy is not None and "image_conversion" not in context.settings.get(IMPORT_PLUGINS):
             # Only the legacy task converts: its interpreter is the one to try.
-            python, python_source = legacy, details["legacy_python_from"]
+            python, python_source = legacy, str(details["legacy_python_from"])
             details.update(python_interpreter=python, python_interpreter_from=python_source)
             legacy = None
         if python is None and full and python_source.startswith("sys.executable of "):
@@ -360,7 +360,7 @@ class QemuImgDetector(DetectorBase):
         python: str | None,
         target: str,
         context: ProbeContext,
-        details: dict[str, Any],
+        details: dict[str, JSON],
     ) -> Verdict | None:
         """Glance's qemu-img calls with ``python``'s prlimit, or why one fails."""
         import shutil
@@ -384,7 +384,7 @@ class QemuImgDetector(DetectorBase):
         planned: Conversion,
         python: str | None,
         target: str,
-        details: dict[str, Any],
+        details: dict[str, JSON],
     ) -> Verdict | None:
         """The first of Glance's calls that fails, in Glance's order; None: all worked."""
         version_run = runs["version"]
@@ -423,7 +423,7 @@ class QemuImgDetector(DetectorBase):
         return None
 
     @staticmethod
-    def _legacy_task(context: ProbeContext, details: dict[str, Any]) -> str | Verdict | None:
+    def _legacy_task(context: ProbeContext, details: dict[str, JSON]) -> str | Verdict | None:
         """The interpreter the legacy import task (tasks API, run when
         ``[taskflow_executor] conversion_format`` is set) runs prlimit with, or
         why it cannot; None when nothing sets conversion_format. Its
@@ -664,7 +664,7 @@ def _fake(status: Status, settings: Settings) -> Verdict:
 
     target = settings.get(CONVERSION_FORMAT) or settings.get(OUTPUT_FORMAT) or "raw"
     python = settings.get(PYTHON_INTERPRETER)
-    details: dict[str, Any] = {"path": fake_host.QEMU_IMG, "searched": fake_host.SEARCHED}
+    details: dict[str, JSON] = {"path": fake_host.QEMU_IMG, "searched": fake_host.SEARCHED}
     if status is Status.UNAVAILABLE:
         details["path"] = None
         return Verdict(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import DetectorBase, ProbeContext, result
 from glance_features.errors import GlanceFeaturesError
-from glance_features.model import FeatureResult, Status, Verdict
+from glance_features.model import JSON, FeatureResult, Status, Verdict
 from glance_features.settings import Settings
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ def _fake(status: Status, settings: Settings) -> Verdict:
     """What this detector says in ``status`` on the fake host, for test doubles."""
     from glance_features import fake_host
 
-    details: dict[str, Any] = {"platform": "linux", "kernel": fake_host.KERNEL, "pysendfile": None}
+    details: dict[str, JSON] = {"platform": "linux", "kernel": fake_host.KERNEL, "pysendfile": None}
     if status is Status.UNAVAILABLE:
         details["platform"] = "sunos5"
         return Verdict(

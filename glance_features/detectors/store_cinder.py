@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import configparser
 import os
-from typing import Any
 
 from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext
 from glance_features.detectors import _backends, _stores
-from glance_features.model import Status, Verdict
+from glance_features.model import JSON, Status, Verdict
 from glance_features.options import STORE_SELECTION
 from glance_features.remediation import pip_install
 from glance_features.runas import checked_as
@@ -110,7 +109,7 @@ class StoreCinderDetector(_stores.StoreDetector):
         rootwrap = backend.get(settings, "rootwrap_config", default=DEFAULT_ROOTWRAP)
         multipath = backend.get(settings, "cinder_use_multipath", "bool", default=False)
         enforce = backend.get(settings, "cinder_enforce_multipath", "bool", default=False)
-        details: dict[str, Any] = {
+        details: dict[str, JSON] = {
             "rootwrap_config": rootwrap,
             "binaries": dict(binaries),
             "cinder_use_multipath": multipath,
@@ -127,7 +126,7 @@ def _cannot_run_rootwrap(
     found: _stores.Found,
     binaries: dict[str, str | None],
     rootwrap: str,
-    details: dict[str, Any],
+    details: dict[str, JSON],
 ) -> Verdict | None:
     """Why glance_store cannot run ``sudo glance-rootwrap`` as the account."""
     python = found.python["executable"]
@@ -150,7 +149,7 @@ def _cannot_run_rootwrap(
 
 
 def _cannot_start_privsep(
-    found: _stores.Found, rootwrap: str, details: dict[str, Any]
+    found: _stores.Found, rootwrap: str, details: dict[str, JSON]
 ) -> Verdict | None:
     """Why glance-rootwrap, as configured, cannot start os-brick's privsep daemon."""
     from glance_features._platform import proc
@@ -205,7 +204,7 @@ def _attach_tools(
     multipath: bool,
     enforce: bool,
     rootwrap: str,
-    details: dict[str, Any],
+    details: dict[str, JSON],
 ) -> Verdict:
     """The verdict once privsep starts: what the attach tools allow."""
     if multipath and not binaries["multipathd"]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
-from typing import Any
+from typing import Literal, overload
 
 from glance_features import checks, runas
 from glance_features._platform.mounts import describe_mount
@@ -23,7 +23,7 @@ from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import DetectorBase, ProbeContext, result
 from glance_features.detectors import _backends, _stores
 from glance_features.errors import ConfigError
-from glance_features.model import FeatureResult, Status, Verdict
+from glance_features.model import JSON, FeatureResult, Status, Verdict
 from glance_features.options import DEFAULT_DATADIR, LEGACY_DATADIR, STORE_SELECTION, Kind
 from glance_features.runas import checked_as
 from glance_features.settings import Settings
@@ -113,14 +113,32 @@ def reads_shared(context: ProbeContext) -> bool:
     return version is None or GlanceUse("", versions=READS_SHARED).used_by(version) is not False
 
 
+@overload
+def _option(
+    backend: _backends.Backend,
+    settings: Settings,
+    shared: bool,
+    name: str,
+    kind: Literal["str"] = ...,
+    default: str | None = ...,
+) -> tuple[str | None, str | None]: ...
+@overload
+def _option(
+    backend: _backends.Backend,
+    settings: Settings,
+    shared: bool,
+    name: str,
+    kind: Literal["int"],
+    default: int | None = ...,
+) -> tuple[int | None, str | None]: ...
 def _option(
     backend: _backends.Backend,
     settings: Settings,
     shared: bool,
     name: str,
     kind: Kind = "str",
-    default: Any = None,
-) -> tuple[Any, str | None]:
+    default: JSON = None,
+) -> tuple[JSON, str | None]:
     """The option as the driver reads it: its own group, else (``shared``)
     [backend_defaults] with the driver's default."""
     if shared and not backend.is_set(settings, name):
@@ -148,7 +166,7 @@ def _plan(
     datadirs, error2 = _option(backend, settings, shared, "filesystem_store_datadirs")
     perm, error3 = _option(backend, settings, shared, "filesystem_store_file_perm", "int", 0)
     meta, error4 = _option(backend, settings, shared, "filesystem_store_metadata_file")
-    details: dict[str, Any] = {"reserved": backend.reserved, "datadir": datadir}
+    details: dict[str, JSON] = {"reserved": backend.reserved, "datadir": datadir}
     if shared and not backend.is_set(settings, "filesystem_store_datadir"):
         details["datadir_from"] = f"[{SHARED_GROUP}] filesystem_store_datadir or its default"
     problem = error or error2 or error3 or error4
@@ -173,7 +191,7 @@ def _plan(
 
 
 def _refused_layout(
-    backend: _backends.Backend, perm: int | None, dirs: list[str], details: dict[str, Any]
+    backend: _backends.Backend, perm: int | None, dirs: list[str], details: dict[str, JSON]
 ) -> Verdict | None:
     """A file mode or a directory glance_store refuses, if any."""
     if perm and perm > 0:
@@ -204,7 +222,7 @@ def _datadir_path(value: str) -> str:
     return value.rsplit(":", 1)[0].strip() if ":" in value else value.strip()
 
 
-def _refuse(reason: str, details: dict[str, Any], fix: str) -> Verdict:
+def _refuse(reason: str, details: dict[str, JSON], fix: str) -> Verdict:
     return Verdict(
         Status.UNAVAILABLE,
         f"{reason}; Glance disables adding images to this store",
@@ -216,7 +234,7 @@ def _refuse(reason: str, details: dict[str, Any], fix: str) -> Verdict:
 def _judge(plan: FilePlan, found: _stores.Found, user: str) -> Verdict:
     backend, dirs, meta = plan.backend, plan.dirs, plan.metadata_file
     role = ROLES.get(backend.id, "") if backend.reserved else ""
-    details: dict[str, Any] = {"reserved": backend.reserved, "datadir": dirs[0]}
+    details: dict[str, JSON] = {"reserved": backend.reserved, "datadir": dirs[0]}
     for directory in dirs:
         seen = found.files["write"][directory]
         details.update(
@@ -226,9 +244,10 @@ def _judge(plan: FilePlan, found: _stores.Found, user: str) -> Verdict:
             free_inodes=seen["free_inodes"],
         )
         describe_mount(seen["probed_dir"], details)
-        if not seen["ok"]:
-            details["errno"] = seen["errno"]
-            verdict = _failed(directory, seen, user, role, details)
+        failure = seen["failure"]
+        if failure is not None:
+            details["errno"] = failure["errno"]
+            verdict = _failed(directory, seen["probed_dir"], failure, user, role, details)
             if backend.id == "os_glance_staging_store" and verdict.status is Status.UNAVAILABLE:
                 # Measured on 28-33 both ways (tests/test_release_cases.py).
                 verdict = dataclasses.replace(
@@ -247,13 +266,13 @@ def _judge(plan: FilePlan, found: _stores.Found, user: str) -> Verdict:
                 [f"free space on {point} or move {backend.label('filesystem_store_datadir')}"],
             )
     if meta:
-        readable = found.read(meta)
+        unreadable = found.read(meta)["failure"]
         details["metadata_file"] = meta
-        if not readable["ok"]:
+        if unreadable is not None:
             return Verdict(
                 Status.UNAVAILABLE,
                 f"filesystem_store_metadata_file {meta} is not readable by {user}: "
-                f"{readable['errno']} ({readable['error']}); Glance disables adding images "
+                f"{unreadable['errno']} ({unreadable['error']}); Glance disables adding images "
                 "to this store",
                 details,
                 [f"chmod o+r {meta}  # or chgrp {user} {meta} && chmod g+r {meta}"],
@@ -267,11 +286,17 @@ def _judge(plan: FilePlan, found: _stores.Found, user: str) -> Verdict:
 
 
 def _failed(
-    directory: str, seen: checks.DirFound, user: str, role: str, details: dict[str, Any]
+    directory: str,
+    where: str,
+    failure: checks.Failure,
+    user: str,
+    role: str,
+    details: dict[str, JSON],
 ) -> Verdict:
-    code = seen["errno"]
+    """Why glance_store's write check fails on ``directory`` (``where``: the
+    directory that exists and was tried)."""
+    code = failure["errno"]
     point = details.get("mount_point", directory)
-    where = seen["probed_dir"]
     if code in ("ENOSPC", "EDQUOT"):
         return Verdict(
             Status.DEGRADED,
@@ -311,7 +336,8 @@ def _failed(
         )
     return Verdict(
         Status.UNAVAILABLE,
-        f"{directory}: {code} ({seen['error']}); Glance disables adding images to this store{role}",
+        f"{directory}: {code} ({failure['error']}); Glance disables adding images to this "
+        f"store{role}",
         details,
         [f"point filesystem_store_datadir at a directory {user} can write"],
     )

@@ -18,13 +18,13 @@ import configparser
 import os
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext
 from glance_features.detectors import _backends, _stores
 from glance_features.errors import ConfigError
-from glance_features.model import Status, Verdict
+from glance_features.model import JSON, Status, Verdict
 from glance_features.options import STORE_SELECTION
 from glance_features.runas import checked_as
 from glance_features.settings import Settings
@@ -68,7 +68,11 @@ class StoreRbdDetector(_stores.StoreDetector):
 
     def files_to_read(self, backend: _backends.Backend, context: ProbeContext) -> list[str]:
         plan = _plan(backend, context.settings)
-        return [p for p in (plan.get("ceph_conf"), *plan.get("keyrings", ())) if p]
+        return (
+            []
+            if isinstance(plan, str)
+            else [p for p in (plan["ceph_conf"], *plan["keyrings"]) if p]
+        )
 
     def missing(self, found: _stores.Found, context: ProbeContext) -> Verdict | None:
         return _bindings(found, context, _stores.system_copies, _stores.glance_store_version)
@@ -105,7 +109,7 @@ def _bindings(
         return None
     python = found.python
     copies = {m: copies_of(m) for m in missing}
-    details: dict[str, Any] = {"missing_modules": missing, "system_copies": copies}
+    details: dict[str, JSON] = {"missing_modules": missing, "system_copies": copies}
     names = " and ".join(missing)
     where = found.where
     installed = [p for paths in copies.values() for p in paths]
@@ -139,8 +143,8 @@ def _bindings(
             f"{names} cannot be imported by the service's interpreter {where} and no "
             "distribution package provides them (they are not on PyPI)"
         )
-    details["glance_store"] = store_of(context)
-    unchecked = _unchecked(details["glance_store"], context)
+    store = details["glance_store"] = store_of(context)
+    unchecked = _unchecked(store, context)
     if unchecked is not None:
         return Verdict(Status.UNAVAILABLE, reason + unchecked, details, fix)
     return Verdict(
@@ -170,21 +174,41 @@ def _unchecked(store: str | None, context: ProbeContext) -> str | None:
     )
 
 
-def _plan(backend: _backends.Backend, settings: Settings) -> dict[str, Any]:
-    plan: dict[str, Any] = {}
+class Plan(TypedDict):
+    """What one rbd backend would use, as glance_store and librados read it."""
+
+    pool: str | None
+    connect_timeout: int | None
+    ceph_conf: str
+    rados_id: str
+    keyrings: list[str]
+    # From ceph.conf, when it can be read:
+    keyring_explicit: NotRequired[bool]
+    cephx: NotRequired[bool]
+    mon_host: NotRequired[str]
+    monitors: NotRequired[list[tuple[str, int]]]
+
+
+def _plan(backend: _backends.Backend, settings: Settings) -> Plan | str:
+    """The backend's plan, or the config error that stops Glance reading it."""
     try:
         conf = backend.get(settings, "rbd_store_ceph_conf", default="") or DEFAULT_CEPH_CONF
         # glance_store 5.7 passes str(rbd_store_user) as rados_id: unset, that
         # is the string "None", and librados authenticates as client.None.
         user = str(backend.get(settings, "rbd_store_user"))
-        plan["pool"] = backend.get(settings, "rbd_store_pool", default="images")
-        plan["connect_timeout"] = backend.get(settings, "rados_connect_timeout", "int", default=-1)
+        pool = backend.get(settings, "rbd_store_pool", default="images")
+        connect_timeout = backend.get(settings, "rados_connect_timeout", "int", default=-1)
     except ConfigError as exc:
-        return {"error": str(exc)}
-    plan.update(ceph_conf=str(conf), rados_id=str(user))
+        return str(exc)
+    plan = Plan(
+        pool=pool,
+        connect_timeout=connect_timeout,
+        ceph_conf=str(conf),
+        rados_id=str(user),
+        keyrings=[],
+    )
     parsed = _parse_ceph_conf(str(conf))
     if parsed is None:
-        plan["keyrings"] = []
         return plan
     name = f"client.{user}"
     explicit = _value(parsed, ("keyring",), (name, "client", "global"))
@@ -269,17 +293,18 @@ def _monitors(mon_host: str) -> list[tuple[str, int]]:
 
 def _judge(
     backend: _backends.Backend,
-    plan: dict[str, Any],
+    plan: Plan | str,
     found: _stores.Found,
     user: str,
     context: ProbeContext,
 ) -> Verdict:
-    if "error" in plan:
-        return Verdict(Status.UNAVAILABLE, plan["error"], {}, ["fix the option's value"])
+    if isinstance(plan, str):
+        return Verdict(Status.UNAVAILABLE, plan, {}, ["fix the option's value"])
     conf = plan["ceph_conf"]
-    details: dict[str, Any] = {
-        k: plan[k] for k in ("ceph_conf", "rados_id", "pool", "mon_host") if k in plan
-    }
+    details: dict[str, JSON] = {"ceph_conf": conf, "rados_id": plan["rados_id"]}
+    details["pool"] = plan["pool"]
+    if "mon_host" in plan:
+        details["mon_host"] = plan["mon_host"]
     if plan["rados_id"] == "None":
         return Verdict(
             Status.UNAVAILABLE,
@@ -289,22 +314,24 @@ def _judge(
             details,
             [f"set {backend.label('rbd_store_user')} = glance  # the cephx user of Glance"],
         )
-    seen = found.read(conf)
-    if not seen["ok"]:
+    unreadable = found.read(conf)["failure"]
+    if unreadable is not None:
         return Verdict(
             Status.UNAVAILABLE,
-            f"{conf} is not readable by {user}: {seen['errno']} ({seen['error']}); "
+            f"{conf} is not readable by {user}: {unreadable['errno']} ({unreadable['error']}); "
             "librados cannot connect to the cluster",
             details,
             [f"chgrp {user} {conf} && chmod g+r {conf}"],
         )
-    keyrings = plan.get("keyrings", [])
-    readable = [k for k in keyrings if found.read(k)["ok"]]
+    keyrings = plan["keyrings"]
+    failures = {k: found.read(k)["failure"] for k in keyrings}
+    readable = [k for k, failure in failures.items() if failure is None]
     details["keyrings"] = keyrings
     if plan.get("cephx", True) and not readable:
-        present = [k for k in keyrings if found.read(k)["errno"] != "ENOENT"]
+        errnos = {k: failure["errno"] for k, failure in failures.items() if failure is not None}
+        present = [k for k, name in errnos.items() if name != "ENOENT"]
         if present:
-            problem = "; ".join(f"{k}: {found.read(k)['errno']}" for k in present)
+            problem = "; ".join(f"{k}: {errnos[k]}" for k in present)
             client = f"client.{plan['rados_id']}"
             reason = f"the keyring for {client} is not readable by {user} ({problem})"
             fix = [f"chgrp {user} {present[0]} && chmod g+r {present[0]}"]
@@ -322,8 +349,8 @@ def _judge(
 
 
 def _monitors_verdict(
-    plan: dict[str, Any],
-    details: dict[str, Any],
+    plan: Plan,
+    details: dict[str, JSON],
     readable: list[str],
     user: str,
     context: ProbeContext,

@@ -11,13 +11,13 @@ endpoint for the bucket (``head_bucket``) with the client glance_store builds.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal, TypedDict
 
 from glance_features import checks, runas
 from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext
 from glance_features.detectors import _backends, _stores
-from glance_features.model import Status, Verdict
+from glance_features.model import JSON, Status, Verdict
 from glance_features.options import STORE_SELECTION
 from glance_features.runas import checked_as
 from glance_features.settings import Settings
@@ -25,7 +25,29 @@ from glance_features.settings import Settings
 DRIVER = "s3"
 # What glance_store/_drivers/s3.py imports (try/except ImportError, l.26-29).
 MODULES = ("boto3.session", "botocore.client", "botocore.exceptions", "botocore.utils")
-REQUIRED = ("s3_store_host", "s3_store_access_key", "s3_store_secret_key", "s3_store_bucket")
+Required = Literal["s3_store_host", "s3_store_access_key", "s3_store_secret_key", "s3_store_bucket"]
+REQUIRED: tuple[Required, ...] = (
+    "s3_store_host",
+    "s3_store_access_key",
+    "s3_store_secret_key",
+    "s3_store_bucket",
+)
+
+
+class Values(TypedDict):
+    """The options glance_store's s3 driver reads, with its defaults."""
+
+    s3_store_host: str | None
+    s3_store_access_key: str | None
+    s3_store_secret_key: str | None
+    s3_store_bucket: str | None
+    region: str | None
+    chunk: int
+    pools: int
+    url_format: str | None
+    cacert: str | None
+    create_on_put: bool
+
 
 CATALOG = Entry(
     purpose=(
@@ -57,9 +79,9 @@ class StoreS3Detector(_stores.StoreDetector):
     without_modules = "glance_store disables adding images to s3 stores"
     file_options = ("s3_store_cacert",)
 
-    def facts(self, found: _stores.Found) -> dict[str, Any]:
+    def facts(self, found: _stores.Found) -> dict[str, JSON]:
         boto = found.modules["boto3.session"]
-        return {"boto3": boto["file"] if boto["ok"] else None}
+        return {"boto3": boto["file"] if boto["failure"] is None else None}
 
     def judge(
         self, backend: _backends.Backend, found: _stores.Found, context: ProbeContext
@@ -75,17 +97,17 @@ class StoreS3Detector(_stores.StoreDetector):
     ) -> Verdict:
         values = _values(backend, context.settings)
         host = str(values["s3_store_host"] or "")
-        details: dict[str, Any] = {"s3_store_host": host, "bucket": values["s3_store_bucket"]}
+        details: dict[str, JSON] = {"s3_store_host": host, "bucket": values["s3_store_bucket"]}
         refused = _refused_options(backend, values, details)
         if refused is not None:
             return refused
         if values["cacert"]:
-            seen = found.read(str(values["cacert"]))
-            if not seen["ok"]:
+            unreadable = found.read(str(values["cacert"]))["failure"]
+            if unreadable is not None:
                 return Verdict(
                     Status.UNAVAILABLE,
                     f"s3_store_cacert {values['cacert']} is not readable by {user}: "
-                    f"{seen['errno']} ({seen['error']})",
+                    f"{unreadable['errno']} ({unreadable['error']})",
                     details,
                     [f"make {values['cacert']} readable by {user}"],
                 )
@@ -99,22 +121,24 @@ class StoreS3Detector(_stores.StoreDetector):
         return _deep(backend, context, values, details)
 
 
-def _values(backend: _backends.Backend, settings: Settings) -> dict[str, Any]:
+def _values(backend: _backends.Backend, settings: Settings) -> Values:
     """The options glance_store's s3 driver reads, with its defaults."""
-    values: dict[str, Any] = {name: backend.get(settings, name) for name in REQUIRED}
-    values["region"] = backend.get(settings, "s3_store_region_name", default="")
-    values["chunk"] = backend.get(settings, "s3_store_large_object_chunk_size", "int", default=10)
-    values["pools"] = backend.get(settings, "s3_store_thread_pools", "int", default=10)
-    values["url_format"] = backend.get(settings, "s3_store_bucket_url_format", default="auto")
-    values["cacert"] = backend.get(settings, "s3_store_cacert", default="")
-    values["create_on_put"] = backend.get(
-        settings, "s3_store_create_bucket_on_put", "bool", default=False
+    return Values(
+        s3_store_host=backend.get(settings, "s3_store_host"),
+        s3_store_access_key=backend.get(settings, "s3_store_access_key"),
+        s3_store_secret_key=backend.get(settings, "s3_store_secret_key"),
+        s3_store_bucket=backend.get(settings, "s3_store_bucket"),
+        region=backend.get(settings, "s3_store_region_name", default=""),
+        chunk=backend.get(settings, "s3_store_large_object_chunk_size", "int", default=10),
+        pools=backend.get(settings, "s3_store_thread_pools", "int", default=10),
+        url_format=backend.get(settings, "s3_store_bucket_url_format", default="auto"),
+        cacert=backend.get(settings, "s3_store_cacert", default=""),
+        create_on_put=backend.get(settings, "s3_store_create_bucket_on_put", "bool", default=False),
     )
-    return values
 
 
 def _refused_options(
-    backend: _backends.Backend, values: dict[str, Any], details: dict[str, Any]
+    backend: _backends.Backend, values: Values, details: dict[str, JSON]
 ) -> Verdict | None:
     """Options glance_store's configure() refuses, disabling adding images."""
     unset = [n for n in REQUIRED if not values[n]]
@@ -148,8 +172,8 @@ def _refused_options(
 def _deep(
     backend: _backends.Backend,
     context: ProbeContext,
-    values: dict[str, Any],
-    details: dict[str, Any],
+    values: Values,
+    details: dict[str, JSON],
 ) -> Verdict:
     host = str(values["s3_store_host"])
     https = host.startswith("https://")
@@ -172,22 +196,24 @@ def _deep(
     except runas.CheckFailed as exc:
         return Verdict(Status.UNKNOWN, str(exc), details)
     details.update(reached=seen["reached"], bucket_exists=seen["bucket_exists"], code=seen["code"])
+    error = seen["failure"]["error"] if seen["failure"] else "?"
     if not seen["reached"]:
         return Verdict(
             Status.UNAVAILABLE,
-            f"cannot reach {endpoint}: {seen['error']}; uploads to this store fail",
+            f"cannot reach {endpoint}: {error}; uploads to this store fail",
             details,
             [f"check {backend.label('s3_store_host')} and the route to {endpoint}"],
         )
-    return _bucket(backend, seen, values, endpoint, details)
+    return _bucket(backend, seen, error, values, endpoint, details)
 
 
 def _bucket(
     backend: _backends.Backend,
     seen: checks.S3Found,
-    values: dict[str, Any],
+    error: str,
+    values: Values,
     endpoint: str,
-    details: dict[str, Any],
+    details: dict[str, JSON],
 ) -> Verdict:
     """What the endpoint said of the bucket, as glance_store's add() meets it."""
     bucket = values["s3_store_bucket"]
@@ -213,7 +239,7 @@ def _bucket(
         )
     return Verdict(
         Status.UNAVAILABLE,
-        f"{endpoint} refused head_bucket {bucket}: {seen['code']} ({seen['error']}); "
+        f"{endpoint} refused head_bucket {bucket}: {seen['code']} ({error}); "
         "glance_store's add() fails with the same answer",
         details,
         [f"check {backend.label('s3_store_access_key')} and the bucket's policy"],

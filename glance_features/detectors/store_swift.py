@@ -12,12 +12,11 @@ or Keystone runs here, so ``--deep`` only opens a TCP connection to the
 from __future__ import annotations
 
 import urllib.parse
-from typing import Any
 
 from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext
 from glance_features.detectors import _backends, _stores
-from glance_features.model import Status, Verdict
+from glance_features.model import JSON, Status, Verdict
 from glance_features.options import STORE_SELECTION
 from glance_features.runas import checked_as
 
@@ -59,7 +58,7 @@ class StoreSwiftDetector(_stores.StoreDetector):
         user = checked_as(context)
         path = backend.get(context.settings, "swift_store_config_file")
         auth = backend.get(context.settings, "swift_store_auth_address")
-        details: dict[str, Any] = {"swift_store_config_file": path}
+        details: dict[str, JSON] = {"swift_store_config_file": path}
         if path:
             bad = _stores.unreadable_file(
                 found,

@@ -11,12 +11,10 @@ to the server's HTTPS port, it never logs in.
 
 from __future__ import annotations
 
-from typing import Any
-
 from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext
 from glance_features.detectors import _backends, _stores
-from glance_features.model import Status, Verdict
+from glance_features.model import JSON, Status, Verdict
 from glance_features.options import STORE_SELECTION
 from glance_features.runas import checked_as
 
@@ -68,7 +66,7 @@ class StoreVmwareDetector(_stores.StoreDetector):
         values = {n: backend.get(settings, n) for n in REQUIRED}
         ca_file = backend.get(settings, "vmware_ca_file")
         host = str(values["vmware_server_host"] or "")
-        details: dict[str, Any] = {"vmware_server_host": host}
+        details: dict[str, JSON] = {"vmware_server_host": host}
         unset = [n for n in REQUIRED if not values[n]]
         if unset:
             # host, user and password are read in configure(), the datastores

@@ -13,13 +13,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from typing import Any
 
 from glance_features import checks, runas
 from glance_features._platform.mounts import describe_mount
 from glance_features.catalog import Entry, GlanceUse, RequiredWhen
 from glance_features.detector import DetectorBase, ProbeContext, result
-from glance_features.model import FeatureResult, Status, Verdict
+from glance_features.model import JSON, FeatureResult, Status, Verdict
 from glance_features.options import IMAGE_CACHE_DIR, IMAGE_CACHE_DRIVER
 from glance_features.remediation import install_python_packages
 from glance_features.settings import Settings
@@ -85,7 +84,7 @@ class XattrDetector(DetectorBase):
             )
         cache_dir = context.settings.get(IMAGE_CACHE_DIR)
         user = runas.checked_as(context)
-        details: dict[str, Any] = {"image_cache_dir": cache_dir, "checked_as": user}
+        details: dict[str, JSON] = {"image_cache_dir": cache_dir, "checked_as": user}
         unusable = _unusable(cache_dir)
         if unusable is not None:
             return unusable.result(self.name, details)
@@ -103,11 +102,17 @@ class XattrDetector(DetectorBase):
             probed_dir=found["probed_dir"],
             stale_check_file=found["stale_check_file"],
         )
-        for key in ("step", "links", "check_file_link", "unwritable_subdirs"):
-            if found[key]:
-                details[key] = found[key]
-        if not found["ok"]:
-            reason, fix = _explain(found, cache_dir, user, details)
+        failure = found["failure"]
+        if failure is not None and failure["step"]:
+            details["step"] = failure["step"]
+        if found["links"]:
+            details["links"] = list(found["links"])
+        if found["check_file_link"]:
+            details["check_file_link"] = found["check_file_link"]
+        if found["unwritable_subdirs"]:
+            details["unwritable_subdirs"] = dict(found["unwritable_subdirs"])
+        if failure is not None:
+            reason, fix = _explain(failure, found, cache_dir, user, details)
             return result(self.name, Status.UNAVAILABLE, reason, details, fix)
         if not binding.looked:
             return result(self.name, Status.UNKNOWN, str(binding.problem), details)
@@ -147,7 +152,7 @@ def _unusable(cache_dir: str | None) -> Verdict | None:
 
 
 def _works(
-    found: checks.CacheFound, cache_dir: str, user: str, binding: Binding, details: dict[str, Any]
+    found: checks.CacheFound, cache_dir: str, user: str, binding: Binding, details: dict[str, JSON]
 ) -> Verdict:
     """The verdict when Glance's driver configures and writes: its caveats, if any."""
     where = found["probed_dir"] or cache_dir
@@ -218,7 +223,7 @@ def _binding(context: ProbeContext) -> Binding:
 
 
 def _unwritable_subdirs(
-    found: checks.CacheFound, cache_dir: str, user: str, details: dict[str, Any]
+    found: checks.CacheFound, cache_dir: str, user: str, details: dict[str, JSON]
 ) -> FeatureResult:
     """Glance's driver configures, then every cache write fails: each image is
     written into incomplete/ first (Debian's package ships the three
@@ -244,16 +249,20 @@ def _unwritable_subdirs(
 
 
 def _explain(
-    found: checks.CacheFound, cache_dir: str, user: str, details: dict[str, Any]
+    failure: checks.Failure,
+    found: checks.CacheFound,
+    cache_dir: str,
+    user: str,
+    details: dict[str, JSON],
 ) -> tuple[str, list[str]]:
     import errno
 
-    number = int(found["errno"] or 0)
-    code = errno.errorcode.get(number, str(number)) if number else "error"
+    code = failure["errno"] or "error"
+    number = getattr(errno, code, 0) if code.startswith("E") else 0
     if number == errno.ENOTSUP:
         code = "EOPNOTSUPP"  # one number on Linux; Glance checks EOPNOTSUPP
     details["errno"] = code
-    reason = f"{found['step']}: {code} ({found['error']})"
+    reason = f"{failure['step']}: {code} ({failure['error']})"
     mount = describe_mount(str(found["probed_dir"] or os.path.dirname(cache_dir)), details)
     point = mount.mount_point if mount else cache_dir
     fs_type = mount.fs_type if mount else "?"
@@ -268,7 +277,7 @@ def _explain(
             "xattr driver refuses to configure and Glance falls back to sqlite",
             fix,
         )
-    if found["step"] == checks.SET_XATTR_STEP:
+    if failure["step"] == checks.SET_XATTR_STEP:
         return _configures_then_fails(number, reason, point, user)
     if found["stale_check_file"] and found["check_file_uid"] is not None:
         stale = os.path.join(cache_dir, GLANCE_CHECK_FILE)
@@ -342,7 +351,7 @@ def _fake(status: Status, settings: Settings) -> Verdict:
     from glance_features import fake_host
 
     cache_dir = settings.get(IMAGE_CACHE_DIR) or fake_host.CACHE_DIR
-    details: dict[str, Any] = {
+    details: dict[str, JSON] = {
         "image_cache_dir": cache_dir,
         "binding": "xattr 1.1.0",
         "python": "/usr/bin/python3",
