@@ -19,6 +19,7 @@ The children themselves, and the few a probe shares, are
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar, cast
@@ -53,8 +54,14 @@ def where(check: Callable[..., object]) -> Where:
     return Where[checks.WHERE[check.__name__]]
 
 
-def run(context: ProbeContext, check: Callable[..., T], *args: object) -> T:
-    """``check(*args)`` where it declares it runs; raises :class:`CheckFailed`."""
+def run(
+    context: ProbeContext, check: Callable[..., T], *args: object, within: float | None = None
+) -> T:
+    """``check(*args)`` where it declares it runs, by the probe's deadline or
+    ``within`` seconds, whichever comes first; raises :class:`CheckFailed`."""
+    excess = context.remaining() - within if within is not None else 0.0
+    if excess > 0:
+        context = dataclasses.replace(context, deadline=context.deadline - excess)
     return run_at(context, where(check), check, *args)
 
 

@@ -307,9 +307,17 @@ def test_a_virtualenv_is_not_its_base_interpreter(tmp_path: Path) -> None:
 
 
 def _children_of_me() -> list[str]:
+    """The command lines of this process's live children; a zombie another
+    test left unreaped has none, and is no child of a pool."""
     import psutil
 
-    return [" ".join(p.cmdline()) for p in psutil.Process().children(recursive=True)]
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            found.append(" ".join(child.cmdline()))
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue
+    return found
 
 
 def test_one_child_answers_every_check_of_a_probe(tmp_path: Path) -> None:

@@ -97,7 +97,12 @@ def prefers_ipv4_then_ipv6(module_path: str) -> bool:
 
 
 def _resolve(
-    socket_: ModuleType, host: str, port: int, timeout: float, ipv6_fallback: bool
+    context: ProbeContext,
+    socket_: ModuleType,
+    host: str,
+    port: int,
+    timeout: float,
+    ipv6_fallback: bool,
 ) -> tuple[list[Info] | None, str]:
     """The family and address pydevd connects to, within ``timeout``;
     (None, why) otherwise.
@@ -114,9 +119,7 @@ def _resolve(
         )
     except (OSError, UnicodeError):
         try:
-            found = runas.in_interpreter(
-                runas.this_interpreter(), checks.addresses, (host, port), timeout
-            )
+            found = runas.run(context, checks.addresses, host, port, within=timeout)
         except runas.CheckFailed as exc:
             return None, str(exc).replace(
                 f"the addresses check in {runas.this_interpreter()}", "the lookup"
@@ -236,7 +239,7 @@ class PydevDetector(DetectorBase):
         socket_ = green.original("socket")
         fallback = module == "pydevd" and prefers_ipv4_then_ipv6(path)
         details["ipv6_fallback"] = fallback
-        infos, error_text = _resolve(socket_, host, port, timeout, fallback)
+        infos, error_text = _resolve(context, socket_, host, port, timeout, fallback)
         if infos is None:
             return result(
                 self.name,
