@@ -11,6 +11,7 @@ import dataclasses
 import enum
 import json
 import math
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, TypeAlias
@@ -276,6 +277,32 @@ class Report(Mapping[str, FeatureResult]):
         self.glance_features_version = glance_features_version
         self.glance: Mapping[str, Any] | None = None if glance is None else freeze(glance, "glance")
         self.checked_as = checked_as
+
+    @classmethod
+    def build(
+        cls,
+        features: Mapping[str, FeatureResult],
+        *,
+        host: Mapping[str, Any],
+        config_files: Iterable[str] = (),
+        glance: Mapping[str, Any] | None = None,
+        checked_as: str | None = None,
+        generated_at: str | None = None,
+    ) -> Report:
+        """A report this release makes of ``features`` and the host facts: the
+        one way a probe, a probe that timed out and the test doubles build
+        theirs. ``generated_at`` is now unless given (the fakes fix it)."""
+        from glance_features._version import __version__
+
+        return cls(
+            features,
+            host=host,
+            config_files=config_files,
+            generated_at=generated_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            glance_features_version=__version__,
+            glance=glance,
+            checked_as=checked_as,
+        )
 
     def __getitem__(self, name: str) -> FeatureResult:
         return self._features[name]

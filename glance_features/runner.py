@@ -5,14 +5,12 @@ from __future__ import annotations
 import math
 import os
 import threading
-import time
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from glance_features import deployment, host, registry
 from glance_features._platform import green as _green
 from glance_features._platform.proc import current_user
-from glance_features._version import __version__
 from glance_features.catalog import (
     NOT_REQUIRED,
     UNCATALOGUED,
@@ -345,12 +343,10 @@ def _collect(
             # still says whether the configuration requires it.
             requirement = requirement_of(catalog[name], settings, glance_version, context.served_by)
         results[name] = requirement.apply(redact(result, secrets))
-    return Report(
+    return Report.build(
         results,
         host=host.facts(context.distro),
         config_files=settings.config_files,
-        generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        glance_features_version=__version__,
         glance=glance.describe(
             glance_version,
             service,
@@ -370,13 +366,7 @@ def _timed_out(settings: Settings, names: tuple[str, ...] | None, timeout: float
         )
         for p in registry.plugins(names)
     }
-    return Report(
-        results,
-        host=host.facts(host.distro()),
-        config_files=settings.config_files,
-        generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        glance_features_version=__version__,
-    )
+    return Report.build(results, host=host.facts(host.distro()), config_files=settings.config_files)
 
 
 def _unknown(name: str, reason: str) -> FeatureResult:

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import calendar
 import itertools
 import json
+import time
 
 import jsonschema
 import pytest
 from conftest import validate
 
+import glance_features
 from glance_features import Code, FeatureResult, FeatureUnavailable, ProbeContext, Report, Status
 
 
@@ -60,6 +63,34 @@ def test_report_code_is_the_worst_feature_code() -> None:
     assert make(a=(Status.DEGRADED, True), b=(Status.UNKNOWN, True)).code is Code.FAILURE
     assert make().code is Code.SUCCESS
     validate(make())
+
+
+def test_build_stamps_this_release_and_now_and_matches_the_constructor() -> None:
+    given = make(a=(Status.DEGRADED, True))
+    built = Report.build(
+        dict(given),
+        host=given.host,
+        config_files=given.config_files,
+        glance={"version": "33.0.0"},
+        checked_as="glance",
+    )
+    assert built.glance_features_version == glance_features.__version__
+    stamp = time.strptime(built.generated_at, "%Y-%m-%dT%H:%M:%SZ")
+    assert abs(calendar.timegm(stamp) - time.time()) < 60
+    assert built.glance == {"version": "33.0.0"} and built.checked_as == "glance"
+    assert built.to_dict()["features"] == given.to_dict()["features"]
+    validate(built)
+    fixed = Report.build(
+        dict(given),
+        host=given.host,
+        config_files=given.config_files,
+        generated_at=given.generated_at,
+    )
+    assert fixed.generated_at == given.generated_at
+    assert fixed.to_dict() == {
+        **given.to_dict(),
+        "glance_features_version": glance_features.__version__,
+    }
 
 
 def test_mapping_access_and_available() -> None:
