@@ -32,7 +32,7 @@ from oslo_config import cfg
 from oslo_middleware.healthcheck import pluginbase
 
 from glance_features import runner
-from glance_features.model import Report, Status
+from glance_features.model import Report, Status, texts_of
 from glance_features.settings import Settings
 
 LOG = logging.getLogger("glance_features")
@@ -147,7 +147,7 @@ def failures(snapshot: Snapshot) -> list[str]:
     found = []
     for name, result in report.items():
         if result.required and not result.available:
-            because = "; ".join(result.details.get("required_by", ())) or "required"
+            because = "; ".join(texts_of(result.details.get("required_by"))) or "required"
             line = f"{name} is {result.status.value} ({because}): {result.reason}"
             if result.remediation:
                 line += f"; to fix: {result.remediation[0]}"

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from glance_features import registry, runner
-from glance_features.model import FeatureResult, Status
+from glance_features.model import FeatureResult, Status, texts_of
 from glance_features.service import settings_from
 
 CHECK_PREFIX = "glance-features: "
@@ -79,7 +79,7 @@ def describe(result: FeatureResult) -> str:
     details = f"{result.status.value}: {result.reason}"
     if result.status is not Status.AVAILABLE and result.remediation:
         details += f" To fix: {result.remediation[0]}"
-    required_by = result.details.get("required_by")
+    required_by = texts_of(result.details.get("required_by"))
     if required_by:
         details += f" (required by: {'; '.join(required_by)})"
     return details

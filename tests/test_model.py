@@ -11,6 +11,7 @@ from conftest import validate
 
 import glance_features
 from glance_features import Code, FeatureResult, FeatureUnavailable, ProbeContext, Report, Status
+from glance_features.model import Details
 
 
 def make(**statuses: tuple[Status, bool]) -> Report:
@@ -204,9 +205,9 @@ def test_a_caller_cannot_change_a_cached_reports_details() -> None:
         with pytest.raises(TypeError):
             result.details["paths"] = ["/elsewhere"]  # type: ignore[index]
         with pytest.raises(TypeError):
-            result.details["mount"]["fs"] = "tmpfs"
+            result.details["mount"]["fs"] = "tmpfs"  # type: ignore[index]
         with pytest.raises(AttributeError):
-            result.details["paths"].append("/elsewhere")
+            result.details["paths"].append("/elsewhere")  # type: ignore[union-attr]
         with pytest.raises(dataclasses.FrozenInstanceError):
             result.status = Status.UNAVAILABLE  # type: ignore[misc]
         with pytest.raises(TypeError):
@@ -234,7 +235,7 @@ class _Nested:
 
     def probe(self, context: ProbeContext) -> FeatureResult:
         paths = ["/a", "/b"]
-        details = {"paths": paths, "mount": {"fs": "ext4", "options": ["rw"]}}
+        details: Details = {"paths": paths, "mount": {"fs": "ext4", "options": ["rw"]}}
         result = FeatureResult(self.name, Status.AVAILABLE, "fine", details)
         paths.append("/c")  # the detector's own lists are copied, not kept
         return result
@@ -280,7 +281,8 @@ def test_the_distribution_package_of_glance_round_trips_and_is_shown() -> None:
     base = make(a=(Status.AVAILABLE, True)).to_dict()
     data = {**base, "glance": describe("30.0.0", None, package)}
     report = Report.from_dict(validate(data))
-    assert report.to_dict()["glance"]["package"] == package
+    glance = report.to_dict()["glance"]
+    assert glance is not None and glance["package"] == package
     shown = text(report, config_note="", colour=False)
     assert "glance: 30.0.0 (Debian 2:30.0.0-3+deb13u5); checked as" in shown
     # A report of an older release has no package: still read, shown as before.
