@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from types import FrameType
 
 from glance_features import fake_host, registry, runner
 from glance_features.catalog import requirement_of
@@ -303,7 +303,7 @@ _SKIP = ("glance_features/testing/", "contextlib", "fixtures/", "testtools/", "u
 
 def caller() -> str:
     """Where the test made a fake: the first frame outside this machinery."""
-    frame: Any = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename.replace("\\", "/")
         if not any(part in filename for part in _SKIP):
