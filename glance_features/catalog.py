@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from glance_features.model import FeatureResult
+    from glance_features.model import Details, FeatureResult
     from glance_features.settings import Option, Settings
 
 
@@ -136,7 +136,7 @@ class Requirement:
         if not self.conditions:
             return result
         if self.ignored is not None:
-            details: Mapping[str, Any] = {**result.details, "ignored_by_glance": self.ignored}
+            details: Details = {**result.details, "ignored_by_glance": self.ignored}
             reason = f"{result.reason} (not required: {self.ignored})"
             return result.replace(details=details, reason=reason)
         details = {**result.details, "required_by": list(self.conditions)}

@@ -15,10 +15,13 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 from glance_features.errors import GlanceFeaturesError
-from glance_features.model import Report, Status
+from glance_features.model import JSON, Details, Report, Status, object_of, text_of
+
+if TYPE_CHECKING:
+    import importlib_metadata
 
 CENSUS_VERSION = 1
 
@@ -44,6 +47,44 @@ class CensusError(GlanceFeaturesError, ValueError):
     """Not a census document."""
 
 
+# The census document, as census.schema.json describes it.
+class ProvidedBy(TypedDict):
+    name: str
+    version: str
+    source: str  # one of SOURCES
+
+
+class CensusFeature(TypedDict):
+    enabled: bool
+    working: bool
+    status: str  # one of STATUSES
+    used_by_glance: bool | None
+    provided_by: list[ProvidedBy]
+
+
+class CensusGlance(TypedDict):
+    release: str | None
+    served_by: str | None  # one of SERVED_BY
+
+
+class CensusDistro(TypedDict):
+    family: str | None
+    id: str | None
+    version: str | None
+
+
+class _CensusId(TypedDict, total=False):
+    id: str  # only when the operator asked for one
+
+
+class Census(_CensusId):
+    census_version: int
+    glance: CensusGlance | None
+    distro: CensusDistro
+    python: str | None
+    features: dict[str, CensusFeature]
+
+
 def version_of(text: object) -> str | None:
     """``text`` as a normalised PEP 440 version, or None: a version is the
     only free-looking value a census carries, and it must parse as one."""
@@ -58,11 +99,11 @@ def version_of(text: object) -> str | None:
 
 
 def census_of(
-    report: Report | Mapping[str, Any],
+    report: Report | Mapping[str, object],
     *,
     lookup: Lookup | None = None,
     census_id: str | None = None,
-) -> dict[str, Any]:
+) -> Census:
     """The census of ``report`` (a :class:`Report` or its ``to_dict()``).
 
     ``lookup`` says which version of a distribution is installed and whether
@@ -79,24 +120,18 @@ def census_of(
     # Only features a detector registered here provides: a name in a report
     # read from elsewhere is not copied just because it looks like one.
     known = set(catalog) | {plugin.name for plugin in registry.plugins()}
-    census: dict[str, Any] = {"census_version": CENSUS_VERSION}
-    if census_id is not None:
-        if not _UUID.match(census_id):
-            raise ValueError(f"census id {census_id!r} is not a random (version 4) UUID")
-        census["id"] = census_id
-    glance = report.glance or {}
-    served_by = glance.get("served_by")
-    census["glance"] = (
+    if census_id is not None and not _UUID.match(census_id):
+        raise ValueError(f"census id {census_id!r} is not a random (version 4) UUID")
+    served_by = text_of(report.glance.get("served_by")) if report.glance else None
+    glance: CensusGlance | None = (
         None
         if not report.glance
         else {
-            "release": version_of(glance.get("version")),
+            "release": version_of(report.glance.get("version")),
             "served_by": served_by if served_by in SERVED_BY else None,
         }
     )
-    census["distro"] = _distro(report.host.get("distro"))
-    census["python"] = _python(report.host.get("python"))
-    features: dict[str, Any] = {}
+    features: dict[str, CensusFeature] = {}
     for name, result in report.items():
         if name not in known or not _FEATURE.match(name):
             continue
@@ -108,26 +143,42 @@ def census_of(
             "used_by_glance": result.used_by_glance,
             "provided_by": _provided_by(entry.python, result.details, lookup),
         }
-    census["features"] = dict(sorted(features.items()))
-    return census
+    distro = _distro(report.host.get("distro"))
+    python = _python(report.host.get("python"))
+    features = dict(sorted(features.items()))
+    if census_id is None:
+        return {
+            "census_version": CENSUS_VERSION,
+            "glance": glance,
+            "distro": distro,
+            "python": python,
+            "features": features,
+        }
+    return {
+        "census_version": CENSUS_VERSION,
+        "id": census_id,
+        "glance": glance,
+        "distro": distro,
+        "python": python,
+        "features": features,
+    }
 
 
-def _distro(data: object) -> dict[str, Any]:
+def _distro(data: JSON) -> CensusDistro:
     from glance_features.model import Distro
     from glance_features.remediation import FAMILY_OF_ID, family
 
-    info = data if isinstance(data, Mapping) else {}
-    distro_id = info.get("id")
-    release = info.get("version")
-    like = info.get("like")
-    like = like if isinstance(like, str) else ""
-    found = family(Distro(distro_id if isinstance(distro_id, str) else "", "", like))
-    if not isinstance(distro_id, str) or not distro_id:
+    info = object_of(data)
+    distro_id = text_of(info.get("id"))
+    release = text_of(info.get("version"))
+    like = text_of(info.get("like")) or ""
+    found = family(Distro(distro_id or "", "", like))
+    if not distro_id:
         return {"family": found, "id": None, "version": None}
     if distro_id not in FAMILY_OF_ID:
         # A site's own os-release ID would single it out: only its family is kept.
         return {"family": found, "id": "other", "version": None}
-    if not (isinstance(release, str) and _DISTRO_VERSION.match(release)):
+    if not (release is not None and _DISTRO_VERSION.match(release)):
         release = None
     return {"family": found, "id": distro_id, "version": release}
 
@@ -138,8 +189,8 @@ def _python(text: object) -> str | None:
 
 
 def _provided_by(
-    requirements: Iterable[str], details: Mapping[str, Any], lookup: Lookup | None
-) -> list[dict[str, Any]]:
+    requirements: Iterable[str], details: Details, lookup: Lookup | None
+) -> list[ProvidedBy]:
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
@@ -149,10 +200,10 @@ def _provided_by(
     for key, value in details.items():
         if isinstance(value, str) and version_of(value):
             seen[canonicalize_name(key)] = value
-    named = details.get("distribution")
-    if isinstance(named, str) and version_of(details.get("version")):
-        seen[canonicalize_name(named)] = details["version"]
-    provided = []
+    named, named_version = text_of(details.get("distribution")), text_of(details.get("version"))
+    if named is not None and named_version is not None and version_of(named_version):
+        seen[canonicalize_name(named)] = named_version
+    provided: list[ProvidedBy] = []
     for text in requirements:
         requirement = Requirement(text)
         if requirement.marker is not None and not requirement.marker.evaluate():
@@ -190,7 +241,7 @@ def installed(name: str) -> tuple[str, str] | None:
 _SYSTEM_DIRS = re.compile(r"^/usr/lib(64)?/python3[0-9.]*/(dist|site)-packages/")
 
 
-def source_of(dist: Any) -> str:
+def source_of(dist: importlib_metadata.IDistribution) -> str:
     """``distribution``, ``pip`` or ``unknown`` for an importlib-metadata
     distribution, from its INSTALLER file and where it is installed."""
     try:
@@ -249,7 +300,7 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def validate(data: object) -> dict[str, Any]:
+def validate(data: object) -> Census:
     """``data`` if it is a census this release reads, else :class:`CensusError`.
 
     Checked by hand, as :meth:`Report.from_dict` checks reports, so reading
@@ -262,73 +313,114 @@ def validate(data: object) -> dict[str, Any]:
     extra = set(data) - {"census_version", "id", "glance", "distro", "python", "features"}
     if extra:
         raise CensusError(f"unexpected fields: {', '.join(sorted(extra))}")
-    if "id" in data and not (isinstance(data["id"], str) and _UUID.match(data["id"])):
+    census_id = data.get("id")
+    if "id" in data and not (isinstance(census_id, str) and _UUID.match(census_id)):
         raise CensusError("id is not a version 4 UUID")
     glance = data.get("glance")
+    checked_glance: CensusGlance | None = None
     if glance is not None:
         if not isinstance(glance, Mapping) or set(glance) != {"release", "served_by"}:
             raise CensusError("glance: expected release and served_by")
-        if glance["release"] is not None and version_of(glance["release"]) is None:
-            raise CensusError("glance.release is not a version")
-        if glance["served_by"] not in (*SERVED_BY, None):
-            raise CensusError("glance.served_by is not a known server")
+        checked_glance = {
+            "release": _text(glance["release"], version_of, "glance.release is not a version"),
+            "served_by": _text(
+                glance["served_by"],
+                SERVED_BY.__contains__,
+                "glance.served_by is not a known server",
+            ),
+        }
     distro = data.get("distro")
     if not isinstance(distro, Mapping) or set(distro) != {"family", "id", "version"}:
         raise CensusError("distro: expected family, id and version")
-    for key, pattern in (("family", _DISTRO_ID), ("id", _DISTRO_ID), ("version", _DISTRO_VERSION)):
-        value = distro[key]
-        if value is not None and not (isinstance(value, str) and pattern.match(value)):
-            raise CensusError(f"distro.{key} is not an identifier")
-    python = data.get("python")
-    if python is not None and _python(python) != python:
-        raise CensusError("python is not a major.minor version")
+    checked_distro: CensusDistro = {
+        "family": _text(distro["family"], _DISTRO_ID.match, "distro.family is not an identifier"),
+        "id": _text(distro["id"], _DISTRO_ID.match, "distro.id is not an identifier"),
+        "version": _text(
+            distro["version"], _DISTRO_VERSION.match, "distro.version is not an identifier"
+        ),
+    }
+    python = _text(
+        data.get("python"),
+        lambda text: _python(text) == text,
+        "python is not a major.minor version",
+    )
     features = data.get("features")
     if not isinstance(features, Mapping):
         raise CensusError("features: expected an object")
-    for name, feature in features.items():
-        _validate_feature(name, feature)
-    return dict(data)
+    checked: Census = {
+        "census_version": CENSUS_VERSION,
+        "glance": checked_glance,
+        "distro": checked_distro,
+        "python": python,
+        "features": {name: _validate_feature(name, feature) for name, feature in features.items()},
+    }
+    if isinstance(census_id, str):
+        checked["id"] = census_id
+    return checked
 
 
-def _validate_feature(name: object, feature: object) -> None:
+def _text(value: object, valid: Callable[[str], object], message: str) -> str | None:
+    """``value`` if it is None or a string ``valid`` accepts, else :class:`CensusError`."""
+    if value is None:
+        return None
+    if not (isinstance(value, str) and valid(value)):
+        raise CensusError(message)
+    return value
+
+
+def _validate_feature(name: object, feature: object) -> CensusFeature:
     if not isinstance(name, str) or not _FEATURE.match(name):
         raise CensusError(f"feature name {name!r} is not an identifier")
     keys = {"enabled", "working", "status", "used_by_glance", "provided_by"}
     if not isinstance(feature, Mapping) or set(feature) != keys:
         raise CensusError(f"features.{name}: expected {', '.join(sorted(keys))}")
-    for flag in ("enabled", "working"):
-        if not isinstance(feature[flag], bool):
+    enabled, working = feature["enabled"], feature["working"]
+    for flag, value in (("enabled", enabled), ("working", working)):
+        if not isinstance(value, bool):
             raise CensusError(f"features.{name}.{flag}: expected a bool")
-    if feature["used_by_glance"] not in (True, False, None):
+    used = feature["used_by_glance"]
+    if not (used is None or isinstance(used, bool)):
         raise CensusError(f"features.{name}.used_by_glance: expected a bool or null")
-    if feature["status"] not in STATUSES:
+    status = feature["status"]
+    if not (isinstance(status, str) and status in STATUSES):
         raise CensusError(f"features.{name}.status is not a status")
-    if feature["working"] != Status(feature["status"]).available:
+    if working != Status(status).available:
         raise CensusError(f"features.{name}.working contradicts its status")
     provided = feature["provided_by"]
     if not isinstance(provided, list):
         raise CensusError(f"features.{name}.provided_by: expected a list")
-    for item in provided:
-        ok = (
-            isinstance(item, Mapping)
-            and set(item) == {"name", "version", "source"}
-            and isinstance(item["name"], str)
-            and _DIST_NAME.match(item["name"]) is not None
-            and version_of(item["version"]) is not None
-            and item["source"] in SOURCES
-        )
-        if not ok:
-            raise CensusError(f"features.{name}.provided_by: not a name, version and source")
+    return {
+        "enabled": bool(enabled),
+        "working": bool(working),
+        "status": status,
+        "used_by_glance": used,
+        "provided_by": [_validate_provided(name, item) for item in provided],
+    }
 
 
-def json_schema() -> dict[str, Any]:
+def _validate_provided(name: str, item: object) -> ProvidedBy:
+    if isinstance(item, Mapping) and set(item) == {"name", "version", "source"}:
+        dist, version, source = item["name"], item["version"], item["source"]
+        if (
+            isinstance(dist, str)
+            and _DIST_NAME.match(dist)
+            and isinstance(version, str)
+            and version_of(version) is not None
+            and isinstance(source, str)
+            and source in SOURCES
+        ):
+            return {"name": dist, "version": version, "source": source}
+    raise CensusError(f"features.{name}.provided_by: not a name, version and source")
+
+
+def json_schema() -> dict[str, JSON]:
     """The JSON Schema of a census, as shipped in the package."""
     from importlib.resources import files
 
     text = files("glance_features").joinpath("census.schema.json").read_text(encoding="utf-8")
-    schema: dict[str, Any] = json.loads(text)
+    schema: dict[str, JSON] = json.loads(text)
     return schema
 
 
-def to_json(census: Mapping[str, Any]) -> str:
+def to_json(census: Census) -> str:
     return json.dumps(census, indent=2) + "\n"

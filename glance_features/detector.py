@@ -8,11 +8,11 @@ import inspect
 import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from glance_features.catalog import UNCATALOGUED, Entry
 from glance_features.model import Distro as Distro
-from glance_features.model import FeatureResult, Status, Verdict
+from glance_features.model import FeatureResult, Status, Verdict, freeze_mapping
 from glance_features.settings import Settings
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ class DetectorBase(abc.ABC):
     summary: ClassVar[str]
     catalog: ClassVar[Entry] = UNCATALOGUED
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         if inspect.isabstract(cls):
             return
@@ -138,8 +138,10 @@ def result(
     name: str,
     status: Status,
     reason: str,
-    details: Mapping[str, Any] | None = None,
+    details: Mapping[str, object] | None = None,
     remediation: Sequence[str] = (),
 ) -> FeatureResult:
-    """Shorthand for detectors: a result with ``required`` left to the runner."""
-    return FeatureResult(name, status, reason, dict(details or {}), tuple(remediation))
+    """Shorthand for detectors: a result with ``required`` left to the runner;
+    ``details`` are checked to be JSON data, as every result's are."""
+    frozen = freeze_mapping(details or {}, f"{name}.details")
+    return FeatureResult(name, status, reason, frozen, tuple(remediation))

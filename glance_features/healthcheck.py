@@ -26,13 +26,12 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
 
 from oslo_config import cfg
 from oslo_middleware.healthcheck import pluginbase
 
 from glance_features import runner
-from glance_features.model import Report, Status
+from glance_features.model import Report, Status, texts_of
 from glance_features.settings import Settings
 
 LOG = logging.getLogger("glance_features")
@@ -147,7 +146,7 @@ def failures(snapshot: Snapshot) -> list[str]:
     found = []
     for name, result in report.items():
         if result.required and not result.available:
-            because = "; ".join(result.details.get("required_by", ())) or "required"
+            because = "; ".join(texts_of(result.details.get("required_by"))) or "required"
             line = f"{name} is {result.status.value} ({because}): {result.reason}"
             if result.remediation:
                 line += f"; to fix: {result.remediation[0]}"
@@ -186,7 +185,7 @@ def _log_change(before: Snapshot, after: Snapshot) -> None:
 class GlanceFeaturesHealthcheck(pluginbase.HealthcheckBaseExtension):
     """The ``glance_features`` backend of oslo.middleware's Healthcheck."""
 
-    def __init__(self, oslo_conf: Any, conf: dict[str, Any]) -> None:
+    def __init__(self, oslo_conf: cfg.ConfigOpts, conf: dict[str, object]) -> None:
         super().__init__(oslo_conf, conf)
         self.oslo_conf.register_opts(OPTS, group="healthcheck")
         self.refresher = Refresher(
@@ -196,7 +195,7 @@ class GlanceFeaturesHealthcheck(pluginbase.HealthcheckBaseExtension):
         )
         self.refresher.load()
 
-    def healthcheck(self, server_port: int) -> Any:
+    def healthcheck(self, server_port: int) -> pluginbase.HealthcheckResult:
         snapshot = self.refresher.current()
         return pluginbase.HealthcheckResult(
             available=not failures(snapshot),

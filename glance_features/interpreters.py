@@ -161,15 +161,16 @@ class _Child:
         with self._lock:
             if self._proc is None:
                 self._proc = self._start()
+            child = self._proc  # stays while this call waits on it (_end)
             self._ids += 1
             ident = self._ids
             self._waiting.add(ident)
         request = {"id": ident, "call": check.__name__, "args": list(args)}
         try:
             with self._sending:
-                proc.send(self._proc, json.dumps(request).encode() + b"\n", deadline)
+                proc.send(child, json.dumps(request).encode() + b"\n", deadline)
             # The child ran ``check`` itself: its answer is what ``check`` returns.
-            return cast(T, _value(self._answer(ident, deadline), what))
+            return cast(T, _value(self._answer(child, ident, deadline), what))
         except TimeoutError:
             self.retired = True
             raise CheckFailed(f"{what} did not finish within {round(timeout, 1):g} s") from None
@@ -182,7 +183,7 @@ class _Child:
                 if (self.retired or self._ended) and not self._waiting:
                     self._end()
 
-    def _answer(self, ident: int, deadline: float) -> bytes:
+    def _answer(self, child: subprocess.Popen[bytes], ident: int, deadline: float) -> bytes:
         """The answer to request ``ident``; this caller reads for all while no
         other does. Raises ``TimeoutError``, or ``EOFError`` when the child
         has ended."""
@@ -201,13 +202,14 @@ class _Child:
                 if self._ended is not None:
                     raise EOFError(self._ended)
                 self._reading = True
-            chunk = b""
+            chunk = None  # none read: the deadline came first
             try:
-                chunk = proc.read_some(self._proc, deadline)
+                chunk = proc.read_some(child, deadline)
             finally:
                 with self._lock:
                     self._reading = False
-                    self._take(chunk)
+                    if chunk is not None:
+                        self._take(chunk)
                     self._answered.notify_all()
 
     def _take(self, chunk: bytes) -> None:

@@ -11,11 +11,15 @@ import dataclasses
 import enum
 import json
 import math
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias, TypedDict, TypeVar, overload
 
 from glance_features.errors import GlanceFeaturesError
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 SCHEMA_VERSION = 1
 # Bounds on what one result may carry, so one plugin cannot flood a report,
@@ -29,6 +33,8 @@ MAX_DETAILS_ITEMS = 2000
 # for arrays, read-only mappings for objects). Readers narrow with isinstance.
 JSON: TypeAlias = bool | int | float | str | Sequence["JSON"] | Mapping[str, "JSON"] | None
 Details: TypeAlias = Mapping[str, JSON]
+_T = TypeVar("_T")
+_U = TypeVar("_U")
 
 
 class Status(str, enum.Enum):
@@ -62,7 +68,7 @@ def code_for(status: Status, required: bool) -> Code:
     return Code.FAILURE
 
 
-def freeze(value: object, where: str = "details", depth: int = 0) -> Any:
+def freeze(value: object, where: str = "details", depth: int = 0) -> JSON:
     """A read-only copy of JSON-like data; anything else raises ``ValueError``."""
     if depth > MAX_DETAILS_DEPTH:
         raise ValueError(f"{where}: nested deeper than {MAX_DETAILS_DEPTH}")
@@ -75,7 +81,7 @@ def freeze(value: object, where: str = "details", depth: int = 0) -> Any:
     if isinstance(value, Mapping):
         if len(value) > MAX_DETAILS_ITEMS:
             raise ValueError(f"{where}: more than {MAX_DETAILS_ITEMS} entries")
-        items = {}
+        items: dict[str, JSON] = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValueError(f"{where}: key {key!r} is not a string")
@@ -88,13 +94,43 @@ def freeze(value: object, where: str = "details", depth: int = 0) -> Any:
     raise ValueError(f"{where}: a {type(value).__name__} is not JSON data")
 
 
-def thaw(value: object) -> Any:
+def freeze_mapping(value: Mapping[str, object], where: str = "details") -> Details:
+    """:func:`freeze` for an object, where the caller has checked it is one."""
+    frozen = freeze(value, where)
+    if not isinstance(frozen, Mapping):
+        raise ValueError(f"{where}: a {type(value).__name__} is not a JSON object")
+    return frozen
+
+
+def thaw(value: JSON) -> JSON:
     """Plain dicts and lists again, for JSON."""
     if isinstance(value, Mapping):
-        return {key: thaw(item) for key, item in value.items()}
-    if isinstance(value, tuple):
+        return thaw_mapping(value)
+    if isinstance(value, (list, tuple)):
         return [thaw(item) for item in value]
     return value
+
+
+def thaw_mapping(value: Details) -> dict[str, JSON]:
+    """:func:`thaw` of an object: a plain dict."""
+    return {key: thaw(item) for key, item in value.items()}
+
+
+def text_of(value: JSON) -> str | None:
+    """A JSON value if it is a string, else None."""
+    return value if isinstance(value, str) else None
+
+
+def texts_of(value: JSON) -> tuple[str, ...]:
+    """The strings of a JSON array; none for anything else."""
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        return ()
+    return tuple(item for item in value if isinstance(item, str))
+
+
+def object_of(value: JSON) -> Details:
+    """A JSON value if it is an object, else an empty one."""
+    return value if isinstance(value, Mapping) else {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +145,47 @@ class Distro:
         return (self.id, *self.like.split()) if self.id else tuple(self.like.split())
 
 
+class ResultChanges(TypedDict, total=False):
+    """What :meth:`FeatureResult.replace` may change."""
+
+    name: str
+    status: Status
+    reason: str
+    details: Details
+    remediation: tuple[str, ...]
+    required: bool
+    elapsed_ms: float
+    used_by_glance: bool | None
+
+
+class FeatureDict(TypedDict):
+    """One feature of :meth:`Report.to_dict`."""
+
+    status: str
+    available: bool
+    required: bool
+    code: int
+    used_by_glance: bool | None
+    reason: str
+    details: dict[str, JSON]
+    remediation: list[str]
+    elapsed_ms: float
+
+
+class ReportDict(TypedDict):
+    """:meth:`Report.to_dict`, as ``report.schema.json`` describes it."""
+
+    schema_version: int
+    generated_at: str
+    glance_features_version: str
+    host: dict[str, JSON]
+    config_files: list[str]
+    glance: dict[str, JSON] | None
+    checked_as: str | None
+    code: int
+    features: dict[str, FeatureDict]
+
+
 @dataclasses.dataclass(frozen=True)
 class Verdict:
     """What a check found, before it is a feature's result: one backend of a
@@ -118,7 +195,7 @@ class Verdict:
 
     status: Status
     reason: str
-    details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    details: Details = dataclasses.field(default_factory=dict)
     remediation: Sequence[str] = ()  # kept as a tuple
 
     def __post_init__(self) -> None:
@@ -126,9 +203,10 @@ class Verdict:
         object.__setattr__(self, "details", MappingProxyType(dict(self.details)))
         object.__setattr__(self, "remediation", tuple(self.remediation))
 
-    def result(self, name: str, details: Mapping[str, Any] | None = None) -> FeatureResult:
-        """This verdict as feature ``name``'s result; ``details`` add to its own."""
-        merged = {**self.details, **(details or {})}
+    def result(self, name: str, details: Mapping[str, object] | None = None) -> FeatureResult:
+        """This verdict as feature ``name``'s result; ``details`` add to its own
+        (checked to be JSON data, as every result's are)."""
+        merged = freeze_mapping({**self.details, **(details or {})}, f"{name}.details")
         return FeatureResult(name, self.status, self.reason, merged, tuple(self.remediation))
 
 
@@ -144,7 +222,7 @@ class FeatureResult:
     name: str
     status: Status
     reason: str
-    details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    details: Details = dataclasses.field(default_factory=dict)
     remediation: tuple[str, ...] = ()
     required: bool = False
     elapsed_ms: float = 0.0
@@ -188,10 +266,10 @@ class FeatureResult:
     def code(self) -> Code:
         return code_for(self.status, self.required)
 
-    def replace(self, **changes: Any) -> FeatureResult:
+    def replace(self, **changes: Unpack[ResultChanges]) -> FeatureResult:
         return dataclasses.replace(self, **changes)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FeatureDict:
         return {
             "status": self.status.value,
             "available": self.available,
@@ -199,7 +277,7 @@ class FeatureResult:
             "code": int(self.code),
             "used_by_glance": self.used_by_glance,
             "reason": self.reason,
-            "details": thaw(self.details),
+            "details": thaw_mapping(self.details),
             "remediation": list(self.remediation),
             "elapsed_ms": self.elapsed_ms,
         }
@@ -213,9 +291,7 @@ class FeatureResult:
             status = Status(status_text)
         except ValueError:
             raise ValueError(f"{where}.status: {status_text!r} is not a status") from None
-        remediation = _field(obj, "remediation", list, where)
-        if not all(isinstance(step, str) for step in remediation):
-            raise ValueError(f"{where}.remediation: every step must be a string")
+        remediation = _strings(obj, "remediation", where)
         used = obj.get("used_by_glance")  # absent in reports of 0.1
         if used is not None and not isinstance(used, bool):
             raise ValueError(f"{where}.used_by_glance: expected bool or null")
@@ -223,8 +299,8 @@ class FeatureResult:
             name=name,
             status=status,
             reason=_field(obj, "reason", str, where),
-            details=_field(obj, "details", dict, where),
-            remediation=tuple(remediation),
+            details=freeze_mapping(_object(obj, "details", where), f"{where}.details"),
+            remediation=remediation,
             required=_field(obj, "required", bool, where),
             elapsed_ms=float(_field(obj, "elapsed_ms", (int, float), where)),
             used_by_glance=used,
@@ -262,20 +338,47 @@ class Report(Mapping[str, FeatureResult]):
         self,
         features: Mapping[str, FeatureResult],
         *,
-        host: Mapping[str, Any],
+        host: Mapping[str, object],
         config_files: Iterable[str] = (),
         generated_at: str,
         glance_features_version: str,
-        glance: Mapping[str, Any] | None = None,
+        glance: Mapping[str, object] | None = None,
         checked_as: str | None = None,
     ) -> None:
+        # host and glance are checked here to be JSON data, as details are.
         self._features = dict(features)
-        self.host: Mapping[str, Any] = freeze(host, "host")
+        self.host: Details = freeze_mapping(host, "host")
         self.config_files = tuple(config_files)
         self.generated_at = generated_at
         self.glance_features_version = glance_features_version
-        self.glance: Mapping[str, Any] | None = None if glance is None else freeze(glance, "glance")
+        self.glance: Details | None = None if glance is None else freeze_mapping(glance, "glance")
         self.checked_as = checked_as
+
+    @classmethod
+    def build(
+        cls,
+        features: Mapping[str, FeatureResult],
+        *,
+        host: Mapping[str, object],
+        config_files: Iterable[str] = (),
+        glance: Mapping[str, object] | None = None,
+        checked_as: str | None = None,
+        generated_at: str | None = None,
+    ) -> Report:
+        """A report this release makes of ``features`` and the host facts: the
+        one way a probe, a probe that timed out and the test doubles build
+        theirs. ``generated_at`` is now unless given (the fakes fix it)."""
+        from glance_features._version import __version__
+
+        return cls(
+            features,
+            host=host,
+            config_files=config_files,
+            generated_at=generated_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            glance_features_version=__version__,
+            glance=glance,
+            checked_as=checked_as,
+        )
 
     def __getitem__(self, name: str) -> FeatureResult:
         return self._features[name]
@@ -344,14 +447,14 @@ class Report(Mapping[str, FeatureResult]):
                 features[name] = result.replace(required=True)
         return self.replace(features)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ReportDict:
         return {
             "schema_version": SCHEMA_VERSION,
             "generated_at": self.generated_at,
             "glance_features_version": self.glance_features_version,
-            "host": thaw(self.host),
+            "host": thaw_mapping(self.host),
             "config_files": list(self.config_files),
-            "glance": thaw(self.glance),
+            "glance": None if self.glance is None else thaw_mapping(self.glance),
             "checked_as": self.checked_as,
             "code": int(self.code),
             "features": {n: r.to_dict() for n, r in self._features.items()},
@@ -367,12 +470,11 @@ class Report(Mapping[str, FeatureResult]):
         version = _field(obj, "schema_version", int, "report")
         if version != SCHEMA_VERSION:
             raise ValueError(f"report.schema_version {version!r} is not supported")
-        config_files = _field(obj, "config_files", list, "report")
-        if not all(isinstance(p, str) for p in config_files):
-            raise ValueError("report.config_files: every entry must be a string")
-        glance = obj.get("glance")
-        if glance is not None and not isinstance(glance, Mapping):
+        config_files = _strings(obj, "config_files", "report")
+        found = obj.get("glance")
+        if found is not None and not isinstance(found, Mapping):
             raise ValueError("report.glance: expected an object or null")
+        glance: Mapping[str, object] | None = found
         package = None if glance is None else glance.get("package")  # absent before 0.2
         if package is not None and not (
             isinstance(package, Mapping)
@@ -384,11 +486,11 @@ class Report(Mapping[str, FeatureResult]):
             raise ValueError("report.checked_as: expected a string or null")
         features = {
             name: FeatureResult.from_dict(name, value)
-            for name, value in _field(obj, "features", dict, "report").items()
+            for name, value in _object(obj, "features", "report").items()
         }
         report = cls(
             features,
-            host=_field(obj, "host", dict, "report"),
+            host=_object(obj, "host", "report"),
             config_files=config_files,
             generated_at=_field(obj, "generated_at", str, "report"),
             glance_features_version=_field(obj, "glance_features_version", str, "report"),
@@ -400,13 +502,28 @@ class Report(Mapping[str, FeatureResult]):
         return report
 
 
-def _mapping(data: object, where: str) -> Mapping[str, Any]:
+def _mapping(data: object, where: str) -> Mapping[str, object]:
     if not isinstance(data, Mapping):
         raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
     return data
 
 
-def _field(obj: Mapping[str, Any], key: str, kind: Any, where: str) -> Any:
+@overload
+def _field(obj: Mapping[str, object], key: str, kind: type[_T], where: str) -> _T: ...
+
+
+@overload
+def _field(
+    obj: Mapping[str, object], key: str, kind: tuple[type[_T], type[_U]], where: str
+) -> _T | _U: ...
+
+
+def _field(
+    obj: Mapping[str, object],
+    key: str,
+    kind: type[object] | tuple[type[object], ...],
+    where: str,
+) -> object:
     if key not in obj:
         raise ValueError(f"{where}.{key} is missing")
     value = obj[key]
@@ -419,14 +536,30 @@ def _field(obj: Mapping[str, Any], key: str, kind: Any, where: str) -> Any:
     return value
 
 
+def _object(obj: Mapping[str, object], key: str, where: str) -> Mapping[str, object]:
+    value: Mapping[str, object] = _field(obj, key, dict, where)
+    return value
+
+
+def _strings(obj: Mapping[str, object], key: str, where: str) -> tuple[str, ...]:
+    value: list[object] = _field(obj, key, list, where)
+    strings = tuple(item for item in value if isinstance(item, str))
+    if len(strings) != len(value):
+        raise ValueError(f"{where}.{key}: every {_ENTRY.get(key, 'entry')} must be a string")
+    return strings
+
+
+_ENTRY = {"remediation": "step"}
+
+
 def _names(kinds: tuple[type, ...]) -> str:
     return " or ".join(k.__name__ for k in kinds)
 
 
-def json_schema() -> dict[str, Any]:
+def json_schema() -> dict[str, JSON]:
     """The JSON Schema of :meth:`Report.to_dict`, as shipped in the package."""
     from importlib.resources import files
 
     text = files("glance_features").joinpath("report.schema.json").read_text(encoding="utf-8")
-    schema: dict[str, Any] = json.loads(text)
+    schema: dict[str, JSON] = json.loads(text)
     return schema

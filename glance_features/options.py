@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 from glance_features.errors import ConfigError
 
@@ -26,7 +26,7 @@ class Option:
     group: str
     name: str
     kind: Kind = "str"
-    default: Any = None
+    default: object = None
     attr: str = ""  # the keyword for Settings(...), when not the option name
 
     @property
@@ -37,7 +37,7 @@ class Option:
     def label(self) -> str:
         return f"[{self.group}] {self.name}"
 
-    def convert(self, value: object) -> Any:
+    def convert(self, value: object) -> object:
         """A file's string as Glance's option type reads it; typed values pass."""
         if not isinstance(value, str):
             return tuple(value) if isinstance(value, list) else value
@@ -121,7 +121,7 @@ def _dict(text: str) -> dict[str, str]:
     return pairs
 
 
-_CONVERTERS: dict[Kind, Callable[[str], Any]] = {
+_CONVERTERS: dict[Kind, Callable[[str], object]] = {
     "str": str,
     "int": _int,
     "port": _port,

@@ -11,9 +11,8 @@ since a reason or a detail may quote what a library said about them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
-from glance_features.model import FeatureResult
+from glance_features.model import JSON, FeatureResult, object_of
 
 MASK = "***"
 # Values shorter than this are not masked: a user name such as "glance"
@@ -37,7 +36,7 @@ def redact(result: FeatureResult, secrets: frozenset[str]) -> FeatureResult:
         return result
     return result.replace(
         reason=_text(result.reason, secrets),
-        details=_value(result.details, secrets),
+        details=object_of(_value(result.details, secrets)),
         remediation=tuple(_text(step, secrets) for step in result.remediation),
     )
 
@@ -56,7 +55,7 @@ def _text(text: str, secrets: frozenset[str]) -> str:
     return text
 
 
-def _value(value: Any, secrets: frozenset[str]) -> Any:
+def _value(value: JSON, secrets: frozenset[str]) -> JSON:
     if isinstance(value, str):
         return _text(value, secrets)
     if isinstance(value, (int, float)) and not isinstance(value, bool) and str(value) in secrets:

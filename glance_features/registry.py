@@ -11,11 +11,14 @@ import dataclasses
 import importlib
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from glance_features.catalog import Entry, entry_of
 from glance_features.detector import Detector
 from glance_features.errors import GlanceFeaturesError
+
+if TYPE_CHECKING:
+    import importlib_metadata
 
 ENTRY_POINT_GROUP = "glance_features.detectors"
 
@@ -103,7 +106,7 @@ def plugins(names: Iterable[str] | None = None) -> list[Plugin]:
     return [p for p in found.values() if p.name in wanted or p.name.partition("@")[0] in wanted]
 
 
-def _entry_points() -> tuple[Any, ...]:
+def _entry_points() -> tuple[importlib_metadata.EntryPoint, ...]:
     from glance_features._platform import dists as _dists
 
     return _dists.entry_points(ENTRY_POINT_GROUP)
@@ -142,7 +145,7 @@ def _builtin_loader(name: str, target: str) -> Callable[[], Detector]:
     return lambda: builtin_detector(name)
 
 
-def _entry_point_loader(ep: Any, dist: str) -> Callable[[], Detector]:
+def _entry_point_loader(ep: importlib_metadata.EntryPoint, dist: str) -> Callable[[], Detector]:
     def load() -> Detector:
         origin = f"{ep.value} from {dist}"
         try:

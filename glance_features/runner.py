@@ -5,14 +5,12 @@ from __future__ import annotations
 import math
 import os
 import threading
-import time
-from collections.abc import Iterable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from glance_features import deployment, host, registry
 from glance_features._platform import green as _green
 from glance_features._platform.proc import current_user
-from glance_features._version import __version__
 from glance_features.catalog import (
     NOT_REQUIRED,
     UNCATALOGUED,
@@ -46,11 +44,13 @@ class _CacheKey(NamedTuple):
 # The one piece of process-wide state: reports already made, the probes under
 # way (so concurrent callers share one run), and test doubles in force.
 _cache: dict[_CacheKey, Report] = {}
-_inflight: dict[_CacheKey, Any] = {}
+_inflight: dict[_CacheKey, threading.Event] = {}
 _lock = threading.Lock()
 _DEFAULT_SETTINGS = Settings()
 _DEFAULT_KEY = _CacheKey(_DEFAULT_SETTINGS, None, False, None, None, None, False, False)
-_overrides: list[Any] = []
+# What a test double answers probe(settings, features) with.
+Override = Callable[[Settings, "tuple[str, ...] | None"], Report]
+_overrides: list[Override] = []
 
 
 class UnknownFeature(GlanceFeaturesError, ValueError):
@@ -103,8 +103,7 @@ def probe(
     names = tuple(sorted(set(features))) if features is not None else None
     settings = settings if settings is not None else _DEFAULT_SETTINGS
     if _overrides:
-        answer: Report = _overrides[-1](settings, names)
-        return answer
+        return _overrides[-1](settings, names)
     key = _CacheKey(settings, names, deep, user, served_by, python, from_host, remember)
     if not refresh:
         cached = _cache.get(key)
@@ -163,14 +162,14 @@ def clear_cache() -> None:
     deployment.discover.cache_clear()
 
 
-def push_override(make: Any) -> None:
+def push_override(make: Override) -> None:
     """Make :func:`probe` answer with ``make(settings, features)`` until popped
     (the hook :mod:`glance_features.testing` uses)."""
     with _lock:
         _overrides.append(make)
 
 
-def pop_override(make: Any) -> None:
+def pop_override(make: Override) -> None:
     with _lock:
         for i in range(len(_overrides) - 1, -1, -1):
             if _overrides[i] is make:
@@ -231,7 +230,7 @@ class _Slot:
             self.requirement = requirement_of(
                 self.entry, context.settings, context.glance_version, context.served_by
             )
-            found: Any = detector.probe(context)
+            found: object = detector.probe(context)  # a plugin may return anything
             if not isinstance(found, FeatureResult):
                 raise TypeError(f"probe() returned {type(found).__name__}, not a FeatureResult")
             # Rebuilt as a plain FeatureResult: a subclass could skip the
@@ -350,12 +349,10 @@ def _collect(
             # still says whether the configuration requires it.
             requirement = requirement_of(catalog[name], settings, glance_version, context.served_by)
         results[name] = requirement.apply(redact(result, secrets))
-    return Report(
+    return Report.build(
         results,
         host=host.facts(context.distro),
         config_files=settings.config_files,
-        generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        glance_features_version=__version__,
         glance=glance.describe(
             glance_version,
             service,
@@ -375,13 +372,7 @@ def _timed_out(settings: Settings, names: tuple[str, ...] | None, timeout: float
         )
         for p in registry.plugins(names)
     }
-    return Report(
-        results,
-        host=host.facts(host.distro()),
-        config_files=settings.config_files,
-        generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        glance_features_version=__version__,
-    )
+    return Report.build(results, host=host.facts(host.distro()), config_files=settings.config_files)
 
 
 def _unknown(name: str, reason: str) -> FeatureResult:

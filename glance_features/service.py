@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from glance_features import runner
 from glance_features.model import Report, Status
 from glance_features.settings import Settings
 
+if TYPE_CHECKING:
+    from oslo_config.cfg import ConfigOpts
+
 LOG = logging.getLogger("glance_features")
 
 
-def settings_from(conf: Any) -> Settings:
+def settings_from(conf: ConfigOpts | Settings | None) -> Settings:
     """``Settings`` as given, or read from an oslo.config ``ConfigOpts``."""
     if conf is None:
         return Settings()
@@ -23,8 +26,8 @@ def settings_from(conf: Any) -> Settings:
 
 
 def check_startup(
-    conf: Any = None,
-    logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+    conf: ConfigOpts | Settings | None = None,
+    logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
     *,
     require: Iterable[str] = (),
     features: Iterable[str] | None = None,

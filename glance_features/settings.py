@@ -19,6 +19,8 @@ from glance_features.errors import ConfigError as ConfigError
 from glance_features.options import Option as Option
 
 if TYPE_CHECKING:
+    from oslo_config.cfg import ConfigOpts
+
     from glance_features.deployment import Deployment
 
 # Glance 33's WSGI application (glance.common.wsgi_app._get_config_files):
@@ -75,13 +77,15 @@ class Settings:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Settings are immutable")
 
+    # Any: an option's value type follows its kind (Option.kind) at run time,
+    # and the detectors read values by the type their option has.
     def __getattr__(self, name: str) -> Any:
         option = _options.BY_KEYWORD.get(name)
         if option is None:
             raise AttributeError(f"Settings has no option {name!r}")
         return self.get(option)
 
-    def get(self, option: Option) -> Any:
+    def get(self, option: Option) -> Any:  # Any: as __getattr__
         """The option's value, converted and expanded, or its default."""
         raw = self._values.get((option.group, option.name))
         if raw is None:
@@ -191,7 +195,7 @@ class Settings:
         return settings
 
     @classmethod
-    def from_oslo_config(cls, conf: Any) -> Settings:
+    def from_oslo_config(cls, conf: ConfigOpts) -> Settings:
         """Settings inside a Glance service, from its oslo.config ``ConfigOpts``.
 
         The service's own config files are read with oslo.config's parser, so
@@ -199,9 +203,8 @@ class Settings:
         the file sets it. Registered options then add what files cannot show:
         ``set_override`` and command-line values.
         """
-        files = [str(f) for f in _oslo_value(conf, "config_file") or ()]
-        config_dirs = _oslo_value(conf, "config_dir") or ()
-        for config_dir in [config_dirs] if isinstance(config_dirs, str) else config_dirs:
+        files = [str(f) for f in _strings(_oslo_value(conf, "config_file"))]
+        for config_dir in _strings(_oslo_value(conf, "config_dir")):
             files.extend(conf_files_in(str(config_dir)))
         values: dict[tuple[str, str], object] = {}
         for path in files:
@@ -229,7 +232,7 @@ def _adds(option: Option, values: Mapping[tuple[str, str], object], registered: 
         return True
 
 
-def _declared_secret(conf: Any, names: set[str]) -> set[str]:
+def _declared_secret(conf: ConfigOpts, names: set[str]) -> set[str]:
     """Which of ``names`` ``conf`` registers with ``secret=True`` in any group
     (a value is masked by its option's name, wherever it is set). Only the
     names that have a value are looked up: Glance registers thousands."""
@@ -249,7 +252,7 @@ def _declared_secret(conf: Any, names: set[str]) -> set[str]:
 _UNREGISTERED = object()
 
 
-def _registered_value(conf: Any, option: Option) -> object:
+def _registered_value(conf: ConfigOpts, option: Option) -> object:
     try:
         group = conf if option.group == "DEFAULT" else conf[option.group]
         return group[option.name]
@@ -257,11 +260,19 @@ def _registered_value(conf: Any, option: Option) -> object:
         return _UNREGISTERED
 
 
-def _oslo_value(conf: Any, name: str) -> Any:
+def _oslo_value(conf: ConfigOpts, name: str) -> object:
     try:
-        return conf[name]
+        value: object = conf[name]
     except Exception:  # not parsed yet, or not an oslo.config object at all
         return None
+    return value
+
+
+def _strings(value: object) -> list[object]:
+    """An option that is one string or a list of them, as a list."""
+    if isinstance(value, str):
+        return [value]
+    return list(value) if isinstance(value, (list, tuple)) else []
 
 
 def _group(name: str) -> str:

@@ -22,23 +22,30 @@ work here either, its details read as a note.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from glance_features import registry, runner
-from glance_features.model import FeatureResult, Status
+from glance_features.model import FeatureResult, Status, texts_of
 from glance_features.service import settings_from
+from glance_features.settings import Settings
+
+if TYPE_CHECKING:
+    from oslo_config.cfg import ConfigOpts
+    from oslo_upgradecheck.upgradecheck import Result, UpgradeCommands
+
+    Check = Callable[[UpgradeCommands], Result]
 
 CHECK_PREFIX = "glance-features: "
 
 
 def checks(
-    conf: Any = None,
+    conf: ConfigOpts | Settings | None = None,
     *,
     features: Iterable[str] | None = None,
     deep: bool = False,
     timeout: float = runner.DEFAULT_TIMEOUT,
     user: str | None = None,
-) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+) -> tuple[tuple[str, Check], ...]:
     """``(name, check)`` pairs in the form ``UpgradeCommands._upgrade_checks`` takes.
 
     ``conf`` is an oslo.config ``ConfigOpts`` or :class:`~glance_features.Settings`;
@@ -47,11 +54,11 @@ def checks(
     """
     names = list(features) if features is not None else [p.name for p in registry.plugins()]
 
-    def make(name: str) -> Callable[[Any], Any]:
-        def check(_upgrade_commands: Any) -> Any:
+    def make(name: str) -> Check:
+        def check(_upgrade_commands: UpgradeCommands) -> Result:
             from oslo_upgradecheck.upgradecheck import Code, Result
 
-            source = conf
+            source: ConfigOpts | Settings | None = conf
             if source is None:
                 from oslo_config import cfg
 
@@ -79,7 +86,7 @@ def describe(result: FeatureResult) -> str:
     details = f"{result.status.value}: {result.reason}"
     if result.status is not Status.AVAILABLE and result.remediation:
         details += f" To fix: {result.remediation[0]}"
-    required_by = result.details.get("required_by")
+    required_by = texts_of(result.details.get("required_by"))
     if required_by:
         details += f" (required by: {'; '.join(required_by)})"
     return details

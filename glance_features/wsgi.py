@@ -22,9 +22,15 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from glance_features.model import FeatureUnavailable, Report
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+    from oslo_config.cfg import ConfigOpts
+
+    from glance_features.settings import Settings
 
 LOG = logging.getLogger("glance_features")
 
@@ -54,7 +60,7 @@ class StartupRefused(SystemExit):
         self.cause = cause
 
 
-def guard(conf: Any, logger: logging.Logger | None = None) -> Report | None:
+def guard(conf: ConfigOpts | Settings, logger: logging.Logger | None = None) -> Report | None:
     """Probe with ``conf`` (Glance's ``CONF``); log; raise :class:`StartupRefused`
     when a required feature is unavailable. ``None`` when the check itself failed
     (logged as an ERROR): Glance then starts unchecked."""
@@ -87,15 +93,15 @@ def guard(conf: Any, logger: logging.Logger | None = None) -> Report | None:
     raise StartupRefused(refused)
 
 
-def load_application() -> Any:
+def load_application() -> WSGIApplication:
     """Glance's application as ``glance.wsgi.api`` builds it, then the guard."""
     from glance.common import wsgi_app
     from oslo_config import cfg
 
-    app = wsgi_app.init_app()
+    app: WSGIApplication = wsgi_app.init_app()  # Glance is untyped: typed here
     guard(cfg.CONF)
     return app
 
 
 # Python's import lock already makes concurrent imports load it once.
-application: Any = load_application()
+application: WSGIApplication = load_application()

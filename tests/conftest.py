@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,11 @@ def need(available: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-def validate(report: glance_features.Report | dict[str, Any]) -> dict[str, Any]:
-    data = report.to_dict() if isinstance(report, glance_features.Report) else report
+def validate(report: glance_features.Report | Mapping[str, object]) -> dict[str, Any]:
+    # Tests index and change the document as the JSON it is read as.
+    data: dict[str, Any] = dict(
+        report.to_dict() if isinstance(report, glance_features.Report) else report
+    )
     jsonschema.validate(data, glance_features.json_schema())
     return data
 

@@ -109,6 +109,7 @@ def test_census_of_an_identifying_report_shares_none_of_it() -> None:
 
 def test_served_by_and_distro_are_allow_listed() -> None:
     data = identifying_report().to_dict()
+    assert data["glance"] is not None
     data["glance"]["served_by"] = f"uwsgi on {HOSTNAME}"
     data["glance"]["version"] = f"33.0.0-{HOSTNAME}"
     data["host"]["distro"] = {"id": "acme-linux", "version": "7", "like": "rhel fedora"}

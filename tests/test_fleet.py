@@ -22,6 +22,7 @@ from conftest import (
 
 from glance_features import FeatureResult, Report, Status, cli, testing
 from glance_features.cli.prometheus import escape_label, render
+from glance_features.model import ReportDict
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples" / "ansible"
 ODD = 'a "quoted" reason\\ with a backslash,\nA newline, ünïcode and {braces}="x"'
@@ -222,7 +223,7 @@ def test_full_file_system_leaves_the_old_file_intact(tmp_path: Path) -> None:
 FIRST_FIVE = ("qemu-img", "sendfile", "pydev", "xattr", "dnspython-ipv6")
 
 
-def fleet_report(host: str, **statuses: Any) -> dict[str, Any]:
+def fleet_report(host: str, **statuses: Any) -> ReportDict:
     report = testing.make_report(**statuses)
     data = report.replace({n: r for n, r in report.items() if n in FIRST_FIVE}).to_dict()
     data["host"]["hostname"] = host

@@ -124,7 +124,7 @@ PATHS = _paths(VALID)[1:]
 @given(st.sampled_from(PATHS), json_values)
 def test_report_from_mutated_report(path: tuple[Any, ...], value: Any) -> None:
     data = copy.deepcopy(VALID)
-    target = data
+    target: Any = data  # a path into the document, as arbitrary as the fuzzed value
     for part in path[:-1]:
         target = target[part]
     target[path[-1]] = value

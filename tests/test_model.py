@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import calendar
 import itertools
 import json
+import time
 
 import jsonschema
 import pytest
 from conftest import validate
 
+import glance_features
 from glance_features import Code, FeatureResult, FeatureUnavailable, ProbeContext, Report, Status
+from glance_features.model import Details
 
 
 def make(**statuses: tuple[Status, bool]) -> Report:
@@ -60,6 +64,34 @@ def test_report_code_is_the_worst_feature_code() -> None:
     assert make(a=(Status.DEGRADED, True), b=(Status.UNKNOWN, True)).code is Code.FAILURE
     assert make().code is Code.SUCCESS
     validate(make())
+
+
+def test_build_stamps_this_release_and_now_and_matches_the_constructor() -> None:
+    given = make(a=(Status.DEGRADED, True))
+    built = Report.build(
+        dict(given),
+        host=given.host,
+        config_files=given.config_files,
+        glance={"version": "33.0.0"},
+        checked_as="glance",
+    )
+    assert built.glance_features_version == glance_features.__version__
+    stamp = time.strptime(built.generated_at, "%Y-%m-%dT%H:%M:%SZ")
+    assert abs(calendar.timegm(stamp) - time.time()) < 60
+    assert built.glance == {"version": "33.0.0"} and built.checked_as == "glance"
+    assert built.to_dict()["features"] == given.to_dict()["features"]
+    validate(built)
+    fixed = Report.build(
+        dict(given),
+        host=given.host,
+        config_files=given.config_files,
+        generated_at=given.generated_at,
+    )
+    assert fixed.generated_at == given.generated_at
+    assert fixed.to_dict() == {
+        **given.to_dict(),
+        "glance_features_version": glance_features.__version__,
+    }
 
 
 def test_mapping_access_and_available() -> None:
@@ -173,9 +205,9 @@ def test_a_caller_cannot_change_a_cached_reports_details() -> None:
         with pytest.raises(TypeError):
             result.details["paths"] = ["/elsewhere"]  # type: ignore[index]
         with pytest.raises(TypeError):
-            result.details["mount"]["fs"] = "tmpfs"
+            result.details["mount"]["fs"] = "tmpfs"  # type: ignore[index]
         with pytest.raises(AttributeError):
-            result.details["paths"].append("/elsewhere")
+            result.details["paths"].append("/elsewhere")  # type: ignore[union-attr]
         with pytest.raises(dataclasses.FrozenInstanceError):
             result.status = Status.UNAVAILABLE  # type: ignore[misc]
         with pytest.raises(TypeError):
@@ -203,7 +235,7 @@ class _Nested:
 
     def probe(self, context: ProbeContext) -> FeatureResult:
         paths = ["/a", "/b"]
-        details = {"paths": paths, "mount": {"fs": "ext4", "options": ["rw"]}}
+        details: Details = {"paths": paths, "mount": {"fs": "ext4", "options": ["rw"]}}
         result = FeatureResult(self.name, Status.AVAILABLE, "fine", details)
         paths.append("/c")  # the detector's own lists are copied, not kept
         return result
@@ -249,7 +281,8 @@ def test_the_distribution_package_of_glance_round_trips_and_is_shown() -> None:
     base = make(a=(Status.AVAILABLE, True)).to_dict()
     data = {**base, "glance": describe("30.0.0", None, package)}
     report = Report.from_dict(validate(data))
-    assert report.to_dict()["glance"]["package"] == package
+    glance = report.to_dict()["glance"]
+    assert glance is not None and glance["package"] == package
     shown = text(report, config_note="", colour=False)
     assert "glance: 30.0.0 (Debian 2:30.0.0-3+deb13u5); checked as" in shown
     # A report of an older release has no package: still read, shown as before.

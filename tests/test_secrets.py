@@ -165,7 +165,7 @@ def test_values_of_declared_secret_options_are_masked_everywhere(
     assert not leaks(text)
     found = report["echoes-secrets"]
     assert "***" in found.reason
-    assert list(found.details["tried"]) == ["***"]
+    assert found.details["tried"] == ("***",)
     assert found.remediation == ("rotate ***",)
 
 

@@ -402,9 +402,11 @@ def test_upgradecheck_reads_cfg_conf_when_it_runs() -> None:
     ((name, check),) = checks(features=["pydev"])
     assert name == "glance-features: pydev"
     with testing.override(pydev="degraded", required=["pydev"]):
-        result = check(None)
+        result = check(oslo_upgradecheck.UpgradeCommands())
     assert result.code == oslo_upgradecheck.Code.WARNING
-    assert result.details.startswith("degraded: pydevd (pydevd 3.2.3) reaches the debug server")
+    assert result.details is not None and result.details.startswith(
+        "degraded: pydevd (pydevd 3.2.3) reaches the debug server"
+    )
 
 
 FORK = textwrap.dedent("""

@@ -13,6 +13,7 @@ import jsonschema
 from conftest import run_cli
 
 from glance_features import FeatureResult, Report, Status, census, testing
+from glance_features.model import object_of
 
 RELEASES = ["29.2.1", "30.2.0", "31.1.0", "32.0.0", "33.0.0", None]
 DISTROS = [
@@ -149,8 +150,8 @@ def test_summary_of_a_few_hundred_census_files(tmp_path: Path) -> None:
         report = fleet_report(rng, f"api-{k:02d}.example.org")
         (hosts / f"api-{k:02d}.json").write_text(report.to_json())
         expected.add(
-            report.glance["version"] if report.glance else "",
-            f"{report.host['distro']['id']} {report.host['distro']['version']}",
+            str(report.glance["version"]) if report.glance else "",
+            " ".join(str(object_of(report.host["distro"]).get(k)) for k in ("id", "version")),
             {n: (r.required, r.available, []) for n, r in report.items()},
         )
     # Broken files: each named once on stderr and skipped.

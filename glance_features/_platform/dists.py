@@ -8,7 +8,12 @@ importlib-metadata scans them all, so the answers are cached until
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
+
+    import importlib_metadata
 
 
 @functools.cache
@@ -27,7 +32,7 @@ def version(name: str) -> str | None:
 
 
 @functools.cache
-def entry_points(group: str) -> tuple[Any, ...]:
+def entry_points(group: str) -> tuple[importlib_metadata.EntryPoint, ...]:
     import importlib_metadata
 
     try:
@@ -36,7 +41,7 @@ def entry_points(group: str) -> tuple[Any, ...]:
         pass
     # One distribution's unreadable entry_points.txt must hide neither the
     # others' plugins nor the built-ins: read them one by one, skipping it.
-    found: list[Any] = []
+    found: list[importlib_metadata.EntryPoint] = []
     seen: set[str] = set()
     for dist in importlib_metadata.distributions():
         try:
@@ -55,7 +60,7 @@ def forget() -> None:
     entry_points.cache_clear()
 
 
-def find_spec(name: str) -> Any:
+def find_spec(name: str) -> ModuleSpec | None:
     """Where a module would be imported from, without importing it (or its parents)."""
     import importlib.util
     import sys

@@ -23,7 +23,6 @@ import os
 import stat
 import time
 from collections.abc import Mapping
-from typing import Any
 
 MAX_ENTRY = 64 * 1024
 NAME = "glance-features"
@@ -41,7 +40,7 @@ def base() -> str | None:
     return os.path.join(home, ".cache") if os.path.isabs(home) else None
 
 
-def recall(key: Mapping[str, Any]) -> tuple[Any, str] | None:
+def recall(key: Mapping[str, object]) -> tuple[object, str] | None:
     """(value, when it was remembered) for ``key``, or None."""
     directory = _open_directory(create=False)
     if directory is None:
@@ -67,7 +66,7 @@ def recall(key: Mapping[str, Any]) -> tuple[Any, str] | None:
     return (entry.get("value"), when) if isinstance(when, str) else None
 
 
-def remember(key: Mapping[str, Any], value: Any) -> None:
+def remember(key: Mapping[str, object], value: object) -> None:
     """Keep ``value`` for ``key``; a cache that cannot be written is no error."""
     directory = _open_directory(create=True)
     if directory is None:
@@ -96,7 +95,7 @@ def remember(key: Mapping[str, Any], value: Any) -> None:
         os.close(directory)
 
 
-def identity(path: str) -> list[Any]:
+def identity(path: str) -> list[str | int | None]:
     """What changes when ``path`` is replaced: its inode and change time."""
     try:
         st = os.stat(path)
@@ -105,7 +104,7 @@ def identity(path: str) -> list[Any]:
     return [path, st.st_ino, st.st_ctime_ns]
 
 
-def _file_name(key: Mapping[str, Any]) -> str:
+def _file_name(key: Mapping[str, object]) -> str:
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
     return f"{digest[:32]}.json"
 

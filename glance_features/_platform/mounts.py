@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
+from typing import Protocol
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,14 +30,18 @@ def mount_of(path: str) -> Mount | None:
     return best
 
 
-def describe_mount(path: str, details: dict[str, Any]) -> Mount | None:
+class Facts(Protocol):
+    """Where a detector gathers its details: any dict that takes these values."""
+
+    def __setitem__(self, key: str, value: str | list[str], /) -> None: ...
+
+
+def describe_mount(path: str, details: Facts) -> Mount | None:
     """:func:`mount_of` ``path``, its facts added to a result's ``details``."""
     mount = mount_of(path)
     if mount is not None:
-        details.update(
-            mount_point=mount.mount_point,
-            fs_type=mount.fs_type,
-            mount_source=mount.source,
-            mount_options=list(mount.options),
-        )
+        details["mount_point"] = mount.mount_point
+        details["fs_type"] = mount.fs_type
+        details["mount_source"] = mount.source
+        details["mount_options"] = list(mount.options)
     return mount

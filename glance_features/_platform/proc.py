@@ -9,10 +9,13 @@ import math
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from glance_features._platform import green
+
+if TYPE_CHECKING:
+    from subprocess import Popen
 
 MAX_OUTPUT = 1 << 20
 # A clean environment: the C locale keeps output parseable, and PATH is the
@@ -117,7 +120,7 @@ def spawn(
     user: str | None = None,
     stdin: bool = False,
     pass_fds: Sequence[int] = (),
-) -> Any:
+) -> Popen[bytes]:
     """Start ``argv`` as :func:`run` does, its output on pipes, for a caller
     that talks to it (:func:`send`, :func:`read_some`) and must :func:`end` it.
     Raises OSError when it cannot be started at all."""
@@ -128,7 +131,7 @@ def spawn(
     subprocess = green.original("subprocess")
     credentials = _credentials(user) if user else {}
     with _spawning:  # a sweep never takes it for an orphan
-        proc = subprocess.Popen(
+        proc: Popen[bytes] = subprocess.Popen(
             list(argv),
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -147,7 +150,7 @@ def spawn(
     return proc
 
 
-def end(proc: Any) -> None:
+def end(proc: Popen[bytes]) -> None:
     """Kill what is left of a child of :func:`spawn`, reap it and close its pipes."""
     if proc.poll() is None:
         kill_tree(proc.pid)
@@ -162,12 +165,14 @@ def end(proc: Any) -> None:
                 pass
 
 
-def send(proc: Any, data: bytes, deadline: float) -> None:
+def send(proc: Popen[bytes], data: bytes, deadline: float) -> None:
     """Write ``data`` to the stdin of a child of :func:`spawn` by ``deadline``
     (``time.monotonic()``). Raises ``TimeoutError``, or ``EOFError`` when it
     stopped reading (it exited)."""
     select = green.original("select")
     clock = green.original("time")
+    if proc.stdin is None:
+        raise EOFError("it was started without a pipe to its stdin")
     writer = proc.stdin.fileno()
     green.original("os").set_blocking(writer, False)
     poller = select.poll()
@@ -184,12 +189,14 @@ def send(proc: Any, data: bytes, deadline: float) -> None:
             pending = left_over
 
 
-def read_some(proc: Any, deadline: float) -> bytes:
+def read_some(proc: Popen[bytes], deadline: float) -> bytes:
     """What a child of :func:`spawn` says on stdout next, by ``deadline``;
     what it says on stderr meanwhile is read and dropped. ``b""``: it closed
     its output (it exited). Raises ``TimeoutError``."""
     select = green.original("select")
     clock = green.original("time")
+    if proc.stdout is None or proc.stderr is None:
+        raise EOFError("it was started without pipes to its outputs")
     out, err = proc.stdout.fileno(), proc.stderr.fileno()
     poller = select.poll()
     poller.register(out, select.POLLIN)
@@ -225,7 +232,7 @@ def _feed(fd: int, pending: memoryview) -> memoryview | None:
 
 
 def _exchange(
-    proc: Any, stdin: bytes | None, deadline: float
+    proc: Popen[bytes], stdin: bytes | None, deadline: float
 ) -> tuple[dict[str, bytes], bool, bool]:
     """Feed ``stdin`` and read both outputs in this thread, with one poll loop:
     no thread per stream (each costs a stack, which an address-space limit
@@ -236,13 +243,15 @@ def _exchange(
     select = green.original("select")
     clock = green.original("time")
     poller = select.poll()
+    assert proc.stdout and proc.stderr, "spawn() gives both"
     names = {proc.stdout.fileno(): "stdout", proc.stderr.fileno(): "stderr"}
     chunks: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
     sizes = {"stdout": 0, "stderr": 0}
     for fd in names:
         poller.register(fd, select.POLLIN)
     pending = memoryview(stdin or b"")
-    writer = proc.stdin.fileno() if proc.stdin is not None else None
+    pipe_in = proc.stdin
+    writer = pipe_in.fileno() if pipe_in is not None else None
     if writer is not None:
         green.original("os").set_blocking(writer, False)
         poller.register(writer, select.POLLOUT)
@@ -262,7 +271,8 @@ def _exchange(
                 pending = _feed(fd, pending) or pending[:0]
                 if not pending:
                     poller.unregister(fd)
-                    proc.stdin.close()
+                    if pipe_in is not None:
+                        pipe_in.close()
                     writer = None
                 continue
             chunk = _read(fd)
@@ -280,7 +290,7 @@ def _exchange(
     return {name: b"".join(parts) for name, parts in chunks.items()}, timed_out, truncated
 
 
-def _reap(proc: Any) -> None:
+def _reap(proc: Popen[bytes]) -> None:
     """Wait for a killed child, but not forever: one stuck in the kernel
     (uninterruptible sleep on a dead NFS server) must not hold the caller."""
     try:
@@ -381,7 +391,9 @@ def kill_all(close: bool = False) -> None:
         kill_tree(pid)
 
 
-def call_as(user: str, function: Any, args: Sequence[object], timeout: float) -> Any:
+def call_as(
+    user: str, function: Callable[..., object], args: Sequence[object], timeout: float
+) -> object:
     """``function(*args)`` in a forked child holding ``user``'s uid, gid and
     groups, for checks that must see the file system as the service does.
 
@@ -434,7 +446,8 @@ def call_as(user: str, function: Any, args: Sequence[object], timeout: float) ->
         raise RuntimeError(f"the check as {user} ended without a result") from None
     if "error" in payload:
         raise RuntimeError(f"the check as {user} failed: {payload['error']}")
-    return payload["value"]
+    value: object = payload["value"]  # JSON: the caller knows what its check returns
+    return value
 
 
 def _read_within(fd: int, timeout: float, user: str) -> bytes:

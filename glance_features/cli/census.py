@@ -4,13 +4,24 @@ enables and what provides it, printed exactly as it would be shared."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from glance_features.cli import table
 
+if TYPE_CHECKING:
+    from glance_features.census import Census
+    from glance_features.deployment import Deployment
+    from glance_features.model import Report
 
-def add_parser(commands: Any) -> argparse.ArgumentParser:
+
+class Subcommands(Protocol):
+    """What ``ArgumentParser.add_subparsers()`` returns, as far as a
+    subcommand's ``add_parser`` uses it."""
+
+    def add_parser(self, name: str, *, help: str, description: str) -> argparse.ArgumentParser: ...
+
+
+def add_parser(commands: Subcommands) -> argparse.ArgumentParser:
     """The subcommand's parser; the caller adds the config and user options
     every command shares."""
     parser: argparse.ArgumentParser = commands.add_parser(
@@ -40,7 +51,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def render(args: argparse.Namespace, report: Any, deployment: Any) -> str:
+def render(args: argparse.Namespace, report: Report, deployment: Deployment) -> str:
     """The census of ``report``, with the versions the service's interpreter has."""
     from glance_features import census
 
@@ -52,7 +63,7 @@ def render(args: argparse.Namespace, report: Any, deployment: Any) -> str:
     return census.to_json(document) if args.format == "json" else to_text(document)
 
 
-def to_text(census: Mapping[str, Any]) -> str:
+def to_text(census: Census) -> str:
     """Every value the JSON carries, one per line, for the operator to read
     before sharing it. Values are escaped, as every text field is."""
     glance = census.get("glance")

@@ -8,15 +8,25 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from glance_features._version import __version__
 from glance_features.cli.streams import ClosedOutput, keep_stdout_for_the_report, report_stream
 from glance_features.errors import GlanceFeaturesError
 
 if TYPE_CHECKING:
+    # Imported on first use at run time: the command line starts fast.
+    import threading
+    from types import FrameType
+
+    from _typeshed import SupportsWrite
+
     from glance_features.catalog import Entry
     from glance_features.cli.requirements import Row
+    from glance_features.deployment import Deployment
+    from glance_features.model import FeatureResult, Report
+    from glance_features.registry import Plugin
+    from glance_features.settings import Settings
 
 EXIT_USAGE = 64  # sysexits.h EX_USAGE: bad invocation or unreadable input
 EXIT_INTERNAL = 255
@@ -33,7 +43,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
-    def _print_message(self, message: str, file: Any = None) -> None:
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
         # --help and --version belong on the kept stdout, not where stray
         # prints of plugins are sent (see cli/streams.py).
         super()._print_message(message, report_stream() if file is sys.stdout else file)
@@ -320,7 +330,7 @@ def _finish() -> None:
     proc.sweep_orphans()
 
 
-def _on_signal(signum: int, frame: Any) -> None:
+def _on_signal(signum: int, frame: FrameType | None) -> None:
     from glance_features._platform import proc
 
     proc.kill_all(close=True)
@@ -359,7 +369,7 @@ def _main(argv: list[str]) -> int:
     return _probe(args)
 
 
-def _deployment(args: argparse.Namespace) -> Any:
+def _deployment(args: argparse.Namespace) -> Deployment:
     """How the service is run, from the host and --served-by/--python."""
     from glance_features import deployment
 
@@ -368,7 +378,7 @@ def _deployment(args: argparse.Namespace) -> Any:
     )
 
 
-def _settings(args: argparse.Namespace, meanwhile: Callable[[], object] = lambda: None) -> Any:
+def _settings(args: argparse.Namespace, meanwhile: Callable[[], object] = lambda: None) -> Settings:
     """The configuration the service reads (or the files given); ``meanwhile``
     runs while the service's interpreter is asked which Glance it runs."""
     from glance_features.settings import ConfigError, Settings
@@ -463,7 +473,7 @@ def _load_builtins(features: list[str] | None) -> None:
                 pass  # the probe reports it
 
 
-def _report(args: argparse.Namespace, features: list[str] | None) -> Any:
+def _report(args: argparse.Namespace, features: list[str] | None) -> Report:
     """The probe every reporting subcommand makes: the host read for how the
     service runs, the checks as its account."""
     from glance_features import runner
@@ -532,7 +542,7 @@ _STARVED = (
 )
 
 
-def _starved(report: Any) -> str:
+def _starved(report: Mapping[str, FeatureResult]) -> str:
     """Why the probe could not work within this process's limits, or ''."""
     starved = [n for n, r in report.items() if any(s in r.reason for s in _STARVED)]
     starved += _thread_failures
@@ -550,7 +560,7 @@ _OUT_OF_MEMORY = "out of memory: raise the process limits (ulimit -v; systemd: L
 _thread_failures: list[str] = []
 
 
-def _quiet_thread_failure(failure: Any) -> None:
+def _quiet_thread_failure(failure: threading.ExceptHookArgs) -> None:
     """A thread's exception becomes one line, never a traceback; running out
     of memory or threads makes the run's verdicts void (ProcessLimits)."""
     name = getattr(failure.thread, "name", "a thread")
@@ -755,7 +765,7 @@ def _list(out: TextIO) -> int:
     plugins = registry.plugins()
     found: dict[str, str] = {}
 
-    def load(plugin: Any) -> None:
+    def load(plugin: Plugin) -> None:
         try:
             found[plugin.name] = plugin.load().summary
         except BaseException as exc:  # a plugin's SystemExit is its failure

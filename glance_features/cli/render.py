@@ -9,13 +9,20 @@ nothing a report carries reaches the terminal raw.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Collection, Mapping
-from typing import Any
+from collections.abc import Collection
 
 from glance_features.cli.table import render as table
 from glance_features.cli.table import safe
 from glance_features.glance import package_label
-from glance_features.model import Code, FeatureResult, Report, Status
+from glance_features.model import (
+    Code,
+    Details,
+    FeatureResult,
+    Report,
+    Status,
+    object_of,
+    text_of,
+)
 
 _COLOURS = {
     Status.AVAILABLE: "\033[32m",
@@ -129,15 +136,18 @@ def _wrapped(lead: str, names: list[str], tail: str, width: int | None) -> list[
     )
 
 
-def _glance(glance: Mapping[str, Any] | None) -> str:
+def _glance(glance: Details | None) -> str:
     """``30.0.0 (Debian 2:30.0.0-3+deb13u5)``: the release, and the package judged."""
-    return safe(glance["version"] + package_label(glance)) if glance else "not installed here"
+    if not glance:
+        return "not installed here"
+    return safe(f"{glance.get('version')}{package_label(glance)}")
 
 
 def _header(report: Report) -> str:
     host = report.host
-    distro = host.get("distro") or {}
-    system = " ".join(filter(None, [distro.get("id"), distro.get("version")])) or host.get("os")
+    distro = object_of(host.get("distro"))
+    named = [text_of(distro.get("id")), text_of(distro.get("version"))]
+    system = " ".join(filter(None, named)) or host.get("os")
     return safe(
         f"glance-features {report.glance_features_version} on {host.get('hostname')} "
         f"({system}, kernel {host.get('kernel')}, Python {host.get('python')})"

@@ -14,14 +14,21 @@ check crashed.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from glance_features.errors import GlanceFeaturesError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from oslo_upgradecheck.upgradecheck import Result, UpgradeCommands
+
+    from glance_features.cli.census import Subcommands
 
 PROJECT = "glance"
 
 
-def add_parser(commands: Any) -> argparse.ArgumentParser:
+def add_parser(commands: Subcommands) -> argparse.ArgumentParser:
     """The subcommand's parser; the caller adds the config and user options
     every command shares."""
     status: argparse.ArgumentParser = commands.add_parser(
@@ -52,7 +59,7 @@ def run(args: argparse.Namespace, user: str | None) -> int:
         ) from None
     from glance_features import upgradecheck as features
 
-    base, missing = _glance_checks(upgradecheck)
+    base, missing = _glance_checks()
     conf = cfg.CONF
     ours = features.checks(conf=conf, user=user)
 
@@ -96,8 +103,12 @@ def run(args: argparse.Namespace, user: str | None) -> int:
     return code
 
 
-def _glance_checks(upgradecheck: Any) -> tuple[type, tuple[tuple[str, Any], ...]]:
+def _glance_checks() -> tuple[
+    type[UpgradeCommands], tuple[tuple[str, Callable[[UpgradeCommands], Result]], ...]
+]:
     """Glance's ``Checks`` with its options registered, or a stand-in saying why not."""
+    from oslo_upgradecheck import upgradecheck
+
     try:
         # The API service's modules, for their option registrations (wsgi_app
         # registers enabled_backends, the profiler and image cache groups).
@@ -109,7 +120,7 @@ def _glance_checks(upgradecheck: Any) -> tuple[type, tuple[tuple[str, Any], ...]
 
         exc = error
 
-        def not_run(_self: Any) -> Any:
+        def not_run(_self: UpgradeCommands) -> Result:
             return upgradecheck.Result(
                 upgradecheck.Code.WARNING,
                 f"not run: Glance is not importable by {sys.executable} ({exc}); "

@@ -6,12 +6,17 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 from glance_features._platform.files import ReadError, read_text
 from glance_features.model import Report
+
+if TYPE_CHECKING:
+    from packaging.version import Version
+
+    from glance_features.census import Census
 
 # A report is a few KiB; an Ansible fact cache of a big host a few MiB.
 MAX_BYTES = 32 << 20
@@ -19,15 +24,64 @@ MAX_BYTES = 32 << 20
 _SHORT = {"available": "ok", "degraded": "DEGR", "unavailable": "MISSING", "unknown": "UNKN"}
 
 
+# What `summarize --format json` prints: per host its features, the failing
+# ones, and the adoption counts.
+class HostFeature(TypedDict):
+    status: str
+    required: bool
+    code: int
+
+
+class HostRow(TypedDict):
+    code: int
+    features: dict[str, HostFeature]
+
+
+class Count(TypedDict):
+    enabled: int
+    working: int
+
+
+class DependencyCount(TypedDict):
+    deployments: int
+    from_distribution: int
+
+
+class FeatureCounts(TypedDict):
+    reported: int
+    enabled: int
+    working: int
+    by_release: dict[str, Count]
+    by_distro: dict[str, Count]
+    # distribution name -> its version -> how many deployments use it
+    dependencies: dict[str, dict[str, DependencyCount]]
+
+
+class AdoptionDict(TypedDict):
+    deployments: int
+    duplicates: int
+    releases: dict[str, int]
+    distros: dict[str, int]
+    features: dict[str, FeatureCounts]
+
+
+class FleetDict(TypedDict):
+    code: int
+    hosts: dict[str, HostRow]
+    failing: dict[str, list[str]]
+    adoption: AdoptionDict
+    warnings: list[str]
+
+
 @dataclass
 class Fleet:
     reports: dict[str, Report] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     # Census documents read as such, by id (or by file when they have none).
-    censuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    censuses: dict[str, Census] = field(default_factory=dict)
     duplicates: int = 0
 
-    def deployments(self) -> list[dict[str, Any]]:
+    def deployments(self) -> list[Census]:
         """One census per deployment: those read, then each report's own."""
         from glance_features.census import census_of
 
@@ -58,7 +112,7 @@ class Fleet:
     def ordered_hosts(self) -> list[str]:
         return sorted(self.reports, key=lambda h: (-int(self.reports[h].code), h))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FleetDict:
         return {
             "code": self.code,
             "hosts": {
@@ -125,7 +179,7 @@ def collect(paths: Iterable[str]) -> Fleet:
         try:
             # A regular file, bounded: a FIFO, /dev/zero or a huge file is one
             # warning, never a hang or a MemoryError.
-            data = json.loads(read_text(path, MAX_BYTES))
+            data: object = json.loads(read_text(path, MAX_BYTES))
         except ReadError as exc:
             fleet.warnings.append(f"{exc.strerror}")
             continue
@@ -155,7 +209,7 @@ def collect(paths: Iterable[str]) -> Fleet:
     return fleet
 
 
-def _add_census(fleet: Fleet, data: dict[str, Any], path: str) -> None:
+def _add_census(fleet: Fleet, data: Mapping[str, object], path: str) -> None:
     from glance_features.census import CensusError, validate
 
     try:
@@ -195,17 +249,19 @@ def _files(paths: Iterable[str], fleet: Fleet) -> Iterator[str]:
             yield entry.path
 
 
-def _cached_payload(data: Any) -> Any:
+def _cached_payload(data: object) -> object:
     # ansible-core 2.19's jsonfile cache wraps the facts in a JSON string.
-    if isinstance(data, dict) and isinstance(data.get("__payload__"), str):
+    payload = data.get("__payload__") if isinstance(data, dict) else None
+    if isinstance(payload, str):
         try:
-            return json.loads(data["__payload__"])
+            found: object = json.loads(payload)
         except ValueError:
             return None
+        return found
     return data
 
 
-def _unwrap(data: Any, path: str) -> tuple[Any, str | None]:
+def _unwrap(data: object, path: str) -> tuple[object, str | None]:
     """The report inside ``data``: as is, or in an Ansible fact cache
     (``ansible_local.glance_features``, the jsonfile cache names the file
     after the host)."""
@@ -214,11 +270,12 @@ def _unwrap(data: Any, path: str) -> tuple[Any, str | None]:
     if isinstance(data, dict):
         # Fact caches keep the "ansible_" prefix or not, depending on version.
         local = data.get("ansible_local", data.get("local"))
-        if isinstance(local, dict) and isinstance(local.get("glance_features"), dict):
+        report = local.get("glance_features") if isinstance(local, dict) else None
+        if isinstance(report, dict):
             # The jsonfile cache names each file after the inventory host
             # (ansible-core 2.19 adds an "s1_" format prefix).
             name = re.sub(r"^s\d+_", "", os.path.basename(path))
-            return local["glance_features"], name
+            return report, name
     return None, None
 
 
@@ -226,21 +283,21 @@ def _short(exc: Exception) -> str:
     return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
 
 
-def _release(census: dict[str, Any]) -> str:
-    glance = census.get("glance")
+def _release(census: Census) -> str:
+    glance = census["glance"]
     if glance is None:
         return "no glance"
-    return str(glance.get("release") or "unknown")
+    return glance["release"] or "unknown"
 
 
-def _distro(census: dict[str, Any]) -> str:
-    distro = census.get("distro") or {}
-    if distro.get("id") in (None, "other"):
-        return f"other {distro['family']}" if distro.get("family") else "unknown"
-    return " ".join(filter(None, [distro["id"], distro.get("version")]))
+def _distro(census: Census) -> str:
+    distro = census["distro"]
+    if distro["id"] in (None, "other"):
+        return f"other {distro['family']}" if distro["family"] else "unknown"
+    return " ".join(filter(None, [distro["id"], distro["version"]]))
 
 
-def _version_key(text: str) -> Any:
+def _version_key(text: str) -> tuple[int, Version | None, str]:
     from packaging.version import InvalidVersion, Version
 
     try:
@@ -262,13 +319,13 @@ class Adoption:
     duplicates: int
     releases: dict[str, int]
     distros: dict[str, int]
-    features: dict[str, dict[str, Any]]
+    features: dict[str, FeatureCounts]
 
     @classmethod
-    def of(cls, censuses: list[dict[str, Any]], duplicates: int = 0) -> Adoption:
+    def of(cls, censuses: list[Census], duplicates: int = 0) -> Adoption:
         releases: dict[str, int] = {}
         distros: dict[str, int] = {}
-        features: dict[str, dict[str, Any]] = {}
+        features: dict[str, FeatureCounts] = {}
         for census in censuses:
             release, distro = _release(census), _distro(census)
             releases[release] = releases.get(release, 0) + 1
@@ -291,17 +348,17 @@ class Adoption:
                 working = int(feature["working"])
                 counts["enabled"] += 1
                 counts["working"] += working
-                for key, group in ((release, "by_release"), (distro, "by_distro")):
-                    cell = counts[group].setdefault(key, {"enabled": 0, "working": 0})
+                for key, group in ((release, counts["by_release"]), (distro, counts["by_distro"])):
+                    cell = group.setdefault(key, {"enabled": 0, "working": 0})
                     cell["enabled"] += 1
                     cell["working"] += working
                 for dist in feature["provided_by"]:
                     versions = counts["dependencies"].setdefault(dist["name"], {})
-                    cell = versions.setdefault(
+                    used = versions.setdefault(
                         dist["version"], {"deployments": 0, "from_distribution": 0}
                     )
-                    cell["deployments"] += 1
-                    cell["from_distribution"] += int(dist["source"] == "distribution")
+                    used["deployments"] += 1
+                    used["from_distribution"] += int(dist["source"] == "distribution")
         for counts in features.values():
             counts["by_release"] = {
                 k: counts["by_release"][k] for k in _sorted_releases(counts["by_release"])
@@ -321,7 +378,7 @@ class Adoption:
             ),
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> AdoptionDict:
         return {
             "deployments": self.deployments,
             "duplicates": self.duplicates,
@@ -350,10 +407,11 @@ class Adoption:
                 ]
             )
         tables = [("", main)]
-        for title, group, columns in (
+        groups: tuple[tuple[str, Literal["by_release", "by_distro"], dict[str, int]], ...] = (
             ("by Glance release", "by_release", self.releases),
             ("by distribution", "by_distro", self.distros),
-        ):
+        )
+        for title, group, columns in groups:
             rows = [
                 [f"ENABLED (WORKING) {title.upper()}", *columns],
                 ["deployments", *(str(n) for n in columns.values())],

@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from typing import TypeGuard
 
 from glance_features import checks, runas
 from glance_features._platform import memo
@@ -263,7 +264,7 @@ class DnspythonIpv6Detector(DetectorBase):
         }
         remembered = memo.recall(key)
         if remembered is not None and _is_resolution(remembered[0]):
-            found: checks.ResolutionFound = remembered[0]
+            found = remembered[0]
             found["tried_at"] = remembered[1]
             return found
         found = self._new_interpreter(context, NAMES, no_greendns)
@@ -304,7 +305,7 @@ def _shown(lookups: Mapping[str, checks.Lookup] | None) -> dict[str, JSON] | Non
     }
 
 
-def _is_resolution(value: object) -> bool:
+def _is_resolution(value: object) -> TypeGuard[checks.ResolutionFound]:
     """A remembered answer of the shape eventlet_resolution gives."""
     fields = checks.ResolutionFound.__annotations__
     return isinstance(value, dict) and set(fields) - {"tried_at"} <= set(value)

@@ -21,8 +21,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from glance_features.model import Report
 from glance_features.registry import BUILTIN
@@ -61,6 +61,8 @@ del _public
 # Every built-in detector, in report order; each can be faked.
 BUILTIN_FEATURES = tuple(BUILTIN)
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 __all__ = [
     "BUILTIN_FEATURES",
@@ -209,9 +211,11 @@ class override(contextlib.ContextDecorator):
             )
         return cls
 
-    def _decorate_coroutine(self, func: Callable[..., Any]) -> Callable[..., Any]:
+    def _decorate_coroutine(
+        self, func: Callable[_P, Awaitable[_R]]
+    ) -> Callable[_P, Coroutine[object, object, _R]]:
         @functools.wraps(func)
-        async def run(*args: Any, **kwargs: Any) -> Any:
+        async def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
             with self._recreate_cm():
                 return await func(*args, **kwargs)
 
@@ -229,7 +233,7 @@ def active() -> bool:
     return _layers.active()
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> type[CapabilitiesFixture]:
     if name == "CapabilitiesFixture":
         from glance_features.testing.fixture import CapabilitiesFixture
 

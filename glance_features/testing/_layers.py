@@ -17,10 +17,9 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from types import FrameType
 
 from glance_features import fake_host, registry, runner
-from glance_features._version import __version__
 from glance_features.catalog import requirement_of
 from glance_features.errors import GlanceFeaturesError
 from glance_features.model import FeatureResult, Report, Status
@@ -250,13 +249,12 @@ def compose(
         results = {name: results[name] for name in features}
     from glance_features import glance
 
-    return Report(
+    return Report.build(
         results,
         host=FAKE_HOST,
         config_files=settings.config_files,
-        generated_at=GENERATED_AT,
-        glance_features_version=__version__,
         glance=glance.describe(version),
+        generated_at=GENERATED_AT,
     )
 
 
@@ -305,7 +303,7 @@ _SKIP = ("glance_features/testing/", "contextlib", "fixtures/", "testtools/", "u
 
 def caller() -> str:
     """Where the test made a fake: the first frame outside this machinery."""
-    frame: Any = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename.replace("\\", "/")
         if not any(part in filename for part in _SKIP):

@@ -10,10 +10,10 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 from glance_features.errors import GlanceFeaturesError
-from glance_features.model import FeatureResult, Status, freeze
+from glance_features.model import Details, FeatureResult, ResultChanges, Status, freeze_mapping
 
 if TYPE_CHECKING:
     from glance_features.settings import Settings
@@ -31,14 +31,14 @@ class Fake:
 
     status: Status
     reason: str | None = None
-    details: Mapping[str, Any] | None = None
+    details: Details | None = None
     remediation: tuple[str, ...] | None = None
 
     def build(self, name: str, settings: Settings) -> FeatureResult:
         from glance_features.testing import _details
 
         made = _details.fake(name, self.status, settings)
-        changes: dict[str, Any] = {}
+        changes: ResultChanges = {}
         if self.reason is not None:
             changes["reason"] = self.reason
         if self.details is not None:
@@ -83,7 +83,7 @@ def result(
     status: Status | StatusName | bool,
     *,
     reason: str | None = None,
-    details: Mapping[str, Any] | None = None,
+    details: Mapping[str, object] | None = None,
     remediation: Iterable[str] | None = None,
 ) -> Fake:
     """A faked result without repeating the feature's name:
@@ -100,7 +100,7 @@ def result(
         if isinstance(remediation, str) or not all(isinstance(s, str) for s in remediation):
             raise TypeError(f"{where}: remediation must be a list of strings")
         steps = tuple(remediation)
-    frozen = None if details is None else freeze(details, f"{where} details")
+    frozen = None if details is None else freeze_mapping(details, f"{where} details")
     return Fake(to_status(status, where), reason, frozen, steps)
 
 

@@ -15,25 +15,32 @@ leaves a fake in force.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import ParamSpec
 
 import pytest
 
 from glance_features.model import Report
 from glance_features.testing import _layers, override
 
+_P = ParamSpec("_P")
 
-@pytest.fixture
-def glance_features_override() -> Iterator[Callable[..., Report]]:
-    active: list[override] = []
 
-    def install(*args: Any, **kwargs: Any) -> Report:
-        fake = override(*args, **kwargs)
+def _entering(make: Callable[_P, override], active: list[override]) -> Callable[_P, Report]:
+    """``make``'s arguments, entered now and left with the test."""
+
+    def install(*args: _P.args, **kwargs: _P.kwargs) -> Report:
+        fake = make(*args, **kwargs)
         report = fake.__enter__()
         active.append(fake)
         return report
 
-    yield install
+    return install
+
+
+@pytest.fixture
+def glance_features_override() -> Iterator[Callable[..., Report]]:
+    active: list[override] = []
+    yield _entering(override, active)
     while active:
         active.pop().__exit__(None, None, None)
 

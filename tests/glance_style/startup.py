@@ -38,7 +38,8 @@ def conversion_formats(conf: cfg.ConfigOpts = CONF) -> list[str]:
     result = glance_features.probe(settings, features=["qemu-img"])["qemu-img"]
     if not result.available:
         return []
-    return sorted(result.details["formats"])
+    formats = result.details.get("formats")  # a JSON array: a tuple of strings
+    return sorted(f for f in formats if isinstance(f, str)) if isinstance(formats, tuple) else []
 
 
 def cache_driver(conf: cfg.ConfigOpts = CONF) -> str:
