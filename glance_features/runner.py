@@ -6,7 +6,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from glance_features import deployment, host, registry
 from glance_features._platform import green as _green
@@ -24,6 +24,9 @@ from glance_features.errors import GlanceFeaturesError
 from glance_features.model import FeatureResult, Report, Status
 from glance_features.redaction import redact
 from glance_features.settings import Settings
+
+if TYPE_CHECKING:
+    from glance_features.interpreters import Interpreters
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -68,6 +71,7 @@ def probe(
     python: str | None = None,
     from_host: bool = False,
     remember: bool = False,
+    children: Interpreters | None = None,
 ) -> Report:
     """Probe this host; the same arguments return the cached report.
 
@@ -77,6 +81,9 @@ def probe(
     does); ``served_by`` and ``python`` say it where the host does not.
     ``remember`` (the command line's) keeps a slow try on disk until the
     files it depends on change (:mod:`glance_features._platform.memo`).
+    ``children`` are children of the service's interpreter already started
+    (the command line's, which asked one which Glance it runs): the probe's
+    checks use them, and the caller closes them.
 
     Never raises because a detector failed: such a feature is ``unknown``.
     Raises :class:`UnknownFeature` for a feature no detector provides and
@@ -111,10 +118,12 @@ def probe(
             return cached
     if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and 0 < timeout <= 3600):
         raise ValueError(f"timeout must be a number of seconds in (0, 3600], not {timeout!r}")
-    return _probe_shared(key, timeout, refresh)
+    return _probe_shared(key, timeout, refresh, children)
 
 
-def _probe_shared(key: _CacheKey, timeout: float, refresh: bool) -> Report:
+def _probe_shared(
+    key: _CacheKey, timeout: float, refresh: bool, children: Interpreters | None = None
+) -> Report:
     """Run the probe ``key`` describes, or wait for the same probe already under
     way in another thread, within ``timeout`` seconds; cache what it reports."""
     settings, names = key.settings, key.features
@@ -138,7 +147,7 @@ def _probe_shared(key: _CacheKey, timeout: float, refresh: bool) -> Report:
         refresh = False  # the run we waited for is as fresh as one of our own
     try:
         service = deployment.discover(key.served_by, key.python, key.from_host)
-        report = _run(settings, names, key.deep, deadline, timeout, key.user, service, key.remember)
+        report = _run(key, deadline, timeout, service, children)
         with _lock:
             _cache[key] = report
         return report
@@ -251,46 +260,42 @@ class _Slot:
 
 
 def _run(
-    settings: Settings,
-    features: tuple[str, ...] | None,
-    deep: bool,
+    key: _CacheKey,
     deadline: float,
     timeout: float,
-    user: str | None,
     service: Deployment,
-    remember: bool = False,
+    children: Interpreters | None,
 ) -> Report:
     from glance_features import glance, runas
 
-    plugins = registry.plugins(features)
-    if features is not None:
-        missing = sorted(set(features) - {p.name for p in plugins})
+    plugins = registry.plugins(key.features)
+    if key.features is not None:
+        missing = sorted(set(key.features) - {p.name for p in plugins})
         if missing:
             known = ", ".join(sorted(p.name for p in registry.plugins())) or "none"
             raise UnknownFeature(f"unknown feature {missing[0]!r} (known: {known})")
-    distro = host.distro()
-    glance_version = glance.version_in(service.python, min(5.0, timeout / 2), _other_account(user))
+    pool = children or runas.Interpreters()
+    other = _other_account(key.user)
+    glance_version, location = glance.found_in(service.python, min(5.0, timeout / 2), other, pool)
     context = ProbeContext(
-        settings=settings,
-        deep=deep,
+        settings=key.settings,
+        deep=key.deep,
         deadline=deadline,
-        distro=distro,
+        distro=host.distro(),
         glance_version=glance_version,
-        user=user,
+        user=key.user,
         python=service.python,
         deployment=service,
-        remember=remember and not service.inside,
-        interpreters=runas.Interpreters(),
+        remember=key.remember and not service.inside,
+        interpreters=pool,
     )
     # dpkg's answer takes as long as a detector: ask it beside them.
-    package = _green.Background(
-        lambda: _package(service.python, timeout, _other_account(user)), "glance-features:package"
-    )
+    package = _green.Background(lambda: _package(location), "glance-features:package")
     try:
-        return _collect(context, plugins, settings, timeout, service, package)
+        return _collect(context, plugins, key.settings, timeout, service, package)
     finally:
-        assert context.interpreters is not None
-        context.interpreters.close()
+        if pool is not children:
+            pool.close()
 
 
 def _collect(
@@ -390,11 +395,10 @@ def _other_account(user: str | None) -> str | None:
     return user if user and user != current_user() else None
 
 
-def _package(python: str | None, timeout: float, user: str | None) -> dict[str, str] | None:
-    """The distribution package of the Glance ``python`` runs (dpkg), if any."""
+def _package(location: str | None) -> dict[str, str] | None:
+    """The distribution package (dpkg) that installed the Glance at ``location``, if any."""
     from glance_features import glance
 
-    location = glance.found_in(python, min(5.0, timeout / 2), user)[1]
     vendor = host.distro().id
     names = {"debian": "Debian", "ubuntu": "Ubuntu"}
     return glance.package_of(location, names.get(vendor, vendor.capitalize()))

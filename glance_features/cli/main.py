@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from glance_features.catalog import Entry
     from glance_features.cli.requirements import Row
     from glance_features.deployment import Deployment
+    from glance_features.interpreters import Interpreters
     from glance_features.model import FeatureResult, Report
     from glance_features.registry import Plugin
     from glance_features.settings import Settings
@@ -378,9 +379,14 @@ def _deployment(args: argparse.Namespace) -> Deployment:
     )
 
 
-def _settings(args: argparse.Namespace, meanwhile: Callable[[], object] = lambda: None) -> Settings:
+def _settings(
+    args: argparse.Namespace,
+    meanwhile: Callable[[], object] = lambda: None,
+    children: Interpreters | None = None,
+) -> Settings:
     """The configuration the service reads (or the files given); ``meanwhile``
-    runs while the service's interpreter is asked which Glance it runs."""
+    runs while the service's interpreter (one of ``children``) is asked which
+    Glance it runs."""
     from glance_features.settings import ConfigError, Settings
 
     try:
@@ -392,7 +398,7 @@ def _settings(args: argparse.Namespace, meanwhile: Callable[[], object] = lambda
             user = service_user(getattr(args, "user", None), service.user)
             other = user if user and user != _me() else None
             version = green.Background(
-                lambda: glance.version_in(service.python, VERSION_TIMEOUT, other),
+                lambda: glance.version_in(service.python, VERSION_TIMEOUT, other, children),
                 "glance-features:version",
             )
             meanwhile()
@@ -476,13 +482,28 @@ def _load_builtins(features: list[str] | None) -> None:
 def _report(args: argparse.Namespace, features: list[str] | None) -> Report:
     """The probe every reporting subcommand makes: the host read for how the
     service runs, the checks as its account."""
-    from glance_features import runner
+    from glance_features.interpreters import Interpreters
 
     def meanwhile() -> None:
         _check_known([*(features or []), *getattr(args, "require", [])])
         _load_builtins(features)
 
-    settings = _settings(args, meanwhile)
+    # The child that says which Glance the service runs stays for the checks.
+    children = Interpreters()
+    try:
+        return _probe_with(args, features, _settings(args, meanwhile, children), children)
+    finally:
+        children.close()
+
+
+def _probe_with(
+    args: argparse.Namespace,
+    features: list[str] | None,
+    settings: Settings,
+    children: Interpreters,
+) -> Report:
+    from glance_features import runner
+
     small = _address_space_too_small()
     if small:
         raise ProcessLimits(small)
@@ -497,6 +518,7 @@ def _report(args: argparse.Namespace, features: list[str] | None) -> Report:
             python=args.python,
             from_host=True,
             remember=True,
+            children=children,
         )
     except runner.UnknownFeature as exc:
         raise UsageError(str(exc)) from None
