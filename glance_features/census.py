@@ -122,15 +122,7 @@ def census_of(
     known = set(catalog) | {plugin.name for plugin in registry.plugins()}
     if census_id is not None and not _UUID.match(census_id):
         raise ValueError(f"census id {census_id!r} is not a random (version 4) UUID")
-    served_by = text_of(report.glance.get("served_by")) if report.glance else None
-    glance: CensusGlance | None = (
-        None
-        if not report.glance
-        else {
-            "release": version_of(report.glance.get("version")),
-            "served_by": served_by if served_by in SERVED_BY else None,
-        }
-    )
+    glance = _glance(report)
     features: dict[str, CensusFeature] = {}
     for name, result in report.items():
         if name not in known or not _FEATURE.match(name):
@@ -161,6 +153,17 @@ def census_of(
         "distro": distro,
         "python": python,
         "features": features,
+    }
+
+
+def _glance(report: Report) -> CensusGlance | None:
+    """The release and the way of serving, of a report that names its Glance."""
+    if not report.glance:
+        return None
+    served_by = text_of(report.glance.get("served_by"))
+    return {
+        "release": version_of(report.glance.get("version")),
+        "served_by": served_by if served_by in SERVED_BY else None,
     }
 
 

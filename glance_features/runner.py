@@ -230,6 +230,23 @@ class _Slot:
         self.entry = UNCATALOGUED
         self.done = _green.original("threading").Event()
 
+    def start(self, context: ProbeContext) -> None:
+        """:meth:`run` in a daemon thread: a detector that never returns must
+        not keep a service from exiting, nor the probe from returning on time."""
+        name = f"glance-features:{self.plugin.name}"
+        worker = _green.original("threading").Thread(
+            target=self.run, args=(context,), name=name, daemon=True
+        )
+        try:
+            worker.start()
+        except RuntimeError as exc:  # an address-space or thread limit: say so, go on
+            self.result = _unknown(
+                self.plugin.name,
+                f"no thread could be started to probe it ({exc}): the process limits "
+                "(ulimit -v, -u; LimitAS=, TasksMax=) are too small",
+            )
+            self.done.set()
+
     def run(self, context: ProbeContext) -> None:
         clock = _green.original("time")
         start = clock.perf_counter()
@@ -309,27 +326,10 @@ def _collect(
     from glance_features import glance
 
     deadline, glance_version = context.deadline, context.glance_version
-    threading_ = _green.original("threading")
     clock = _green.original("time")
     slots = [_Slot(p) for p in plugins]
     for slot in slots:
-        # Daemon threads: a detector that never returns must not keep a
-        # service from exiting, nor the probe from returning on time.
-        worker = threading_.Thread(
-            target=slot.run,
-            args=(context,),
-            name=f"glance-features:{slot.plugin.name}",
-            daemon=True,
-        )
-        try:
-            worker.start()
-        except RuntimeError as exc:  # an address-space or thread limit: say so, go on
-            slot.result = _unknown(
-                slot.plugin.name,
-                f"no thread could be started to probe it ({exc}): the process limits "
-                "(ulimit -v, -u; LimitAS=, TasksMax=) are too small",
-            )
-            slot.done.set()
+        slot.start(context)
     for slot in slots:
         slot.done.wait(max(0.0, deadline - clock.monotonic()))
     # Taken once: a slot that ends from here on is not reported, so no result

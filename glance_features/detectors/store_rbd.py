@@ -18,7 +18,7 @@ import configparser
 import os
 import re
 from collections.abc import Callable
-from typing import NotRequired, TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from glance_features.catalog import Entry, GlanceUse
 from glance_features.detector import ProbeContext
@@ -28,6 +28,11 @@ from glance_features.model import JSON, Status, Verdict
 from glance_features.options import STORE_SELECTION
 from glance_features.runas import checked_as
 from glance_features.settings import Settings
+
+if TYPE_CHECKING:  # typing has it from 3.11; Glance 28 runs on 3.10
+    from typing import NotRequired
+
+    from glance_features import checks
 
 DRIVER = "rbd"
 MODULES = ("rados", "rbd")
@@ -115,23 +120,7 @@ def _bindings(
     installed = [p for paths in copies.values() for p in paths]
     fix = install_system_packages(CATALOG.packages, context.distro)
     if installed and python["venv"] and not python["system_site_packages"]:
-        suffix = python["ext_suffix"] or ""
-        built_for_other = [p for p in installed if p.endswith(".so") and suffix not in p]
-        reason = (
-            f"{names} cannot be imported by the service's interpreter {where}: it is a "
-            f"virtualenv ({python['prefix']}) without system site packages, so it cannot see "
-            f"the distribution's bindings installed at {', '.join(installed)}"
-        )
-        cfg = os.path.join(python["prefix"], "pyvenv.cfg")
-        fix = [
-            "sed -i 's/^include-system-site-packages *=.*/include-system-site-packages = true/' "
-            f"{cfg}  # or recreate the virtualenv with --system-site-packages"
-        ]
-        if built_for_other:
-            reason += f" (and they are built for another Python than {suffix})"
-            fix.append(
-                "run Glance on the distribution's Python, whose version the bindings are built for"
-            )
+        reason, fix = _hidden_from_venv(names, where, python, installed)
     elif installed:
         reason = (
             f"{names} cannot be imported by the service's interpreter {where} although the "
@@ -155,6 +144,30 @@ def _bindings(
         details,
         fix,
     )
+
+
+def _hidden_from_venv(
+    names: str, where: str, python: checks.PythonFound, installed: list[str]
+) -> tuple[str, list[str]]:
+    """Why a virtualenv without system site packages cannot see the
+    distribution's bindings, and how to let it."""
+    suffix = python["ext_suffix"] or ""
+    reason = (
+        f"{names} cannot be imported by the service's interpreter {where}: it is a "
+        f"virtualenv ({python['prefix']}) without system site packages, so it cannot see "
+        f"the distribution's bindings installed at {', '.join(installed)}"
+    )
+    cfg = os.path.join(python["prefix"], "pyvenv.cfg")
+    fix = [
+        "sed -i 's/^include-system-site-packages *=.*/include-system-site-packages = true/' "
+        f"{cfg}  # or recreate the virtualenv with --system-site-packages"
+    ]
+    if any(p.endswith(".so") and suffix not in p for p in installed):
+        reason += f" (and they are built for another Python than {suffix})"
+        fix.append(
+            "run Glance on the distribution's Python, whose version the bindings are built for"
+        )
+    return reason, fix
 
 
 def _unchecked(store: str | None, context: ProbeContext) -> str | None:

@@ -267,16 +267,7 @@ def _explain(
     point = mount.mount_point if mount else cache_dir
     fs_type = mount.fs_type if mount else "?"
     if number == errno.ENOTSUP:
-        fix = ["move image_cache_dir to a file system with user xattrs (ext4, xfs, btrfs)"]
-        if fs_type not in ("ramfs", "tmpfs", "proc", "sysfs"):
-            fix.insert(
-                0, f"mount -o remount,user_xattr {point}  # and add user_xattr in /etc/fstab"
-            )
-        return (
-            f"{fs_type} on {point} does not support user xattrs ({code}): Glance's "
-            "xattr driver refuses to configure and Glance falls back to sqlite",
-            fix,
-        )
+        return _no_user_xattrs(fs_type, point, code)
     if failure["step"] == checks.SET_XATTR_STEP:
         return _configures_then_fails(number, reason, point, user)
     if found["stale_check_file"] and found["check_file_uid"] is not None:
@@ -310,6 +301,17 @@ def _explain(
             [f"point image_cache_dir at a directory, or remove what is at {cache_dir}"],
         )
     return reason, [f"check {cache_dir} and the file system mounted on {point}"]
+
+
+def _no_user_xattrs(fs_type: str, point: str, code: str) -> tuple[str, list[str]]:
+    fix = ["move image_cache_dir to a file system with user xattrs (ext4, xfs, btrfs)"]
+    if fs_type not in ("ramfs", "tmpfs", "proc", "sysfs"):
+        fix.insert(0, f"mount -o remount,user_xattr {point}  # and add user_xattr in /etc/fstab")
+    return (
+        f"{fs_type} on {point} does not support user xattrs ({code}): Glance's "
+        "xattr driver refuses to configure and Glance falls back to sqlite",
+        fix,
+    )
 
 
 def _configures_then_fails(
