@@ -869,8 +869,14 @@ def main() -> int:
         line = sys.stdin.buffer.readline(MAX_REQUEST)
         if not line:
             break
-        serving.append(threading.Thread(target=serve, args=(_request(line),), daemon=True))
-        serving[-1].start()
+        request = _request(line)
+        thread = threading.Thread(target=serve, args=(request,), daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # no thread to be had (a process limit): answer it now
+            serve(request)
+            continue
+        serving.append(thread)
     for thread in serving:  # what was asked is answered; the asker's deadline bounds it
         thread.join()
     return 0

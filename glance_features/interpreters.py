@@ -89,6 +89,7 @@ class Interpreters:
     def __init__(self) -> None:
         self._lock = green.original("threading").Lock()
         self._children: dict[tuple[str, str | None], _Child] = {}
+        self._retired: list[_Child] = []
         self._closed = False
 
     def call(
@@ -106,6 +107,8 @@ class Interpreters:
                 raise CheckFailed("the probe is over")
             child = self._children.get((python, user))
             if child is None or child.retired:
+                if child is not None:
+                    self._retired.append(child)  # callers may still wait on it
                 child = self._children[(python, user)] = _Child(python, user)
         try:
             return child.call(check, args, deadline)
@@ -118,8 +121,8 @@ class Interpreters:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            children = list(self._children.values())
-            self._children = {}
+            children = [*self._children.values(), *self._retired]
+            self._children, self._retired = {}, []
         for child in children:
             child.close()
 
@@ -151,7 +154,6 @@ class _Child:
 
     def call(self, check: Callable[..., T], args: tuple[object, ...], deadline: float) -> T:
         """``check(*args)`` in this child, by ``deadline`` (``time.monotonic()``)."""
-        from glance_features._platform import proc
 
         clock = green.original("time")
         timeout = deadline - clock.monotonic()
@@ -159,6 +161,8 @@ class _Child:
             f" as {self.user}" if self.user else ""
         )
         with self._lock:
+            if self._ended is not None:  # ended since the pool handed it out
+                raise _ChildLost(f"{what} found its child ended")
             if self._proc is None:
                 self._proc = self._start()
             child = self._proc  # stays while this call waits on it (_end)
@@ -167,14 +171,14 @@ class _Child:
             self._waiting.add(ident)
         request = {"id": ident, "call": check.__name__, "args": list(args)}
         try:
-            with self._sending:
-                proc.send(child, json.dumps(request).encode() + b"\n", deadline)
+            self._send(child, json.dumps(request).encode() + b"\n", deadline)
             # The child ran ``check`` itself: its answer is what ``check`` returns.
             return cast(T, _value(self._answer(child, ident, deadline), what))
         except TimeoutError:
             self.retired = True
             raise CheckFailed(f"{what} did not finish within {round(timeout, 1):g} s") from None
         except EOFError:
+            self.retired = True  # it died with nobody reading: the pool replaces it
             raise _ChildLost(f"{what} ended without an answer") from None
         finally:
             with self._lock:
@@ -182,6 +186,23 @@ class _Child:
                 self._answers.pop(ident, None)
                 if (self.retired or self._ended) and not self._waiting:
                     self._end()
+
+    def _send(self, child: subprocess.Popen[bytes], request: bytes, deadline: float) -> None:
+        """Put one request on the child's stdin, whole, by ``deadline``."""
+        from glance_features._platform import proc
+
+        left = deadline - green.original("time").monotonic()
+        if not self._sending.acquire(timeout=max(0.0, left)):
+            raise TimeoutError
+        try:
+            proc.send(child, request, deadline)
+        except TimeoutError:
+            with self._lock:  # part of it may be on the pipe: the next would join it
+                self._ended = self._ended or "a request to it was cut short"
+                self.retired = True
+            raise
+        finally:
+            self._sending.release()
 
     def _answer(self, child: subprocess.Popen[bytes], ident: int, deadline: float) -> bytes:
         """The answer to request ``ident``; this caller reads for all while no
@@ -208,9 +229,11 @@ class _Child:
             finally:
                 with self._lock:
                     self._reading = False
-                    if chunk is not None:
-                        self._take(chunk)
-                    self._answered.notify_all()
+                    try:
+                        if chunk is not None:
+                            self._take(chunk)
+                    finally:
+                        self._answered.notify_all()
 
     def _take(self, chunk: bytes) -> None:
         """Hand out the whole answers in ``chunk``; the caller holds the lock."""
@@ -228,12 +251,13 @@ class _Child:
         self._unread = bytearray(rest)
         for line in lines:
             try:
-                ident = json.loads(line).get("id")
-            except (ValueError, AttributeError):
+                ident = json.loads(line)["id"]
+            except Exception:  # not JSON, too deep, not an object: no answer of ours
+                ident = None
+            if not isinstance(ident, int):
                 self._ended = "it said something that is no answer"
                 self.retired = True
-                continue
-            if ident in self._waiting:
+            elif ident in self._waiting:
                 self._answers[ident] = bytes(line)
 
     def _start(self) -> subprocess.Popen[bytes]:

@@ -447,6 +447,33 @@ def test_a_check_that_crashes_the_shared_child_fails_alone(tmp_path: Path) -> No
     assert [c for c in _children_of_me() if "/dev/fd/" in c] == []
 
 
+def test_a_child_that_died_between_checks_is_replaced() -> None:
+    """Killed while no check waited on it (an OOM kill): the next check is
+    answered, and the pool starts one new shared child rather than a child
+    for every check from then on."""
+    import signal
+
+    import psutil
+
+    python = "/usr/bin/python3"
+    need(os.path.exists(python), "needs /usr/bin/python3 (another interpreter than this one)")
+    pool = runas.Interpreters()
+    try:
+        pool.call(python, None, checks.interpreter, (["pip"],), 30.0)
+        (first,) = [p for p in psutil.Process().children() if p.is_running()]
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(10)
+        for _ in range(3):
+            found = pool.call(python, None, checks.interpreter, (["pip"],), 30.0)
+            assert found["python"]["executable"] == python
+        live = [c for c in _children_of_me() if "/dev/fd/" in c]
+        assert len(live) == 1
+        assert [p.pid for p in psutil.Process().children()] != [first.pid]
+    finally:
+        pool.close()
+    assert [c for c in _children_of_me() if "/dev/fd/" in c] == []
+
+
 def test_a_check_that_patches_its_interpreter_never_runs_in_a_shared_child() -> None:
     """eventlet_resolution imports and patches eventlet: in a child shared
     with other checks it would change what they see (and a failed import

@@ -51,6 +51,8 @@ class Background(Generic[T]):
     def _run(self) -> None:
         try:
             self._value = self._work()
+        except MemoryError:
+            raise  # the command line's thread hook makes it a process-limit error
         except Exception:
             pass
         finally:
