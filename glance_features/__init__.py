@@ -15,8 +15,6 @@ from glance_features._version import __version__
 # share of an interpreter start.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from glance_features.detector import Detector, ProbeContext
     from glance_features.errors import GlanceFeaturesError
     from glance_features.model import (
@@ -74,7 +72,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> "Any":  # quoted: no __future__ import, see above
+def __getattr__(name: str) -> object:  # the names above give each its own type
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'glance_features' has no attribute {name!r}")

@@ -89,7 +89,7 @@ class GlanceUse:
 @dataclasses.dataclass(frozen=True)
 class Entry:
     purpose: str
-    options: tuple[Option, ...] = ()
+    options: tuple[Option[object], ...] = ()
     required_when: tuple[RequiredWhen, ...] = ()
     python: tuple[str, ...] = ()  # PEP 508 requirements, markers included
     packages: Mapping[str, str] = dataclasses.field(default_factory=dict)  # family -> package

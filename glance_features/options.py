@@ -10,18 +10,21 @@ declares its own :class:`Option` and reads it with ``settings.get(option)``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Generic, Literal, TypeVar
 
 from glance_features.errors import ConfigError
 
 # How a value is read, as oslo.config's option types read it.
 Kind = Literal["str", "int", "port", "bool", "list", "bounded_list", "dict"]
+V = TypeVar("V", covariant=True)  # an Option[int] is an Option[object]
 
 
 @dataclasses.dataclass(frozen=True)
-class Option:
-    """One Glance option: where it lives, its type as Glance registers it, its default."""
+class Option(Generic[V]):
+    """One Glance option: where it lives, its type as Glance registers it, its
+    default. ``V`` is the type of its value, which its ``kind`` converts to:
+    declare it (``Option[int | None]``) and ``settings.get(option)`` is one."""
 
     group: str
     name: str
@@ -134,28 +137,32 @@ _CONVERTERS: dict[Kind, Callable[[str], object]] = {
 
 # The options of Glance and glance_store the built-in detectors read.
 # [DEFAULT] image cache (the xattr driver)
-IMAGE_CACHE_DIR = Option("DEFAULT", "image_cache_dir")
-IMAGE_CACHE_DRIVER = Option("DEFAULT", "image_cache_driver", default="centralized_db")
+IMAGE_CACHE_DIR: Option[str | None] = Option("DEFAULT", "image_cache_dir")
+IMAGE_CACHE_DRIVER: Option[str] = Option("DEFAULT", "image_cache_driver", default="centralized_db")
 # pydev, in the standalone server's workers
-DEBUG_HOST = Option("DEFAULT", "pydev_worker_debug_host")
-DEBUG_PORT = Option("DEFAULT", "pydev_worker_debug_port", "port", default=5678)
+DEBUG_HOST: Option[str | None] = Option("DEFAULT", "pydev_worker_debug_host")
+DEBUG_PORT: Option[int] = Option("DEFAULT", "pydev_worker_debug_port", "port", default=5678)
 # The standalone server with workers = 0 serves from its parent alone.
-WORKERS = Option("DEFAULT", "workers", "int")
+WORKERS: Option[int | None] = Option("DEFAULT", "workers", "int")
 # Interoperable image import and conversion (qemu-img, image_decompression)
-IMPORT_PLUGINS = Option("image_import_opts", "image_import_plugins", "bounded_list", default=())
-OUTPUT_FORMAT = Option(
+IMPORT_PLUGINS: Option[Sequence[str]] = Option(
+    "image_import_opts", "image_import_plugins", "bounded_list", default=()
+)
+OUTPUT_FORMAT: Option[str] = Option(
     "image_conversion", "output_format", default="raw", attr="image_conversion_output_format"
 )
-CONVERSION_FORMAT = Option("taskflow_executor", "conversion_format")
-PYTHON_INTERPRETER = Option("wsgi", "python_interpreter")
+CONVERSION_FORMAT: Option[str | None] = Option("taskflow_executor", "conversion_format")
+PYTHON_INTERPRETER: Option[str | None] = Option("wsgi", "python_interpreter")
 # Which stores are enabled: multi-store (enabled_backends) or the legacy list.
-ENABLED_BACKENDS = Option("DEFAULT", "enabled_backends", "dict")
-DEFAULT_BACKEND = Option("glance_store", "default_backend")
-STORES = Option("glance_store", "stores", "list", default=("file", "http"))
-DEFAULT_STORE = Option("glance_store", "default_store", default="file")
+ENABLED_BACKENDS: Option[Mapping[str, str] | None] = Option("DEFAULT", "enabled_backends", "dict")
+DEFAULT_BACKEND: Option[str | None] = Option("glance_store", "default_backend")
+STORES: Option[Sequence[str]] = Option("glance_store", "stores", "list", default=("file", "http"))
+DEFAULT_STORE: Option[str] = Option("glance_store", "default_store", default="file")
 STORE_SELECTION = (ENABLED_BACKENDS, DEFAULT_BACKEND, STORES, DEFAULT_STORE)
 DEFAULT_DATADIR = "/var/lib/glance/images"
-LEGACY_DATADIR = Option("glance_store", "filesystem_store_datadir", default=DEFAULT_DATADIR)
+LEGACY_DATADIR: Option[str] = Option(
+    "glance_store", "filesystem_store_datadir", default=DEFAULT_DATADIR
+)
 
 BUILTIN_OPTIONS = (
     IMAGE_CACHE_DIR,

@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from glance_features import options as _options
 from glance_features._platform import files as _files
 from glance_features.errors import ConfigError as ConfigError
 from glance_features.options import Option as Option
+
+V = TypeVar("V")
 
 if TYPE_CHECKING:
     from oslo_config.cfg import ConfigOpts
@@ -36,7 +38,7 @@ MAX_CONFIG_BYTES = 4 << 20
 _TEMPLATE = re.compile(r"\$(?:\{([_a-z][._a-z0-9]*)\}|([_a-z][._a-z0-9]*)|(\$))", re.IGNORECASE)
 
 
-def known_options() -> dict[str, Option]:
+def known_options() -> dict[str, Option[object]]:
     """Every option the built-in detectors read, by keyword."""
     return dict(_options.BY_KEYWORD)
 
@@ -50,6 +52,10 @@ class Settings:
     """
 
     __slots__ = ("_hash", "_values", "config_files", "secret_names")
+    _hash: int | None
+    _values: dict[tuple[str, str], object]
+    config_files: tuple[str, ...]
+    secret_names: frozenset[str]
 
     def __init__(
         self,
@@ -77,22 +83,23 @@ class Settings:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Settings are immutable")
 
-    # Any: an option's value type follows its kind (Option.kind) at run time,
-    # and the detectors read values by the type their option has.
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> object:
+        """``settings.image_cache_driver``: a built-in option by its keyword;
+        :meth:`get` gives a value of the option's declared type."""
         option = _options.BY_KEYWORD.get(name)
         if option is None:
             raise AttributeError(f"Settings has no option {name!r}")
         return self.get(option)
 
-    def get(self, option: Option) -> Any:  # Any: as __getattr__
+    def get(self, option: Option[V]) -> V:
         """The option's value, converted and expanded, or its default."""
         raw = self._values.get((option.group, option.name))
         if raw is None:
-            return option.default
+            return cast(V, option.default)
         if isinstance(raw, str):
             raw = self._expand(raw, option.group)
-        return option.convert(raw)
+        # Its kind's converter makes the type its declaration names.
+        return cast(V, option.convert(raw))
 
     def secret_values(self, declared: Iterable[str] = ()) -> frozenset[str]:
         """The values never to be shown: of the options named ``declared`` (the
@@ -101,7 +108,7 @@ class Settings:
 
         return secret_values(self._values, self.secret_names.union(declared))
 
-    def is_set(self, option: Option) -> bool:
+    def is_set(self, option: Option[object]) -> bool:
         return self._values.get((option.group, option.name)) is not None
 
     def raw(self, group: str) -> dict[str, object]:
@@ -217,7 +224,9 @@ class Settings:
         return cls(values, config_files=files, secret_names=_declared_secret(conf, names))
 
 
-def _adds(option: Option, values: Mapping[tuple[str, str], object], registered: object) -> bool:
+def _adds(
+    option: Option[object], values: Mapping[tuple[str, str], object], registered: object
+) -> bool:
     """Whether the registered value says more than the files: an override or a
     command-line value. What the files say, or the default, adds nothing, so
     the settings equal those read from the same files before Glance loaded
@@ -252,7 +261,7 @@ def _declared_secret(conf: ConfigOpts, names: set[str]) -> set[str]:
 _UNREGISTERED = object()
 
 
-def _registered_value(conf: ConfigOpts, option: Option) -> object:
+def _registered_value(conf: ConfigOpts, option: Option[object]) -> object:
     try:
         group = conf if option.group == "DEFAULT" else conf[option.group]
         return group[option.name]

@@ -59,7 +59,7 @@ def test_settings_text_parser(text: str) -> None:
 
 @given(st.sampled_from(typing.get_args(Kind)), st.text())
 def test_option_values_convert_or_raise_config_error(kind: Kind, text: str) -> None:
-    option = Option("DEFAULT", "x", kind)
+    option: Option[object] = Option("DEFAULT", "x", kind)
     try:
         option.convert(text)
     except ConfigError as exc:

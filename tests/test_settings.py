@@ -550,12 +550,13 @@ def test_templates_expand_exactly_as_oslo_config_expands_them(
         conf.register_opt(cfg.StrOpt("x"), group="flow")
         conf(["--config-file", path], project="t", default_config_files=[], default_config_dirs=[])
         settings_ = Settings({(g, n): v for (g, n), v in parse_text(text).items()})
-        for option in (
+        options: tuple[Option[str | None], ...] = (
             Option("DEFAULT", "one"),
             Option("DEFAULT", "two"),
             Option("DEFAULT", "three"),
             Option("flow", "x"),
-        ):
+        )
+        for option in options:
             group = conf if option.group == "DEFAULT" else conf[option.group]
             expected: object
             try:

@@ -82,12 +82,12 @@ class XattrDetector(DetectorBase):
                 {},
                 ["use image_cache_driver = centralized_db on Windows"],
             )
-        cache_dir = context.settings.get(IMAGE_CACHE_DIR)
+        configured = context.settings.get(IMAGE_CACHE_DIR)
         user = runas.checked_as(context)
-        details: dict[str, JSON] = {"image_cache_dir": cache_dir, "checked_as": user}
-        unusable = _unusable(cache_dir)
-        if unusable is not None:
-            return unusable.result(self.name, details)
+        details: dict[str, JSON] = {"image_cache_dir": configured, "checked_as": user}
+        cache_dir = _usable(configured)
+        if isinstance(cache_dir, Verdict):
+            return cache_dir.result(self.name, details)
         binding = _binding(context)
         details.update(python=binding.python, binding=binding.provider)
         try:
@@ -132,8 +132,9 @@ class XattrDetector(DetectorBase):
         return _works(found, cache_dir, user, binding, details).result(self.name, details)
 
 
-def _unusable(cache_dir: str | None) -> Verdict | None:
-    """Why Glance cannot use ``image_cache_dir`` as set, before any file is tried."""
+def _usable(cache_dir: str | None) -> str | Verdict:
+    """``image_cache_dir``, or why Glance cannot use it as set, before any
+    file is tried."""
     if not cache_dir:
         return Verdict(
             Status.UNAVAILABLE,
@@ -148,7 +149,7 @@ def _unusable(cache_dir: str | None) -> Verdict | None:
             "the working directory of each Glance process",
             remediation=["set [DEFAULT] image_cache_dir to an absolute path"],
         )
-    return None
+    return cache_dir
 
 
 def _works(
