@@ -7,7 +7,7 @@ import dataclasses
 import inspect
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from glance_features.catalog import UNCATALOGUED, Entry
@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 # Seconds kept back from a detector's deadline, so that a subprocess killed at
 # its timeout is reported with its own reason before the runner gives up.
 RESERVE = 0.15
+
+
+def _nobody_waits() -> None:
+    pass
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +49,9 @@ class ProbeContext:
     # The children of service interpreters this probe's checks share; None:
     # a child per check.
     interpreters: Interpreters | None = None
+    # For a detector with ``head_start``: called once the children it waits
+    # for are started, so that the runner starts the other detectors.
+    launched: Callable[[], None] = _nobody_waits
 
     @property
     def served_by(self) -> str | None:
@@ -95,6 +102,12 @@ class DetectorBase(abc.ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     catalog: ClassVar[Entry] = UNCATALOGUED
+    # A built-in whose children take longer than every other detector's work
+    # (qemu-img's prlimit interpreter) starts first; the others start once it
+    # calls ``context.launched()``, or after HEAD_START seconds. Started
+    # together, their Python holds the GIL while it waits to start its
+    # children, and its wait ends the probe last.
+    head_start: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

@@ -73,8 +73,9 @@ def unregister(name: str) -> None:
         _registered.pop(name, None)
 
 
-def plugins(names: Iterable[str] | None = None) -> list[Plugin]:
-    """Every known detector (or only ``names``): built-ins, registered, entry points."""
+def plugins(names: Iterable[str] | None = None, *, installed: bool = True) -> list[Plugin]:
+    """Every known detector (or only ``names``): built-ins, registered and,
+    with ``installed``, the entry points' (whose names never take a built-in's)."""
     wanted = set(names) if names is not None else None
     found: dict[str, Plugin] = {}
 
@@ -97,7 +98,10 @@ def plugins(names: Iterable[str] | None = None) -> list[Plugin]:
     # In distribution order, not directory-listing order, so which of two
     # claimants keeps a name is the same on every host.
     for dist, ep in sorted(
-        ((ep.dist.name if ep.dist is not None else "unknown", ep) for ep in _entry_points()),
+        (
+            (ep.dist.name if ep.dist is not None else "unknown", ep)
+            for ep in (_entry_points() if installed else ())
+        ),
         key=lambda pair: (pair[0], pair[1].name, pair[1].value),
     ):
         add(Plugin(ep.name, f"{ep.value} from {dist}", _entry_point_loader(ep, dist)))

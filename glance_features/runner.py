@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import threading
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from glance_features.interpreters import Interpreters
 
 DEFAULT_TIMEOUT = 10.0
+# The longest the other detectors wait for one with a head start to have
+# started its children (detector.DetectorBase.head_start).
+HEAD_START = 0.05
 
 
 class _CacheKey(NamedTuple):
@@ -229,11 +233,23 @@ class _Slot:
         self.requirement = NOT_REQUIRED
         self.entry = UNCATALOGUED
         self.done = _green.original("threading").Event()
+        self.launched = _green.original("threading").Event()
+
+    def head_start(self) -> bool:
+        """Whether it starts before the others: a built-in that says so.
+        A plugin loads in its own thread, under the deadline, so it cannot."""
+        if not self.plugin.builtin:
+            return False
+        try:
+            return getattr(self.plugin.load(), "head_start", False) is True
+        except Exception:
+            return False  # its own thread reports why it does not load
 
     def start(self, context: ProbeContext) -> None:
         """:meth:`run` in a daemon thread: a detector that never returns must
         not keep a service from exiting, nor the probe from returning on time."""
         name = f"glance-features:{self.plugin.name}"
+        context = dataclasses.replace(context, launched=self.launched.set)
         worker = _green.original("threading").Thread(
             target=self.run, args=(context,), name=name, daemon=True
         )
@@ -246,6 +262,7 @@ class _Slot:
                 "(ulimit -v, -u; LimitAS=, TasksMax=) are too small",
             )
             self.done.set()
+            self.launched.set()
 
     def run(self, context: ProbeContext) -> None:
         clock = _green.original("time")
@@ -274,6 +291,7 @@ class _Slot:
             result = _unknown(self.plugin.name, f"probe failed: {type(exc).__name__}: {exc}")
         self.result = result.replace(elapsed_ms=_ms(clock.perf_counter() - start))
         self.done.set()
+        self.launched.set()
 
 
 def _run(
@@ -285,8 +303,9 @@ def _run(
 ) -> Report:
     from glance_features import glance, runas
 
-    plugins = registry.plugins(key.features)
-    if key.features is not None:
+    # Without a list, the entry points are read while the head start runs.
+    plugins = registry.plugins(key.features) if key.features is not None else None
+    if key.features is not None and plugins is not None:
         missing = sorted(set(key.features) - {p.name for p in plugins})
         if missing:
             known = ", ".join(sorted(p.name for p in registry.plugins())) or "none"
@@ -315,9 +334,30 @@ def _run(
             pool.close()
 
 
+def _started(context: ProbeContext, plugins: list[registry.Plugin] | None) -> list[_Slot]:
+    """Every detector's slot, started: those with a head start first, the
+    others once they have started their children (``plugins`` None: every
+    known detector, the entry points read meanwhile)."""
+    clock = _green.original("time")
+    listed = plugins if plugins is not None else registry.plugins(installed=False)
+    first = {slot.plugin.name: slot for slot in map(_Slot, listed) if slot.head_start()}
+    for slot in first.values():
+        slot.start(context)
+    if plugins is None:
+        plugins = registry.plugins()
+    held_until = min(context.deadline, clock.monotonic() + HEAD_START)
+    for slot in first.values():
+        slot.launched.wait(max(0.0, held_until - clock.monotonic()))
+    slots = [first.get(p.name) or _Slot(p) for p in plugins]
+    for slot in slots:
+        if slot.plugin.name not in first:
+            slot.start(context)
+    return slots
+
+
 def _collect(
     context: ProbeContext,
-    plugins: list[registry.Plugin],
+    plugins: list[registry.Plugin] | None,
     settings: Settings,
     timeout: float,
     service: Deployment,
@@ -327,9 +367,7 @@ def _collect(
 
     deadline, glance_version = context.deadline, context.glance_version
     clock = _green.original("time")
-    slots = [_Slot(p) for p in plugins]
-    for slot in slots:
-        slot.start(context)
+    slots = _started(context, plugins)
     for slot in slots:
         slot.done.wait(max(0.0, deadline - clock.monotonic()))
     # Taken once: a slot that ends from here on is not reported, so no result

@@ -306,3 +306,34 @@ def test_pyuwsgi_is_told_from_a_compiled_uwsgi_by_its_first_line(tmp_path: Path)
     binary.write_bytes(b"\x7fELF" + bytes(range(256)) * 4096)
     assert not _is_python_script(str(binary))
     assert not _is_python_script(str(tmp_path / "missing"))
+
+
+def test_it_says_launched_once_every_call_glance_makes_is_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The runner holds the other detectors back until then: Glance's prlimit
+    interpreter, the longest wait, starts before their Python runs."""
+    import dataclasses
+
+    from glance_features._platform import proc
+
+    need_real()
+    python = need_oslo_python()
+    spawned: list[str] = []
+    at_launch: list[list[str]] = []
+    real_spawn = proc.spawn
+
+    def spawn(argv: list[str], **kwargs: object) -> object:
+        child = real_spawn(argv, **kwargs)  # type: ignore[arg-type]
+        spawned.append(" ".join(argv[:4]))
+        return child
+
+    monkeypatch.setattr(proc, "spawn", spawn)
+    settings = Settings(image_import_plugins=("image_conversion",), python_interpreter=python)
+    probed = dataclasses.replace(
+        context(settings), launched=lambda: at_launch.append(list(spawned))
+    )
+    assert QemuImgDetector().probe(probed).status is Status.AVAILABLE
+    assert len(at_launch) == 1
+    assert len(at_launch[0]) == 3
+    assert any("oslo_concurrency.prlimit" in argv for argv in at_launch[0])

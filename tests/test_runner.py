@@ -161,3 +161,82 @@ def test_a_required_feature_with_no_thread_to_probe_it_stays_required(
     xattr = report["xattr"]
     assert xattr.status is Status.UNKNOWN and "no thread could be started" in xattr.reason
     assert xattr.required and report.code == 2
+
+
+class HeadStart:
+    """Says it starts children that outlast the rest; ``calls`` says whether it
+    then tells the runner so."""
+
+    name = "starts-first"
+    summary = "starts first"
+    head_start = True
+
+    def __init__(self, other_started: threading.Event, calls: bool) -> None:
+        self.other_started = other_started
+        self.calls = calls
+        self.seen_before_launch: bool | None = None
+        self.seen_after: bool | None = None
+
+    def probe(self, context: ProbeContext) -> FeatureResult:
+        self.seen_before_launch = self.other_started.wait(0.5)
+        if self.calls:
+            context.launched()
+        self.seen_after = self.other_started.wait(10)
+        return FeatureResult(self.name, Status.AVAILABLE, "started its children")
+
+
+class NotesItsStart:
+    name = "starts-after"
+    summary = "notes when it starts"
+
+    def __init__(self, started: threading.Event) -> None:
+        self.started = started
+
+    def probe(self, context: ProbeContext) -> FeatureResult:
+        self.started.set()
+        return FeatureResult(self.name, Status.AVAILABLE, "ran")
+
+
+def _as_builtin(monkeypatch: pytest.MonkeyPatch, detector: object, name: str) -> None:
+    from glance_features import registry
+
+    monkeypatch.setitem(registry.BUILTIN, name, f"tests:{name}")
+    monkeypatch.setitem(registry._builtin_instances, name, detector)
+
+
+@pytest.mark.parametrize("calls", [True, False])
+def test_a_built_in_with_a_head_start_runs_alone_until_its_children_started(
+    monkeypatch: pytest.MonkeyPatch, calls: bool
+) -> None:
+    """The others start once it calls launched(), or after HEAD_START when it
+    never does; the report lists every feature in the registry's order."""
+    from glance_features import runner
+
+    started = threading.Event()
+    first = HeadStart(started, calls)
+    _as_builtin(monkeypatch, NotesItsStart(started), "starts-after")
+    _as_builtin(monkeypatch, first, "starts-first")
+    monkeypatch.setattr(runner, "HEAD_START", 30.0 if calls else 1.0)
+    report = glance_features.probe(features=["starts-after", "starts-first"], timeout=20)
+    assert first.seen_before_launch is False
+    assert first.seen_after is True
+    assert list(report) == ["starts-after", "starts-first"]
+    assert all(r.status is Status.AVAILABLE for r in report.values())
+
+
+def test_a_plugin_gets_no_head_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plugin loads in its own thread, under the deadline: the others never
+    wait for it, whatever it says."""
+    from glance_features import runner
+
+    started = threading.Event()
+    first = HeadStart(started, calls=False)
+    _as_builtin(monkeypatch, NotesItsStart(started), "starts-after")
+    glance_features.register(first)
+    monkeypatch.setattr(runner, "HEAD_START", 30.0)
+    try:
+        report = glance_features.probe(features=["starts-after", "starts-first"], timeout=20)
+    finally:
+        glance_features.unregister("starts-first")
+    assert first.seen_before_launch is True
+    assert report["starts-first"].status is Status.AVAILABLE

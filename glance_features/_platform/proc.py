@@ -79,6 +79,7 @@ def run(
     limits: Mapping[int, int] | None = None,
     stdin: bytes | None = None,
     pass_fds: Sequence[int] = (),
+    started: Callable[[], None] | None = None,
 ) -> Outcome:
     """Run ``argv`` (no shell, ``argv[0]`` an absolute path) with its own stdout
     and stderr, each at most MAX_OUTPUT bytes.
@@ -90,6 +91,7 @@ def run(
     ``user`` runs it with that account's uid, gid and groups (as root).
     ``limits`` are resource limits (``resource.RLIMIT_*`` -> value) set on
     the child from outside, never by Python code between fork and exec.
+    ``started`` is called once the child runs, before its output is awaited.
     Raises OSError when it cannot be started at all.
     """
     subprocess = green.original("subprocess")
@@ -99,6 +101,8 @@ def run(
     if limits:
         _limit(proc.pid, limits)
     try:
+        if started is not None:
+            started()
         outputs, timed_out, truncated = _exchange(proc, stdin, ends_at)
         try:
             # Output closed, the process may still run: not past the deadline.

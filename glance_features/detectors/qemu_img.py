@@ -30,6 +30,8 @@ from glance_features.remediation import install_system_packages
 from glance_features.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from glance_features._platform.proc import Outcome
 
 # glance/async_/utils.py QEMU_IMG_PROC_LIMITS: 2 s of CPU, 1 GiB of address space.
@@ -263,6 +265,8 @@ class QemuImgDetector(DetectorBase):
     name = "qemu-img"
     summary = "qemu-img for image conversion and introspection (image_conversion plugin)"
     catalog = CATALOG
+    # Glance's prlimit interpreter is the probe's longest wait: started first.
+    head_start = True
 
     def fake(self, status: Status, settings: Settings) -> Verdict:
         return _fake(status, settings)
@@ -477,12 +481,26 @@ class QemuImgDetector(DetectorBase):
 
         threading = green.original("threading")
         runs: dict[str, Outcome | Verdict] = {}
+        # The probe's other detectors wait until every job's child is started.
+        unstarted = set(jobs)
+        counting = threading.Lock()
+
+        def started(name: str) -> None:
+            with counting:
+                if name not in unstarted:
+                    return
+                unstarted.discard(name)
+                if unstarted:
+                    return
+            context.launched()
 
         def run(name: str, argv: list[str], judge_stderr: bool) -> None:
             try:
-                runs[name] = self._run(argv, context, workdir, judge_stderr)
+                runs[name] = self._run(argv, context, workdir, judge_stderr, lambda: started(name))
             except Exception as exc:  # a thread's failure is this run's verdict
                 runs[name] = Verdict(Status.UNKNOWN, f"qemu-img {name} could not be run: {exc}")
+            finally:
+                started(name)
 
         workers = []
         for name, job in jobs.items():
@@ -502,14 +520,19 @@ class QemuImgDetector(DetectorBase):
         return runs
 
     def _run(
-        self, argv: list[str], context: ProbeContext, workdir: str, judge_stderr: bool = True
+        self,
+        argv: list[str],
+        context: ProbeContext,
+        workdir: str,
+        judge_stderr: bool = True,
+        started: Callable[[], None] | None = None,
     ) -> Outcome | Verdict:
         from glance_features._platform import proc
 
         timeout = context.remaining()
         label = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(argv[:6]))
         try:
-            outcome = proc.run(argv, timeout, cwd=workdir, user=context.user)
+            outcome = proc.run(argv, timeout, cwd=workdir, user=context.user, started=started)
         except OSError as exc:
             return Verdict(Status.UNAVAILABLE, f"{argv[0]} cannot be run: {exc.strerror or exc}")
         failure = outcome.describe_failure(label, timeout)
