@@ -92,6 +92,15 @@ class Interpreters:
         self._retired: list[_Child] = []
         self._closed = False
 
+    def warm(self, python: str, user: str | None) -> None:
+        """Start the child for ``python`` and ``user`` now, while the caller
+        does other work: its interpreter's start is then off the probe's path.
+        A child that cannot start says so to the first check that calls it."""
+        try:
+            self._child(python, user).start()
+        except CheckFailed:
+            pass
+
     def call(
         self,
         python: str,
@@ -102,6 +111,16 @@ class Interpreters:
     ) -> T:
         clock = green.original("time")
         deadline = clock.monotonic() + timeout
+        child = self._child(python, user)
+        try:
+            return child.call(check, args, deadline)
+        except _ChildLost as lost:
+            left = deadline - clock.monotonic()
+            if self._closed or left <= 0:
+                raise CheckFailed(str(lost)) from None
+        return in_interpreter(python, check, args, left, user)
+
+    def _child(self, python: str, user: str | None) -> _Child:
         with self._lock:
             if self._closed:
                 raise CheckFailed("the probe is over")
@@ -110,13 +129,7 @@ class Interpreters:
                 if child is not None:
                     self._retired.append(child)  # callers may still wait on it
                 child = self._children[(python, user)] = _Child(python, user)
-        try:
-            return child.call(check, args, deadline)
-        except _ChildLost as lost:
-            left = deadline - clock.monotonic()
-            if self._closed or left <= 0:
-                raise CheckFailed(str(lost)) from None
-        return in_interpreter(python, check, args, left, user)
+            return child
 
     def close(self) -> None:
         with self._lock:
@@ -163,9 +176,7 @@ class _Child:
         with self._lock:
             if self._ended is not None:  # ended since the pool handed it out
                 raise _ChildLost(f"{what} found its child ended")
-            if self._proc is None:
-                self._proc = self._start()
-            child = self._proc  # stays while this call waits on it (_end)
+            child = self._started()  # stays while this call waits on it (_end)
             self._ids += 1
             ident = self._ids
             self._waiting.add(ident)
@@ -186,6 +197,20 @@ class _Child:
                 self._answers.pop(ident, None)
                 if (self.retired or self._ended) and not self._waiting:
                     self._end()
+
+    def start(self) -> None:
+        """Start the interpreter before any call."""
+        with self._lock:
+            if self._ended is None:
+                try:
+                    self._started()
+                except (OSError, CheckFailed):
+                    pass  # started again by the first call, which says why not
+
+    def _started(self) -> subprocess.Popen[bytes]:
+        if self._proc is None:
+            self._proc = self._start()
+        return self._proc
 
     def _send(self, child: subprocess.Popen[bytes], request: bytes, deadline: float) -> None:
         """Put one request on the child's stdin, whole, by ``deadline``."""

@@ -276,3 +276,61 @@ def test_deep_probe_on_this_host_gives_a_verdict_for_every_builtin() -> None:
     for name, feature in data["features"].items():
         assert feature["status"] != "unknown", (name, feature["reason"])
         assert feature["reason"]
+
+
+class _RecordsWarming:
+    def __init__(self) -> None:
+        self.warmed: list[tuple[str, str | None]] = []
+
+    def warm(self, python: str, user: str | None) -> None:
+        self.warmed.append((python, user))
+
+
+@pytest.mark.parametrize(
+    ("imports_glance", "service_python", "python_option", "warms"),
+    [
+        # Started on the guess, before the host is read, then confirmed.
+        (True, None, None, 2),
+        # No Glance here: only once the host says this interpreter is the service's.
+        (False, None, None, 1),
+        # The host names another: the guess was wasted, the version question starts it.
+        (True, "/usr/bin/python3", None, 1),
+        # --python names it: never this interpreter's.
+        (True, None, "/usr/bin/python3", 0),
+    ],
+)
+def test_the_command_line_starts_the_accounts_child_before_reading_the_host(
+    monkeypatch: pytest.MonkeyPatch,
+    imports_glance: bool,
+    service_python: str | None,
+    python_option: str | None,
+    warms: int,
+) -> None:
+    """As root, the checks as glance need a child of this interpreter when it
+    runs Glance: started before the host is read, so its start overlaps it."""
+    import argparse
+    import importlib.util
+    import pwd
+
+    from glance_features.cli.main import _warm
+    from glance_features.deployment import Deployment
+    from glance_features.interpreters import this_interpreter
+
+    need(os.geteuid() == 0, "the account's child is started as root")
+    try:
+        pwd.getpwnam("glance")
+    except KeyError:
+        need(False, "needs the glance account")
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, package: str | None = None) -> object:
+        if name == "glance":
+            return object() if imports_glance else None
+        return real(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    args = argparse.Namespace(user=None, python=python_option)
+    pool = _RecordsWarming()
+    _warm(args, pool, None)  # type: ignore[arg-type]
+    _warm(args, pool, Deployment(python=service_python))  # type: ignore[arg-type]
+    assert pool.warmed == [(this_interpreter(), "glance")] * warms

@@ -479,6 +479,41 @@ def test_a_child_that_died_between_checks_is_replaced() -> None:
     assert [c for c in _children_of_me() if "/dev/fd/" in c] == []
 
 
+def test_a_warmed_child_is_started_before_any_check_and_answers_them() -> None:
+    """warm() starts the interpreter while the caller does other work; the
+    checks then go to that child, not to one more."""
+    python = "/usr/bin/python3"
+    need(os.path.exists(python), "needs /usr/bin/python3 (another interpreter than this one)")
+    pool = runas.Interpreters()
+    try:
+        pool.warm(python, None)
+        (warmed,) = [p for p in _child_processes() if "/dev/fd/" in " ".join(p.cmdline())]
+        pool.warm(python, None)  # warm again: the same child
+        for _ in range(3):
+            found = pool.call(python, None, checks.interpreter, (["pip"],), 30.0)
+            assert found["python"]["executable"] == python
+        (live,) = [p for p in _child_processes() if "/dev/fd/" in " ".join(p.cmdline())]
+        assert live.pid == warmed.pid
+    finally:
+        pool.close()
+    assert [c for c in _children_of_me() if "/dev/fd/" in c] == []
+
+
+def test_warming_an_interpreter_that_cannot_run_leaves_the_failure_to_the_check(
+    tmp_path: Path,
+) -> None:
+    missing = str(tmp_path / "no-python")
+    pool = runas.Interpreters()
+    try:
+        pool.warm(missing, None)
+        with pytest.raises(runas.CheckFailed, match="no-python"):
+            pool.call(missing, None, checks.interpreter, (["pip"],), 10.0)
+    finally:
+        pool.close()
+    pool.warm(missing, None)  # after close: nothing starts, nothing raises
+    assert [c for c in _children_of_me() if "/dev/fd/" in c] == []
+
+
 def test_a_check_that_patches_its_interpreter_never_runs_in_a_shared_child() -> None:
     """eventlet_resolution imports and patches eventlet: in a child shared
     with other checks it would change what they see (and a failed import

@@ -394,7 +394,9 @@ def _settings(
             from glance_features import glance
             from glance_features._platform import green
 
+            _warm(args, children, None)
             service = _deployment(args)
+            _warm(args, children, service)
             user = service_user(getattr(args, "user", None), service.user)
             other = user if user and user != _me() else None
             version = green.Background(
@@ -410,6 +412,30 @@ def _settings(
         return Settings.from_config_files(args.config_file or [], args.config_dir)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _warm(
+    args: argparse.Namespace, children: Interpreters | None, service: Deployment | None
+) -> None:
+    """Start the child the checks as the service's account will ask when that
+    is this interpreter's (asking Glance's version starts any other's), so
+    that its start overlaps this process's work. Before ``service`` is known
+    (reading the host takes long), the account is the default one and the
+    interpreter this one if it imports Glance; a guess the host belies costs
+    one child that answers nothing."""
+    import importlib.util
+
+    from glance_features.interpreters import this_interpreter
+
+    if children is None or getattr(args, "python", None) is not None:
+        return
+    if service is None and importlib.util.find_spec("glance") is None:
+        return
+    if service is not None and service.python is not None:
+        return
+    user = service_user(getattr(args, "user", None), service.user if service else None)
+    if user is not None and user != _me():
+        children.warm(this_interpreter(), user)
 
 
 def _config_note(args: argparse.Namespace, files: tuple[str, ...]) -> str:
