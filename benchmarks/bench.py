@@ -7,7 +7,10 @@ interleaved run by run after a warm-up round, against glance_features built
 and installed into a directory of its own (not imported from the checkout).
 The spread (min..max of the ratio's sides) is printed beside each figure.
 Needs GLANCE_VENV (a venv with glance, as tests/run.sh makes) for the figures
-inside and beside Glance; the others run anywhere.
+inside and beside Glance; the others run anywhere. On a host with Debian's
+packaged Glance it runs itself again where that Glance is hidden
+(tests/without_packaged_glance.sh): the command line would find it, as it
+should, and the figures beside the venv's Glance would describe Debian's.
 """
 
 from __future__ import annotations
@@ -170,10 +173,22 @@ COLD_PROBE = (
 )
 
 
+HIDDEN = "GLANCE_FEATURES_BENCH_WITHOUT_PACKAGED_GLANCE"
+
+
+def without_packaged_glance() -> None:
+    """Run this bench again where the host's packaged Glance is hidden."""
+    if os.environ.get(HIDDEN) or os.geteuid() != 0 or not os.path.exists("/usr/bin/glance-api"):
+        return
+    script = str(ROOT / "tests" / "without_packaged_glance.sh")
+    os.execve(script, [script, sys.executable, *sys.argv], {**os.environ, HIDDEN: "1"})
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
+    without_packaged_glance()
     results = []
     with tempfile.TemporaryDirectory(prefix="gf-bench-") as tmp:
         work = Path(tmp)
