@@ -104,9 +104,9 @@ class DetectorBase(abc.ABC):
     catalog: ClassVar[Entry] = UNCATALOGUED
     # A built-in whose children take longer than every other detector's work
     # (qemu-img's prlimit interpreter) starts first; the others start once it
-    # calls ``context.launched()``, or after HEAD_START seconds. Started
-    # together, their Python holds the GIL while it waits to start its
-    # children, and its wait ends the probe last.
+    # calls ``context.launched()``, or after runner.HEAD_START seconds.
+    # Started together, their Python would keep it waiting for the GIL to
+    # start those children, and its wait would end the probe last.
     head_start: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
