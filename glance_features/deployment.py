@@ -508,13 +508,21 @@ def _with_known_python(found: Deployment) -> Deployment:
 
     if dists.version("glance") is not None:
         return found
-    for candidate in (*KNOWN_PYTHONS, "/usr/bin/python3"):
-        if candidate == "/usr/bin/python3" and not _system_glance():
+    candidate = usual_home()
+    if candidate is not None:
+        where = "a usual home of Glance's interpreter"
+        return dataclasses.replace(found, python=candidate, python_from=where)
+    return found
+
+
+def usual_home() -> str | None:
+    """The interpreter of a usual home of Glance on this host, or None."""
+    for candidate in (*KNOWN_PYTHONS, DISTRIBUTION_PYTHON):
+        if candidate == DISTRIBUTION_PYTHON and not _system_glance():
             continue
         if os.access(candidate, os.X_OK):
-            where = "a usual home of Glance's interpreter"
-            return dataclasses.replace(found, python=candidate, python_from=where)
-    return found
+            return candidate
+    return None
 
 
 @functools.lru_cache(maxsize=1)

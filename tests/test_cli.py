@@ -286,34 +286,41 @@ class _RecordsWarming:
         self.warmed.append((python, user))
 
 
+HERE = "this interpreter"
+
+
 @pytest.mark.parametrize(
-    ("imports_glance", "service_python", "python_option", "warms"),
+    ("imports_glance", "usual_home", "service_python", "python_option", "warmed"),
     [
         # Started on the guess, before the host is read, then confirmed.
-        (True, None, None, 2),
-        # No Glance here: only once the host says this interpreter is the service's.
-        (False, None, None, 1),
-        # The host names another: the guess was wasted, the version question starts it.
-        (True, "/usr/bin/python3", None, 1),
-        # --python names it: never this interpreter's.
-        (True, None, "/usr/bin/python3", 0),
+        (True, None, None, None, [HERE, HERE]),
+        # No Glance here nor in a usual home: once the host names this interpreter.
+        (False, None, None, None, [HERE]),
+        # Debian's, even where this interpreter sees its Glance too: its
+        # interpreter's child, which the version question then asks.
+        (True, "/usr/bin/python3", "/usr/bin/python3", None, ["/usr/bin/python3"]),
+        # The host names another than the guess: that guess was wasted.
+        (True, None, "/usr/bin/python3", None, [HERE]),
+        # --python names it: nothing is guessed.
+        (True, None, None, "/usr/bin/python3", []),
     ],
 )
 def test_the_command_line_starts_the_accounts_child_before_reading_the_host(
     monkeypatch: pytest.MonkeyPatch,
     imports_glance: bool,
+    usual_home: str | None,
     service_python: str | None,
     python_option: str | None,
-    warms: int,
+    warmed: list[str],
 ) -> None:
-    """As root, the checks as glance need a child of this interpreter when it
-    runs Glance: started before the host is read, so its start overlaps it."""
+    """As root, the checks as glance need a child of the service's interpreter:
+    started before the host is read, so that its start overlaps that."""
     import argparse
     import importlib.util
     import pwd
 
+    from glance_features import deployment
     from glance_features.cli.main import _warm
-    from glance_features.deployment import Deployment
     from glance_features.interpreters import this_interpreter
 
     need(os.geteuid() == 0, "the account's child is started as root")
@@ -329,8 +336,10 @@ def test_the_command_line_starts_the_accounts_child_before_reading_the_host(
         return real(name, package)
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(deployment, "usual_home", lambda: usual_home)
     args = argparse.Namespace(user=None, python=python_option)
     pool = _RecordsWarming()
     _warm(args, pool, None)  # type: ignore[arg-type]
-    _warm(args, pool, Deployment(python=service_python))  # type: ignore[arg-type]
-    assert pool.warmed == [(this_interpreter(), "glance")] * warms
+    _warm(args, pool, deployment.Deployment(python=service_python))  # type: ignore[arg-type]
+    expected = [this_interpreter() if python == HERE else python for python in warmed]
+    assert pool.warmed == [(python, "glance") for python in expected]

@@ -417,25 +417,32 @@ def _settings(
 def _warm(
     args: argparse.Namespace, children: Interpreters | None, service: Deployment | None
 ) -> None:
-    """Start the child the checks as the service's account will ask when that
-    is this interpreter's (asking Glance's version starts any other's), so
-    that its start overlaps this process's work. Before ``service`` is known
+    """Start the child the checks as the service's account will ask, so that
+    its start overlaps this process's work. Before ``service`` is known
     (reading the host takes long), the account is the default one and the
-    interpreter this one if it imports Glance; a guess the host belies costs
-    one child that answers nothing."""
-    import importlib.util
-
+    interpreter a usual home's, else this one if it imports Glance; a guess
+    the host belies costs one child that answers nothing. Once it is known,
+    asking Glance's version starts another interpreter's child; this one's
+    is started here."""
+    from glance_features import deployment
     from glance_features.interpreters import this_interpreter
 
     if children is None or getattr(args, "python", None) is not None:
         return
-    if service is None and importlib.util.find_spec("glance") is None:
-        return
-    if service is not None and service.python is not None:
+    if service is None:
+        import importlib.util
+
+        # A distribution's Glance first: a venv of this tool may see it too.
+        python = deployment.usual_home()
+        if python is None and importlib.util.find_spec("glance") is not None:
+            python = this_interpreter()
+    elif service.python is None:
+        python = this_interpreter()
+    else:
         return
     user = service_user(getattr(args, "user", None), service.user if service else None)
-    if user is not None and user != _me():
-        children.warm(this_interpreter(), user)
+    if python is not None and user is not None and user != _me():
+        children.warm(python, user)
 
 
 def _config_note(args: argparse.Namespace, files: tuple[str, ...]) -> str:
