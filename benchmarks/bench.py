@@ -9,8 +9,9 @@ The spread (min..max of the ratio's sides) is printed beside each figure.
 Needs GLANCE_VENV (a venv with glance, as tests/run.sh makes) for the figures
 inside and beside Glance; the others run anywhere. On a host with Debian's
 packaged Glance it runs itself again where that Glance is hidden
-(tests/without_packaged_glance.sh): the command line would find it, as it
-should, and the figures beside the venv's Glance would describe Debian's.
+(tests/without_packaged_glance.sh; every figure then describes a host
+without it): the command line would find it, as it should, and the
+figures beside the venv's Glance would describe Debian's.
 """
 
 from __future__ import annotations
@@ -178,7 +179,13 @@ HIDDEN = "GLANCE_FEATURES_BENCH_WITHOUT_PACKAGED_GLANCE"
 
 def without_packaged_glance() -> None:
     """Run this bench again where the host's packaged Glance is hidden."""
-    if os.environ.get(HIDDEN) or os.geteuid() != 0 or not os.path.exists("/usr/bin/glance-api"):
+    if os.environ.get(HIDDEN) or not os.path.exists("/usr/bin/glance-api"):
+        return
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        print(
+            "(the host's packaged Glance stays visible without root and unshare: "
+            "the figures beside the venv's Glance describe it instead)"
+        )
         return
     script = str(ROOT / "tests" / "without_packaged_glance.sh")
     os.execve(script, [script, sys.executable, *sys.argv], {**os.environ, HIDDEN: "1"})

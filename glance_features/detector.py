@@ -49,8 +49,8 @@ class ProbeContext:
     # The children of service interpreters this probe's checks share; None:
     # a child per check.
     interpreters: Interpreters | None = None
-    # For a detector with ``head_start``: called once the children it waits
-    # for are started, so that the runner starts the other detectors.
+    # For a built-in in registry.HEAD_START: called once the children it
+    # waits for are started, so that the runner starts the other detectors.
     launched: Callable[[], None] = _nobody_waits
 
     @property
@@ -102,12 +102,6 @@ class DetectorBase(abc.ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     catalog: ClassVar[Entry] = UNCATALOGUED
-    # A built-in whose children take longer than every other detector's work
-    # (qemu-img's prlimit interpreter) starts first; the others start once it
-    # calls ``context.launched()``, or after runner.HEAD_START seconds.
-    # Started together, their Python would keep it waiting for the GIL to
-    # start those children, and its wait would end the probe last.
-    head_start: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

@@ -40,6 +40,14 @@ BUILTIN = {
     ),
 }
 
+# Built-ins whose children outlast every other detector's work (qemu-img:
+# Glance's prlimit interpreter). The runner starts them first and the others
+# once each has called ``context.launched()``, its children started, or
+# after runner.HEAD_START: started together, the others' Python would keep
+# them waiting for the GIL to start those children. Named here, not found
+# by importing every detector first, which would cost what it saves.
+HEAD_START = frozenset({"qemu-img"})
+
 _registered: dict[str, Detector] = {}
 _registered_lock = threading.Lock()
 
@@ -57,6 +65,7 @@ class Plugin:
     origin: str
     load: Callable[[], Detector]
     builtin: bool = False
+    head_start: bool = False  # a built-in in HEAD_START
 
 
 def register(detector: Detector) -> None:
@@ -90,7 +99,8 @@ def plugins(names: Iterable[str] | None = None, *, installed: bool = True) -> li
             found[plugin.name] = plugin
 
     for name, target in BUILTIN.items():
-        add(Plugin(name, f"{target} (built in)", _builtin_loader(name, target), builtin=True))
+        loader = _builtin_loader(name, target)
+        add(Plugin(name, f"{target} (built in)", loader, True, name in HEAD_START))
     with _registered_lock:
         extra = dict(_registered)
     for name, detector in extra.items():

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from glance_features.interpreters import Interpreters
 
 DEFAULT_TIMEOUT = 10.0
-# The longest the other detectors wait for one with a head start to have
-# started its children (detector.DetectorBase.head_start).
+# The longest the other detectors wait for the built-ins with a head start
+# to have started their children (registry.HEAD_START).
 HEAD_START = 0.05
 
 
@@ -235,16 +235,6 @@ class _Slot:
         self.done = _green.original("threading").Event()
         self.launched = _green.original("threading").Event()
 
-    def head_start(self) -> bool:
-        """Whether it starts before the others: a built-in that says so.
-        A plugin loads in its own thread, under the deadline, so it cannot."""
-        if not self.plugin.builtin:
-            return False
-        try:
-            return getattr(self.plugin.load(), "head_start", False) is True
-        except Exception:
-            return False  # its own thread reports why it does not load
-
     def start(self, context: ProbeContext) -> None:
         """:meth:`run` in a daemon thread: a detector that never returns must
         not keep a service from exiting, nor the probe from returning on time."""
@@ -303,9 +293,10 @@ def _run(
 ) -> Report:
     from glance_features import glance, runas
 
-    # Without a list, the entry points are read while the head start runs.
-    plugins = registry.plugins(key.features) if key.features is not None else None
-    if key.features is not None and plugins is not None:
+    # Without a list, the entry points are read once the head start is over.
+    plugins = None
+    if key.features is not None:
+        plugins = registry.plugins(key.features)
         missing = sorted(set(key.features) - {p.name for p in plugins})
         if missing:
             known = ", ".join(sorted(p.name for p in registry.plugins())) or "none"
@@ -335,19 +326,19 @@ def _run(
 
 
 def _started(context: ProbeContext, plugins: list[registry.Plugin] | None) -> list[_Slot]:
-    """Every detector's slot, started: those with a head start first, the
-    others once they have started their children (``plugins`` None: every
-    known detector, the entry points read meanwhile)."""
+    """Every detector's slot, started: those with a head start first and
+    alone, the others once those have started their children (``plugins``
+    None: every known detector, the entry points read after the head start)."""
     clock = _green.original("time")
     listed = plugins if plugins is not None else registry.plugins(installed=False)
-    first = {slot.plugin.name: slot for slot in map(_Slot, listed) if slot.head_start()}
+    first = {p.name: _Slot(p) for p in listed if p.head_start}
     for slot in first.values():
         slot.start(context)
-    if plugins is None:
-        plugins = registry.plugins()
     held_until = min(context.deadline, clock.monotonic() + HEAD_START)
     for slot in first.values():
         slot.launched.wait(max(0.0, held_until - clock.monotonic()))
+    if plugins is None:
+        plugins = registry.plugins()
     slots = [first.get(p.name) or _Slot(p) for p in plugins]
     for slot in slots:
         if slot.plugin.name not in first:

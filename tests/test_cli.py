@@ -303,6 +303,8 @@ HERE = "this interpreter"
         (True, None, "/usr/bin/python3", None, [HERE]),
         # --python names it: nothing is guessed.
         (True, None, None, "/usr/bin/python3", []),
+        # The host spells this interpreter another way: its child, as the host spells it.
+        (True, None, "SAME", None, [HERE, "SAME"]),
     ],
 )
 def test_the_command_line_starts_the_accounts_child_before_reading_the_host(
@@ -337,9 +339,55 @@ def test_the_command_line_starts_the_accounts_child_before_reading_the_host(
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     monkeypatch.setattr(deployment, "usual_home", lambda: usual_home)
+    # This interpreter by another path: the directory's other name for it.
+    same = os.path.join(os.path.dirname(this_interpreter()), "python3")
+    need(os.path.samefile(same, this_interpreter()), f"{same} is not this interpreter")
+    spelled = {HERE: this_interpreter(), "SAME": same}
     args = argparse.Namespace(user=None, python=python_option)
     pool = _RecordsWarming()
     _warm(args, pool, None)  # type: ignore[arg-type]
-    _warm(args, pool, deployment.Deployment(python=service_python))  # type: ignore[arg-type]
-    expected = [this_interpreter() if python == HERE else python for python in warmed]
+    service = deployment.Deployment(python=spelled.get(service_python or "", service_python))
+    _warm(args, pool, service)  # type: ignore[arg-type]
+    expected = [spelled.get(python, python) for python in warmed]
     assert pool.warmed == [(python, "glance") for python in expected]
+
+
+def test_the_accounts_child_starts_before_the_host_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The order that gives the child its head start: warmed, then the host read."""
+    import argparse
+    import importlib.util
+    import pwd
+
+    from glance_features import deployment
+    from glance_features.cli.main import _settings
+    from glance_features.interpreters import this_interpreter
+
+    need(os.geteuid() == 0, "the account's child is started as root")
+    try:
+        pwd.getpwnam("glance")
+    except KeyError:
+        need(False, "needs the glance account")
+    events: list[str] = []
+
+    class Pool:
+        def warm(self, python: str, user: str | None) -> None:
+            events.append(f"warm {python} as {user}")
+
+    def read_host(args: argparse.Namespace) -> deployment.Deployment:
+        events.append("host read")
+        return deployment.Deployment()
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, package=None: object() if name == "glance" else real(name, package),
+    )
+    monkeypatch.setattr(deployment, "usual_home", lambda: None)
+    monkeypatch.setattr(sys.modules["glance_features.cli.main"], "_deployment", read_host)
+    args = argparse.Namespace(config_file=None, config_dir=None, user=None, python=None)
+    _settings(args, children=Pool())  # type: ignore[arg-type]
+    warm = f"warm {this_interpreter()} as glance"
+    assert events == [warm, "host read", warm]

@@ -189,3 +189,13 @@ def test_builtins_need_no_installed_metadata(monkeypatch: pytest.MonkeyPatch) ->
         if ep.value.startswith("glance_features")
     ]
     assert ours == []
+
+
+def test_only_built_ins_get_a_head_start() -> None:
+    """A plugin loads in its own thread, under the deadline: the runner cannot
+    hold the others back for it."""
+    from glance_features import registry
+
+    assert registry.HEAD_START.issubset(registry.BUILTIN)
+    head_starts = {p.name for p in registry.plugins() if p.head_start}
+    assert head_starts == set(registry.HEAD_START)

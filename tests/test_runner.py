@@ -164,20 +164,21 @@ def test_a_required_feature_with_no_thread_to_probe_it_stays_required(
 
 
 class HeadStart:
-    """Says it starts children that outlast the rest; ``calls`` says whether it
-    then tells the runner so."""
+    """Starts children that outlast the rest (registry.HEAD_START); ``calls``
+    says whether it then tells the runner so."""
 
     name = "starts-first"
     summary = "starts first"
-    head_start = True
 
     def __init__(self, other_started: threading.Event, calls: bool) -> None:
         self.other_started = other_started
         self.calls = calls
+        self.runs = 0
         self.seen_before_launch: bool | None = None
         self.seen_after: bool | None = None
 
     def probe(self, context: ProbeContext) -> FeatureResult:
+        self.runs += 1
         self.seen_before_launch = self.other_started.wait(0.5)
         if self.calls:
             context.launched()
@@ -202,6 +203,7 @@ def _as_builtin(monkeypatch: pytest.MonkeyPatch, detector: object, name: str) ->
 
     monkeypatch.setitem(registry.BUILTIN, name, f"tests:{name}")
     monkeypatch.setitem(registry._builtin_instances, name, detector)
+    monkeypatch.setattr(registry, "HEAD_START", registry.HEAD_START | {"starts-first"})
 
 
 @pytest.mark.parametrize("calls", [True, False])
@@ -240,3 +242,22 @@ def test_a_plugin_gets_no_head_start(monkeypatch: pytest.MonkeyPatch) -> None:
         glance_features.unregister("starts-first")
     assert first.seen_before_launch is True
     assert report["starts-first"].status is Status.AVAILABLE
+
+
+def test_without_a_list_the_head_start_runs_once_and_the_report_keeps_the_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every detector, the entry points read after the head start: the
+    detector that had it is probed once, and listed where the registry
+    lists it."""
+    from glance_features import registry, runner
+
+    started = threading.Event()
+    first = HeadStart(started, calls=True)
+    _as_builtin(monkeypatch, first, "starts-first")
+    _as_builtin(monkeypatch, NotesItsStart(started), "starts-after")
+    monkeypatch.setattr(runner, "HEAD_START", 30.0)
+    report = glance_features.probe(timeout=20)
+    assert first.runs == 1
+    assert first.seen_before_launch is False and first.seen_after is True
+    assert list(report) == [p.name for p in registry.plugins()]

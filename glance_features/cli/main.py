@@ -422,10 +422,10 @@ def _warm(
     (reading the host takes long), the account is the default one and the
     interpreter a usual home's, else this one if it imports Glance; a guess
     the host belies costs one child that answers nothing. Once it is known,
-    asking Glance's version starts another interpreter's child; this one's
-    is started here."""
+    asking Glance's version starts another interpreter's child; this one's,
+    however the host spells it, is started here."""
     from glance_features import deployment
-    from glance_features.interpreters import this_interpreter
+    from glance_features.interpreters import is_this_interpreter, this_interpreter
 
     if children is None or getattr(args, "python", None) is not None:
         return
@@ -436,8 +436,9 @@ def _warm(
         python = deployment.usual_home()
         if python is None and importlib.util.find_spec("glance") is not None:
             python = this_interpreter()
-    elif service.python is None:
-        python = this_interpreter()
+    elif service.python is None or is_this_interpreter(service.python):
+        # Glance's version is then this process's own answer: no child yet.
+        python = service.python or this_interpreter()
     else:
         return
     user = service_user(getattr(args, "user", None), service.user if service else None)

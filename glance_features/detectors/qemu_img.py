@@ -265,8 +265,6 @@ class QemuImgDetector(DetectorBase):
     name = "qemu-img"
     summary = "qemu-img for image conversion and introspection (image_conversion plugin)"
     catalog = CATALOG
-    # Glance's prlimit interpreter is the probe's longest wait: started first.
-    head_start = True
 
     def fake(self, status: Status, settings: Settings) -> Verdict:
         return _fake(status, settings)
@@ -481,7 +479,8 @@ class QemuImgDetector(DetectorBase):
 
         threading = green.original("threading")
         runs: dict[str, Outcome | Verdict] = {}
-        # The probe's other detectors wait until every job's child is started.
+        # The probe's other detectors wait until every job's child is started
+        # (registry.HEAD_START), or runner.HEAD_START has passed.
         unstarted = set(jobs)
         counting = threading.Lock()
 
