@@ -278,6 +278,26 @@ def test_deep_probe_on_this_host_gives_a_verdict_for_every_builtin() -> None:
         assert feature["reason"]
 
 
+def _root_with_glance_importing(monkeypatch: pytest.MonkeyPatch, imports_glance: bool) -> None:
+    """As root with a glance account, in an interpreter that imports Glance or not."""
+    import importlib.util
+    import pwd
+
+    need(os.geteuid() == 0, "the account's child is started as root")
+    try:
+        pwd.getpwnam("glance")
+    except KeyError:
+        need(False, "needs the glance account")
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, package: str | None = None) -> object:
+        if name == "glance":
+            return object() if imports_glance else None
+        return real(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+
+
 class _RecordsWarming:
     def __init__(self) -> None:
         self.warmed: list[tuple[str, str | None]] = []
@@ -318,26 +338,12 @@ def test_the_command_line_starts_the_accounts_child_before_reading_the_host(
     """As root, the checks as glance need a child of the service's interpreter:
     started before the host is read, so that its start overlaps that."""
     import argparse
-    import importlib.util
-    import pwd
 
     from glance_features import deployment
     from glance_features.cli.main import _warm
     from glance_features.interpreters import this_interpreter
 
-    need(os.geteuid() == 0, "the account's child is started as root")
-    try:
-        pwd.getpwnam("glance")
-    except KeyError:
-        need(False, "needs the glance account")
-    real = importlib.util.find_spec
-
-    def find_spec(name: str, package: str | None = None) -> object:
-        if name == "glance":
-            return object() if imports_glance else None
-        return real(name, package)
-
-    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    _root_with_glance_importing(monkeypatch, imports_glance)
     monkeypatch.setattr(deployment, "usual_home", lambda: usual_home)
     # This interpreter by another path: the directory's other name for it.
     same = os.path.join(os.path.dirname(this_interpreter()), "python3")
@@ -357,18 +363,12 @@ def test_the_accounts_child_starts_before_the_host_is_read(
 ) -> None:
     """The order that gives the child its head start: warmed, then the host read."""
     import argparse
-    import importlib.util
-    import pwd
 
     from glance_features import deployment
     from glance_features.cli.main import _settings
     from glance_features.interpreters import this_interpreter
 
-    need(os.geteuid() == 0, "the account's child is started as root")
-    try:
-        pwd.getpwnam("glance")
-    except KeyError:
-        need(False, "needs the glance account")
+    _root_with_glance_importing(monkeypatch, True)
     events: list[str] = []
 
     class Pool:
@@ -379,12 +379,6 @@ def test_the_accounts_child_starts_before_the_host_is_read(
         events.append("host read")
         return deployment.Deployment()
 
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, package=None: object() if name == "glance" else real(name, package),
-    )
     monkeypatch.setattr(deployment, "usual_home", lambda: None)
     monkeypatch.setattr(sys.modules["glance_features.cli.main"], "_deployment", read_host)
     args = argparse.Namespace(config_file=None, config_dir=None, user=None, python=None)
