@@ -79,12 +79,20 @@ def wall(argv: Sequence[str], env: dict[str, str] | None = None, ok: Sequence[in
 
 
 def side_by_side(a: Sample, b: Sample, runs: int) -> tuple[float, list[float], list[float]]:
-    a(), b()  # warm-up round: page cache, pyc files
-    sa, sb = [], []
-    for _ in range(runs):
-        sa.append(a())
-        sb.append(b())
+    sa, sb = interleaved([a, b], runs)
     return statistics.median(sa) / statistics.median(sb), sa, sb
+
+
+def interleaved(sides: Sequence[Sample], runs: int) -> list[list[float]]:
+    """Each side's times, the sides taken in turn run by run after a warm-up round
+    (page cache, pyc files)."""
+    for side in sides:
+        side()
+    times: list[list[float]] = [[] for _ in sides]
+    for _ in range(runs):
+        for side, taken in zip(sides, times, strict=True):
+            taken.append(side())
+    return times
 
 
 def report(figure: str, ratio: float, sa: list[float], sb: list[float], limit: float) -> bool:
@@ -108,6 +116,16 @@ INSIDE_GLANCE = textwrap.dedent("""
         import glance_features
         from oslo_config import cfg
         glance_features.check_startup(cfg.CONF, raise_on_failure=False)
+    elif sys.argv[2] == "glance":
+        # The one call of Glance's that the qemu-img verdict must prove, made
+        # as its image_conversion plugin makes it (every release 28-33).
+        from glance.async_ import utils
+        from oslo_concurrency import processutils
+        from oslo_config import cfg
+        processutils.trycmd(
+            "qemu-img", "info", "-f", "qcow2", "--output=json", sys.argv[4],
+            prlimit=utils.QEMU_IMG_PROC_LIMITS, python_exec=cfg.CONF.wsgi.python_interpreter,
+        )
     total = time.perf_counter() - start
     with open(sys.argv[3], "w") as out:  # stdout is Glance's log
         json.dump({"load": loaded - start, "total": total}, out)
@@ -115,14 +133,18 @@ INSIDE_GLANCE = textwrap.dedent("""
 
 
 def inside_glance(built: Path, config_dir: Path, runs: int) -> bool:
-    """check_startup after Glance's WSGI application loaded / the load itself."""
+    """check_startup after Glance's WSGI application loaded / the load itself,
+    beside Glance's own qemu-img call after the load: the floor of a verdict
+    that proves that call."""
     env = {**os.environ, "OS_GLANCE_CONFIG_DIR": str(config_dir)}
+    image = built.parent / "tiny.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "1M"], check=True)
 
     def sample(mode: str) -> Sample:
         def run() -> float:
             result = built.parent / "inside-glance.json"
             subprocess.run(
-                [str(GLANCE_PY), "-c", INSIDE_GLANCE, str(built), mode, str(result)],
+                [str(GLANCE_PY), "-c", INSIDE_GLANCE, str(built), mode, str(result), str(image)],
                 capture_output=True,
                 env=env,
                 check=True,
@@ -131,8 +153,14 @@ def inside_glance(built: Path, config_dir: Path, runs: int) -> bool:
 
         return run
 
-    ratio, sa, sb = side_by_side(sample("check"), sample("load"), runs)
-    return report("check_startup after init_app() / init_app() alone", ratio, sa, sb, 1.02)
+    checked, glance_call, loaded = interleaved(
+        [sample("check"), sample("glance"), sample("load")], runs
+    )
+    floor = statistics.median(glance_call) / statistics.median(loaded)
+    figure = "Glance's own qemu-img info after init_app() / init_app()"
+    print(f"{figure:<58} {floor:6.3f}  A {statistics.median(glance_call) * 1e3:.1f} ms")
+    ratio = statistics.median(checked) / statistics.median(loaded)
+    return report("check_startup after init_app() / init_app() alone", ratio, checked, loaded, 1.02)
 
 
 def glance_config(workdir: Path) -> Path:
@@ -303,7 +331,7 @@ def main() -> int:
                 args.runs,
             )
             results.append(report("glance-features --format json / bindep -b", r, sa, sb, 0.25))
-            results.append(inside_glance(built, config_dir, max(5, args.runs // 2)))
+            results.append(inside_glance(built, config_dir, args.runs))
         else:
             print(f"(no {GLANCE_PY}: the figures inside and beside Glance were not measured)")
     print(f"{sum(results)} of {len(results)} targets met")
