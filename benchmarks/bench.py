@@ -122,10 +122,12 @@ INSIDE_GLANCE = textwrap.dedent("""
         from glance.async_ import utils
         from oslo_concurrency import processutils
         from oslo_config import cfg
-        processutils.trycmd(
+        out, err = processutils.trycmd(
             "qemu-img", "info", "-f", "qcow2", "--output=json", sys.argv[4],
             prlimit=utils.QEMU_IMG_PROC_LIMITS, python_exec=cfg.CONF.wsgi.python_interpreter,
         )
+        if err or "virtual-size" not in out:  # a failed call would flatter the floor
+            sys.exit(f"Glance's qemu-img info failed: {err.strip()}")
     total = time.perf_counter() - start
     with open(sys.argv[3], "w") as out:  # stdout is Glance's log
         json.dump({"load": loaded - start, "total": total}, out)
